@@ -1,0 +1,49 @@
+# The two commands most people need:
+#   make run    install what is missing, build (Release) and start the server on config/samokoder.json
+#   make test   install what is missing, build with warnings as errors, run every test
+# Everything else is for developers; see docs/.
+
+JOBS        ?= $(shell nproc)
+BUILD_DIR   ?= build
+ASAN_DIR    ?= build-asan
+CONFIG      ?= config/samokoder.json
+CMAKE_FLAGS ?=
+
+.PHONY: run test build deps deps-test test-asan bench format tidy clean
+
+deps:
+	@scripts/install-deps.sh build
+
+deps-test:
+	@scripts/install-deps.sh test
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DSAMOKODER_WERROR=ON $(CMAKE_FLAGS)
+
+build: $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+run: deps
+	@$(MAKE) --no-print-directory build
+	exec $(BUILD_DIR)/bin/samokoder serve --config $(CONFIG)
+
+test: deps-test
+	@$(MAKE) --no-print-directory build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j2 --timeout 600
+	@$(MAKE) --no-print-directory test-asan
+
+# The plugin ABI tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-asan:
+	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSAMOKODER_WERROR=ON \
+	  -DSAMOKODER_SANITIZE=address,undefined $(CMAKE_FLAGS)
+	cmake --build $(ASAN_DIR) -j$(JOBS) --target abi_tests
+	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2 -L abi --timeout 600
+
+format:
+	git ls-files '*.cpp' '*.hpp' '*.h' | xargs clang-format -i
+
+tidy: $(BUILD_DIR)/CMakeCache.txt
+	git ls-files 'kernel/*.cpp' 'plugins/*.cpp' | xargs clang-tidy -p $(BUILD_DIR) --quiet
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)

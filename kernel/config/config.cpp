@@ -1,0 +1,352 @@
+#include "config/config.hpp"
+
+#include <charconv>
+#include <fstream>
+
+extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, not declared by <unistd.h> in C++
+
+namespace samokoder::config {
+namespace {
+
+using nlohmann::json;
+
+std::string describe(const json& value) {
+  std::string dumped = value.dump();
+  if (dumped.size() > 60) dumped = dumped.substr(0, 57) + "...";
+  return dumped;
+}
+
+// Walks a document, collecting every error with its JSON path instead of stopping at the first.
+class Reader {
+ public:
+  explicit Reader(std::vector<std::string>& errors) : errors_(errors) {}
+
+  void error(const std::string& path, const std::string& message) { errors_.push_back(path + ": " + message); }
+
+  // Reports keys of `object` that are not in `known`.
+  void reject_unknown(const json& object, const std::string& path, std::initializer_list<std::string_view> known) {
+    for (const auto& [key, value] : object.items()) {
+      bool found = false;
+      for (auto k : known) found = found || k == key;
+      if (!found) {
+        std::string list;
+        for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+        error(path + "/" + key, "unknown key (known keys: " + list + ")");
+      }
+    }
+  }
+
+  bool object(const json& value, const std::string& path) {
+    if (value.is_object()) return true;
+    error(path, "expected an object, found " + describe(value));
+    return false;
+  }
+
+  void string(const json& parent, const std::string& parent_path, const char* key, std::string& out,
+              std::initializer_list<std::string_view> allowed = {}) {
+    const auto it = parent.find(key);
+    if (it == parent.end()) return;
+    const std::string path = parent_path + "/" + key;
+    if (!it->is_string()) {
+      error(path, "expected a string, found " + describe(*it));
+      return;
+    }
+    const auto& value = it->get_ref<const std::string&>();
+    if (allowed.size() > 0) {
+      bool ok = false;
+      std::string list;
+      for (auto a : allowed) {
+        ok = ok || a == value;
+        list += (list.empty() ? "" : ", ") + std::string(a);
+      }
+      if (!ok) {
+        error(path, "expected one of " + list + ", found " + describe(*it));
+        return;
+      }
+    }
+    out = value;
+  }
+
+  template <typename Int>
+  void integer(const json& parent, const std::string& parent_path, const char* key, Int& out, std::int64_t min,
+               std::int64_t max) {
+    const auto it = parent.find(key);
+    if (it == parent.end()) return;
+    const std::string path = parent_path + "/" + key;
+    if (!it->is_number_integer()) {
+      error(path, "expected an integer from " + std::to_string(min) + " to " + std::to_string(max) + ", found " +
+                      describe(*it));
+      return;
+    }
+    const auto value = it->get<std::int64_t>();
+    if (value < min || value > max) {
+      error(path, "expected an integer from " + std::to_string(min) + " to " + std::to_string(max) + ", found " +
+                      std::to_string(value));
+      return;
+    }
+    out = static_cast<Int>(value);
+  }
+
+  void boolean(const json& parent, const std::string& parent_path, const char* key, bool& out) {
+    const auto it = parent.find(key);
+    if (it == parent.end()) return;
+    if (!it->is_boolean()) {
+      error(parent_path + "/" + key, "expected true or false, found " + describe(*it));
+      return;
+    }
+    out = it->get<bool>();
+  }
+
+  void string_list(const json& parent, const std::string& parent_path, const char* key, std::vector<std::string>& out) {
+    const auto it = parent.find(key);
+    if (it == parent.end()) return;
+    const std::string path = parent_path + "/" + key;
+    if (!it->is_array()) {
+      error(path, "expected an array of strings, found " + describe(*it));
+      return;
+    }
+    out.clear();
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      const auto& item = (*it)[i];
+      if (!item.is_string()) {
+        error(path + "/" + std::to_string(i), "expected a string, found " + describe(item));
+        continue;
+      }
+      out.push_back(item.get<std::string>());
+    }
+  }
+
+ private:
+  std::vector<std::string>& errors_;
+};
+
+bool valid_plugin_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  const auto dot = id.find('.');
+  if (dot == std::string_view::npos || dot == 0 || dot + 1 == id.size()) return false;
+  for (char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-')) return false;
+  }
+  return true;
+}
+
+void read_server(Reader& r, const json& node, ServerConfig& out) {
+  const std::string path = "/server";
+  if (!r.object(node, path)) return;
+  r.reject_unknown(node, path,
+                   {"listen", "io_threads", "worker_threads", "max_body_bytes", "max_header_bytes",
+                    "keep_alive_timeout_ms", "request_timeout_ms", "shutdown_grace_ms", "cors_allowed_origins"});
+  if (const auto it = node.find("listen"); it != node.end()) {
+    if (!it->is_string()) {
+      r.error(path + "/listen", "expected \"HOST:PORT\", found " + describe(*it));
+    } else if (auto parsed = parse_listen_address(it->get<std::string>()); parsed.ok()) {
+      out.listen = *parsed;
+    } else {
+      r.error(path + "/listen", parsed.status().message());
+    }
+  }
+  r.integer(node, path, "io_threads", out.io_threads, 1, 256);
+  r.integer(node, path, "worker_threads", out.worker_threads, 1, 1024);
+  r.integer(node, path, "max_body_bytes", out.max_body_bytes, 0, std::int64_t{1} << 34);
+  r.integer(node, path, "max_header_bytes", out.max_header_bytes, 1024, 1024 * 1024);
+  r.integer(node, path, "keep_alive_timeout_ms", out.keep_alive_timeout_ms, 100, 3600 * 1000);
+  r.integer(node, path, "request_timeout_ms", out.request_timeout_ms, 100, 3600 * 1000);
+  r.integer(node, path, "shutdown_grace_ms", out.shutdown_grace_ms, 0, 3600 * 1000);
+  r.string_list(node, path, "cors_allowed_origins", out.cors_allowed_origins);
+}
+
+void read_log(Reader& r, const json& node, LogConfig& out) {
+  const std::string path = "/log";
+  if (!r.object(node, path)) return;
+  r.reject_unknown(node, path, {"level", "format", "access_log"});
+  r.string(node, path, "level", out.level, {"trace", "debug", "info", "warn", "error"});
+  r.string(node, path, "format", out.format, {"text", "json"});
+  r.boolean(node, path, "access_log", out.access_log);
+}
+
+void read_plugins(Reader& r, const json& node, std::vector<PluginEntry>& out) {
+  const std::string path = "/plugins";
+  if (!node.is_array()) {
+    r.error(path, "expected an array of plugin entries, found " + describe(node));
+    return;
+  }
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const auto& item = node[i];
+    const std::string item_path = path + "/" + std::to_string(i);
+    if (!r.object(item, item_path)) continue;
+    r.reject_unknown(item, item_path, {"id", "file", "enabled", "required", "config"});
+    PluginEntry entry;
+    for (const char* key : {"id", "file"}) {
+      if (!item.contains(key)) r.error(item_path + "/" + key, "required key is missing");
+    }
+    r.string(item, item_path, "id", entry.id);
+    r.string(item, item_path, "file", entry.file);
+    if (item.contains("id") && item["id"].is_string() && !valid_plugin_id(entry.id)) {
+      r.error(item_path + "/id", "expected \"<kind>.<name>\" in lowercase letters, digits, '_' and '-', found " +
+                                     describe(item["id"]));
+    }
+    if (item.contains("file") && item["file"].is_string() && entry.file.empty()) {
+      r.error(item_path + "/file", "must not be empty");
+    }
+    r.boolean(item, item_path, "enabled", entry.enabled);
+    r.boolean(item, item_path, "required", entry.required);
+    if (const auto it = item.find("config"); it != item.end()) {
+      if (it->is_object()) {
+        entry.config = *it;
+      } else {
+        r.error(item_path + "/config", "expected an object, found " + describe(*it));
+      }
+    }
+    out.push_back(std::move(entry));
+  }
+}
+
+// The environment variables that may override a config value, and the JSON path they replace.
+struct Override {
+  const char* variable;
+  const char* pointer;
+  bool integer;
+};
+constexpr Override kOverrides[] = {
+    {"SAMOKODER_ENVIRONMENT", "/environment", false},
+    {"SAMOKODER_LISTEN", "/server/listen", false},
+    {"SAMOKODER_IO_THREADS", "/server/io_threads", true},
+    {"SAMOKODER_WORKER_THREADS", "/server/worker_threads", true},
+    {"SAMOKODER_LOG_LEVEL", "/log/level", false},
+    {"SAMOKODER_LOG_FORMAT", "/log/format", false},
+    {"SAMOKODER_PLUGIN_DIR", "/plugin_dir", false},
+    {"SAMOKODER_RUNTIME_DIR", "/runtime_dir", false},
+};
+
+// Applies overrides to a copy of the document so they go through the same validation as the file.
+json apply_overrides(json document, const std::map<std::string, std::string>& environment,
+                     std::vector<std::string>& errors) {
+  if (!document.is_object()) return document;
+  for (const auto& o : kOverrides) {
+    const auto it = environment.find(o.variable);
+    if (it == environment.end()) continue;
+    const json::json_pointer pointer(o.pointer);
+    if (pointer.parent_pointer() != json::json_pointer() && document.contains(pointer.parent_pointer()) &&
+        !document.at(pointer.parent_pointer()).is_object()) {
+      continue;  // the file's own type error on the parent is reported by validation
+    }
+    if (o.integer) {
+      std::int64_t value = 0;
+      const auto& text = it->second;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (ec != std::errc() || end != text.data() + text.size()) {
+        errors.push_back(std::string(o.variable) + " (overrides " + o.pointer + "): expected an integer, found \"" +
+                         text + "\"");
+        continue;
+      }
+      document[pointer] = value;
+    } else {
+      document[pointer] = it->second;
+    }
+  }
+  return document;
+}
+
+std::string join_errors(const std::vector<std::string>& errors) {
+  std::string out = std::to_string(errors.size()) + (errors.size() == 1 ? " error" : " errors") + " in config:";
+  for (const auto& e : errors) out += "\n  " + e;
+  return out;
+}
+
+}  // namespace
+
+std::string ListenAddress::to_string() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+sdk::Result<ListenAddress> parse_listen_address(std::string_view text) {
+  ListenAddress out;
+  std::string_view host;
+  std::string_view port;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return sdk::Status::invalid_argument("expected \"[IPv6]:PORT\", found \"" + std::string(text) + "\"");
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return sdk::Status::invalid_argument("expected \"HOST:PORT\", found \"" + std::string(text) + "\"");
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (host.empty() || port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535) {
+    return sdk::Status::invalid_argument("expected \"HOST:PORT\" with a port from 0 to 65535, found \"" +
+                                         std::string(text) + "\"");
+  }
+  out.host = std::string(host);
+  out.port = static_cast<std::uint16_t>(value);
+  return out;
+}
+
+sdk::Result<Config> parse_config(const json& document, const std::map<std::string, std::string>& environment) {
+  std::vector<std::string> errors;
+  const json effective = apply_overrides(document, environment, errors);
+  Reader r(errors);
+  Config config;
+  if (!effective.is_object()) {
+    r.error("", "the config must be a JSON object, found " + describe(effective));
+    return sdk::Status::invalid_argument(join_errors(errors));
+  }
+  r.reject_unknown(effective, "",
+                   {"$schema", "environment", "server", "log", "plugin_dir", "runtime_dir", "drain_timeout_ms",
+                    "plugins"});
+  std::string environment_name = "development";
+  r.string(effective, "", "environment", environment_name, {"development", "production"});
+  config.environment = environment_name == "production" ? Environment::kProduction : Environment::kDevelopment;
+  if (const auto it = effective.find("server"); it != effective.end()) read_server(r, *it, config.server);
+  if (const auto it = effective.find("log"); it != effective.end()) read_log(r, *it, config.log);
+  std::string plugin_dir = config.plugins.plugin_dir.string();
+  std::string runtime_dir = config.plugins.runtime_dir.string();
+  r.string(effective, "", "plugin_dir", plugin_dir);
+  r.string(effective, "", "runtime_dir", runtime_dir);
+  config.plugins.plugin_dir = plugin_dir;
+  config.plugins.runtime_dir = runtime_dir;
+  r.integer(effective, "", "drain_timeout_ms", config.plugins.drain_timeout_ms, 0, 3600 * 1000);
+  if (const auto it = effective.find("plugins"); it != effective.end()) {
+    read_plugins(r, *it, config.plugins.plugins);
+  }
+  if (!errors.empty()) return sdk::Status::invalid_argument(join_errors(errors));
+  return config;
+}
+
+sdk::Result<Config> load_config_file(const std::filesystem::path& path,
+                                     const std::map<std::string, std::string>& environment) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return sdk::Status::not_found("cannot open config file " + path.string());
+  json document;
+  try {
+    document = json::parse(in, /*cb=*/nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/false);
+  } catch (const json::parse_error& e) {
+    return sdk::Status::invalid_argument(path.string() + ": not valid JSON: " + e.what());
+  }
+  auto parsed = parse_config(document, environment);
+  if (!parsed.ok()) return sdk::Status::invalid_argument(path.string() + ": " + parsed.status().message());
+  parsed->source = path;
+  return parsed;
+}
+
+std::map<std::string, std::string> process_environment() {
+  std::map<std::string, std::string> out;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    std::string_view text(*entry);
+    if (!text.starts_with("SAMOKODER_")) continue;
+    const auto eq = text.find('=');
+    if (eq == std::string_view::npos) continue;
+    out.emplace(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
+  }
+  return out;
+}
+
+}  // namespace samokoder::config

@@ -19,11 +19,21 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
     static constexpr char kHex[] = "0123456789abcdef";
     for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
       switch (c) {
-        case '"': dest.append(std::string_view("\\\"")); break;
-        case '\\': dest.append(std::string_view("\\\\")); break;
-        case '\n': dest.append(std::string_view("\\n")); break;
-        case '\r': dest.append(std::string_view("\\r")); break;
-        case '\t': dest.append(std::string_view("\\t")); break;
+        case '"':
+          dest.append(std::string_view("\\\""));
+          break;
+        case '\\':
+          dest.append(std::string_view("\\\\"));
+          break;
+        case '\n':
+          dest.append(std::string_view("\\n"));
+          break;
+        case '\r':
+          dest.append(std::string_view("\\r"));
+          break;
+        case '\t':
+          dest.append(std::string_view("\\t"));
+          break;
         default:
           if (static_cast<unsigned char>(c) < 0x20) {
             const char escaped[] = {'\\', 'u', '0', '0', kHex[(c >> 4) & 0xF], kHex[c & 0xF]};
@@ -34,7 +44,9 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
       }
     }
   }
-  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonEscapedMessage>(); }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonEscapedMessage>();
+  }
 };
 
 struct LoggingState {
@@ -86,14 +98,19 @@ std::shared_ptr<spdlog::logger> logger(std::string_view name) {
   auto& s = state();
   std::lock_guard lock(s.mutex);
   if (auto existing = spdlog::get(key)) return existing;
-  auto created = std::make_shared<spdlog::async_logger>(key, ensure_sink(s), spdlog::thread_pool(),
-                                                         spdlog::async_overflow_policy::overrun_oldest);
+  // ensure_sink() creates the thread pool on first use, so it must run before thread_pool() is read
+  // (as function arguments their order would be unspecified).
+  spdlog::sink_ptr sink = ensure_sink(s);
+  auto created = std::make_shared<spdlog::async_logger>(key, std::move(sink), spdlog::thread_pool(),
+                                                        spdlog::async_overflow_policy::overrun_oldest);
   created->set_level(s.level);
   created->flush_on(spdlog::level::err);
   spdlog::register_logger(created);
   return created;
 }
 
-void flush_logging() { spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& l) { l->flush(); }); }
+void flush_logging() {
+  spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& l) { l->flush(); });
+}
 
 }  // namespace samokoder::core

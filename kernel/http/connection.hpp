@@ -1,0 +1,106 @@
+// Internal to samokoder_http: one accepted TCP connection, serving HTTP/1.1 requests one at a time in
+// arrival order (pipelined requests wait in the read buffer until the previous response is written).
+//
+// A connection reads and parses with its own loop over Beast's parser, so it can route on the header
+// before the body arrives (per-route body limits, 413 without reading the body, 100-continue) and
+// track deadlines without a timer per operation: its IoLoop's sweep calls check_deadline().
+//
+// Ownership: shared by the pending asynchronous operations and a worker running its handler; the
+// IoLoop lists it (raw pointer) while it is open. Thread-safety: every method runs on its loop's
+// thread; a worker touches only request_ and response_, while the loop thread leaves them alone.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "http/request.hpp"
+#include "http/response.hpp"
+#include "http/router.hpp"
+#include "http/server_core.hpp"
+
+namespace samokoder::http::detail {
+
+using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
+
+class Connection final : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(ServerCore& core, IoLoop& loop, Socket socket);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void start();
+  // Acts on an expired deadline: 408 for a request still arriving, close otherwise.
+  void check_deadline(std::chrono::steady_clock::time_point now);
+  // For a graceful stop: closes the connection if it waits for a new request.
+  void close_if_idle();
+  void close();
+
+ private:
+  friend struct IoLoop;
+  using Clock = std::chrono::steady_clock;
+  using Parser = boost::beast::http::request_parser<boost::beast::http::string_body>;
+  enum class Phase { kIdle, kReading, kHandling, kWriting, kDraining, kClosed };
+
+  void begin_request();
+  void read_some();
+  void on_read(const boost::system::error_code& ec, std::size_t bytes);
+  void parse();
+  void on_parse_error(const boost::system::error_code& ec);
+  bool on_header();
+  void on_request();
+  void dispatch();
+  void answer_options();
+  void run_handler(const Route& route) noexcept;
+  void on_handler_done();
+  void respond_error(unsigned status, std::string_view slug, std::string_view title, std::string detail);
+  void finish();
+  void finalize_response();
+  void serialize_head();
+  void record(Clock::time_point now);
+  void write(Clock::time_point now);
+  void on_write(const boost::system::error_code& ec);
+  void complete_request() noexcept;
+  void start_drain();
+  void drain_some();
+  Response internal_error() const;
+
+  ServerCore& core_;
+  IoLoop& loop_;
+  Socket socket_;
+  std::string remote_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<Parser> parser_;
+  Request request_;
+  Response response_;
+  RouteMatch match_;
+  std::string head_;  // serialized status line and headers of the response being written
+
+  Phase phase_ = Phase::kIdle;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  Clock::time_point started_;
+  std::size_t label_ = 0;  // metrics route label, see HttpMetrics
+  std::size_t drained_ = 0;
+  bool first_request_ = true;
+  bool header_done_ = false;
+  bool timed_out_ = false;
+  bool in_flight_ = false;
+  bool close_after_ = false;
+  bool linger_ = false;  // the client may still be sending: drain before closing
+  bool send_body_ = true;
+
+  // IoLoop's intrusive list.
+  Connection* prev_ = nullptr;
+  Connection* next_ = nullptr;
+  bool linked_ = false;
+};
+
+}  // namespace samokoder::http::detail

@@ -1,0 +1,86 @@
+// Server: the kernel's HTTP/1.1 server on Boost.Beast. It owns the listening socket, the I/O threads
+// (config io_threads, one event loop each; they never block) and the worker pool (worker_threads) that
+// runs Dispatch::kWorker handlers.
+//
+// Per request, always on, in this order: request id (a valid incoming X-Request-Id is kept, else a
+// random 128-bit hex id; echoed on every response), limits (header size -> 431, body size -> 413 from
+// Content-Length before the body is read or as a chunked body grows, malformed request -> 400; each of
+// these closes the connection after the answer), routing (404, 405 with Allow, 501 for an unknown
+// method; OPTIONS answered with 204 + Allow, plus CORS preflight headers for an allowed origin),
+// middleware before(), the handler, middleware after(), then the response headers every answer carries:
+// Server, Date, X-Request-Id, X-Content-Type-Options, X-Frame-Options, Referrer-Policy,
+// Content-Security-Policy, Cross-Origin-Opener-Policy, Cache-Control: no-store and, in production,
+// Strict-Transport-Security (each default yields to a value the handler set), and the CORS headers for
+// an origin in cors_allowed_origins (exact match). Metrics and the access log line are recorded last.
+//
+// Timeouts: a request (first byte to last) must arrive within request_timeout_ms, or the client gets
+// 408 and the connection closes; an idle keep-alive connection closes after keep_alive_timeout_ms; a
+// fresh connection must start its first request within request_timeout_ms; writing a response may
+// take request_timeout_ms. Deadlines are checked by a sweep per event loop, so they fire up to a
+// quarter of the shorter timeout (at most 1 s) late.
+//
+// Ownership: the server shares the Router and each middleware, and references the Registry, which
+// must outlive it. Thread-safety: construct, use(), start(), stop() and destroy from one controlling
+// thread, never from an I/O or worker thread of this server; port() and endpoint() are safe anywhere
+// after start().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <samokoder/sdk/status.hpp>
+
+#include "config/config.hpp"
+#include "http/middleware.hpp"
+#include "http/router.hpp"
+#include "metrics/registry.hpp"
+
+namespace samokoder::http {
+
+struct ServerOptions {
+  bool access_log = true;  // one line per request on the "access" logger
+  // Sent in a CORS preflight answer as Access-Control-Allow-Headers.
+  std::vector<std::string> cors_allowed_headers = {"Authorization", "Content-Type",  "X-Request-Id",
+                                                   "X-CSRF-Token",  "Last-Event-ID", "Idempotency-Key"};
+  // Response headers a browser script of an allowed origin may read.
+  std::vector<std::string> cors_exposed_headers = {"X-Request-Id", "Retry-After", "Location"};
+  std::uint32_t cors_max_age_seconds = 600;
+};
+
+class Server {
+ public:
+  // Registers the metrics samokoder_http_requests_total{route,method,status},
+  // samokoder_http_request_duration_seconds{route}, samokoder_http_connections_active,
+  // samokoder_http_connections_total and samokoder_http_requests_in_flight in `metrics`. The route
+  // label is the route pattern, "unmatched" when no route matched the path; the method label is
+  // "OTHER" for a method Beast does not know.
+  Server(const config::ServerConfig& config, config::Environment environment,
+         std::shared_ptr<const Router> router, metrics::Registry& metrics, ServerOptions options = {});
+  ~Server();  // stop()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Adds a middleware; throws std::logic_error after start().
+  void use(std::shared_ptr<Middleware> middleware);
+
+  // Binds config.listen (port 0 picks a free port), then starts the I/O threads and the worker pool.
+  // Fails with unavailable when the address cannot be bound, failed_precondition when called twice.
+  sdk::Status start();
+
+  // Graceful: stops accepting, closes idle connections, lets requests in flight finish for up to
+  // shutdown_grace_ms (their responses carry Connection: close), then closes every connection, waits
+  // for running handlers to return and joins all threads. Idempotent. It cannot interrupt a handler
+  // that never returns.
+  void stop();
+
+  std::uint16_t port() const noexcept;  // the bound port; 0 before start()
+  std::string endpoint() const;         // "127.0.0.1:8080", "[::1]:8080"
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace samokoder::http

@@ -9,7 +9,8 @@ namespace samokoder::metrics {
 namespace {
 
 bool is_name_char(char c, bool first, bool allow_colon) {
-  const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (allow_colon && c == ':');
+  const bool alpha =
+      (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (allow_colon && c == ':');
   return first ? alpha : (alpha || (c >= '0' && c <= '9'));
 }
 
@@ -119,8 +120,12 @@ std::vector<double> default_latency_buckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
 
-bool is_valid_metric_name(std::string_view name) noexcept { return is_valid_name(name, true); }
-bool is_valid_label_name(std::string_view name) noexcept { return is_valid_name(name, false); }
+bool is_valid_metric_name(std::string_view name) noexcept {
+  return is_valid_name(name, true);
+}
+bool is_valid_label_name(std::string_view name) noexcept {
+  return is_valid_name(name, false);
+}
 
 void Exposition::gauge(std::string_view name, std::string_view help, Labels labels, double value) {
   auto& family = families_[std::string(name)];
@@ -138,7 +143,8 @@ void Exposition::counter(std::string_view name, std::string_view help, Labels la
 
 Registry::Family& Registry::family(std::string_view name, std::string_view help, Type type,
                                    const Labels& labels) {
-  if (!is_valid_metric_name(name)) throw std::invalid_argument("invalid metric name '" + std::string(name) + "'");
+  if (!is_valid_metric_name(name))
+    throw std::invalid_argument("invalid metric name '" + std::string(name) + "'");
   validate_labels(labels);
   auto it = families_.find(name);
   if (it == families_.end()) {
@@ -171,27 +177,47 @@ Histogram& Registry::histogram(std::string_view name, std::string_view help, con
   return *slot;
 }
 
-void Registry::add_collector(Collector collector) {
-  std::lock_guard lock(mutex_);
-  collectors_.push_back(std::move(collector));
+CollectorRegistration Registry::add_collector(Collector collector) {
+  std::unique_lock lock(collectors_mutex_);
+  const std::uint64_t id = next_collector_id_++;
+  collectors_.emplace(id, std::move(collector));
+  return CollectorRegistration(this, id);
+}
+
+void Registry::remove_collector(std::uint64_t id) {
+  std::unique_lock lock(collectors_mutex_);  // waits for scrapes running this collector
+  collectors_.erase(id);
+}
+
+CollectorRegistration& CollectorRegistration::operator=(CollectorRegistration&& other) noexcept {
+  if (this != &other) {
+    reset();
+    registry_ = std::exchange(other.registry_, nullptr);
+    id_ = other.id_;
+  }
+  return *this;
+}
+
+void CollectorRegistration::reset() noexcept {
+  if (registry_ != nullptr) std::exchange(registry_, nullptr)->remove_collector(id_);
 }
 
 std::string Registry::render() const {
-  std::vector<Collector> collectors;
   std::string out;
   out.reserve(16 * 1024);
   {
     std::lock_guard lock(mutex_);
-    collectors = collectors_;
     for (const auto& [name, family] : families_) {
       switch (family.type) {
         case Type::kCounter:
           append_header(out, name, family.help, "counter");
-          for (const auto& [labels, metric] : family.counters) append_sample(out, name, labels, metric->value());
+          for (const auto& [labels, metric] : family.counters)
+            append_sample(out, name, labels, metric->value());
           break;
         case Type::kGauge:
           append_header(out, name, family.help, "gauge");
-          for (const auto& [labels, metric] : family.gauges) append_sample(out, name, labels, metric->value());
+          for (const auto& [labels, metric] : family.gauges)
+            append_sample(out, name, labels, metric->value());
           break;
         case Type::kHistogram: {
           append_header(out, name, family.help, "histogram");
@@ -221,12 +247,18 @@ std::string Registry::render() const {
       }
     }
   }
-  // Collectors run outside the lock: they may take locks of their own subsystem.
+  // Collectors run outside the metrics lock (they take locks of their own subsystem), under a shared
+  // lock that keeps their owner from unregistering, and so from being destroyed, mid-call.
   Exposition exposition;
-  for (const auto& collect : collectors) collect(exposition);
+  {
+    std::shared_lock lock(collectors_mutex_);
+    for (const auto& [id, collect] : collectors_)
+      collect(exposition);
+  }
   for (const auto& [name, family] : exposition.families_) {
     append_header(out, name, family.help, family.type);
-    for (const auto& [labels, value] : family.samples) append_sample(out, name, labels, value);
+    for (const auto& [labels, value] : family.samples)
+      append_sample(out, name, labels, value);
   }
   return out;
 }

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -87,6 +88,27 @@ class Exposition {
   std::map<std::string, Family, std::less<>> families_;
 };
 
+class Registry;
+
+// Keeps a collector registered; unregisters it on destruction, waiting for a scrape that is running
+// it, so the collector's owner may be destroyed right after. Move-only.
+class [[nodiscard]] CollectorRegistration {
+ public:
+  CollectorRegistration() = default;
+  CollectorRegistration(CollectorRegistration&& other) noexcept { *this = std::move(other); }
+  CollectorRegistration& operator=(CollectorRegistration&& other) noexcept;
+  CollectorRegistration(const CollectorRegistration&) = delete;
+  CollectorRegistration& operator=(const CollectorRegistration&) = delete;
+  ~CollectorRegistration() { reset(); }
+  void reset() noexcept;
+
+ private:
+  friend class Registry;
+  CollectorRegistration(Registry* registry, std::uint64_t id) : registry_(registry), id_(id) {}
+  Registry* registry_ = nullptr;
+  std::uint64_t id_ = 0;
+};
+
 class Registry {
  public:
   using Collector = std::function<void(Exposition&)>;
@@ -102,7 +124,8 @@ class Registry {
   Histogram& histogram(std::string_view name, std::string_view help, const Labels& labels = {},
                        std::vector<double> upper_bounds = default_latency_buckets());
 
-  void add_collector(Collector collector);
+  // The collector runs on every render() until the returned registration is destroyed.
+  CollectorRegistration add_collector(Collector collector);
 
   // The whole registry in the Prometheus text exposition format 0.0.4.
   std::string render() const;
@@ -120,7 +143,12 @@ class Registry {
 
   mutable std::mutex mutex_;
   std::map<std::string, Family, std::less<>> families_;
-  std::vector<Collector> collectors_;
+  friend class CollectorRegistration;
+  void remove_collector(std::uint64_t id);
+
+  mutable std::shared_mutex collectors_mutex_;
+  std::map<std::uint64_t, Collector> collectors_;
+  std::uint64_t next_collector_id_ = 1;
 };
 
 }  // namespace samokoder::metrics

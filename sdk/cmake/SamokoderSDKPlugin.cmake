@@ -9,9 +9,9 @@
 #   -Wl,--exclude-libs,ALL                           symbols of static libraries stay private
 include_guard(GLOBAL)
 
-set(SAMOKODER_PLUGIN_VERSION_SCRIPT "${CMAKE_CURRENT_LIST_DIR}/plugin.map")
-
 function(samokoder_add_plugin target)
+  # Resolved here, not at include time: callers live in other directory scopes.
+  set(version_script "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/plugin.map")
   cmake_parse_arguments(PARSE_ARGV 1 ARG "" "" "SOURCES;LINK_LIBRARIES")
   if(NOT ARG_SOURCES)
     message(FATAL_ERROR "samokoder_add_plugin(${target}): SOURCES is required")
@@ -24,11 +24,11 @@ function(samokoder_add_plugin target)
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON
     POSITION_INDEPENDENT_CODE ON
-    LINK_DEPENDS "${SAMOKODER_PLUGIN_VERSION_SCRIPT}")
+    LINK_DEPENDS "${version_script}")
   target_compile_options(${target} PRIVATE -fno-gnu-unique)
   target_link_options(${target} PRIVATE
     -Wl,-z,defs
     -Wl,--exclude-libs,ALL
-    "-Wl,--version-script=${SAMOKODER_PLUGIN_VERSION_SCRIPT}")
+    "-Wl,--version-script=${version_script}")
   set_property(GLOBAL APPEND PROPERTY SAMOKODER_PLUGIN_TARGETS ${target})
 endfunction()

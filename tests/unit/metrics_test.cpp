@@ -1,9 +1,9 @@
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <stdexcept>
 #include <thread>
 #include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include "metrics/registry.hpp"
 
@@ -11,6 +11,7 @@ namespace samokoder::metrics {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(MetricsRegistryTest, RendersCountersGaugesAndHistogramsInPrometheusFormat) {
   Registry registry;
@@ -60,12 +61,15 @@ TEST(MetricsRegistryTest, InvalidNamesAndTypeClashesAreRejected) {
 TEST(MetricsRegistryTest, CollectorsAddScrapeTimeSamples) {
   Registry registry;
   int scrapes = 0;
-  registry.add_collector([&](Exposition& out) {
+  auto registration = registry.add_collector([&](Exposition& out) {
     ++scrapes;
     out.gauge("plugin_state", "State", {{"plugin", "a.b"}, {"state", "ACTIVE"}}, 1);
   });
   EXPECT_THAT(registry.render(), HasSubstr("plugin_state{plugin=\"a.b\",state=\"ACTIVE\"} 1\n"));
   registry.render();
+  EXPECT_EQ(scrapes, 2);
+  registration.reset();
+  EXPECT_THAT(registry.render(), Not(HasSubstr("plugin_state")));
   EXPECT_EQ(scrapes, 2);
 }
 
@@ -82,7 +86,8 @@ TEST(MetricsRegistryTest, ConcurrentUpdatesAreNotLost) {
       }
     });
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
   EXPECT_EQ(counter.value(), 40000);
   EXPECT_EQ(histogram.count(), 40000u);
 }

@@ -1,0 +1,65 @@
+// PluginHost: the kernel's implementation of sdk::HostServices, one per plugin generation.
+//
+// It routes a plugin's log lines to the logger "plugin.<id>", its metrics into the kernel registry as
+// samokoder_plugin_<name>{plugin="<id>",...}, and gives it its config section and the kernel clock.
+// Metric handles are cached per (name, labels) so the steady state takes a shared lock and one
+// atomic update; invalid names are dropped and logged once instead of throwing into plugin code.
+//
+// Ownership: owned by its Generation; outlives the plugin instance it was given to. References to
+// the registry and clock must outlive it. Thread-safety: every method may be called concurrently.
+#pragma once
+
+#include <memory>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+#include <spdlog/logger.h>
+
+#include <samokoder/sdk/host.hpp>
+
+#include "core/clock.hpp"
+#include "metrics/registry.hpp"
+
+namespace samokoder::plugins {
+
+class PluginHost final : public sdk::HostServices {
+ public:
+  PluginHost(std::string plugin_id, nlohmann::json config, metrics::Registry& registry,
+             const core::Clock& clock);
+
+  std::string_view plugin_id() const noexcept override { return plugin_id_; }
+  std::uint32_t host_abi_minor() const noexcept override;
+  void log(sdk::LogLevel level, std::string_view message) noexcept override;
+  const nlohmann::json& config() const noexcept override { return config_; }
+  void counter_add(std::string_view name, std::span<const sdk::MetricLabel> labels,
+                   double delta) noexcept override;
+  void gauge_set(std::string_view name, std::span<const sdk::MetricLabel> labels,
+                 double value) noexcept override;
+  void histogram_observe(std::string_view name, std::span<const sdk::MetricLabel> labels,
+                         double value) noexcept override;
+  std::chrono::system_clock::time_point now() const noexcept override { return clock_.now(); }
+  std::chrono::steady_clock::time_point monotonic_now() const noexcept override {
+    return clock_.monotonic_now();
+  }
+
+ private:
+  enum class MetricType : char { kCounter = 'c', kGauge = 'g', kHistogram = 'h' };
+  // The metric object for (type, name, labels), or nullptr when the name or labels are invalid.
+  void* metric(MetricType type, std::string_view name, std::span<const sdk::MetricLabel> labels) noexcept;
+  void* register_metric(MetricType type, std::string_view name, std::span<const sdk::MetricLabel> labels,
+                        const std::string& key);
+
+  const std::string plugin_id_;
+  const nlohmann::json config_;
+  metrics::Registry& registry_;
+  const core::Clock& clock_;
+  std::shared_ptr<spdlog::logger> logger_;
+
+  std::shared_mutex metrics_mutex_;
+  std::unordered_map<std::string, void*> metric_cache_;  // key: type, name and labels, NUL-separated
+  std::set<std::string, std::less<>> rejected_names_;    // logged once each
+};
+
+}  // namespace samokoder::plugins

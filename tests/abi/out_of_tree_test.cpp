@@ -1,0 +1,93 @@
+// DESIGN 2: an integrator builds a plugin out of tree against the installed SDK only. This test
+// installs the SDK component into a fresh prefix, configures and builds tests/abi/out_of_tree with
+// nothing but that prefix on CMAKE_PREFIX_PATH, and loads the result through the plugin manager.
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include <samokoder/sdk/agent.hpp>
+
+#include "plugins/plugin_check.hpp"
+#include "plugins/plugin_manager.hpp"
+#include "temp_dir.hpp"
+
+namespace samokoder::plugins {
+namespace {
+
+// Runs a shell command, its output going to `log`; returns its exit status.
+int run(const std::string& command, const std::filesystem::path& log) {
+  const std::string line = command + " >>'" + log.string() + "' 2>&1";
+  return std::system(line.c_str());
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+class NoContext final : public sdk::AgentContext {
+ public:
+  const nlohmann::json& state() const noexcept override { return state_; }
+  sdk::Result<std::string> read_file(std::string_view) override { return sdk::Status::not_found(""); }
+  sdk::Status write_file(std::string_view, std::string_view) override { return {}; }
+  sdk::Status emit_event(std::string_view, const nlohmann::json&) override { return {}; }
+  bool cancelled() const noexcept override { return false; }
+
+ private:
+  nlohmann::json state_ = nlohmann::json::object();
+};
+
+TEST(OutOfTree, PluginBuiltAgainstTheInstalledSdkLoads) {
+  testing::TempDir work("samokoder-oot");
+  const auto prefix = work.path() / "sdk";
+  const auto build = work.path() / "build";
+  const auto log = work.path() / "build.log";
+  const std::string cmake = SAMOKODER_CMAKE_COMMAND;
+
+  ASSERT_EQ(run("'" + cmake + "' --install '" SAMOKODER_BINARY_DIR "' --component sdk --prefix '" +
+                    prefix.string() + "'",
+                log),
+            0)
+      << read_text(log);
+  ASSERT_TRUE(std::filesystem::exists(prefix / "include/samokoder/abi.h")) << read_text(log);
+  ASSERT_EQ(run("'" + cmake + "' -S '" SAMOKODER_SOURCE_DIR "/tests/abi/out_of_tree' -B '" + build.string() +
+                    "' -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER='" SAMOKODER_CXX_COMPILER
+                    "' -DCMAKE_PREFIX_PATH='" +
+                    prefix.string() + "'",
+                log),
+            0)
+      << read_text(log);
+  ASSERT_EQ(run("'" + cmake + "' --build '" + build.string() + "'", log), 0) << read_text(log);
+  // The build must have used the installed headers, not the source tree's.
+  const std::string cache = read_text(build / "CMakeCache.txt");
+  EXPECT_NE(cache.find("SamokoderSDK_DIR:PATH=" + prefix.string()), std::string::npos);
+
+  const auto plugin = build / "agent_greeter.so";
+  const auto report = check_plugin_file(plugin, {{"name", "integrator"}}, work.path() / "check");
+  ASSERT_TRUE(report.accepted) << format_check_report(report);
+
+  config::PluginsConfig config;
+  config.runtime_dir = work.path() / "run";
+  config::PluginEntry entry;
+  entry.id = "agent.greeter";
+  entry.file = plugin.string();
+  entry.required = true;
+  entry.config = {{"name", "integrator"}};
+  config.plugins.push_back(entry);
+  metrics::Registry registry;
+  core::SystemClock clock;
+  PluginManager manager(config, registry, clock);
+  ASSERT_TRUE(manager.start().ok());
+  NoContext context;
+  auto step =
+      manager.acquire("agent.greeter").call<sdk::Agent>([&](sdk::Agent& a) { return a.run_step(context); });
+  ASSERT_TRUE(step.ok()) << step.status().to_string();
+  EXPECT_EQ(step->next_state["greeting"], "hello, integrator");
+}
+
+}  // namespace
+}  // namespace samokoder::plugins

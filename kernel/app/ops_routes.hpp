@@ -1,0 +1,26 @@
+// The operational routes: liveness, readiness, metrics and the plugin inventory.
+//
+//   GET /healthz                 200 {"status":"ok"} while the process serves HTTP
+//   GET /readyz                  200 when every required plugin is ACTIVE, else 503 listing why
+//   GET /metrics                 Prometheus text format 0.0.4
+//   GET /api/v1/plugins          every configured plugin with its state
+//   GET /api/v1/plugins/{id}     one plugin, 404 problem+json when not configured
+//
+// All of them only read in-memory state, so they run inline on the I/O threads.
+// Thread-safety: the handlers are safe to run concurrently; the referenced objects must outlive
+// the router.
+#pragma once
+
+#include "http/router.hpp"
+#include "metrics/registry.hpp"
+#include "plugins/plugin_manager.hpp"
+
+namespace samokoder::app {
+
+void add_ops_routes(http::Router& router, const plugins::PluginManager& plugins,
+                    const metrics::Registry& metrics);
+
+// The API representation of one plugin.
+nlohmann::json plugin_to_json(const plugins::PluginInfo& info);
+
+}  // namespace samokoder::app

@@ -1,0 +1,127 @@
+#include "app/application.hpp"
+
+#include <gtest/gtest.h>
+
+#include "http_client.hpp"
+#include "temp_dir.hpp"
+
+namespace samokoder::app {
+namespace {
+
+using testing::HttpClient;
+
+config::PluginEntry entry(std::string id, std::string file, bool required = false) {
+  config::PluginEntry e;
+  e.id = std::move(id);
+  e.file = std::move(file) + ".so";
+  e.required = required;
+  return e;
+}
+
+class ApplicationTest : public ::testing::Test {
+ protected:
+  void start(std::vector<config::PluginEntry> plugins) {
+    config::Config config;
+    config.server.listen = {"127.0.0.1", 0};
+    config.log.access_log = false;
+    config.plugins.plugin_dir = SAMOKODER_FIXTURE_DIR;
+    config.plugins.runtime_dir = runtime_.path();
+    config.plugins.plugins = std::move(plugins);
+    application_ = std::make_unique<Application>(std::move(config), clock_);
+    const sdk::Status status = application_->start();
+    ASSERT_TRUE(status.ok()) << status.to_string();
+    client_ = std::make_unique<HttpClient>("127.0.0.1", application_->port());
+  }
+
+  testing::TempDir runtime_{"samokoder-app"};
+  core::SystemClock clock_;
+  std::unique_ptr<Application> application_;
+  std::unique_ptr<HttpClient> client_;
+};
+
+TEST_F(ApplicationTest, HealthzAndReadyzAnswerWhenRequiredPluginsAreActive) {
+  start({entry("agent.fixture_echo", "fixture_echo_v1", true)});
+  const auto health = client_->get("/healthz");
+  EXPECT_EQ(health.status, 200u);
+  EXPECT_EQ(health.json()["status"], "ok");
+  const auto ready = client_->get("/readyz");
+  EXPECT_EQ(ready.status, 200u) << ready.body;
+  EXPECT_EQ(ready.json()["status"], "ready");
+}
+
+TEST_F(ApplicationTest, ReadyzIs503WhenARequiredPluginIsNoLongerActive) {
+  start({entry("agent.fixture_echo", "fixture_echo_v1", true)});
+  ASSERT_TRUE(application_->plugins().unload("agent.fixture_echo").ok());
+  const auto ready = client_->get("/readyz");
+  EXPECT_EQ(ready.status, 503u);
+  EXPECT_EQ(ready.json()["plugins"][0]["plugin"], "agent.fixture_echo");
+  EXPECT_EQ(ready.json()["plugins"][0]["state"], "UNLOADED");
+}
+
+TEST_F(ApplicationTest, PluginsApiShowsEveryPluginWithStateReasonGenerationAndDigest) {
+  start({entry("agent.fixture_echo", "fixture_echo_v1", true),
+         entry("agent.fixture_abi_major", "fixture_abi_major"), entry("auth.fixture", "fixture_auth")});
+  const auto list = client_->get("/api/v1/plugins");
+  ASSERT_EQ(list.status, 200u);
+  const auto items = list.json()["items"];
+  ASSERT_EQ(items.size(), 3u);
+  EXPECT_EQ(items[0]["id"], "agent.fixture_echo");
+  EXPECT_EQ(items[0]["kind"], "agent");
+  EXPECT_EQ(items[0]["version"], "1.0.0");
+  EXPECT_EQ(items[0]["state"], "ACTIVE");
+  EXPECT_EQ(items[0]["generation"], 1);
+  EXPECT_EQ(items[0]["sha256"].get<std::string>().size(), 64u);
+  EXPECT_TRUE(items[0]["failure_reason"].is_null());
+  EXPECT_EQ(items[1]["state"], "FAILED");
+  EXPECT_EQ(items[1]["failure_reason"], "abi_major");
+  EXPECT_NE(items[1]["failure_message"].get<std::string>().find("built against SDK ABI 2.0"),
+            std::string::npos);
+  EXPECT_EQ(items[2]["state"], "ACTIVE");
+
+  const auto one = client_->get("/api/v1/plugins/auth.fixture");
+  ASSERT_EQ(one.status, 200u);
+  EXPECT_EQ(one.json()["id"], "auth.fixture");
+  EXPECT_EQ(one.json()["kind"], "auth");
+
+  const auto missing = client_->get("/api/v1/plugins/agent.nope");
+  EXPECT_EQ(missing.status, 404u);
+  EXPECT_EQ(missing.header("Content-Type"), "application/problem+json");
+  EXPECT_NE(missing.json()["detail"].get<std::string>().find("agent.nope"), std::string::npos);
+}
+
+TEST_F(ApplicationTest, MetricsShowPluginStatesLoadFailuresAndRequests) {
+  start({entry("agent.fixture_echo", "fixture_echo_v1"),
+         entry("agent.fixture_fingerprint", "fixture_fingerprint")});
+  ASSERT_EQ(client_->get("/healthz").status, 200u);
+  const auto metrics = client_->get("/metrics");
+  ASSERT_EQ(metrics.status, 200u);
+  EXPECT_EQ(metrics.header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  const std::string& text = metrics.body;
+  EXPECT_NE(text.find("samokoder_plugin_state{plugin=\"agent.fixture_echo\",state=\"ACTIVE\"} 1"),
+            std::string::npos);
+  EXPECT_NE(text.find("samokoder_plugin_state{plugin=\"agent.fixture_fingerprint\",state=\"FAILED\"} 1"),
+            std::string::npos);
+  EXPECT_NE(text.find("samokoder_plugin_load_failures_total{reason=\"fingerprint\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("samokoder_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("samokoder_http_request_duration_seconds_bucket{route=\"/healthz\""),
+            std::string::npos);
+}
+
+TEST_F(ApplicationTest, RequiredPluginFailureStopsStartupWithItsReason) {
+  config::Config config;
+  config.server.listen = {"127.0.0.1", 0};
+  config.plugins.plugin_dir = SAMOKODER_FIXTURE_DIR;
+  config.plugins.runtime_dir = runtime_.path();
+  config.plugins.plugins = {entry("agent.fixture_init_error", "fixture_init_error", true)};
+  Application application(std::move(config), clock_);
+  const sdk::Status status = application.start();
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("fixture: the api_key setting is missing"), std::string::npos)
+      << status.message();
+  EXPECT_EQ(application.port(), 0u);
+}
+
+}  // namespace
+}  // namespace samokoder::app

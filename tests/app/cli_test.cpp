@@ -1,0 +1,213 @@
+// The `samokoder` executable, run as a child process the way users and scripts run it.
+#include <chrono>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "http_client.hpp"
+#include "temp_dir.hpp"
+
+extern char** environ;
+
+namespace samokoder {
+namespace {
+
+// A running `samokoder` with its stdout and stderr on pipes.
+class Child {
+ public:
+  explicit Child(std::vector<std::string> args) {
+    args.insert(args.begin(), SAMOKODER_EXECUTABLE);
+    int out[2];
+    int err[2];
+    EXPECT_EQ(::pipe2(out, O_CLOEXEC), 0);
+    EXPECT_EQ(::pipe2(err, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO);
+    std::vector<char*> argv;
+    for (auto& arg : args)
+      argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    EXPECT_EQ(::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(out[1]);
+    ::close(err[1]);
+    out_ = out[0];
+    err_ = err[0];
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    ::close(out_);
+    ::close(err_);
+  }
+
+  // Reads stdout until `pattern` matches what was read so far, or the deadline passes.
+  std::string read_until(const std::regex& pattern,
+                         std::chrono::seconds deadline = std::chrono::seconds(20)) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    while (!std::regex_search(out_text_, pattern) && std::chrono::steady_clock::now() < until) {
+      pollfd fd{out_, POLLIN, 0};
+      if (::poll(&fd, 1, 100) > 0 && !drain(out_, out_text_)) break;
+    }
+    return out_text_;
+  }
+
+  // Waits for exit and collects the rest of both streams; returns the exit status (or 128 + signal).
+  int wait() {
+    while (drain(out_, out_text_)) {
+    }
+    while (drain(err_, err_text_)) {
+    }
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  void signal(int number) const { ::kill(pid_, number); }
+  const std::string& out() const { return out_text_; }
+  const std::string& err() const { return err_text_; }
+
+ private:
+  static bool drain(int fd, std::string& into) {
+    char buffer[4096];
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n <= 0) return false;
+    into.append(buffer, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  pid_t pid_ = -1;
+  int out_ = -1;
+  int err_ = -1;
+  std::string out_text_;
+  std::string err_text_;
+};
+
+std::string fixture(const std::string& name) {
+  return std::string(SAMOKODER_FIXTURE_DIR) + "/" + name + ".so";
+}
+
+TEST(Cli, ServePrintsItsUrlServesHealthzAndStopsCleanlyOnSigterm) {
+  testing::TempDir dir("samokoder-cli");
+  const auto config = dir.write("samokoder.json", R"({"log": {"access_log": false},
+      "plugin_dir": ")" SAMOKODER_FIXTURE_DIR R"(", "runtime_dir": ")" +
+                                                      (dir.path() / "run").string() + R"(",
+      "plugins": [{"id": "agent.fixture_echo", "file": "fixture_echo_v1.so", "required": true}]})");
+  Child server({"serve", "--config", config.string(), "--listen", "127.0.0.1:0"});
+  const std::regex url(R"(samokoder listening on http://127\.0\.0\.1:(\d+)\n)");
+  const std::string out = server.read_until(url);
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(out, match, url)) << "stdout: " << out;
+  const auto port = static_cast<std::uint16_t>(std::stoi(match[1]));
+
+  testing::HttpClient client("127.0.0.1", port);
+  EXPECT_EQ(client.get("/healthz").status, 200u);
+  const auto plugins = client.get("/api/v1/plugins").json();
+  EXPECT_EQ(plugins["items"][0]["state"], "ACTIVE");
+
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait(), 0) << server.err();
+  EXPECT_NE(server.err().find("received SIGTERM, shutting down"), std::string::npos) << server.err();
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() / "run")) << "plugin copies must be removed on exit";
+}
+
+TEST(Cli, ServeStopsOnSigintToo) {
+  Child server({"serve", "--listen", "127.0.0.1:0"});
+  ASSERT_NE(server.read_until(std::regex("listening on")).find("listening on"), std::string::npos);
+  server.signal(SIGINT);
+  EXPECT_EQ(server.wait(), 0) << server.err();
+}
+
+TEST(Cli, ServeRefusesAnInvalidConfigNamingThePath) {
+  testing::TempDir dir("samokoder-cli");
+  const auto config = dir.write("bad.json", R"({"server": {"io_threads": "two", "colour": 1}})");
+  Child server({"serve", "--config", config.string()});
+  EXPECT_EQ(server.wait(), 1);
+  EXPECT_NE(server.err().find("/server/io_threads"), std::string::npos) << server.err();
+  EXPECT_NE(server.err().find("/server/colour"), std::string::npos) << server.err();
+}
+
+TEST(Cli, ServeRefusesToStartWhenARequiredPluginFails) {
+  testing::TempDir dir("samokoder-cli");
+  const auto config = dir.write("samokoder.json", R"({"plugin_dir": ")" SAMOKODER_FIXTURE_DIR R"(",
+      "runtime_dir": ")" + (dir.path() / "run").string() +
+                                                      R"(", "plugins": [
+      {"id": "agent.fixture_init_throws", "file": "fixture_init_throws.so", "required": true}]})");
+  Child server({"serve", "--config", config.string(), "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(server.wait(), 1);
+  EXPECT_NE(server.err().find("required plugin agent.fixture_init_throws failed to load"), std::string::npos)
+      << server.err();
+}
+
+TEST(Cli, ConfigCheckAcceptsTheShippedConfigsAndRejectsBadOnes) {
+  for (const char* file : {"config/samokoder.json", "config/examples/production.json"}) {
+    Child check({"config", "check", std::string(SAMOKODER_SOURCE_DIR) + "/" + file});
+    EXPECT_EQ(check.wait(), 0) << file << ": " << check.err();
+    EXPECT_NE(check.out().find(": OK"), std::string::npos);
+  }
+  testing::TempDir dir("samokoder-cli");
+  Child bad({"config", "check", dir.write("bad.json", R"({"plugins": [{"id": "Bad"}]})").string()});
+  EXPECT_EQ(bad.wait(), 1);
+  EXPECT_NE(bad.err().find("/plugins/0/file: required key is missing"), std::string::npos) << bad.err();
+}
+
+TEST(Cli, PluginCheckPrintsTheDescriptorAndTheVerdict) {
+  Child good({"plugin", "check", fixture("fixture_echo_v1")});
+  EXPECT_EQ(good.wait(), 0);
+  EXPECT_NE(good.out().find("id:          agent.fixture_echo"), std::string::npos) << good.out();
+  EXPECT_NE(good.out().find("verdict:     OK"), std::string::npos) << good.out();
+
+  const std::pair<const char*, const char*> rejected[] = {
+      {"fixture_abi_major", "REJECTED (abi_major): "},
+      {"fixture_abi_minor", "REJECTED (abi_minor): "},
+      {"fixture_fingerprint", "REJECTED (fingerprint): "},
+      {"fixture_no_entry", "REJECTED (no_entry_symbol): "},
+      {"not_elf", "REJECTED (not_elf): "},
+      {"fixture_init_throws", "REJECTED (init_failed): "},
+      {"fixture_init_error", "REJECTED (init_failed): "},
+      {"fixture_unique", "REJECTED (pinned): "},
+  };
+  for (const auto& [name, verdict] : rejected) {
+    Child check({"plugin", "check", fixture(name)});
+    EXPECT_EQ(check.wait(), 1) << name;
+    EXPECT_NE(check.out().find(verdict), std::string::npos) << name << ":\n" << check.out();
+  }
+}
+
+TEST(Cli, PluginCheckJsonIsMachineReadable) {
+  Child check({"plugin", "check", fixture("fixture_abi_minor"), "--json"});
+  EXPECT_EQ(check.wait(), 1);
+  const auto report = nlohmann::json::parse(check.out());
+  EXPECT_EQ(report["accepted"], false);
+  EXPECT_EQ(report["reason"], "abi_minor");
+  EXPECT_EQ(report["descriptor"]["abi_minor"], 1);
+}
+
+TEST(Cli, VersionNamesKernelAndAbi) {
+  Child version({"version"});
+  EXPECT_EQ(version.wait(), 0);
+  EXPECT_NE(version.out().find("samokoder 0.1.0"), std::string::npos) << version.out();
+  EXPECT_NE(version.out().find("plugin ABI 1.0"), std::string::npos) << version.out();
+}
+
+TEST(Cli, UnknownCommandIsAUsageError) {
+  Child unknown({"frobnicate"});
+  EXPECT_EQ(unknown.wait(), 2);
+  EXPECT_NE(unknown.err().find("usage:"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace samokoder

@@ -8,8 +8,10 @@ BUILD_DIR   ?= build
 ASAN_DIR    ?= build-asan
 CONFIG      ?= config/samokoder.json
 CMAKE_FLAGS ?=
+BENCH_DIR   ?= build-bench
+BENCH_ARGS  ?=
 
-.PHONY: run test build deps deps-test test-asan bench format tidy clean
+.PHONY: run test build deps deps-test test-asan bench bench-smoke format tidy clean
 
 deps:
 	@scripts/install-deps.sh build
@@ -32,12 +34,28 @@ test: deps-test
 	cd $(BUILD_DIR) && ctest --output-on-failure -j2 --timeout 600
 	@$(MAKE) --no-print-directory test-asan
 
-# The plugin ABI tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+# The plugin ABI and hot-reload tests again under AddressSanitizer and UndefinedBehaviorSanitizer: a
+# build that registers only those suites and compiles only what they need.
+ASAN_SUITES ?= abi;reload
 test-asan:
 	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSAMOKODER_WERROR=ON \
-	  -DSAMOKODER_SANITIZE=address,undefined $(CMAKE_FLAGS)
-	cmake --build $(ASAN_DIR) -j$(JOBS) --target abi_tests
-	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2 -L abi --timeout 600
+	  -DSAMOKODER_SANITIZE=address,undefined "-DSAMOKODER_TEST_SUITES=$(ASAN_SUITES)" $(CMAKE_FLAGS)
+	cmake --build $(ASAN_DIR) -j$(JOBS) --target abi_tests reload_tests
+	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2 --timeout 600
+
+# Benchmarks (docs/performance.md): a Release build with the benchmark programs, then the harness
+# (bench/run_bench.py) against nginx and the FastAPI reference; writes bench/results/latest.{md,json}.
+bench:
+	@scripts/install-deps.sh bench
+	cmake -S . -B $(BENCH_DIR) -DCMAKE_BUILD_TYPE=Release -DSAMOKODER_BUILD_BENCH=ON -DSAMOKODER_WERROR=ON $(CMAKE_FLAGS)
+	cmake --build $(BENCH_DIR) -j$(JOBS) --target bench_harness
+	/usr/bin/python3 bench/run_bench.py --build-dir $(BENCH_DIR) $(BENCH_ARGS)
+
+# The same harness with tiny durations on the test build (it is the `bench` label of `make test`):
+# proves the harness still works, asserts no number.
+bench-smoke: deps-test
+	@$(MAKE) --no-print-directory build
+	cd $(BUILD_DIR) && ctest -L bench --output-on-failure
 
 format:
 	git ls-files '*.cpp' '*.hpp' '*.h' | xargs clang-format -i

@@ -11,10 +11,10 @@ group="${1:-build}"
 build_packages=(
   g++ make cmake pkg-config binutils file
   libboost1.81-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev
-  libpoco-dev libsqlite3-dev libpq-dev libargon2-dev
+  libpoco-dev libsqlite3-dev libpq-dev libargon2-dev zlib1g-dev
 )
-test_packages=(libgtest-dev libgmock-dev curl postgresql clang libclang-rt-14-dev)
-bench_packages=(libbenchmark-dev wrk hyperfine nginx-light python3-fastapi python3-uvicorn python3-jwt)
+test_packages=(libgtest-dev libgmock-dev curl postgresql clang libclang-rt-14-dev wrk python3)
+bench_packages=(libbenchmark-dev nginx-light python3-fastapi python3-uvicorn python3-jwt)
 
 case "$group" in
   build) wanted=("${build_packages[@]}") ;;

@@ -1,6 +1,11 @@
 #include "app/application.hpp"
 
+#include <samokoder/sdk/storage.hpp>
+
+#include "api/context.hpp"
+#include "api/routes.hpp"
 #include "app/ops_routes.hpp"
+#include "app/plugin_admin_routes.hpp"
 #include "core/logging.hpp"
 
 namespace samokoder::app {
@@ -16,21 +21,40 @@ Application::~Application() {
 
 std::shared_ptr<http::Router> Application::build_router() {
   auto router = std::make_shared<http::Router>();
-  add_ops_routes(*router, *plugins_, metrics_);
+  add_ops_routes(*router, *plugins_, metrics_, [this] { return storage_health(); });
+  api::add_routes(*router, *api_);
+  add_plugin_admin_routes(*router, *api_, *plugins_, [this] { return reload_config_file(); });
   return router;
 }
 
 sdk::Status Application::start() {
   if (started_) return sdk::Status::failed_precondition("already started");
   auto log = core::logger("kernel");
-  SAMOKODER_RETURN_IF_ERROR(plugins_->start());
-  server_ = std::make_unique<http::Server>(config_.server, config_.environment, build_router(), metrics_,
-                                           http::ServerOptions{.access_log = config_.log.access_log});
-  if (auto status = server_->start(); !status.ok()) {
-    server_.reset();
-    plugins_->stop();
+  auto api =
+      api::ApiContext::create({&config_, &clock_, &metrics_, plugins_.get(), [this] { return storage(); }});
+  if (!api.ok()) return api.status();
+  api_ = std::move(api).value();
+  if (auto status = plugins_->start(); !status.ok()) {
+    api_.reset();
     return status;
   }
+  if (auto status = check_schema(); !status.ok()) {
+    plugins_->stop();
+    api_.reset();
+    return status;
+  }
+  router_ = build_router();
+  server_ = std::make_unique<http::Server>(config_.server, config_.environment, router_, metrics_,
+                                           http::ServerOptions{.access_log = config_.log.access_log});
+  server_->use(api_->address_rate_limit_middleware());
+  if (auto status = server_->start(); !status.ok()) {
+    server_.reset();
+    router_.reset();
+    plugins_->stop();
+    api_.reset();
+    return status;
+  }
+  if (config_.plugins.watch) watcher_ = std::make_unique<PluginWatcher>(*plugins_, std::chrono::seconds(1));
   started_ = true;
   log->info("serving on {} ({} I/O threads, {} worker threads)", url(), config_.server.io_threads,
             config_.server.worker_threads);
@@ -41,12 +65,74 @@ void Application::stop() {
   if (!started_) return;
   started_ = false;
   auto log = core::logger("kernel");
+  watcher_.reset();
   log->info("stopping: draining HTTP requests");
   server_->stop();  // no request can reach a plugin after this returns
   server_.reset();
+  router_.reset();
   log->info("stopping: unloading plugins");
   plugins_->stop();
+  api_.reset();
   log->info("stopped");
+}
+
+sdk::Result<std::vector<std::string>> Application::reload_config(const config::Config& next) {
+  auto changes = plugins_->apply_config(next.plugins);
+  if (!changes.ok()) return changes;
+  const auto& now = config_;
+  const bool server_differs = now.server.listen.to_string() != next.server.listen.to_string() ||
+                              now.server.io_threads != next.server.io_threads ||
+                              now.server.worker_threads != next.server.worker_threads ||
+                              now.server.max_body_bytes != next.server.max_body_bytes ||
+                              now.server.cors_allowed_origins != next.server.cors_allowed_origins ||
+                              now.environment != next.environment;
+  if (server_differs)
+    changes->push_back("server or environment settings changed: they take effect after a restart");
+  return changes;
+}
+
+sdk::Result<std::vector<std::string>> Application::reload_config_file() {
+  if (config_.source.empty()) {
+    return sdk::Status::failed_precondition(
+        "the server runs on its embedded defaults: there is no config file to reload");
+  }
+  auto next = config::load_config_file(config_.source, config::process_environment());
+  if (!next.ok())
+    return sdk::Status::invalid_argument("config reload rejected, nothing changed: " +
+                                         next.status().message());
+  return reload_config(*next);
+}
+
+// With auto_migrate off (an operator who migrates by hand), an outdated schema must stop startup rather
+// than fail requests one by one later.
+sdk::Status Application::check_schema() const {
+  const plugins::Lease lease = storage();
+  if (!lease) return {};  // no storage configured: required-plugin rules already decided
+  auto schema = lease.call<sdk::Storage>([](sdk::Storage& storage) { return storage.schema_status(); });
+  if (!schema.ok()) return schema.status();
+  if (schema->current_version < schema->supported_version) {
+    return sdk::Status::failed_precondition(
+        "database schema version " + std::to_string(schema->current_version) + " is older than " +
+        lease.generation().descriptor().id + " needs (" + std::to_string(schema->supported_version) +
+        "); run `samokoder db migrate` or set \"auto_migrate\": true");
+  }
+  return {};
+}
+
+plugins::Lease Application::storage() const noexcept {
+  try {
+    for (const auto& id : plugins_->active_ids(SAMOKODER_KIND_STORAGE)) {
+      if (auto lease = plugins_->acquire(id)) return lease;
+    }
+  } catch (...) {  // only allocation can throw here; no storage is the honest answer
+  }
+  return {};
+}
+
+sdk::Status Application::storage_health() const {
+  const plugins::Lease lease = storage();
+  if (!lease) return sdk::Status::unavailable("no storage plugin is active");
+  return lease.call<sdk::Storage>([](sdk::Storage& storage) { return storage.health(); });
 }
 
 std::string Application::url() const {

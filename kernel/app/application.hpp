@@ -1,9 +1,10 @@
 // Application: the running kernel. It wires config, metrics, the plugin manager and the HTTP server
 // together and owns them, in the order they must start and stop.
 //
-// start() loads the plugins (a failing `required` plugin stops startup with its reason), then binds
-// and starts the HTTP server. stop() is the graceful shutdown of DESIGN 7: stop accepting, drain
-// requests, unload plugins.
+// start() checks the secrets (production refuses a missing or weak SAMOKODER_SECRET_KEY), loads the
+// plugins (a failing `required` plugin stops startup with its reason), then binds and starts the HTTP
+// server with the ops routes and the /api/v1 routes (kernel/api). stop() is the graceful shutdown of
+// DESIGN 7: stop accepting, drain requests, unload plugins.
 //
 // Ownership: owns everything it creates; the Clock passed in must outlive it.
 // Thread-safety: construct, start, stop and destroy from one controlling thread (main); the
@@ -14,12 +15,17 @@
 
 #include <samokoder/sdk/status.hpp>
 
+#include "app/plugin_watcher.hpp"
 #include "config/config.hpp"
 #include "core/clock.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "metrics/registry.hpp"
 #include "plugins/plugin_manager.hpp"
+
+namespace samokoder::api {
+class ApiContext;
+}
 
 namespace samokoder::app {
 
@@ -33,6 +39,14 @@ class Application {
   sdk::Status start();
   void stop();
 
+  // Applies a re-read config (SIGHUP, POST /api/v1/admin/config/reload): the plugin set follows it
+  // (PluginManager::apply_config); sections that need a restart (server, log) are compared and named
+  // in the result when they differ, not applied. Returns one line per change.
+  sdk::Result<std::vector<std::string>> reload_config(const config::Config& next);
+  // Reads the file the config came from again (with the current SAMOKODER_* environment) and applies
+  // it; an invalid file is rejected whole (kInvalidArgument listing every error) and changes nothing.
+  sdk::Result<std::vector<std::string>> reload_config_file();
+
   std::uint16_t port() const noexcept { return server_ ? server_->port() : 0; }
   // "http://127.0.0.1:8080"
   std::string url() const;
@@ -41,14 +55,28 @@ class Application {
   metrics::Registry& metrics() noexcept { return metrics_; }
   plugins::PluginManager& plugins() noexcept { return *plugins_; }
 
+  // A lease on the storage backend that serves now (the first ACTIVE storage plugin in config order);
+  // empty when there is none.
+  plugins::Lease storage() const noexcept;
+  // OK when a storage backend is active and answers its health check.
+  sdk::Status storage_health() const;
+
+  // The routes being served (the OpenAPI consistency test compares them with the document); nullptr
+  // before start() and after stop().
+  const http::Router* router() const noexcept { return router_.get(); }
+
  private:
   std::shared_ptr<http::Router> build_router();
+  sdk::Status check_schema() const;
 
   const config::Config config_;
   const core::Clock& clock_;
   metrics::Registry metrics_;
   std::unique_ptr<plugins::PluginManager> plugins_;
+  std::unique_ptr<api::ApiContext> api_;  // created by start(), after the secret checks
+  std::shared_ptr<const http::Router> router_;
   std::unique_ptr<http::Server> server_;
+  std::unique_ptr<PluginWatcher> watcher_;  // only with "watch_plugins": true
   bool started_ = false;
 };
 

@@ -1,21 +1,31 @@
 #include "app/cli.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <samokoder/abi.h>
+#include <samokoder/sdk/auth.hpp>
 #include <samokoder/sdk/plugin.hpp>
+#include <samokoder/sdk/storage.hpp>
 
+#include "api/context.hpp"
 #include "app/application.hpp"
 #include "core/logging.hpp"
 #include "core/version.hpp"
 #include "plugins/plugin_check.hpp"
+#include "plugins/plugin_manager.hpp"
 
 namespace samokoder::app {
 namespace {
@@ -30,6 +40,13 @@ constexpr std::string_view kUsage =
     "  samokoder config check FILE                            validate a config file\n"
     "  samokoder plugin check FILE.so [--config FILE] [--json]\n"
     "                                                         would this kernel load the plugin?\n"
+    "  samokoder plugin reload|enable|disable ID [--url URL]  change a running server's plugin (admin\n"
+    "                                                         token in SAMOKODER_ADMIN_TOKEN)\n"
+    "  samokoder db status|migrate [--config FILE]            schema version; apply pending migrations\n"
+    "  samokoder db backup FILE [--config FILE]               consistent copy of the database (SQLite)\n"
+    "  samokoder admin create-user --email E [--admin] [--config FILE]\n"
+    "                                                         create a user; the password is read from "
+    "stdin\n"
     "  samokoder version                                      kernel version and SDK ABI\n";
 
 // Options of the form --name VALUE after the positional arguments.
@@ -37,7 +54,10 @@ struct Options {
   std::vector<std::string_view> positional;
   std::optional<std::string> config;
   std::optional<std::string> listen;
+  std::optional<std::string> url;
+  std::optional<std::string> email;
   bool json = false;
+  bool admin = false;
 };
 
 std::optional<Options> parse_options(std::span<const std::string_view> args, std::ostream& err) {
@@ -55,8 +75,14 @@ std::optional<Options> parse_options(std::span<const std::string_view> args, std
       if (!(options.config = value())) return std::nullopt;
     } else if (arg == "--listen") {
       if (!(options.listen = value())) return std::nullopt;
+    } else if (arg == "--url") {
+      if (!(options.url = value())) return std::nullopt;
     } else if (arg == "--json") {
       options.json = true;
+    } else if (arg == "--email") {
+      if (!(options.email = value())) return std::nullopt;
+    } else if (arg == "--admin") {
+      options.admin = true;
     } else if (arg.starts_with("--")) {
       err << "samokoder: unknown option " << arg << "\n" << kUsage;
       return std::nullopt;
@@ -67,6 +93,15 @@ std::optional<Options> parse_options(std::span<const std::string_view> args, std
   return options;
 }
 
+std::string join(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string out;
+  for (const auto& part : parts) {
+    if (!out.empty()) out += separator;
+    out += part;
+  }
+  return out;
+}
+
 // The config file (or the embedded defaults without one), with SAMOKODER_* overrides applied.
 sdk::Result<config::Config> load_config(const std::optional<std::string>& path) {
   const auto environment = config::process_environment();
@@ -74,13 +109,28 @@ sdk::Result<config::Config> load_config(const std::optional<std::string>& path) 
   return config::load_config_file(*path, environment);
 }
 
-int serve(const Options& options, std::ostream& out, std::ostream& err) {
+// load_config, reporting a failure on `err`.
+std::optional<config::Config> load_config_or_report(const Options& options, std::ostream& err) {
   auto loaded = load_config(options.config);
   if (!loaded.ok()) {
     err << "samokoder: invalid config:\n" << loaded.status().message() << "\n";
-    return kExitFailed;
+    return std::nullopt;
   }
-  config::Config config = std::move(loaded).value();
+  return std::move(loaded).value();
+}
+
+// The first enabled plugin entry whose id is `id`, or starts with `id` when it ends in '.'.
+const config::PluginEntry* find_enabled(const config::PluginsConfig& plugins, std::string_view id) {
+  for (const auto& entry : plugins.plugins) {
+    if (entry.enabled && (id.ends_with('.') ? entry.id.starts_with(id) : entry.id == id)) return &entry;
+  }
+  return nullptr;
+}
+
+int serve(const Options& options, std::ostream& out, std::ostream& err) {
+  auto loaded = load_config_or_report(options, err);
+  if (!loaded) return kExitFailed;
+  config::Config config = std::move(*loaded);
   if (options.listen) {
     auto listen = config::parse_listen_address(*options.listen);
     if (!listen.ok()) {
@@ -96,6 +146,7 @@ int serve(const Options& options, std::ostream& out, std::ostream& err) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
   core::init_logging(config.log);
@@ -110,7 +161,18 @@ int serve(const Options& options, std::ostream& out, std::ostream& err) {
   out << "samokoder listening on " << application.url() << std::endl;
 
   int received = 0;
-  sigwait(&stop_signals, &received);
+  while (sigwait(&stop_signals, &received) == 0 && received == SIGHUP) {
+    // SIGHUP: read the config file again and apply its plugin changes; an invalid file changes nothing.
+    auto log = core::logger("kernel");
+    log->info("received SIGHUP, reloading the config");
+    auto changes = application.reload_config_file();
+    if (!changes.ok()) {
+      log->error("{}", changes.status().message());
+    } else {
+      log->info("config reloaded: {}",
+                changes->empty() ? std::string("no plugin changes") : join(*changes, "; "));
+    }
+  }
   core::logger("kernel")->info("received {}, shutting down", received == SIGINT ? "SIGINT" : "SIGTERM");
   application.stop();
   core::flush_logging();
@@ -141,11 +203,8 @@ int plugin_check(const Options& options, std::ostream& out, std::ostream& err) {
   const std::filesystem::path file(options.positional[2]);
   nlohmann::json plugin_config = nlohmann::json::object();
   if (options.config) {
-    auto loaded = load_config(options.config);
-    if (!loaded.ok()) {
-      err << "samokoder: invalid config:\n" << loaded.status().message() << "\n";
-      return kExitFailed;
-    }
+    auto loaded = load_config_or_report(options, err);
+    if (!loaded) return kExitFailed;
     // The section of the entry that names this file, so init sees what the server would give it.
     for (const auto& entry : loaded->plugins.plugins) {
       std::error_code ec;
@@ -175,6 +234,207 @@ int plugin_check(const Options& options, std::ostream& out, std::ostream& err) {
   return report.accepted ? kExitOk : kExitFailed;
 }
 
+// Loads only the storage backend the config selects, with automatic migration off, so `db status`
+// reports the schema as it is and `db migrate` is the one that changes it.
+int database(const Options& options, std::ostream& out, std::ostream& err) {
+  const auto& words = options.positional;
+  const std::string_view action = words[1];
+  if (!((action == "status" || action == "migrate") && words.size() == 2) &&
+      !(action == "backup" && words.size() == 3)) {
+    err << kUsage;
+    return kExitUsage;
+  }
+  auto loaded = load_config_or_report(options, err);
+  if (!loaded) return kExitFailed;
+  config::PluginsConfig plugins = loaded->plugins;
+  const config::PluginEntry* storage = find_enabled(plugins, "storage.");
+  if (storage == nullptr) {
+    err << "samokoder: the config enables no storage plugin\n";
+    return kExitFailed;
+  }
+  config::PluginEntry entry = *storage;
+  entry.required = true;
+  entry.config["auto_migrate"] = false;
+  plugins.plugins = {entry};
+  core::init_logging(loaded->log);
+
+  metrics::Registry registry;
+  core::SystemClock clock;
+  plugins::PluginManager manager(plugins, registry, clock);
+  if (auto status = manager.start(); !status.ok()) {
+    err << "samokoder: " << status.message() << "\n";
+    return kExitFailed;
+  }
+  const auto lease = manager.acquire(entry.id);
+  sdk::Status status;
+  if (action == "migrate") status = lease.call<sdk::Storage>([](sdk::Storage& s) { return s.migrate(); });
+  if (action == "backup") {
+    const std::string destination(words[2]);
+    status = lease.call<sdk::Storage>([&](sdk::Storage& s) { return s.backup(destination); });
+    if (status.ok()) out << entry.id << ": backed up to " << destination << "\n";
+  }
+  if (!status.ok()) {
+    err << "samokoder: " << entry.id << ": " << status.message() << "\n";
+    return kExitFailed;
+  }
+  if (action == "backup") return kExitOk;
+  auto schema = lease.call<sdk::Storage>([](sdk::Storage& s) { return s.schema_status(); });
+  if (!schema.ok()) {
+    err << "samokoder: " << entry.id << ": " << schema.status().message() << "\n";
+    return kExitFailed;
+  }
+  out << entry.id << ": schema version " << schema->current_version << " of " << schema->supported_version;
+  if (schema->current_version < schema->supported_version) {
+    out << " (" << (schema->supported_version - schema->current_version)
+        << " migration(s) pending; run `samokoder db migrate`)";
+  } else {
+    out << " (up to date)";
+  }
+  out << "\n";
+  for (const auto& migration : schema->applied) {
+    out << "  " << migration.version << "  " << migration.description << "\n";
+  }
+  return kExitOk;
+}
+
+// The first admin, without default credentials: loads only the storage backend and auth.local
+// (hashing and the password policy are the plugin's), reads the password from one line of stdin, and
+// creates the user. The password never appears on the command line (where `ps` shows it) or in any
+// output.
+int create_user(const Options& options, std::ostream& out, std::ostream& err) {
+  if (options.positional.size() != 2 || !options.email) {
+    err << kUsage;
+    return kExitUsage;
+  }
+  const std::string email = *options.email;
+  if (!api::plausible_email(email) || email.size() > 254) {
+    err << "samokoder: --email: not an email address\n";
+    return kExitFailed;
+  }
+  auto loaded = load_config_or_report(options, err);
+  if (!loaded) return kExitFailed;
+  config::PluginsConfig plugins = loaded->plugins;
+  const config::PluginEntry* storage = find_enabled(plugins, "storage.");
+  const config::PluginEntry* local = find_enabled(plugins, "auth.local");
+  if (storage == nullptr || local == nullptr) {
+    err << "samokoder: the config must enable a storage plugin and auth.local\n";
+    return kExitFailed;
+  }
+  config::PluginEntry storage_entry = *storage;
+  config::PluginEntry local_entry = *local;
+  storage_entry.required = true;
+  local_entry.required = true;
+  plugins.plugins = {storage_entry, local_entry};
+
+  if (::isatty(STDIN_FILENO)) err << "password for " << email << ": " << std::flush;
+  std::string password;
+  if (!std::getline(std::cin, password)) {
+    err << "samokoder: no password on stdin\n";
+    return kExitFailed;
+  }
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+
+  config::LogConfig quiet = loaded->log;
+  quiet.level = "warn";
+  core::init_logging(quiet);
+  metrics::Registry registry;
+  core::SystemClock clock;
+  plugins::PluginManager manager(plugins, registry, clock);
+  if (auto status = manager.start(); !status.ok()) {
+    err << "samokoder: " << status.message() << "\n";
+    return kExitFailed;
+  }
+  const auto provider = manager.acquire(local_entry.id);
+  const auto database = manager.acquire(storage_entry.id);
+  if (auto policy =
+          provider.call<sdk::AuthProvider>([&](sdk::AuthProvider& p) { return p.check_policy(password); });
+      !policy.ok()) {
+    err << "samokoder: password refused: " << policy.message() << "\n";
+    return kExitFailed;
+  }
+  auto hash = provider.call<sdk::AuthProvider>([&](sdk::AuthProvider& p) { return p.hash_secret(password); });
+  if (!hash.ok()) {
+    err << "samokoder: " << hash.status().message() << "\n";
+    return kExitFailed;
+  }
+  sdk::NewUser user;
+  user.email = email;
+  user.password_hash = std::move(hash).value();
+  user.is_admin = options.admin;
+  auto created = database.call<sdk::Storage>([&](sdk::Storage& s) { return s.create_user(user); });
+  if (!created.ok()) {
+    if (created.status().code() == sdk::StatusCode::kAlreadyExists) {
+      err << "samokoder: a user with this email already exists\n";
+    } else {
+      err << "samokoder: " << storage_entry.id << ": " << created.status().message() << "\n";
+    }
+    return kExitFailed;
+  }
+  sdk::NewAuditEvent event;
+  event.action = "admin.user_created";
+  event.target = created->id;
+  event.source_address = "cli";
+  event.detail = {{"is_admin", options.admin}, {"via", "samokoder admin create-user"}};
+  static_cast<void>(
+      database.call<sdk::Storage>([&](sdk::Storage& s) { return s.append_audit_event(event); }));
+  out << "created user " << created->id << " <" << created->email << ">" << (options.admin ? " (admin)" : "")
+      << "\n";
+  return kExitOk;
+}
+
+// Asks a running server to reload, enable or disable a plugin through the admin API, so operators
+// and deploy scripts need no HTTP client of their own.
+int plugin_admin(const Options& options, std::ostream& out, std::ostream& err) {
+  if (options.positional.size() != 3) {
+    err << kUsage;
+    return kExitUsage;
+  }
+  const char* token = std::getenv("SAMOKODER_ADMIN_TOKEN");
+  if (token == nullptr || *token == '\0') {
+    err << "samokoder: set SAMOKODER_ADMIN_TOKEN to a personal access token with the admin scope\n";
+    return kExitUsage;
+  }
+  const std::string base = options.url.value_or("http://127.0.0.1:8080");
+  if (!base.starts_with("http://")) {
+    err << "samokoder: --url must be http://HOST:PORT (put TLS in front of the server, not in this "
+           "command)\n";
+    return kExitUsage;
+  }
+  auto address = config::parse_listen_address(base.substr(7, base.find('/', 7) - 7));
+  if (!address.ok()) {
+    err << "samokoder: --url: " << address.status().message() << "\n";
+    return kExitUsage;
+  }
+  const std::string target = "/api/v1/admin/plugins/" + std::string(options.positional[2]) + "/" +
+                             std::string(options.positional[1]);
+  namespace beast = boost::beast;
+  try {
+    boost::asio::io_context io;
+    beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::minutes(2));  // a reload waits for the old generation to drain
+    stream.connect(boost::asio::ip::tcp::resolver(io).resolve(address->host, std::to_string(address->port)));
+    beast::http::request<beast::http::string_body> request(beast::http::verb::post, target, 11);
+    request.set(beast::http::field::host, address->to_string());
+    request.set(beast::http::field::authorization, std::string("Bearer ") + token);
+    request.prepare_payload();
+    beast::http::write(stream, request);
+    beast::flat_buffer buffer;
+    beast::http::response<beast::http::string_body> response;
+    beast::http::read(stream, buffer, response);
+    const auto document = nlohmann::json::parse(response.body(), nullptr, false);
+    if (response.result_int() != 200) {
+      err << "samokoder: " << response.result_int() << " "
+          << (document.is_object() ? document.value("detail", response.body()) : response.body()) << "\n";
+      return kExitFailed;
+    }
+    out << (document.is_discarded() ? response.body() : document.dump(2)) << "\n";
+    return kExitOk;
+  } catch (const std::exception& e) {
+    err << "samokoder: cannot reach " << base << ": " << e.what() << "\n";
+    return kExitFailed;
+  }
+}
+
 int version(std::ostream& out) {
   out << "samokoder " << core::kKernelVersion << "\n"
       << "sdk " << core::kSdkVersion << " (plugin ABI " << SAMOKODER_ABI_MAJOR << "." << SAMOKODER_ABI_MINOR
@@ -198,6 +458,11 @@ int run_cli(std::span<const std::string_view> args, std::ostream& out, std::ostr
   if (command == "serve" && words.size() == 1) return serve(*options, out, err);
   if (command == "config" && subcommand == "check") return config_check(*options, out, err);
   if (command == "plugin" && subcommand == "check") return plugin_check(*options, out, err);
+  if (command == "plugin" && (subcommand == "reload" || subcommand == "enable" || subcommand == "disable")) {
+    return plugin_admin(*options, out, err);
+  }
+  if (command == "db" && words.size() >= 2) return database(*options, out, err);
+  if (command == "admin" && subcommand == "create-user") return create_user(*options, out, err);
   if (command == "version" && words.size() == 1) return version(out);
   if (command == "help" || command == "--help" || command == "-h") {
     out << kUsage;

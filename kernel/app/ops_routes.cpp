@@ -38,12 +38,19 @@ nlohmann::json plugin_to_json(const plugins::PluginInfo& info) {
       {"pinned_generations", info.pinned_generations},
       {"loaded_at", info.loaded_at ? nlohmann::json(iso8601(*info.loaded_at)) : nullptr},
   };
+  nlohmann::json retired = nlohmann::json::array();
+  for (const auto& generation : info.retired) {
+    retired.push_back({{"generation", generation.number},
+                       {"version", generation.version},
+                       {"state", plugins::state_name(generation.state)}});
+  }
+  out["retired_generations"] = std::move(retired);
   if (!info.unique_symbols.empty()) out["unique_symbols"] = info.unique_symbols;
   return out;
 }
 
 void add_ops_routes(http::Router& router, const plugins::PluginManager& plugins,
-                    const metrics::Registry& metrics) {
+                    const metrics::Registry& metrics, std::function<sdk::Status()> storage_health) {
   const http::RouteOptions inline_route{
       .dispatch = http::Dispatch::kInline, .max_body_bytes = 0, .group = "ops"};
 
@@ -56,17 +63,21 @@ void add_ops_routes(http::Router& router, const plugins::PluginManager& plugins,
 
   router.add(
       verb::get, "/readyz",
-      [&plugins](http::Request&) {
+      [&plugins, storage_health = std::move(storage_health)](http::Request&) {
         nlohmann::json not_ready = nlohmann::json::array();
         for (const auto& info : plugins.list()) {
-          if (info.required && info.state != plugins::PluginState::kActive) {
-            not_ready.push_back({{"plugin", info.id}, {"state", plugins::state_name(info.state)}});
+          if (info.required && info.enabled && info.state != plugins::PluginState::kActive) {
+            not_ready.push_back(
+                {{"check", "plugin"}, {"plugin", info.id}, {"state", plugins::state_name(info.state)}});
           }
         }
+        if (const sdk::Status storage = storage_health(); !storage.ok()) {
+          not_ready.push_back({{"check", "storage"}, {"detail", storage.message()}});
+        }
         if (not_ready.empty()) return http::Response::json(200, {{"status", "ready"}});
-        return http::Response::json(503, {{"status", "not_ready"}, {"plugins", not_ready}});
+        return http::Response::json(503, {{"status", "not_ready"}, {"checks", not_ready}});
       },
-      inline_route);
+      http::RouteOptions{.dispatch = http::Dispatch::kWorker, .max_body_bytes = 0, .group = "ops"});
 
   router.add(
       verb::get, "/metrics",

@@ -1,15 +1,19 @@
 // The operational routes: liveness, readiness, metrics and the plugin inventory.
 //
 //   GET /healthz                 200 {"status":"ok"} while the process serves HTTP
-//   GET /readyz                  200 when every required plugin is ACTIVE, else 503 listing why
+//   GET /readyz                  200 when every required plugin is ACTIVE and storage answers, else 503
+//                                listing why
 //   GET /metrics                 Prometheus text format 0.0.4
 //   GET /api/v1/plugins          every configured plugin with its state
 //   GET /api/v1/plugins/{id}     one plugin, 404 problem+json when not configured
 //
-// All of them only read in-memory state, so they run inline on the I/O threads.
+// All but /readyz only read in-memory state and run inline on the I/O threads; /readyz makes a round
+// trip to the database, so it runs on a worker.
 // Thread-safety: the handlers are safe to run concurrently; the referenced objects must outlive
 // the router.
 #pragma once
+
+#include <functional>
 
 #include "http/router.hpp"
 #include "metrics/registry.hpp"
@@ -18,7 +22,7 @@
 namespace samokoder::app {
 
 void add_ops_routes(http::Router& router, const plugins::PluginManager& plugins,
-                    const metrics::Registry& metrics);
+                    const metrics::Registry& metrics, std::function<sdk::Status()> storage_health);
 
 // The API representation of one plugin.
 nlohmann::json plugin_to_json(const plugins::PluginInfo& info);

@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 
@@ -21,16 +22,21 @@ class Reader {
  public:
   explicit Reader(std::vector<std::string>& errors) : errors_(errors) {}
 
-  void error(const std::string& path, const std::string& message) { errors_.push_back(path + ": " + message); }
+  void error(const std::string& path, const std::string& message) {
+    errors_.push_back(path + ": " + message);
+  }
 
   // Reports keys of `object` that are not in `known`.
-  void reject_unknown(const json& object, const std::string& path, std::initializer_list<std::string_view> known) {
+  void reject_unknown(const json& object, const std::string& path,
+                      std::initializer_list<std::string_view> known) {
     for (const auto& [key, value] : object.items()) {
       bool found = false;
-      for (auto k : known) found = found || k == key;
+      for (auto k : known)
+        found = found || k == key;
       if (!found) {
         std::string list;
-        for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+        for (auto k : known)
+          list += (list.empty() ? "" : ", ") + std::string(k);
         error(path + "/" + key, "unknown key (known keys: " + list + ")");
       }
     }
@@ -68,20 +74,20 @@ class Reader {
   }
 
   template <typename Int>
-  void integer(const json& parent, const std::string& parent_path, const char* key, Int& out, std::int64_t min,
-               std::int64_t max) {
+  void integer(const json& parent, const std::string& parent_path, const char* key, Int& out,
+               std::int64_t min, std::int64_t max) {
     const auto it = parent.find(key);
     if (it == parent.end()) return;
     const std::string path = parent_path + "/" + key;
     if (!it->is_number_integer()) {
-      error(path, "expected an integer from " + std::to_string(min) + " to " + std::to_string(max) + ", found " +
-                      describe(*it));
+      error(path, "expected an integer from " + std::to_string(min) + " to " + std::to_string(max) +
+                      ", found " + describe(*it));
       return;
     }
     const auto value = it->get<std::int64_t>();
     if (value < min || value > max) {
-      error(path, "expected an integer from " + std::to_string(min) + " to " + std::to_string(max) + ", found " +
-                      std::to_string(value));
+      error(path, "expected an integer from " + std::to_string(min) + " to " + std::to_string(max) +
+                      ", found " + std::to_string(value));
       return;
     }
     out = static_cast<Int>(value);
@@ -97,7 +103,8 @@ class Reader {
     out = it->get<bool>();
   }
 
-  void string_list(const json& parent, const std::string& parent_path, const char* key, std::vector<std::string>& out) {
+  void string_list(const json& parent, const std::string& parent_path, const char* key,
+                   std::vector<std::string>& out) {
     const auto it = parent.find(key);
     if (it == parent.end()) return;
     const std::string path = parent_path + "/" + key;
@@ -133,9 +140,10 @@ bool valid_plugin_id(std::string_view id) {
 void read_server(Reader& r, const json& node, ServerConfig& out) {
   const std::string path = "/server";
   if (!r.object(node, path)) return;
-  r.reject_unknown(node, path,
-                   {"listen", "io_threads", "worker_threads", "max_body_bytes", "max_header_bytes",
-                    "keep_alive_timeout_ms", "request_timeout_ms", "shutdown_grace_ms", "cors_allowed_origins"});
+  r.reject_unknown(
+      node, path,
+      {"listen", "io_threads", "worker_threads", "max_body_bytes", "max_header_bytes",
+       "keep_alive_timeout_ms", "request_timeout_ms", "shutdown_grace_ms", "cors_allowed_origins"});
   if (const auto it = node.find("listen"); it != node.end()) {
     if (!it->is_string()) {
       r.error(path + "/listen", "expected \"HOST:PORT\", found " + describe(*it));
@@ -182,8 +190,9 @@ void read_plugins(Reader& r, const json& node, std::vector<PluginEntry>& out) {
     r.string(item, item_path, "id", entry.id);
     r.string(item, item_path, "file", entry.file);
     if (item.contains("id") && item["id"].is_string() && !valid_plugin_id(entry.id)) {
-      r.error(item_path + "/id", "expected \"<kind>.<name>\" in lowercase letters, digits, '_' and '-', found " +
-                                     describe(item["id"]));
+      r.error(item_path + "/id",
+              "expected \"<kind>.<name>\" in lowercase letters, digits, '_' and '-', found " +
+                  describe(item["id"]));
     }
     if (item.contains("file") && item["file"].is_string() && entry.file.empty()) {
       r.error(item_path + "/file", "must not be empty");
@@ -201,6 +210,83 @@ void read_plugins(Reader& r, const json& node, std::vector<PluginEntry>& out) {
   }
 }
 
+bool valid_group_name(std::string_view name) {
+  if (name.empty() || name.size() > 32) return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+  }
+  return true;
+}
+
+// {"max_failures": N, "window_seconds": S}
+void read_failure_window(Reader& r, const json& parent, const std::string& parent_path, const char* key,
+                         std::uint32_t& max_failures, std::uint32_t& window_seconds) {
+  const auto it = parent.find(key);
+  if (it == parent.end()) return;
+  const std::string path = parent_path + "/" + key;
+  if (!r.object(*it, path)) return;
+  r.reject_unknown(*it, path, {"max_failures", "window_seconds"});
+  r.integer(*it, path, "max_failures", max_failures, 1, 1'000'000);
+  r.integer(*it, path, "window_seconds", window_seconds, 1, 7 * 24 * 3600);
+}
+
+void read_security(Reader& r, const json& node, SecurityConfig& out) {
+  const std::string path = "/security";
+  if (!r.object(node, path)) return;
+  if (node.contains("secret_key") || node.contains("previous_secret_key")) {
+    r.error(path + (node.contains("secret_key") ? "/secret_key" : "/previous_secret_key"),
+            "secrets do not belong in the config file (it ends up in git and backups); set the "
+            "SAMOKODER_SECRET_KEY (and SAMOKODER_PREVIOUS_SECRET_KEY) environment variable instead");
+  }
+  std::vector<std::string_view> known = {"access_token_ttl_seconds",
+                                         "refresh_token_ttl_seconds",
+                                         "session_max_age_seconds",
+                                         "lockout",
+                                         "address_throttle",
+                                         "rate_limits",
+                                         "cookie_secure",
+                                         "trust_forwarded_for"};
+  for (const auto& [key, value] : node.items()) {
+    if (key == "secret_key" || key == "previous_secret_key") continue;
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      std::string list;
+      for (auto k : known)
+        list += (list.empty() ? "" : ", ") + std::string(k);
+      r.error(path + "/" + key, "unknown key (known keys: " + list + ")");
+    }
+  }
+  r.integer(node, path, "access_token_ttl_seconds", out.access_token_ttl_seconds, 60, 24 * 3600);
+  r.integer(node, path, "refresh_token_ttl_seconds", out.refresh_token_ttl_seconds, 300, 365 * 24 * 3600);
+  r.integer(node, path, "session_max_age_seconds", out.session_max_age_seconds, 300, 365 * 24 * 3600);
+  read_failure_window(r, node, path, "lockout", out.lockout_max_failures, out.lockout_window_seconds);
+  read_failure_window(r, node, path, "address_throttle", out.address_max_failures,
+                      out.address_window_seconds);
+  if (const auto it = node.find("rate_limits"); it != node.end()) {
+    const std::string limits_path = path + "/rate_limits";
+    if (r.object(*it, limits_path)) {
+      for (const auto& [group, limit] : it->items()) {
+        const std::string group_path = limits_path + "/" + group;
+        if (!valid_group_name(group)) {
+          r.error(group_path, "expected a route group name of 1..32 of [a-z0-9_-]");
+          continue;
+        }
+        if (!r.object(limit, group_path)) continue;
+        r.reject_unknown(limit, group_path, {"capacity", "refill_per_minute"});
+        RateLimitConfig parsed = out.rate_limits.count(group) ? out.rate_limits[group] : RateLimitConfig{};
+        r.integer(limit, group_path, "capacity", parsed.capacity, 1, 1'000'000'000);
+        r.integer(limit, group_path, "refill_per_minute", parsed.refill_per_minute, 1, 1'000'000'000);
+        out.rate_limits[group] = parsed;
+      }
+    }
+  }
+  if (const auto it = node.find("cookie_secure"); it != node.end()) {
+    bool secure = false;
+    r.boolean(node, path, "cookie_secure", secure);
+    if (it->is_boolean()) out.cookie_secure = secure;
+  }
+  r.boolean(node, path, "trust_forwarded_for", out.trust_forwarded_for);
+}
+
 // The environment variables that may override a config value, and the JSON path they replace.
 struct Override {
   const char* variable;
@@ -216,6 +302,7 @@ constexpr Override kOverrides[] = {
     {"SAMOKODER_LOG_FORMAT", "/log/format", false},
     {"SAMOKODER_PLUGIN_DIR", "/plugin_dir", false},
     {"SAMOKODER_RUNTIME_DIR", "/runtime_dir", false},
+    {"SAMOKODER_WORKSPACE_ROOT", "/workspace_root", false},
 };
 
 // Applies overrides to a copy of the document so they go through the same validation as the file.
@@ -235,8 +322,8 @@ json apply_overrides(json document, const std::map<std::string, std::string>& en
       const auto& text = it->second;
       const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
       if (ec != std::errc() || end != text.data() + text.size()) {
-        errors.push_back(std::string(o.variable) + " (overrides " + o.pointer + "): expected an integer, found \"" +
-                         text + "\"");
+        errors.push_back(std::string(o.variable) + " (overrides " + o.pointer +
+                         "): expected an integer, found \"" + text + "\"");
         continue;
       }
       document[pointer] = value;
@@ -248,8 +335,10 @@ json apply_overrides(json document, const std::map<std::string, std::string>& en
 }
 
 std::string join_errors(const std::vector<std::string>& errors) {
-  std::string out = std::to_string(errors.size()) + (errors.size() == 1 ? " error" : " errors") + " in config:";
-  for (const auto& e : errors) out += "\n  " + e;
+  std::string out =
+      std::to_string(errors.size()) + (errors.size() == 1 ? " error" : " errors") + " in config:";
+  for (const auto& e : errors)
+    out += "\n  " + e;
   return out;
 }
 
@@ -281,7 +370,8 @@ sdk::Result<ListenAddress> parse_listen_address(std::string_view text) {
   }
   unsigned value = 0;
   const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (host.empty() || port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535) {
+  if (host.empty() || port.empty() || ec != std::errc() || end != port.data() + port.size() ||
+      value > 65535) {
     return sdk::Status::invalid_argument("expected \"HOST:PORT\" with a port from 0 to 65535, found \"" +
                                          std::string(text) + "\"");
   }
@@ -290,7 +380,8 @@ sdk::Result<ListenAddress> parse_listen_address(std::string_view text) {
   return out;
 }
 
-sdk::Result<Config> parse_config(const json& document, const std::map<std::string, std::string>& environment) {
+sdk::Result<Config> parse_config(const json& document,
+                                 const std::map<std::string, std::string>& environment) {
   std::vector<std::string> errors;
   const json effective = apply_overrides(document, environment, errors);
   Reader r(errors);
@@ -300,25 +391,85 @@ sdk::Result<Config> parse_config(const json& document, const std::map<std::strin
     return sdk::Status::invalid_argument(join_errors(errors));
   }
   r.reject_unknown(effective, "",
-                   {"$schema", "environment", "server", "log", "plugin_dir", "runtime_dir", "drain_timeout_ms",
-                    "plugins"});
+                   {"$schema", "environment", "server", "log", "plugin_dir", "runtime_dir",
+                    "drain_timeout_ms", "watch_plugins", "plugins", "security", "workspace_root"});
   std::string environment_name = "development";
   r.string(effective, "", "environment", environment_name, {"development", "production"});
-  config.environment = environment_name == "production" ? Environment::kProduction : Environment::kDevelopment;
+  config.environment =
+      environment_name == "production" ? Environment::kProduction : Environment::kDevelopment;
   if (const auto it = effective.find("server"); it != effective.end()) read_server(r, *it, config.server);
   if (const auto it = effective.find("log"); it != effective.end()) read_log(r, *it, config.log);
+  if (const auto it = effective.find("security"); it != effective.end()) {
+    read_security(r, *it, config.security);
+  }
+  // Secrets come from the environment only (see read_security), never through the document.
+  if (const auto it = environment.find("SAMOKODER_SECRET_KEY"); it != environment.end()) {
+    config.security.secret_key = it->second;
+  }
+  if (const auto it = environment.find("SAMOKODER_PREVIOUS_SECRET_KEY"); it != environment.end()) {
+    config.security.previous_secret_key = it->second;
+  }
   std::string plugin_dir = config.plugins.plugin_dir.string();
   std::string runtime_dir = config.plugins.runtime_dir.string();
   r.string(effective, "", "plugin_dir", plugin_dir);
   r.string(effective, "", "runtime_dir", runtime_dir);
   config.plugins.plugin_dir = plugin_dir;
   config.plugins.runtime_dir = runtime_dir;
+  std::string workspace_root = config.workspace_root.string();
+  r.string(effective, "", "workspace_root", workspace_root);
+  if (workspace_root.empty()) r.error("/workspace_root", "must not be empty");
+  config.workspace_root = workspace_root;
   r.integer(effective, "", "drain_timeout_ms", config.plugins.drain_timeout_ms, 0, 3600 * 1000);
+  r.boolean(effective, "", "watch_plugins", config.plugins.watch);
   if (const auto it = effective.find("plugins"); it != effective.end()) {
     read_plugins(r, *it, config.plugins.plugins);
+  } else {
+    config.plugins.plugins = default_plugins();
   }
   if (!errors.empty()) return sdk::Status::invalid_argument(join_errors(errors));
+  if (const auto url = environment.find("SAMOKODER_DATABASE_URL");
+      url != environment.end() && !url->second.empty()) {
+    select_postgres_storage(config.plugins.plugins);
+  }
   return config;
+}
+
+std::vector<PluginEntry> default_plugins() {
+  PluginEntry sqlite;
+  sqlite.id = "storage.sqlite";
+  sqlite.file = "storage_sqlite.so";
+  sqlite.required = true;
+  sqlite.config = {{"path", "var/samokoder.db"}};
+  PluginEntry postgres;
+  postgres.id = "storage.postgres";
+  postgres.file = "storage_postgres.so";
+  postgres.required = true;
+  postgres.enabled = false;
+  PluginEntry local;
+  local.id = "auth.local";
+  local.file = "auth_local.so";
+  local.required = true;
+  PluginEntry apitoken;
+  apitoken.id = "auth.apitoken";
+  apitoken.file = "auth_apitoken.so";
+  return {sqlite, postgres, local, apitoken};
+}
+
+void select_postgres_storage(std::vector<PluginEntry>& plugins) {
+  bool found = false;
+  for (auto& entry : plugins) {
+    if (!entry.id.starts_with("storage.")) continue;
+    const bool postgres = entry.id == "storage.postgres";
+    entry.enabled = postgres;
+    found = found || postgres;
+  }
+  if (!found) {
+    PluginEntry postgres;
+    postgres.id = "storage.postgres";
+    postgres.file = "storage_postgres.so";
+    postgres.required = true;
+    plugins.push_back(std::move(postgres));
+  }
 }
 
 sdk::Result<Config> load_config_file(const std::filesystem::path& path,

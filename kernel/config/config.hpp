@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,7 +40,7 @@ struct ServerConfig {
 };
 
 struct LogConfig {
-  std::string level = "info";  // trace, debug, info, warn, error
+  std::string level = "info";   // trace, debug, info, warn, error
   std::string format = "text";  // text or json
   bool access_log = true;
 };
@@ -56,7 +57,37 @@ struct PluginsConfig {
   std::filesystem::path plugin_dir = "build/plugins";
   std::filesystem::path runtime_dir = "var/run/plugins";  // private copies of loaded plugins
   std::uint32_t drain_timeout_ms = 30000;
+  // Development only: reload a plugin when its file changes (polled once a second). Off by default.
+  bool watch = false;
   std::vector<PluginEntry> plugins;
+};
+
+// One token bucket: `capacity` requests at once, refilled at refill_per_minute.
+struct RateLimitConfig {
+  std::uint32_t capacity = 100;
+  std::uint32_t refill_per_minute = 100;
+  friend bool operator==(const RateLimitConfig&, const RateLimitConfig&) = default;
+};
+
+// Identity and abuse protection (docs/ops.md "security", docs/security.md).
+struct SecurityConfig {
+  std::uint32_t access_token_ttl_seconds = 15 * 60;
+  std::uint32_t refresh_token_ttl_seconds = 7 * 24 * 3600;  // each refresh token; rotation renews it
+  std::uint32_t session_max_age_seconds = 30 * 24 * 3600;   // a login ends after this, refreshed or not
+  std::uint32_t lockout_max_failures = 5;                   // failed logins of one account ...
+  std::uint32_t lockout_window_seconds = 15 * 60;           // ... within this window lock it
+  std::uint32_t address_max_failures = 20;                  // failed logins from one address ...
+  std::uint32_t address_window_seconds = 15 * 60;           // ... within this window throttle it
+  // Token buckets per route group, per client address and per principal; "default" applies to
+  // groups without an entry. The file's entries are merged over these.
+  std::map<std::string, RateLimitConfig> rate_limits = {{"auth", {5, 5}}, {"default", {100, 100}}};
+  // Secure cookies; unset: only in production.
+  std::optional<bool> cookie_secure;
+  // Take the client address from the last hop of X-Forwarded-For (only behind a trusted proxy).
+  bool trust_forwarded_for = false;
+  // From SAMOKODER_SECRET_KEY and SAMOKODER_PREVIOUS_SECRET_KEY only, never from the file.
+  std::string secret_key;
+  std::string previous_secret_key;
 };
 
 enum class Environment { kDevelopment, kProduction };
@@ -66,6 +97,10 @@ struct Config {
   ServerConfig server;
   LogConfig log;
   PluginsConfig plugins;
+  SecurityConfig security;
+  // Each project's working copy lives in <workspace_root>/<project id> (created 0700); relative paths
+  // are relative to the working directory, like runtime_dir.
+  std::filesystem::path workspace_root = "var/workspaces";
   // Where the config was read from (empty for the embedded defaults); used in messages only.
   std::filesystem::path source;
 };
@@ -79,6 +114,16 @@ sdk::Result<Config> parse_config(const nlohmann::json& document,
 // Reads `path`, then parse_config. Errors name the file.
 sdk::Result<Config> load_config_file(const std::filesystem::path& path,
                                      const std::map<std::string, std::string>& environment);
+
+// The plugins of a config without a "plugins" key: storage.sqlite (required, ./var/samokoder.db),
+// storage.postgres (disabled until SAMOKODER_DATABASE_URL is set), auth.local (required: password
+// sign-in) and auth.apitoken (personal access tokens).
+std::vector<PluginEntry> default_plugins();
+
+// What SAMOKODER_DATABASE_URL does: storage.postgres becomes the one enabled storage plugin (added
+// with defaults if the config lacks it; the plugin reads the URL from the environment itself) and
+// every other storage plugin is disabled.
+void select_postgres_storage(std::vector<PluginEntry>& plugins);
 
 // The SAMOKODER_* variables of the current process.
 std::map<std::string, std::string> process_environment();

@@ -82,7 +82,15 @@ PluginManager::PluginManager(config::PluginsConfig config, metrics::Registry& re
       loader_(registry, clock),
       pinned_total_(registry.counter("samokoder_plugin_pinned_total",
                                      "Generations whose library stayed mapped after unload, or whose calls "
-                                     "did not drain in time.")) {
+                                     "did not drain in time.")),
+      reloads_succeeded_(registry.counter("samokoder_plugin_reloads_total", "Plugin reloads, by outcome.",
+                                          {{"outcome", "swapped"}})),
+      reloads_failed_(registry.counter("samokoder_plugin_reloads_total", "Plugin reloads, by outcome.",
+                                       {{"outcome", "failed"}})),
+      swap_seconds_(registry.histogram("samokoder_plugin_reload_swap_seconds",
+                                       "From a reload request until new calls reach the new generation.")),
+      drain_seconds_(registry.histogram("samokoder_plugin_reload_drain_seconds",
+                                        "From the swap until the old generation's calls finished.")) {
   for (const auto& reason : kAllFailureReasons) {
     registry_.counter("samokoder_plugin_load_failures_total", "Plugin loads that failed, by reason.",
                       {{"reason", std::string(reason_name(reason))}});
@@ -243,8 +251,25 @@ int PluginManager::activate(Record& record, std::size_t index) {
   return previous;
 }
 
+void PluginManager::note_retired(Record& record, std::uint64_t number, const std::string& version,
+                                 std::optional<PluginState> state) {
+  std::lock_guard lock(info_mutex_);
+  auto& retired = record.info.retired;
+  const auto it = std::find_if(retired.begin(), retired.end(),
+                               [&](const RetiredGeneration& g) { return g.number == number; });
+  if (!state) {
+    if (it != retired.end()) retired.erase(it);
+  } else if (it != retired.end()) {
+    it->state = *state;
+  } else {
+    retired.push_back({number, version, *state});
+  }
+}
+
 bool PluginManager::drain(Record& record, std::size_t index) {
   PluginSlot& slot = *record.slot;
+  note_retired(record, slot.owned_[index]->number(), slot.owned_[index]->descriptor().version,
+               PluginState::kDraining);
   const auto deadline = clock_.monotonic_now() + std::chrono::milliseconds(config_.drain_timeout_ms);
   while (slot.leases_[index].count.load(std::memory_order_seq_cst) != 0) {
     if (clock_.monotonic_now() >= deadline) {
@@ -255,6 +280,8 @@ bool PluginManager::drain(Record& record, std::size_t index) {
           record.entry.id, slot.owned_[index]->number(), slot.leases_[index].count.load(),
           config_.drain_timeout_ms);
       pinned_total_.add();
+      note_retired(record, slot.owned_[index]->number(), slot.owned_[index]->descriptor().version,
+                   PluginState::kPinned);
       std::lock_guard lock(info_mutex_);
       ++record.info.pinned_generations;
       return false;
@@ -269,12 +296,15 @@ bool PluginManager::release(Record& record, std::size_t index) {
   slot.published_[index].store(nullptr, std::memory_order_release);
   std::unique_ptr<Generation> generation = std::move(slot.owned_[index]);
   const std::uint64_t number = generation->number();
+  const std::string version = generation->descriptor().version;
   const bool unmapped = generation->teardown();
   generation.reset();
   if (unmapped) {
+    note_retired(record, number, version, std::nullopt);
     core::logger("plugins")->info("plugin {} generation {} unloaded", record.entry.id, number);
     return true;
   }
+  note_retired(record, number, version, PluginState::kPinned);
   pinned_total_.add();
   {
     std::lock_guard lock(info_mutex_);
@@ -507,7 +537,10 @@ sdk::Result<ReloadOutcome> PluginManager::reload(std::string_view id) {
   }
   const auto started = clock_.monotonic_now();
   auto staged = stage(*record);
-  if (auto* status = std::get_if<sdk::Status>(&staged)) return std::move(*status);
+  if (auto* status = std::get_if<sdk::Status>(&staged)) {
+    reloads_failed_.add();
+    return std::move(*status);
+  }
   const auto index = std::get<std::size_t>(staged);
   ReloadOutcome outcome;
   outcome.generation = record->slot->owned_[index]->number();
@@ -519,6 +552,9 @@ sdk::Result<ReloadOutcome> PluginManager::reload(std::string_view id) {
     outcome.previous_unmapped = drain(*record, static_cast<std::size_t>(previous));
     outcome.drain_time = clock_.monotonic_now() - swapped;
   }
+  reloads_succeeded_.add();
+  swap_seconds_.observe(std::chrono::duration<double>(outcome.swap_latency).count());
+  drain_seconds_.observe(std::chrono::duration<double>(outcome.drain_time).count());
   return outcome;
 }
 
@@ -571,6 +607,11 @@ void PluginManager::collect(metrics::Exposition& out) const {
     out.gauge("samokoder_plugin_generation",
               "Number of the plugin's current generation (1 after the first load).", {{"plugin", info.id}},
               static_cast<double>(info.generation));
+    const auto pinned_now =
+        std::count_if(info.retired.begin(), info.retired.end(),
+                      [](const RetiredGeneration& g) { return g.state == PluginState::kPinned; });
+    out.gauge("samokoder_plugin_pinned_generations", "Old generations of the plugin kept in memory (PINNED).",
+              {{"plugin", info.id}}, static_cast<double>(pinned_now));
   }
 }
 

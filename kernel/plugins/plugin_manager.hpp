@@ -94,6 +94,13 @@ class Lease {
   const Generation* generation_ = nullptr;
 };
 
+// A generation that no longer receives new calls but is not gone yet.
+struct RetiredGeneration {
+  std::uint64_t number = 0;
+  std::string version;
+  PluginState state = PluginState::kDraining;  // DRAINING while calls finish, PINNED if it stays
+};
+
 // What the API and metrics show about one configured plugin.
 struct PluginInfo {
   std::string id;
@@ -108,7 +115,8 @@ struct PluginInfo {
   std::uint64_t generation = 0;  // number of the active (or last attempted) generation
   bool required = false;
   bool enabled = true;
-  std::size_t pinned_generations = 0;
+  std::size_t pinned_generations = 0;       // how many generations ever ended PINNED
+  std::vector<RetiredGeneration> retired;   // old generations still in memory, oldest first
   std::vector<std::string> unique_symbols;  // non-empty means the library can never be unloaded
   std::optional<std::chrono::system_clock::time_point> loaded_at;
 };
@@ -222,6 +230,9 @@ class PluginManager {
   bool release(Record& record, std::size_t index);
   // Releases generations that were PINNED by a slow call and have drained since.
   void reap_drained(Record& record);
+  // Records (or, with nullopt, forgets) the state of a retired generation in the plugin's info.
+  void note_retired(Record& record, std::uint64_t number, const std::string& version,
+                    std::optional<PluginState> state);
   // Swaps out the active generation, drains it and tears it down. Returns the final state.
   PluginState retire_active(Record& record);
   void record_failure(Record& record, FailureReason reason, const std::string& message);
@@ -239,6 +250,10 @@ class PluginManager {
   std::vector<std::unique_ptr<Record>> records_;  // config order; fixed after construction
   std::map<std::string, Record*, std::less<>> by_id_;
   metrics::Counter& pinned_total_;
+  metrics::Counter& reloads_succeeded_;
+  metrics::Counter& reloads_failed_;
+  metrics::Histogram& swap_seconds_;
+  metrics::Histogram& drain_seconds_;
   metrics::CollectorRegistration collector_;  // last member: unregistered before anything it reads
 };
 

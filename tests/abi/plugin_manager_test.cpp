@@ -65,14 +65,26 @@ class PluginManagerTest : public ::testing::Test {
   core::SystemClock clock_;
 };
 
+// The real embedded storage backend stands in as the good storage plugin.
+config::PluginEntry sqlite_entry(const std::filesystem::path& dir) {
+  config::PluginEntry entry;
+  entry.id = "storage.sqlite";
+  entry.file = SAMOKODER_PLUGIN_DIR "/storage_sqlite.so";
+  entry.required = true;
+  entry.config = {{"path", (dir / "samokoder.db").string()}};
+  return entry;
+}
+
 TEST_F(PluginManagerTest, GoodPluginOfEachKindBecomesActiveAndAnswers) {
   auto manager =
-      make_manager({plugin_entry("agent.fixture_echo", "fixture_echo_v1", true, {{"greeting", "hi"}}),
+      make_manager({sqlite_entry(runtime_.path()),
+                    plugin_entry("agent.fixture_echo", "fixture_echo_v1", true, {{"greeting", "hi"}}),
                     plugin_entry("llm.fixture", "fixture_llm", true),
                     plugin_entry("auth.fixture", "fixture_auth", true, {{"secret", "s3"}}),
                     plugin_entry("preview.fixture", "fixture_preview", true)});
   ASSERT_TRUE(manager->start().ok());
-  const std::pair<const char*, const char*> expected[] = {{"agent.fixture_echo", "agent"},
+  const std::pair<const char*, const char*> expected[] = {{"storage.sqlite", "storage"},
+                                                          {"agent.fixture_echo", "agent"},
                                                           {"llm.fixture", "llm"},
                                                           {"auth.fixture", "auth"},
                                                           {"preview.fixture", "preview"}};
@@ -93,11 +105,11 @@ TEST_F(PluginManagerTest, GoodPluginOfEachKindBecomesActiveAndAnswers) {
   EXPECT_EQ(step->next_state["greeting"], "hi");
   EXPECT_EQ(step->next_state["version"], "1.0.0");
 
-  auto principal = manager->acquire("auth.fixture").call<sdk::AuthProvider>([](sdk::AuthProvider& a) {
-    return a.authenticate({"fixture@example.com", "s3", "127.0.0.1"});
+  auto verified = manager->acquire("auth.fixture").call<sdk::AuthProvider>([](sdk::AuthProvider& a) {
+    return a.verify_secret("s3", "plain:s3");
   });
-  ASSERT_TRUE(principal.ok()) << principal.status().to_string();
-  EXPECT_EQ(principal->user_id, "u-fixture");
+  ASSERT_TRUE(verified.ok()) << verified.status().to_string();
+  EXPECT_TRUE(*verified);
 
   auto completion = manager->acquire("llm.fixture").call<sdk::LlmProvider>([](sdk::LlmProvider& l) {
     sdk::CompletionRequest request;
@@ -114,7 +126,30 @@ TEST_F(PluginManagerTest, GoodPluginOfEachKindBecomesActiveAndAnswers) {
   ASSERT_TRUE(preview.ok());
   EXPECT_EQ(preview->state, sdk::PreviewState::kStopped);
 
+  EXPECT_TRUE(
+      manager->acquire("storage.sqlite").call<sdk::Storage>([](sdk::Storage& s) { return s.health(); }).ok());
+  EXPECT_TRUE(
+      manager->acquire("storage.sqlite").call<sdk::Storage>([](sdk::Storage& s) { return s.health(); }).ok());
   EXPECT_EQ(manager->active_ids(SAMOKODER_KIND_AUTH), std::vector<std::string>{"auth.fixture"});
+}
+
+TEST_F(PluginManagerTest, DisablingTheOnlyStorageBackendIsRefused) {
+  auto manager = make_manager({sqlite_entry(runtime_.path())});
+  ASSERT_TRUE(manager->start().ok());
+  const sdk::Status refused = manager->set_enabled("storage.sqlite", false);
+  EXPECT_EQ(refused.code(), sdk::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("only active storage backend"), std::string::npos) << refused.message();
+  EXPECT_EQ(info(*manager, "storage.sqlite").state, PluginState::kActive);
+
+  config::PluginsConfig without_storage;
+  without_storage.plugin_dir = SAMOKODER_FIXTURE_DIR;
+  without_storage.runtime_dir = runtime_.path() / "run";
+  without_storage.plugins = {plugin_entry("agent.fixture_echo", "fixture_echo_v1")};
+  auto applied = manager->apply_config(without_storage);
+  EXPECT_EQ(applied.status().code(), sdk::StatusCode::kFailedPrecondition);
+  // Refused whole: nothing was added either.
+  EXPECT_FALSE(manager->find("agent.fixture_echo").has_value());
+  EXPECT_EQ(info(*manager, "storage.sqlite").state, PluginState::kActive);
 }
 
 TEST_F(PluginManagerTest, LeaseOfTheWrongKindRefusesTheCall) {
@@ -123,7 +158,7 @@ TEST_F(PluginManagerTest, LeaseOfTheWrongKindRefusesTheCall) {
   auto lease = manager->acquire("agent.fixture_echo");
   ASSERT_TRUE(lease);
   EXPECT_EQ(lease.as<sdk::Storage>(), nullptr);
-  auto result = lease.call<sdk::AuthProvider>([](sdk::AuthProvider& a) { return a.authenticate({}); });
+  auto result = lease.call<sdk::AuthProvider>([](sdk::AuthProvider& a) { return a.issue_secret(); });
   EXPECT_EQ(result.status().code(), sdk::StatusCode::kUnavailable);
   EXPECT_FALSE(manager->acquire("agent.unknown"));
 }
@@ -310,6 +345,7 @@ TEST_F(PluginManagerTest, UnloadWaitsForCallsInFlight) {
   lease = Lease();
   unloader.join();
   EXPECT_EQ(info(*manager, "agent.fixture_echo").state, PluginState::kUnloaded);
+  EXPECT_TRUE(info(*manager, "agent.fixture_echo").retired.empty());
 }
 
 TEST_F(PluginManagerTest, CallThatOutlivesTheDrainDeadlinePinsTheGeneration) {
@@ -319,7 +355,11 @@ TEST_F(PluginManagerTest, CallThatOutlivesTheDrainDeadlinePinsTheGeneration) {
   auto lease = manager->acquire("agent.fixture_echo");
   const sdk::Status status = manager->unload("agent.fixture_echo");
   EXPECT_EQ(status.code(), sdk::StatusCode::kAborted);
-  EXPECT_EQ(info(*manager, "agent.fixture_echo").state, PluginState::kPinned);
+  const PluginInfo pinned = info(*manager, "agent.fixture_echo");
+  EXPECT_EQ(pinned.state, PluginState::kPinned);
+  ASSERT_EQ(pinned.retired.size(), 1u);
+  EXPECT_EQ(pinned.retired[0].number, 1u);
+  EXPECT_EQ(pinned.retired[0].state, PluginState::kPinned);
   // The pinned generation was not torn down under the caller: it still answers.
   FixedContext context;
   EXPECT_TRUE(lease.call<sdk::Agent>([&](sdk::Agent& a) { return a.run_step(context); }).ok());
@@ -427,6 +467,11 @@ TEST_F(ReloadTest, UpgradeSwapsToTheNewVersionAndUnloadsTheOld) {
   EXPECT_EQ(plugin.version, "2.0.0");
   EXPECT_EQ(plugin.sha256, core::sha256_file(file_).value());
   EXPECT_FALSE(mapped_in_process(old_copy));
+  const std::string metrics = registry_.render();
+  EXPECT_NE(metrics.find("samokoder_plugin_reloads_total{outcome=\"swapped\"} 1"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("samokoder_plugin_reload_swap_seconds_count 1"), std::string::npos);
+  EXPECT_NE(metrics.find("samokoder_plugin_generation{plugin=\"agent.fixture_echo\"} 2"), std::string::npos);
 }
 
 TEST_F(ReloadTest, BrokenSuccessorLeavesTheRunningGenerationActiveAndSaysWhy) {

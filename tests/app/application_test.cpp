@@ -1,5 +1,7 @@
 #include "app/application.hpp"
 
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "http_client.hpp"
@@ -18,9 +20,20 @@ config::PluginEntry entry(std::string id, std::string file, bool required = fals
   return e;
 }
 
+// The real embedded storage backend, on a database in the test's own directory.
+config::PluginEntry sqlite_entry(const std::filesystem::path& dir) {
+  config::PluginEntry e;
+  e.id = "storage.sqlite";
+  e.file = SAMOKODER_PLUGIN_DIR "/storage_sqlite.so";
+  e.required = true;
+  e.config = {{"path", (dir / "samokoder.db").string()}};
+  return e;
+}
+
 class ApplicationTest : public ::testing::Test {
  protected:
   void start(std::vector<config::PluginEntry> plugins) {
+    plugins.insert(plugins.begin(), sqlite_entry(runtime_.path()));
     config::Config config;
     config.server.listen = {"127.0.0.1", 0};
     config.log.access_log = false;
@@ -54,8 +67,28 @@ TEST_F(ApplicationTest, ReadyzIs503WhenARequiredPluginIsNoLongerActive) {
   ASSERT_TRUE(application_->plugins().unload("agent.fixture_echo").ok());
   const auto ready = client_->get("/readyz");
   EXPECT_EQ(ready.status, 503u);
-  EXPECT_EQ(ready.json()["plugins"][0]["plugin"], "agent.fixture_echo");
-  EXPECT_EQ(ready.json()["plugins"][0]["state"], "UNLOADED");
+  EXPECT_EQ(ready.json()["checks"][0]["plugin"], "agent.fixture_echo");
+  EXPECT_EQ(ready.json()["checks"][0]["state"], "UNLOADED");
+}
+
+TEST_F(ApplicationTest, ReadyzIs503WithoutStorage) {
+  start({});
+  ASSERT_TRUE(application_->plugins().unload("storage.sqlite").ok());
+  const auto ready = client_->get("/readyz");
+  EXPECT_EQ(ready.status, 503u);
+  const auto checks = ready.json()["checks"];
+  ASSERT_EQ(checks.size(), 2u) << ready.body;
+  EXPECT_EQ(checks[1]["check"], "storage");
+  EXPECT_EQ(checks[1]["detail"], "no storage plugin is active");
+}
+
+TEST_F(ApplicationTest, StorageIsTheEmbeddedSqliteBackendAndAnswers) {
+  start({});
+  auto lease = application_->storage();
+  ASSERT_TRUE(lease);
+  EXPECT_EQ(lease.generation().descriptor().id, "storage.sqlite");
+  EXPECT_TRUE(application_->storage_health().ok());
+  EXPECT_TRUE(std::filesystem::exists(runtime_.path() / "samokoder.db"));
 }
 
 TEST_F(ApplicationTest, PluginsApiShowsEveryPluginWithStateReasonGenerationAndDigest) {
@@ -63,8 +96,11 @@ TEST_F(ApplicationTest, PluginsApiShowsEveryPluginWithStateReasonGenerationAndDi
          entry("agent.fixture_abi_major", "fixture_abi_major"), entry("auth.fixture", "fixture_auth")});
   const auto list = client_->get("/api/v1/plugins");
   ASSERT_EQ(list.status, 200u);
-  const auto items = list.json()["items"];
-  ASSERT_EQ(items.size(), 3u);
+  auto items = list.json()["items"];
+  ASSERT_EQ(items.size(), 4u);
+  EXPECT_EQ(items[0]["id"], "storage.sqlite");
+  EXPECT_EQ(items[0]["state"], "ACTIVE");
+  items.erase(0);
   EXPECT_EQ(items[0]["id"], "agent.fixture_echo");
   EXPECT_EQ(items[0]["kind"], "agent");
   EXPECT_EQ(items[0]["version"], "1.0.0");
@@ -114,13 +150,51 @@ TEST_F(ApplicationTest, RequiredPluginFailureStopsStartupWithItsReason) {
   config.server.listen = {"127.0.0.1", 0};
   config.plugins.plugin_dir = SAMOKODER_FIXTURE_DIR;
   config.plugins.runtime_dir = runtime_.path();
-  config.plugins.plugins = {entry("agent.fixture_init_error", "fixture_init_error", true)};
+  config.plugins.plugins = {sqlite_entry(runtime_.path()),
+                            entry("agent.fixture_init_error", "fixture_init_error", true)};
   Application application(std::move(config), clock_);
   const sdk::Status status = application.start();
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.message().find("fixture: the api_key setting is missing"), std::string::npos)
       << status.message();
   EXPECT_EQ(application.port(), 0u);
+}
+
+}  // namespace
+}  // namespace samokoder::app
+
+namespace samokoder::app {
+namespace {
+
+TEST(ApplicationWatch, ChangedPluginFileIsReloadedWhenWatchIsOn) {
+  testing::TempDir dir("samokoder-watch");
+  const auto file = dir.path() / "agent_echo.so";
+  std::filesystem::copy_file(SAMOKODER_FIXTURE_DIR "/fixture_echo_v1.so", file);
+  config::Config config;
+  config.server.listen = {"127.0.0.1", 0};
+  config.log.access_log = false;
+  config.plugins.runtime_dir = dir.path() / "run";
+  config.plugins.watch = true;
+  config::PluginEntry echo;
+  echo.id = "agent.fixture_echo";
+  echo.file = file.string();
+  config.plugins.plugins = {sqlite_entry(dir.path()), echo};
+  core::SystemClock clock;
+  Application application(std::move(config), clock);
+  ASSERT_TRUE(application.start().ok());
+  ASSERT_EQ(application.plugins().find("agent.fixture_echo")->version, "1.0.0");
+
+  // A build replaces the file by rename, as compilers and `install` do.
+  std::filesystem::copy_file(SAMOKODER_FIXTURE_DIR "/fixture_echo_v2.so", dir.path() / "next.so");
+  std::filesystem::rename(dir.path() / "next.so", file);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (application.plugins().find("agent.fixture_echo")->version != "2.0.0" &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const auto plugin = application.plugins().find("agent.fixture_echo");
+  EXPECT_EQ(plugin->version, "2.0.0");
+  EXPECT_EQ(plugin->generation, 2u);
 }
 
 }  // namespace

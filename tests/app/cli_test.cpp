@@ -2,6 +2,7 @@
 #include <chrono>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "http_client.hpp"
+#include "postgres_server.hpp"
 #include "temp_dir.hpp"
 
 extern char** environ;
@@ -23,7 +25,10 @@ namespace {
 // A running `samokoder` with its stdout and stderr on pipes.
 class Child {
  public:
-  explicit Child(std::vector<std::string> args) {
+  // `environment` entries ("NAME=value") are added to this process's environment; `directory` is the
+  // child's working directory (empty: this one).
+  explicit Child(std::vector<std::string> args, std::vector<std::string> environment = {},
+                 const std::filesystem::path& directory = {}) {
     args.insert(args.begin(), SAMOKODER_EXECUTABLE);
     int out[2];
     int err[2];
@@ -33,11 +38,21 @@ class Child {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO);
+    if (!directory.empty()) posix_spawn_file_actions_addchdir_np(&actions, directory.c_str());
     std::vector<char*> argv;
-    for (auto& arg : args)
+    for (auto& arg : args) {
       argv.push_back(arg.data());
+    }
     argv.push_back(nullptr);
-    EXPECT_EQ(::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ), 0);
+    for (char** variable = environ; *variable != nullptr; ++variable) {
+      environment.emplace_back(*variable);
+    }
+    std::vector<char*> envp;
+    for (auto& variable : environment) {
+      envp.push_back(variable.data());
+    }
+    envp.push_back(nullptr);
+    EXPECT_EQ(::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data()), 0);
     posix_spawn_file_actions_destroy(&actions);
     ::close(out[1]);
     ::close(err[1]);
@@ -104,8 +119,13 @@ TEST(Cli, ServePrintsItsUrlServesHealthzAndStopsCleanlyOnSigterm) {
   testing::TempDir dir("samokoder-cli");
   const auto config = dir.write("samokoder.json", R"({"log": {"access_log": false},
       "plugin_dir": ")" SAMOKODER_FIXTURE_DIR R"(", "runtime_dir": ")" +
-                                                      (dir.path() / "run").string() + R"(",
-      "plugins": [{"id": "agent.fixture_echo", "file": "fixture_echo_v1.so", "required": true}]})");
+                                                      (dir.path() / "run").string() +
+                                                      R"(",
+      "plugins": [{"id": "agent.fixture_echo", "file": "fixture_echo_v1.so", "required": true},
+                  {"id": "storage.sqlite", "file": ")" SAMOKODER_PLUGIN_DIR
+                                                      R"(/storage_sqlite.so", "required": true,
+                   "config": {"path": ")" + (dir.path() / "samokoder.db").string() +
+                                                      R"("}}]})");
   Child server({"serve", "--config", config.string(), "--listen", "127.0.0.1:0"});
   const std::regex url(R"(samokoder listening on http://127\.0\.0\.1:(\d+)\n)");
   const std::string out = server.read_until(url);
@@ -115,6 +135,7 @@ TEST(Cli, ServePrintsItsUrlServesHealthzAndStopsCleanlyOnSigterm) {
 
   testing::HttpClient client("127.0.0.1", port);
   EXPECT_EQ(client.get("/healthz").status, 200u);
+  EXPECT_EQ(client.get("/readyz").status, 200u);
   const auto plugins = client.get("/api/v1/plugins").json();
   EXPECT_EQ(plugins["items"][0]["state"], "ACTIVE");
 
@@ -124,10 +145,45 @@ TEST(Cli, ServePrintsItsUrlServesHealthzAndStopsCleanlyOnSigterm) {
   EXPECT_TRUE(std::filesystem::is_empty(dir.path() / "run")) << "plugin copies must be removed on exit";
 }
 
-TEST(Cli, ServeStopsOnSigintToo) {
-  Child server({"serve", "--listen", "127.0.0.1:0"});
-  ASSERT_NE(server.read_until(std::regex("listening on")).find("listening on"), std::string::npos);
+TEST(Cli, ServeOnEmbeddedDefaultsCreatesTheSqliteDatabaseAndStopsOnSigint) {
+  testing::TempDir dir("samokoder-cli");
+  Child server({"serve", "--listen", "127.0.0.1:0"}, {"SAMOKODER_PLUGIN_DIR=" SAMOKODER_PLUGIN_DIR},
+               dir.path());
+  const std::regex url(R"(listening on http://127\.0\.0\.1:(\d+)\n)");
+  const std::string out = server.read_until(url);
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(out, match, url)) << "stdout: " << out;
+  testing::HttpClient client("127.0.0.1", static_cast<std::uint16_t>(std::stoi(match[1])));
+  EXPECT_EQ(client.get("/readyz").status, 200u);
+  const auto plugins = client.get("/api/v1/plugins").json()["items"];
+  EXPECT_EQ(plugins[0]["id"], "storage.sqlite");
+  EXPECT_EQ(plugins[0]["state"], "ACTIVE");
+  EXPECT_EQ(plugins[1]["id"], "storage.postgres");
+  EXPECT_EQ(plugins[1]["state"], "DISABLED");
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "var/samokoder.db"));
   server.signal(SIGINT);
+  EXPECT_EQ(server.wait(), 0) << server.err();
+}
+
+TEST(Cli, ServeRunsOnPostgresWhenDatabaseUrlIsSet) {
+  auto& postgres = testing::PostgresServer::shared();
+  const std::string url = postgres.create_database("cli_serve");
+  testing::TempDir dir("samokoder-cli");
+  Child server({"serve", "--listen", "127.0.0.1:0"},
+               {"SAMOKODER_PLUGIN_DIR=" SAMOKODER_PLUGIN_DIR, "SAMOKODER_DATABASE_URL=" + url}, dir.path());
+  const std::regex pattern(R"(listening on http://127\.0\.0\.1:(\d+)\n)");
+  const std::string out = server.read_until(pattern);
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(out, match, pattern)) << "stdout: " << out << "\nstderr: " << server.err();
+  testing::HttpClient client("127.0.0.1", static_cast<std::uint16_t>(std::stoi(match[1])));
+  EXPECT_EQ(client.get("/readyz").status, 200u);
+  const auto plugins = client.get("/api/v1/plugins").json()["items"];
+  EXPECT_EQ(plugins[0]["id"], "storage.sqlite");
+  EXPECT_EQ(plugins[0]["state"], "DISABLED");
+  EXPECT_EQ(plugins[1]["id"], "storage.postgres");
+  EXPECT_EQ(plugins[1]["state"], "ACTIVE");
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "var/samokoder.db"));
+  server.signal(SIGTERM);
   EXPECT_EQ(server.wait(), 0) << server.err();
 }
 
@@ -207,6 +263,88 @@ TEST(Cli, UnknownCommandIsAUsageError) {
   Child unknown({"frobnicate"});
   EXPECT_EQ(unknown.wait(), 2);
   EXPECT_NE(unknown.err().find("usage:"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace samokoder
+
+namespace samokoder {
+namespace {
+
+TEST(Cli, DbStatusMigrateAndBackupOnSqlite) {
+  testing::TempDir dir("samokoder-cli");
+  const auto config = dir.write("samokoder.json", R"({"plugin_dir": ")" SAMOKODER_PLUGIN_DIR R"(",
+      "runtime_dir": ")" + (dir.path() / "run").string() +
+                                                      R"(",
+      "plugins": [{"id": "storage.sqlite", "file": "storage_sqlite.so", "required": true,
+                   "config": {"path": ")" + (dir.path() / "samokoder.db").string() +
+                                                      R"(", "auto_migrate": false}}]})");
+
+  Child status({"db", "status", "--config", config.string()});
+  EXPECT_EQ(status.wait(), 0) << status.err();
+  EXPECT_NE(status.out().find("storage.sqlite: schema version 0 of "), std::string::npos) << status.out();
+  EXPECT_NE(status.out().find("pending"), std::string::npos) << status.out();
+
+  // An operator who migrates by hand: the server refuses the outdated schema instead of serving.
+  Child refused({"serve", "--config", config.string(), "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(refused.wait(), 1);
+  EXPECT_NE(refused.err().find("run `samokoder db migrate`"), std::string::npos) << refused.err();
+
+  Child migrate({"db", "migrate", "--config", config.string()});
+  EXPECT_EQ(migrate.wait(), 0) << migrate.err();
+  EXPECT_NE(migrate.out().find("(up to date)"), std::string::npos) << migrate.out();
+
+  const auto backup = dir.path() / "backup.db";
+  Child copy({"db", "backup", backup.string(), "--config", config.string()});
+  EXPECT_EQ(copy.wait(), 0) << copy.err();
+  EXPECT_TRUE(std::filesystem::exists(backup));
+  Child again({"db", "backup", backup.string(), "--config", config.string()});
+  EXPECT_EQ(again.wait(), 1) << "an existing backup must not be overwritten";
+}
+
+}  // namespace
+}  // namespace samokoder
+
+namespace samokoder {
+namespace {
+
+TEST(Cli, SighupAppliesPluginChangesAndRejectsAnInvalidConfigWhole) {
+  testing::TempDir dir("samokoder-cli");
+  const std::string head = R"({"log": {"access_log": false}, "plugin_dir": ")" SAMOKODER_FIXTURE_DIR
+                           R"(", "runtime_dir": ")" +
+                           (dir.path() / "run").string() + R"(", "plugins": [
+      {"id": "storage.sqlite", "file": ")" SAMOKODER_PLUGIN_DIR R"(/storage_sqlite.so", "required": true,
+       "config": {"path": ")" +
+                           (dir.path() / "samokoder.db").string() + R"("}})";
+  const auto config = dir.write("samokoder.json", head + "]}");
+  Child server({"serve", "--config", config.string(), "--listen", "127.0.0.1:0"});
+  const std::regex url(R"(listening on http://127\.0\.0\.1:(\d+)\n)");
+  const std::string out = server.read_until(url);
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(out, match, url)) << "stdout: " << out;
+  testing::HttpClient client("127.0.0.1", static_cast<std::uint16_t>(std::stoi(match[1])));
+  auto plugin_state = [&](const std::string& id) {
+    const auto response = client.get("/api/v1/plugins/" + id);
+    return response.status == 200 ? response.json()["state"].get<std::string>()
+                                  : std::to_string(response.status);
+  };
+  ASSERT_EQ(plugin_state("auth.fixture"), "404");
+
+  dir.write("samokoder.json", head + R"(, {"id": "auth.fixture", "file": "fixture_auth.so"}]})");
+  server.signal(SIGHUP);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (plugin_state("auth.fixture") != "ACTIVE" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(plugin_state("auth.fixture"), "ACTIVE");
+
+  // Invalid: rejected whole, with the error named; the running set stays.
+  dir.write("samokoder.json", head + R"(, {"id": "auth.fixture", "file": "fixture_auth.so", "colour": 1}]})");
+  server.signal(SIGHUP);
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait(), 0) << server.err();
+  EXPECT_NE(server.err().find("config reload rejected, nothing changed"), std::string::npos) << server.err();
+  EXPECT_NE(server.err().find("/plugins/1/colour"), std::string::npos) << server.err();
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
+#include "config/config.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "config/config.hpp"
 #include "temp_dir.hpp"
 
 namespace samokoder::config {
@@ -41,7 +42,53 @@ TEST(ConfigTest, EmptyObjectGivesDefaults) {
   EXPECT_EQ(config.server.io_threads, 2u);
   EXPECT_EQ(config.server.max_body_bytes, 1024u * 1024u);
   EXPECT_EQ(config.plugins.drain_timeout_ms, 30000u);
-  EXPECT_TRUE(config.plugins.plugins.empty());
+  // Without a plugins list the kernel runs on the embedded SQLite backend with password sign-in and
+  // personal access tokens.
+  ASSERT_EQ(config.plugins.plugins.size(), 4u);
+  EXPECT_EQ(config.plugins.plugins[0].id, "storage.sqlite");
+  EXPECT_TRUE(config.plugins.plugins[0].enabled);
+  EXPECT_TRUE(config.plugins.plugins[0].required);
+  EXPECT_EQ(config.plugins.plugins[0].config["path"], "var/samokoder.db");
+  EXPECT_EQ(config.plugins.plugins[1].id, "storage.postgres");
+  EXPECT_FALSE(config.plugins.plugins[1].enabled);
+  EXPECT_EQ(config.plugins.plugins[2].id, "auth.local");
+  EXPECT_TRUE(config.plugins.plugins[2].required);
+  EXPECT_EQ(config.plugins.plugins[3].id, "auth.apitoken");
+  EXPECT_TRUE(config.plugins.plugins[3].enabled);
+}
+
+TEST(ConfigTest, ShippedDefaultConfigMatchesTheEmbeddedDefaults) {
+  auto file = load_config_file(std::string(SAMOKODER_SOURCE_DIR) + "/config/samokoder.json", {});
+  ASSERT_TRUE(file.ok());
+  const Config embedded = parse_ok(json::object());
+  ASSERT_EQ(file->plugins.plugins.size(), embedded.plugins.plugins.size());
+  for (std::size_t i = 0; i < embedded.plugins.plugins.size(); ++i) {
+    EXPECT_EQ(file->plugins.plugins[i].id, embedded.plugins.plugins[i].id);
+    EXPECT_EQ(file->plugins.plugins[i].file, embedded.plugins.plugins[i].file);
+    EXPECT_EQ(file->plugins.plugins[i].enabled, embedded.plugins.plugins[i].enabled);
+  }
+  EXPECT_EQ(file->plugins.plugin_dir, embedded.plugins.plugin_dir);
+}
+
+TEST(ConfigTest, DatabaseUrlSwitchesStorageToPostgres) {
+  auto result = parse_config(json::object(), {{"SAMOKODER_DATABASE_URL", "postgresql://db/samokoder"}});
+  ASSERT_TRUE(result.ok());
+  EXPECT_FALSE(result->plugins.plugins[0].enabled);  // storage.sqlite
+  EXPECT_TRUE(result->plugins.plugins[1].enabled);   // storage.postgres
+
+  // A config without a postgres entry gets one.
+  auto added = parse_config(json{{"plugins", json::array({{{"id", "storage.sqlite"}, {"file", "s.so"}}})}},
+                            {{"SAMOKODER_DATABASE_URL", "postgresql://db/samokoder"}});
+  ASSERT_TRUE(added.ok());
+  ASSERT_EQ(added->plugins.plugins.size(), 2u);
+  EXPECT_FALSE(added->plugins.plugins[0].enabled);
+  EXPECT_EQ(added->plugins.plugins[1].id, "storage.postgres");
+  EXPECT_TRUE(added->plugins.plugins[1].required);
+
+  // An empty variable changes nothing.
+  auto unset = parse_config(json::object(), {{"SAMOKODER_DATABASE_URL", ""}});
+  ASSERT_TRUE(unset.ok());
+  EXPECT_TRUE(unset->plugins.plugins[0].enabled);
 }
 
 TEST(ConfigTest, ReadsEveryField) {
@@ -100,7 +147,8 @@ TEST(ConfigTest, OutOfRangeAndBadEnumValuesAreRejected) {
 }
 
 TEST(ConfigTest, PluginEntriesAreValidated) {
-  const std::string message = parse_error(json::parse(R"({"plugins": [{"file": "a.so"}, {"id": "Bad Id", "file": ""},
+  const std::string message =
+      parse_error(json::parse(R"({"plugins": [{"file": "a.so"}, {"id": "Bad Id", "file": ""},
                                                         {"id": "a.b", "file": "f", "config": 3}]})"));
   EXPECT_THAT(message, HasSubstr("/plugins/0/id: required key is missing"));
   EXPECT_THAT(message, HasSubstr("/plugins/1/id: expected \"<kind>.<name>\""));
@@ -150,6 +198,84 @@ TEST(ConfigTest, FileErrorsNameTheFile) {
   auto missing = load_config_file(dir.path() / "missing.json", {});
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), sdk::StatusCode::kNotFound);
+}
+
+TEST(ConfigTest, WorkspaceRootHasADefaultAFileValueAndAnOverride) {
+  EXPECT_EQ(parse_ok(json::object()).workspace_root, "var/workspaces");
+  EXPECT_EQ(parse_ok(json::parse(R"({"workspace_root": "/srv/ws"})")).workspace_root, "/srv/ws");
+  EXPECT_EQ(
+      parse_ok(json::parse(R"({"workspace_root": "/srv/ws"})"), {{"SAMOKODER_WORKSPACE_ROOT", "/data/ws"}})
+          .workspace_root,
+      "/data/ws");
+  EXPECT_THAT(parse_error(json::parse(R"({"workspace_root": 7})")),
+              HasSubstr("/workspace_root: expected a string"));
+  EXPECT_THAT(parse_error(json::parse(R"({"workspace_root": ""})")),
+              HasSubstr("/workspace_root: must not be empty"));
+  auto shipped = load_config_file(std::string(SAMOKODER_SOURCE_DIR) + "/config/samokoder.json", {});
+  ASSERT_TRUE(shipped.ok());
+  EXPECT_EQ(shipped->workspace_root, parse_ok(json::object()).workspace_root);
+}
+
+TEST(ConfigTest, SecurityDefaultsAreTheDocumentedOnes) {
+  const SecurityConfig security = parse_ok(json::object()).security;
+  EXPECT_EQ(security.access_token_ttl_seconds, 900u);
+  EXPECT_EQ(security.refresh_token_ttl_seconds, 7u * 24 * 3600);
+  EXPECT_EQ(security.lockout_max_failures, 5u);
+  EXPECT_EQ(security.lockout_window_seconds, 900u);
+  EXPECT_EQ(security.address_max_failures, 20u);
+  EXPECT_EQ(security.address_window_seconds, 900u);
+  EXPECT_EQ(security.rate_limits.at("auth"), (RateLimitConfig{5, 5}));
+  EXPECT_EQ(security.rate_limits.at("default"), (RateLimitConfig{100, 100}));
+  EXPECT_FALSE(security.cookie_secure.has_value());
+  EXPECT_FALSE(security.trust_forwarded_for);
+  EXPECT_TRUE(security.secret_key.empty());
+  auto shipped = load_config_file(std::string(SAMOKODER_SOURCE_DIR) + "/config/samokoder.json", {});
+  ASSERT_TRUE(shipped.ok());
+  EXPECT_EQ(shipped->security.rate_limits, security.rate_limits);
+  EXPECT_EQ(shipped->security.access_token_ttl_seconds, security.access_token_ttl_seconds);
+}
+
+TEST(ConfigTest, ReadsTheSecuritySectionAndMergesRateLimits) {
+  const SecurityConfig security = parse_ok(json::parse(R"({"security": {
+    "access_token_ttl_seconds": 600, "refresh_token_ttl_seconds": 86400, "session_max_age_seconds": 172800,
+    "lockout": {"max_failures": 3, "window_seconds": 60},
+    "address_throttle": {"max_failures": 50, "window_seconds": 120},
+    "rate_limits": {"auth": {"capacity": 1000}, "files": {"capacity": 10, "refill_per_minute": 20}},
+    "cookie_secure": false, "trust_forwarded_for": true}})"))
+                                      .security;
+  EXPECT_EQ(security.access_token_ttl_seconds, 600u);
+  EXPECT_EQ(security.session_max_age_seconds, 172800u);
+  EXPECT_EQ(security.lockout_max_failures, 3u);
+  EXPECT_EQ(security.address_window_seconds, 120u);
+  EXPECT_EQ(security.rate_limits.at("auth"), (RateLimitConfig{1000, 5}));  // refill kept from the default
+  EXPECT_EQ(security.rate_limits.at("files"), (RateLimitConfig{10, 20}));
+  EXPECT_EQ(security.rate_limits.at("default"), (RateLimitConfig{100, 100}));
+  EXPECT_EQ(security.cookie_secure, false);
+  EXPECT_TRUE(security.trust_forwarded_for);
+}
+
+TEST(ConfigTest, SecurityErrorsNameTheirPaths) {
+  const std::string message = parse_error(json::parse(R"({"security": {
+    "access_token_ttl_seconds": 5, "lockout": {"max_failures": 0, "span": 1},
+    "rate_limits": {"Bad Group": {}, "auth": {"capacity": "lots"}}, "cookie_secure": "yes", "colour": 1}})"));
+  EXPECT_THAT(message, HasSubstr("/security/access_token_ttl_seconds: expected an integer from 60"));
+  EXPECT_THAT(message, HasSubstr("/security/lockout/max_failures:"));
+  EXPECT_THAT(message, HasSubstr("/security/lockout/span: unknown key"));
+  EXPECT_THAT(message, HasSubstr("/security/rate_limits/Bad Group: expected a route group name"));
+  EXPECT_THAT(message, HasSubstr("/security/rate_limits/auth/capacity:"));
+  EXPECT_THAT(message, HasSubstr("/security/cookie_secure: expected true or false"));
+  EXPECT_THAT(message, HasSubstr("/security/colour: unknown key"));
+}
+
+TEST(ConfigTest, SecretsComeFromTheEnvironmentNeverFromTheFile) {
+  const std::string message = parse_error(json::parse(R"({"security": {"secret_key": "in-git-forever"}})"));
+  EXPECT_THAT(message, HasSubstr("/security/secret_key"));
+  EXPECT_THAT(message, HasSubstr("SAMOKODER_SECRET_KEY"));
+  EXPECT_THAT(message, ::testing::Not(HasSubstr("in-git-forever")));
+  const Config config = parse_ok(json::object(), {{"SAMOKODER_SECRET_KEY", "from-the-environment"},
+                                                  {"SAMOKODER_PREVIOUS_SECRET_KEY", "the-old-one"}});
+  EXPECT_EQ(config.security.secret_key, "from-the-environment");
+  EXPECT_EQ(config.security.previous_secret_key, "the-old-one");
 }
 
 }  // namespace

@@ -1,0 +1,592 @@
+#include "api/context.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+
+#include <boost/beast/core/string.hpp>
+
+#include <samokoder/sdk/auth.hpp>
+
+#include "api/rate_limit.hpp"
+#include "api/sessions.hpp"
+#include "core/logging.hpp"
+#include "http/router.hpp"
+#include "security/csrf.hpp"
+#include "security/jwt.hpp"
+#include "security/random.hpp"
+
+namespace samokoder::api {
+namespace {
+
+using boost::beast::http::verb;
+
+struct ProblemShape {
+  unsigned status;
+  std::string_view title;
+};
+
+ProblemShape shape_of(sdk::StatusCode code) {
+  switch (code) {
+    case sdk::StatusCode::kInvalidArgument:
+      return {400, "Bad Request"};
+    case sdk::StatusCode::kNotFound:
+      return {404, "Not Found"};
+    case sdk::StatusCode::kAlreadyExists:
+      return {409, "Conflict"};
+    case sdk::StatusCode::kFailedPrecondition:
+      return {409, "Conflict"};
+    case sdk::StatusCode::kAborted:
+      return {409, "Conflict"};
+    case sdk::StatusCode::kPermissionDenied:
+      return {403, "Forbidden"};
+    case sdk::StatusCode::kUnauthenticated:
+      return {401, "Unauthorized"};
+    case sdk::StatusCode::kResourceExhausted:
+      return {429, "Too Many Requests"};
+    case sdk::StatusCode::kUnavailable:
+      return {503, "Service Unavailable"};
+    case sdk::StatusCode::kDeadlineExceeded:
+      return {504, "Gateway Timeout"};
+    case sdk::StatusCode::kUnimplemented:
+      return {501, "Not Implemented"};
+    default:
+      return {500, "Internal Server Error"};
+  }
+}
+
+bool is_safe_method(verb method) {
+  return method == verb::get || method == verb::head || method == verb::options;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+// Reads exactly `digits` decimal digits at `pos`.
+std::optional<int> read_digits(std::string_view text, std::size_t& pos, std::size_t digits) {
+  if (pos + digits > text.size()) return std::nullopt;
+  int value = 0;
+  for (std::size_t i = 0; i < digits; ++i) {
+    const char c = text[pos + i];
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  pos += digits;
+  return value;
+}
+
+bool valid_address_text(std::string_view text) {
+  if (text.empty() || text.size() > 45) return false;
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '.' || c == ':';
+  });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
+http::Response unauthorized(std::string_view detail) {
+  auto response = http::Response::problem(401, "unauthenticated", "Unauthorized", detail);
+  response.set_header("WWW-Authenticate", "Bearer");
+  return response;
+}
+
+http::Response forbidden(std::string_view slug, std::string_view detail) {
+  return http::Response::problem(403, slug, "Forbidden", detail);
+}
+
+// Storage failures while authenticating: "not found" means the credential is dead; anything else is
+// the server's problem and must not look like a bad credential.
+http::Response auth_storage_failure(const sdk::Status& status, std::string_view detail) {
+  if (status.code() == sdk::StatusCode::kNotFound) return unauthorized(detail);
+  return problem_from_status(status);
+}
+
+// Key material from one master secret: the JWT signing key and the AEAD key, each with its id.
+struct DerivedKeys {
+  std::string jwt_id, jwt_key, aead_id, aead_key;
+};
+
+sdk::Result<DerivedKeys> derive(std::string_view secret) {
+  DerivedKeys keys;
+  auto jwt = security::derive_key(secret, security::kJwtKeyLabel, 32);
+  if (!jwt.ok()) return jwt.status();
+  auto aead = security::derive_key(secret, security::kAeadKeyLabel, security::kAeadKeyBytes);
+  if (!aead.ok()) return aead.status();
+  keys.jwt_key = std::move(jwt).value();
+  keys.jwt_id = security::key_id_for(keys.jwt_key);
+  keys.aead_key = std::move(aead).value();
+  keys.aead_id = security::key_id_for(keys.aead_key);
+  return keys;
+}
+
+}  // namespace
+
+std::string_view auth_method_name(AuthMethod method) noexcept {
+  switch (method) {
+    case AuthMethod::kBearerSession:
+      return "bearer_session";
+    case AuthMethod::kCookieSession:
+      return "cookie_session";
+    case AuthMethod::kAccessToken:
+      return "access_token";
+  }
+  return "unknown";
+}
+
+bool Principal::has_scope(std::string_view scope) const noexcept {
+  return std::find(scopes.begin(), scopes.end(), scope) != scopes.end();
+}
+
+http::Response problem_from_status(const sdk::Status& status) {
+  const ProblemShape shape = shape_of(status.code());
+  if (shape.status >= 500 && shape.status != 503 && shape.status != 501 && shape.status != 504) {
+    core::logger("api")->error("request failed: {}", status.to_string());
+    return http::Response::problem(
+        500, "internal", shape.title,
+        "The server failed to handle the request; quote the request id when reporting it.");
+  }
+  auto response = http::Response::problem(shape.status, sdk::status_code_name(status.code()), shape.title,
+                                          status.message());
+  if (shape.status == 401) response.set_header("WWW-Authenticate", "Bearer");
+  if (shape.status == 503) {
+    core::logger("api")->warn("dependency unavailable: {}", status.message());
+    response.set_header("Retry-After", "5");
+  }
+  return response;
+}
+
+http::Response validation_problem(const std::vector<security::FieldError>& errors) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& e : errors)
+    list.push_back(http::Response::field_error(e.path, e.message));
+  std::string detail = "the request has invalid fields";
+  if (errors.size() == 1) detail = errors.front().path + ": " + errors.front().message;
+  return http::Response::problem(400, "validation_failed", "Bad Request", detail, std::move(list));
+}
+
+http::Response too_many_requests(std::chrono::seconds retry_after, std::string_view detail,
+                                 std::string_view slug) {
+  auto response = http::Response::problem(429, slug, "Too Many Requests", detail);
+  response.set_header("Retry-After", std::to_string(std::max<std::int64_t>(1, retry_after.count())));
+  return response;
+}
+
+bool plausible_email(std::string_view email) {
+  const auto at = email.find('@');
+  if (at == std::string_view::npos || at == 0 || at > 64 ||
+      email.find('@', at + 1) != std::string_view::npos) {
+    return false;
+  }
+  const std::string_view domain = email.substr(at + 1);
+  const auto dot = domain.find('.');
+  if (domain.size() < 3 || dot == std::string_view::npos || dot == 0 || domain.back() == '.') return false;
+  return std::none_of(email.begin(), email.end(),
+                      [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7F; });
+}
+
+std::string format_timestamp(Timestamp time) {
+  const auto us = std::chrono::floor<std::chrono::microseconds>(time.time_since_epoch()).count();
+  const std::int64_t seconds = us >= 0 ? us / 1'000'000 : -((-us + 999'999) / 1'000'000);
+  const auto micros = static_cast<long>(us - seconds * 1'000'000);
+  const std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buffer[96];  // sized for any int values, so no truncation is possible
+  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micros);
+  return buffer;
+}
+
+std::optional<Timestamp> parse_timestamp(std::string_view text) {
+  std::size_t pos = 0;
+  const auto year = read_digits(text, pos, 4);
+  if (!year || pos >= text.size() || text[pos++] != '-') return std::nullopt;
+  const auto month = read_digits(text, pos, 2);
+  if (!month || pos >= text.size() || text[pos++] != '-') return std::nullopt;
+  const auto day = read_digits(text, pos, 2);
+  if (!day || pos >= text.size() || (text[pos] != 'T' && text[pos] != 't')) return std::nullopt;
+  ++pos;
+  const auto hour = read_digits(text, pos, 2);
+  if (!hour || pos >= text.size() || text[pos++] != ':') return std::nullopt;
+  const auto minute = read_digits(text, pos, 2);
+  if (!minute || pos >= text.size() || text[pos++] != ':') return std::nullopt;
+  const auto second = read_digits(text, pos, 2);
+  if (!second) return std::nullopt;
+  static constexpr int kDaysInMonth[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (*month < 1 || *month > 12 || *day < 1 || *day > kDaysInMonth[*month - 1] || *hour > 23 ||
+      *minute > 59 || *second > 60) {
+    return std::nullopt;
+  }
+  std::int64_t micros = 0;
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    std::size_t digits = 0;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      if (digits < 6) micros = micros * 10 + (text[pos] - '0');
+      ++digits;
+      ++pos;
+    }
+    if (digits == 0) return std::nullopt;
+    for (std::size_t i = digits; i < 6; ++i)
+      micros *= 10;
+  }
+  if (pos >= text.size()) return std::nullopt;
+  std::int64_t offset_seconds = 0;
+  if (text[pos] == 'Z' || text[pos] == 'z') {
+    ++pos;
+  } else if (text[pos] == '+' || text[pos] == '-') {
+    const int sign = text[pos] == '+' ? 1 : -1;
+    ++pos;
+    const auto oh = read_digits(text, pos, 2);
+    if (!oh || pos >= text.size() || text[pos++] != ':') return std::nullopt;
+    const auto om = read_digits(text, pos, 2);
+    if (!om || *oh > 23 || *om > 59) return std::nullopt;
+    offset_seconds = sign * (*oh * 3600 + *om * 60);
+  } else {
+    return std::nullopt;
+  }
+  if (pos != text.size()) return std::nullopt;
+  const std::int64_t days =
+      days_from_civil(*year, static_cast<unsigned>(*month), static_cast<unsigned>(*day));
+  const std::int64_t seconds = days * 86400 + *hour * 3600 + *minute * 60 + *second - offset_seconds;
+  return Timestamp(std::chrono::duration_cast<Timestamp::duration>(std::chrono::seconds(seconds) +
+                                                                   std::chrono::microseconds(micros)));
+}
+
+nlohmann::json timestamp_json(const std::optional<Timestamp>& time) {
+  if (!time) return nullptr;
+  return format_timestamp(*time);
+}
+
+// ---- ApiContext ---------------------------------------------------------------------------------------
+
+ApiContext::ApiContext(Dependencies dependencies)
+    : config_(*dependencies.config),
+      clock_(*dependencies.clock),
+      metrics_(*dependencies.metrics),
+      plugins_(*dependencies.plugins),
+      storage_(std::move(dependencies.storage)) {}
+
+ApiContext::~ApiContext() = default;
+
+sdk::Result<std::unique_ptr<ApiContext>> ApiContext::create(Dependencies dependencies) {
+  const config::Config& config = *dependencies.config;
+  const bool production = config.environment == config::Environment::kProduction;
+  auto log = core::logger("security");
+  std::string secret = config.security.secret_key;
+  if (secret.empty()) {
+    if (production) {
+      return sdk::Status::failed_precondition(
+          "SAMOKODER_SECRET_KEY is not set; production needs a strong secret of at least 32 bytes "
+          "(generate one with `openssl rand -base64 48`)");
+    }
+    auto random = security::random_token(48);
+    if (!random.ok()) return random.status();
+    secret = std::move(random).value();
+    log->warn(
+        "SAMOKODER_SECRET_KEY is not set: using a random secret for this process only; sessions and "
+        "stored provider keys will not survive a restart (set it for anything but a quick try-out)");
+  } else if (auto weak = security::validate_secret(secret); !weak.ok()) {
+    if (production) return sdk::Status::failed_precondition("SAMOKODER_SECRET_KEY: " + weak.message());
+    log->warn("SAMOKODER_SECRET_KEY is weak ({}); production would refuse to start", weak.message());
+  }
+  const std::string& previous = config.security.previous_secret_key;
+  if (!previous.empty()) {
+    if (auto weak = security::validate_secret(previous); !weak.ok() && production) {
+      return sdk::Status::failed_precondition("SAMOKODER_PREVIOUS_SECRET_KEY: " + weak.message());
+    }
+  }
+
+  auto current = derive(secret);
+  if (!current.ok()) return current.status();
+  auto jwt = std::make_unique<security::JwtKeyRing>();
+  auto aead = std::make_unique<security::KeyRing>();
+  SAMOKODER_RETURN_IF_ERROR(jwt->add_key(current->jwt_id, current->jwt_key));
+  SAMOKODER_RETURN_IF_ERROR(aead->add(current->aead_id, current->aead_key));
+  if (!previous.empty() && previous != secret) {
+    auto old = derive(previous);
+    if (!old.ok()) return old.status();
+    SAMOKODER_RETURN_IF_ERROR(jwt->add_key(old->jwt_id, old->jwt_key));
+    SAMOKODER_RETURN_IF_ERROR(aead->add(old->aead_id, old->aead_key));
+  }
+
+  auto limits = RateLimits::create(config.security.rate_limits);
+  if (!limits.ok()) return limits.status();
+  std::unique_ptr<ApiContext> context(new ApiContext(std::move(dependencies)));
+  context->secret_ring_ = std::move(aead);
+  context->rate_limits_ = std::move(limits).value();
+  context->sessions_ = std::make_unique<Sessions>(*context, std::move(jwt));
+  return context;
+}
+
+plugins::Lease ApiContext::auth_provider(std::string_view scheme) const {
+  try {
+    for (const auto& id : plugins_.active_ids(SAMOKODER_KIND_AUTH)) {
+      auto lease = plugins_.acquire(id);
+      const auto* provider = lease.as<sdk::AuthProvider>();
+      if (provider != nullptr && provider->scheme() == scheme) return lease;
+    }
+  } catch (...) {  // allocation only; no provider is the honest answer
+  }
+  return {};
+}
+
+std::string ApiContext::client_address(const http::Request& request) const {
+  if (config_.security.trust_forwarded_for) {
+    std::string_view forwarded = request.header("X-Forwarded-For");
+    const auto comma = forwarded.rfind(',');
+    const std::string_view last =
+        trim(comma == std::string_view::npos ? forwarded : forwarded.substr(comma + 1));
+    if (valid_address_text(last)) return std::string(last);
+  }
+  return request.remote_address();
+}
+
+std::shared_ptr<http::Middleware> ApiContext::address_rate_limit_middleware() const {
+  return std::make_shared<AddressRateLimitMiddleware>(*this);
+}
+
+std::optional<http::Response> ApiContext::check_csrf(const http::Request& request) const {
+  const auto cookie = security::find_cookie(request.header("Cookie"), sessions_->cookie_names().csrf);
+  if (!cookie || !security::verify_csrf(*cookie, request.header(security::kCsrfHeaderName))) {
+    metrics_
+        .counter("samokoder_auth_failures_total", "Requests refused by authentication, by reason",
+                 {{"reason", "csrf"}})
+        .add();
+    return forbidden("csrf_failed",
+                     "cookie-authenticated writes need the X-CSRF-Token header equal to the CSRF cookie");
+  }
+  return std::nullopt;
+}
+
+AuthResult ApiContext::authenticate(const http::Request& request, Access needed) const {
+  const std::string_view authorization = request.header("Authorization");
+  if (!authorization.empty()) {
+    constexpr std::string_view kBearer = "bearer ";
+    if (authorization.size() <= kBearer.size() ||
+        !boost::beast::iequals(authorization.substr(0, kBearer.size()), kBearer)) {
+      return unauthorized("only the Bearer authorization scheme is supported");
+    }
+    const std::string_view token = trim(authorization.substr(kBearer.size()));
+    // A JWT has exactly two dots; personal access tokens have none.
+    if (std::count(token.begin(), token.end(), '.') == 2) {
+      return authenticate_session(request, token, AuthMethod::kBearerSession, needed);
+    }
+    return authenticate_access_token(request, token, needed);
+  }
+  const auto cookie = security::find_cookie(request.header("Cookie"), sessions_->cookie_names().access);
+  if (cookie && !cookie->empty()) {
+    if (!is_safe_method(request.method())) {
+      if (auto refused = check_csrf(request)) return std::move(*refused);
+    }
+    return authenticate_session(request, *cookie, AuthMethod::kCookieSession, needed);
+  }
+  return unauthorized("authentication required: send Authorization: Bearer <token> or sign in");
+}
+
+AuthResult ApiContext::authenticate_session(const http::Request& request, std::string_view jwt,
+                                            AuthMethod method, Access needed) const {
+  auto count_failure = [&](std::string_view reason) {
+    metrics_
+        .counter("samokoder_auth_failures_total", "Requests refused by authentication, by reason",
+                 {{"reason", std::string(reason)}})
+        .add();
+  };
+  constexpr std::string_view kInvalid = "the access token is invalid, expired or revoked";
+  auto claims = sessions_->verify_access(jwt);
+  if (!claims.ok()) {
+    count_failure("invalid_token");
+    return unauthorized(kInvalid);
+  }
+  auto revoked = storage([&](sdk::Storage& s) { return s.is_token_id_revoked(claims->jti); });
+  if (!revoked.ok()) return problem_from_status(revoked.status());
+  if (*revoked) {
+    count_failure("revoked_token");
+    return unauthorized(kInvalid);
+  }
+  auto session = storage([&](sdk::Storage& s) { return s.get_session(claims->session_id); });
+  if (!session.ok()) return auth_storage_failure(session.status(), kInvalid);
+  if (session->revoked_at || session->expires_at <= now() || session->user_id != claims->user_id) {
+    count_failure("revoked_session");
+    return unauthorized(kInvalid);
+  }
+  auto user = storage([&](sdk::Storage& s) { return s.get_user(claims->user_id); });
+  if (!user.ok()) return auth_storage_failure(user.status(), kInvalid);
+  if (user->disabled) {
+    count_failure("disabled_user");
+    return unauthorized(kInvalid);
+  }
+  Principal principal;
+  principal.user_id = user->id;
+  principal.email = user->email;
+  principal.is_admin = user->is_admin;
+  principal.tier = user->tier;
+  principal.scopes = {std::string(kScopeRead), std::string(kScopeWrite)};
+  if (user->is_admin) principal.scopes.emplace_back(kScopeAdmin);
+  principal.method = method;
+  principal.session_id = claims->session_id;
+  principal.token_id = claims->jti;
+  principal.expires_at = claims->expires_at;
+  return authorize(request, std::move(principal), needed);
+}
+
+AuthResult ApiContext::authenticate_access_token(const http::Request& request, std::string_view token,
+                                                 Access needed) const {
+  auto count_failure = [&](std::string_view reason) {
+    metrics_
+        .counter("samokoder_auth_failures_total", "Requests refused by authentication, by reason",
+                 {{"reason", std::string(reason)}})
+        .add();
+  };
+  constexpr std::string_view kInvalid = "the access token is invalid, expired or revoked";
+  const plugins::Lease provider = auth_provider("api_token");
+  if (!provider) {
+    count_failure("access_tokens_disabled");
+    return unauthorized("personal access tokens are not enabled on this server");
+  }
+  if (!provider.call<sdk::AuthProvider>([&](sdk::AuthProvider& p) { return p.check_policy(token); }).ok()) {
+    count_failure("invalid_token");
+    return unauthorized(kInvalid);
+  }
+  auto hash = provider.call<sdk::AuthProvider>([&](sdk::AuthProvider& p) { return p.hash_secret(token); });
+  if (!hash.ok()) return problem_from_status(hash.status());
+  auto stored = storage([&](sdk::Storage& s) { return s.find_access_token(*hash); });
+  if (!stored.ok()) {
+    if (stored.status().code() == sdk::StatusCode::kNotFound) count_failure("invalid_token");
+    return auth_storage_failure(stored.status(), kInvalid);
+  }
+  auto matches = provider.call<sdk::AuthProvider>(
+      [&](sdk::AuthProvider& p) { return p.verify_secret(token, stored->token_hash); });
+  if (!matches.ok()) return problem_from_status(matches.status());
+  if (!*matches || stored->revoked || (stored->expires_at && *stored->expires_at <= now())) {
+    count_failure("revoked_token");
+    return unauthorized(kInvalid);
+  }
+  auto user = storage([&](sdk::Storage& s) { return s.get_user(stored->user_id); });
+  if (!user.ok()) return auth_storage_failure(user.status(), kInvalid);
+  if (user->disabled) {
+    count_failure("disabled_user");
+    return unauthorized(kInvalid);
+  }
+  // last_used_at is informational: one write a minute per token is plenty, and a failed write must
+  // not fail the request.
+  if (!stored->last_used_at || now() - *stored->last_used_at >= std::chrono::minutes(1)) {
+    static_cast<void>(storage([&](sdk::Storage& s) { return s.touch_access_token(stored->id); }));
+  }
+  Principal principal;
+  principal.user_id = user->id;
+  principal.email = user->email;
+  principal.is_admin = user->is_admin;
+  principal.tier = user->tier;
+  principal.scopes = stored->scopes;
+  principal.method = AuthMethod::kAccessToken;
+  principal.token_id = stored->id;
+  principal.expires_at = stored->expires_at;
+  return authorize(request, std::move(principal), needed);
+}
+
+AuthResult ApiContext::authorize(const http::Request& request, Principal principal, Access needed) const {
+  auto refuse = [&](std::string_view slug, std::string_view detail) {
+    metrics_
+        .counter("samokoder_auth_failures_total", "Requests refused by authentication, by reason",
+                 {{"reason", std::string(slug)}})
+        .add();
+    return forbidden(slug, detail);
+  };
+  switch (needed) {
+    case Access::kRead:
+      if (!principal.has_scope(kScopeRead) && !principal.has_scope(kScopeWrite)) {
+        return refuse("insufficient_scope", "this credential lacks the \"read\" scope");
+      }
+      break;
+    case Access::kWrite:
+      if (!principal.has_scope(kScopeWrite)) {
+        return refuse("insufficient_scope", "this credential lacks the \"write\" scope");
+      }
+      break;
+    case Access::kAdmin:
+      if (!principal.is_admin) return refuse("admin_required", "administrator privileges are required");
+      if (!principal.has_scope(kScopeAdmin)) {
+        return refuse("insufficient_scope", "this credential lacks the \"admin\" scope");
+      }
+      break;
+  }
+  const std::string_view group =
+      request.route() != nullptr ? std::string_view(request.route()->options.group) : kGroupDefault;
+  if (group != kUnlimitedGroup) {
+    const auto decision = rate_limits_->acquire_principal(group, principal.user_id, clock_.monotonic_now());
+    if (!decision.allowed) {
+      return too_many_requests(decision.retry_after, "too many requests for this account; retry later");
+    }
+  }
+  return principal;
+}
+
+void ApiContext::audit(std::string_view actor_id, std::string_view action, std::string_view target,
+                       const http::Request& request, nlohmann::json detail) const {
+  sdk::NewAuditEvent event;
+  event.actor_id = std::string(actor_id);
+  event.action = std::string(action);
+  event.target = std::string(target);
+  event.source_address = client_address(request);
+  event.detail = detail.is_object() ? std::move(detail) : nlohmann::json::object();
+  auto appended = storage([&](sdk::Storage& s) { return s.append_audit_event(event); });
+  if (!appended.ok()) {
+    core::logger("audit")->error("audit event {} (request {}) was not stored: {}", event.action,
+                                 request.request_id(), appended.status().to_string());
+  }
+}
+
+Outcome<nlohmann::json> ApiContext::json_body(const http::Request& request) const {
+  std::string_view type = request.header("Content-Type");
+  type = trim(type.substr(0, type.find(';')));
+  if (!boost::beast::iequals(type, "application/json")) {
+    return http::Response::problem(415, "unsupported_media_type", "Unsupported Media Type",
+                                   "the request body must be application/json");
+  }
+  auto parsed = security::parse_json_object(request.body());
+  if (!parsed.ok()) {
+    return http::Response::problem(400, "malformed_body", "Bad Request", parsed.status().message());
+  }
+  return std::move(parsed).value();
+}
+
+Outcome<sdk::PageRequest> ApiContext::page_request(const http::Request& request) const {
+  sdk::PageRequest page;
+  std::vector<security::FieldError> errors;
+  if (auto limit = request.query_param("limit")) {
+    std::uint32_t value = 0;
+    const auto [end, ec] = std::from_chars(limit->data(), limit->data() + limit->size(), value);
+    if (ec != std::errc() || end != limit->data() + limit->size() || value < 1 ||
+        value > sdk::kMaxPageLimit) {
+      errors.push_back({"/limit", "expected an integer from 1 to " + std::to_string(sdk::kMaxPageLimit)});
+    } else {
+      page.limit = value;
+    }
+  }
+  if (auto cursor = request.query_param("cursor")) {
+    if (cursor->size() > 1024) {
+      errors.push_back({"/cursor", "is not a cursor this list issued"});
+    } else {
+      page.cursor = std::move(*cursor);
+    }
+  }
+  if (!errors.empty()) return validation_problem(errors);
+  return page;
+}
+
+}  // namespace samokoder::api

@@ -1,0 +1,259 @@
+// ApiContext: what every /api/v1 route module gets from the kernel: storage access, the clock and
+// config, authentication of the caller (sessions, cookies with CSRF, personal access tokens), the
+// per-principal rate limit, the audit log, the key ring for secrets at rest, and the one mapping of
+// sdk::Status to problem+json that every handler uses.
+//
+// A route module is a function `void add_<area>_routes(http::Router&, ApiContext&)` called from
+// api::add_routes (routes.hpp). Its handlers run on worker threads (RouteOptions::dispatch kWorker, the
+// default), because everything below may block on storage or hashing:
+//
+//   router.add(verb::get, "/api/v1/projects/{id}", [&context](http::Request& request) {
+//     auto auth = context.authenticate(request, Access::kRead);
+//     if (!auth) return auth.take_response();                  // 401 / 403 / 429, ready to send
+//     auto project = context.storage([&](sdk::Storage& s) {
+//       return s.get_project(auth->user_id, request.param("id"));
+//     });
+//     if (!project.ok()) return problem_from_status(project.status());
+//     return http::Response::json(200, ...);
+//   });
+//
+// Authentication (authenticate): `Authorization: Bearer <access JWT>` or `Bearer skp_...` (a personal
+// access token), else the access-token cookie. The JWT's jti must not be revoked, its session (login)
+// must be neither revoked nor expired, and the user must exist and not be disabled; all of it is read
+// from storage on every request, so logout and refresh-token reuse take effect at once. A cookie
+// session additionally needs a valid X-CSRF-Token header on every unsafe method (anything but GET,
+// HEAD, OPTIONS). After authentication the principal's token bucket for the route's group is charged
+// (429 + Retry-After when empty).
+//
+// Ownership: the Application owns the ApiContext and keeps it alive for as long as its router serves;
+// route handlers capture it by reference. It references the Config, Clock, Registry and PluginManager,
+// which outlive it.
+// Thread-safety: every const method and authenticate/audit may be called concurrently from any
+// worker thread. None of them may be called on an HTTP I/O thread (they block on storage), except
+// client_address, now and the problem helpers.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <samokoder/sdk/status.hpp>
+#include <samokoder/sdk/storage.hpp>
+
+#include "config/config.hpp"
+#include "core/clock.hpp"
+#include "http/middleware.hpp"
+#include "http/request.hpp"
+#include "http/response.hpp"
+#include "metrics/registry.hpp"
+#include "plugins/plugin_manager.hpp"
+#include "security/aead.hpp"
+#include "security/json_input.hpp"
+
+namespace samokoder::api {
+
+using Timestamp = std::chrono::system_clock::time_point;
+
+// The route groups the identity routes use (RouteOptions::group). Groups are free-form; the rate
+// limits of a group come from config security.rate_limits.<group>, falling back to "default".
+inline constexpr std::string_view kGroupDefault = "default";
+inline constexpr std::string_view kGroupAuth = "auth";
+
+// Token scopes (personal access tokens carry a subset; sessions carry read and write, plus admin for
+// admins).
+inline constexpr std::string_view kScopeRead = "read";
+inline constexpr std::string_view kScopeWrite = "write";
+inline constexpr std::string_view kScopeAdmin = "admin";
+
+// What a handler needs the caller to be allowed to do.
+enum class Access {
+  kRead,   // read the caller's own data: scope "read"
+  kWrite,  // change the caller's own data: scope "write" (a read-only token gets 403)
+  kAdmin,  // admin routes: the user is an admin and the credential carries scope "admin"
+};
+
+// How the caller proved who it is.
+enum class AuthMethod {
+  kBearerSession,  // Authorization: Bearer <access JWT>
+  kCookieSession,  // the access JWT in the httpOnly cookie (CSRF header required on writes)
+  kAccessToken,    // Authorization: Bearer skp_... (personal access token)
+};
+
+// "bearer_session", "cookie_session", "access_token".
+std::string_view auth_method_name(AuthMethod method) noexcept;
+
+// The authenticated caller, as read from storage for this request.
+struct Principal {
+  std::string user_id;
+  std::string email;
+  bool is_admin = false;
+  std::string tier;
+  std::vector<std::string> scopes;
+  AuthMethod method = AuthMethod::kBearerSession;
+  std::string session_id;  // sessions: the login (refresh-token family); empty for access tokens
+  std::string token_id;    // sessions: the access JWT's jti; access tokens: the token's id
+  // When the credential stops being valid: the JWT's exp, or the access token's expiry (nullopt: it
+  // does not expire).
+  std::optional<Timestamp> expires_at;
+
+  bool has_scope(std::string_view scope) const noexcept;
+};
+
+// A value, or the response to send instead (an authentication failure, a malformed body...).
+template <typename T>
+class Outcome {
+ public:
+  // NOLINTNEXTLINE(google-explicit-constructor): `return value;` and `return response;` both work.
+  Outcome(T value) : state_(std::in_place_index<0>, std::move(value)) {}
+  // NOLINTNEXTLINE(google-explicit-constructor)
+  Outcome(http::Response response) : state_(std::in_place_index<1>, std::move(response)) {}
+
+  explicit operator bool() const noexcept { return state_.index() == 0; }
+  T& operator*() { return std::get<0>(state_); }
+  const T& operator*() const { return std::get<0>(state_); }
+  T* operator->() { return &std::get<0>(state_); }
+  const T* operator->() const { return &std::get<0>(state_); }
+  // REQUIRES: !*this. Moves the response out.
+  http::Response take_response() { return std::move(std::get<1>(state_)); }
+
+ private:
+  std::variant<T, http::Response> state_;
+};
+
+using AuthResult = Outcome<Principal>;
+
+// ---- problem+json ----------------------------------------------------------------------------------
+
+// The one mapping of a failed Status to a problem+json response (type slug = status_code_name):
+//   kInvalidArgument 400, kNotFound 404, kAlreadyExists 409, kFailedPrecondition 409, kAborted 409,
+//   kPermissionDenied 403, kUnauthenticated 401 (with WWW-Authenticate: Bearer), kResourceExhausted
+//   429, kUnavailable 503, kDeadlineExceeded 504, kUnimplemented 501; anything else (kInternal,
+//   kDataLoss, kCancelled) is 500 with a generic detail, and the Status is logged instead of being
+//   shown (the response carries the request id to correlate). Client-side codes (4xx) show the
+//   Status message as `detail`, so storage and handler messages must never contain secrets.
+http::Response problem_from_status(const sdk::Status& status);
+// 400 "validation_failed" with one errors[] entry {path, message} per field failure.
+http::Response validation_problem(const std::vector<security::FieldError>& errors);
+// 429 "rate_limited" (or the given slug) with Retry-After in whole seconds (at least 1).
+http::Response too_many_requests(std::chrono::seconds retry_after, std::string_view detail,
+                                 std::string_view slug = "rate_limited");
+
+// A deliberately plain email check (one '@', a non-empty local part of at most 64 bytes, a dotted
+// domain, no spaces or control characters): deliverability is not ours to judge.
+bool plausible_email(std::string_view email);
+
+// RFC 3339 in UTC with microseconds: "2026-01-01T00:00:00.000000Z".
+std::string format_timestamp(Timestamp time);
+// Parses RFC 3339 ("2026-01-01T00:00:00Z", fractional seconds and a numeric offset allowed).
+std::optional<Timestamp> parse_timestamp(std::string_view text);
+// null for an empty optional, else format_timestamp.
+nlohmann::json timestamp_json(const std::optional<Timestamp>& time);
+
+class RateLimits;
+class Sessions;
+
+class ApiContext {
+ public:
+  struct Dependencies {
+    const config::Config* config = nullptr;
+    const core::Clock* clock = nullptr;
+    metrics::Registry* metrics = nullptr;
+    plugins::PluginManager* plugins = nullptr;
+    // The active storage backend (Application::storage); an empty lease means none.
+    std::function<plugins::Lease()> storage;
+  };
+
+  // Builds the signing and encryption keys from config.security (SAMOKODER_SECRET_KEY and the
+  // optional previous secret): in production a missing or weak secret fails with
+  // kFailedPrecondition (the server refuses to start); in development a missing secret is replaced
+  // by a random one for this process, with a warning (sessions then end with the process).
+  static sdk::Result<std::unique_ptr<ApiContext>> create(Dependencies dependencies);
+  ~ApiContext();
+  ApiContext(const ApiContext&) = delete;
+  ApiContext& operator=(const ApiContext&) = delete;
+
+  const config::Config& config() const noexcept { return config_; }
+  const core::Clock& clock() const noexcept { return clock_; }
+  Timestamp now() const noexcept { return clock_.now(); }
+  metrics::Registry& metrics() const noexcept { return metrics_; }
+  plugins::PluginManager& plugins() const noexcept { return plugins_; }
+
+  // Calls fn(sdk::Storage&) on the active storage backend under a lease and returns its Status or
+  // Result; kUnavailable when no backend is active, kInternal when it throws.
+  template <typename F>
+  auto storage(F&& fn) const {
+    const plugins::Lease lease = storage_();
+    return lease.call<sdk::Storage>(std::forward<F>(fn));
+  }
+
+  // A lease on the ACTIVE auth plugin serving `scheme` ("password": auth.local, "api_token":
+  // auth.apitoken); empty when none is active.
+  plugins::Lease auth_provider(std::string_view scheme) const;
+
+  // Authenticates the request and checks `needed` (see the header comment). On failure the outcome
+  // holds a ready problem response: 401 (no or invalid credentials, with WWW-Authenticate), 403
+  // (missing scope, not an admin, CSRF failure), 429 (the principal's rate limit) or 503 (storage down).
+  AuthResult authenticate(const http::Request& request, Access needed) const;
+
+  // The CSRF check alone: nullopt when the request carries a CSRF cookie and an equal X-CSRF-Token
+  // header, else a 403 problem. authenticate() applies it to cookie sessions itself.
+  std::optional<http::Response> check_csrf(const http::Request& request) const;
+
+  // Appends an audit event (occurred now, from the caller's address). Never put secrets in `detail`.
+  // A storage failure is logged (with the request id) and does not fail the caller's request.
+  void audit(std::string_view actor_id, std::string_view action, std::string_view target,
+             const http::Request& request, nlohmann::json detail = nlohmann::json::object()) const;
+
+  // The client's address: the peer address, or with security.trust_forwarded_for the last hop of
+  // X-Forwarded-For (the address the trusted proxy saw).
+  std::string client_address(const http::Request& request) const;
+
+  // The request body as a JSON object: 415 unless Content-Type is application/json, 400 when it is
+  // not one strict JSON object (security::parse_json_object).
+  Outcome<nlohmann::json> json_body(const http::Request& request) const;
+  // ?limit= (1..sdk::kMaxPageLimit, default 50) and ?cursor=; 400 with field errors otherwise.
+  Outcome<sdk::PageRequest> page_request(const http::Request& request) const;
+
+  // AES-256-GCM ring for secrets at rest (BYOK provider keys), derived from SAMOKODER_SECRET_KEY; the
+  // previous secret's key stays in the ring for opening until values are re-sealed.
+  const security::KeyRing& secret_ring() const noexcept { return *secret_ring_; }
+
+  // The middleware that applies per-address rate limits of each route group before dispatch (on the
+  // I/O thread; non-blocking). The Application installs it on its server.
+  std::shared_ptr<http::Middleware> address_rate_limit_middleware() const;
+
+  // Sessions and their tokens (used by the auth routes).
+  Sessions& sessions() const noexcept { return *sessions_; }
+  RateLimits& rate_limits() const noexcept { return *rate_limits_; }
+
+ private:
+  ApiContext(Dependencies dependencies);
+
+  AuthResult authenticate_access_token(const http::Request& request, std::string_view token,
+                                       Access needed) const;
+  AuthResult authenticate_session(const http::Request& request, std::string_view jwt, AuthMethod method,
+                                  Access needed) const;
+  // Scope, admin and per-principal rate-limit checks shared by both kinds of credential.
+  AuthResult authorize(const http::Request& request, Principal principal, Access needed) const;
+
+  const config::Config& config_;
+  const core::Clock& clock_;
+  metrics::Registry& metrics_;
+  plugins::PluginManager& plugins_;
+  std::function<plugins::Lease()> storage_;
+  std::unique_ptr<security::KeyRing> secret_ring_;
+  std::unique_ptr<Sessions> sessions_;
+  std::unique_ptr<RateLimits> rate_limits_;
+  metrics::Counter* auth_failures_ = nullptr;
+};
+
+}  // namespace samokoder::api

@@ -1,0 +1,112 @@
+// Provider keys (BYOK): a user stores an API key per LLM provider; the kernel seals it
+// (provider_key_crypto.hpp) before storage sees it, and the API only ever shows the masked form.
+#include <string>
+
+#include "api/provider_key_crypto.hpp"
+#include "api/resource_routes.hpp"
+
+namespace samokoder::api {
+namespace {
+
+using boost::beast::http::verb;
+
+nlohmann::json key_json(const sdk::ProviderKey& key) {
+  return {{"provider", key.provider},
+          {"masked_key", key.masked_hint},
+          {"created_at", format_timestamp(key.created_at)},
+          {"updated_at", format_timestamp(key.updated_at)}};
+}
+
+// The {provider} parameter, or a 400 naming the rule. Checked before storage, so the answer is the
+// same whoever asks.
+Outcome<std::string> provider_param(const http::Request& request) {
+  const std::string_view provider = request.param("provider");
+  if (!valid_provider_name(provider)) {
+    return http::Response::problem(400, "invalid_provider", "Invalid Provider",
+                                   "provider must be 1 to 32 characters of a-z, 0-9, '_' and '-'");
+  }
+  return std::string(provider);
+}
+
+}  // namespace
+
+void add_key_routes(http::Router& router, ApiContext& context) {
+  http::RouteOptions options;
+  options.group = std::string(kGroupDefault);
+  // A key is a few hundred bytes; the JSON around it needs little more.
+  options.max_body_bytes = 16 * 1024;
+
+  router.add(
+      verb::get, "/api/v1/keys",
+      [&context](http::Request& request) {
+        auto auth = context.authenticate(request, Access::kRead);
+        if (!auth) return auth.take_response();
+        auto keys = context.storage([&](sdk::Storage& s) { return s.list_provider_keys(auth->user_id); });
+        if (!keys.ok()) return problem_from_status(keys.status());
+        nlohmann::json items = nlohmann::json::array();
+        for (const auto& key : *keys)
+          items.push_back(key_json(key));
+        return http::Response::json(200, {{"items", items}});
+      },
+      options);
+
+  router.add(
+      verb::put, "/api/v1/keys/{provider}",
+      [&context](http::Request& request) {
+        auto auth = context.authenticate(request, Access::kWrite);
+        if (!auth) return auth.take_response();
+        auto provider = provider_param(request);
+        if (!provider) return provider.take_response();
+        auto body = context.json_body(request);
+        if (!body) return body.take_response();
+        security::FieldReader reader(*body);
+        auto secret = reader.required_string("/api_key", 1, kMaxProviderKeyBytes);
+        reader.reject_unknown({"api_key"});
+        if (!reader.ok()) return validation_problem(reader.errors());
+        auto sealed = seal_provider_key(context.secret_ring(), auth->user_id, *provider, *secret);
+        if (!sealed.ok()) {
+          if (sealed.status().code() == sdk::StatusCode::kInvalidArgument) {
+            return validation_problem({security::FieldError{"/api_key", sealed.status().message()}});
+          }
+          return problem_from_status(sealed.status());
+        }
+        auto stored = context.storage([&](sdk::Storage& s) { return s.put_provider_key(*sealed); });
+        if (!stored.ok()) return problem_from_status(stored.status());
+        context.audit(
+            auth->user_id, "key.set", *provider, request,
+            {{"provider", *provider}, {"masked_key", stored->masked_hint}, {"key_id", stored->key_id}});
+        return http::Response::json(200, key_json(*stored));
+      },
+      options);
+
+  router.add(
+      verb::get, "/api/v1/keys/{provider}",
+      [&context](http::Request& request) {
+        auto auth = context.authenticate(request, Access::kRead);
+        if (!auth) return auth.take_response();
+        auto provider = provider_param(request);
+        if (!provider) return provider.take_response();
+        auto key =
+            context.storage([&](sdk::Storage& s) { return s.get_provider_key(auth->user_id, *provider); });
+        if (!key.ok()) return problem_from_status(key.status());
+        return http::Response::json(200, key_json(*key));
+      },
+      options);
+
+  router.add(
+      verb::delete_, "/api/v1/keys/{provider}",
+      [&context](http::Request& request) {
+        auto auth = context.authenticate(request, Access::kWrite);
+        if (!auth) return auth.take_response();
+        auto provider = provider_param(request);
+        if (!provider) return provider.take_response();
+        const sdk::Status deleted =
+            context.storage([&](sdk::Storage& s) { return s.delete_provider_key(auth->user_id, *provider); });
+        if (!deleted.ok()) return problem_from_status(deleted);
+        context.audit(auth->user_id, "key.deleted", *provider, request, {{"provider", *provider}});
+        return http::Response::no_content();
+      },
+      options);
+}
+
+}  // namespace samokoder::api

@@ -1,0 +1,464 @@
+// Projects and their files. Storage is the source of truth (every write is a content-addressed
+// version); each project's workspace directory mirrors the current tree for commands and previews.
+//
+// Consistency order, per project serialised by a striped lock on this node:
+//   PUT file     confirm the project (404) -> check the workspace path (400 for a symlink or special
+//                file, 409 for a directory clash) -> storage put_file -> atomic workspace write. If the
+//                workspace write fails the version stays stored and the answer is 500
+//                workspace_write_failed; the next write of the path, or a later sync, repairs the copy.
+//   DELETE file  confirm the project -> check the workspace path -> storage delete_file (404 when not
+//                live) -> workspace unlink (500 workspace_write_failed on failure, like a write).
+//   DELETE project  storage delete_project (cascades to versions) -> remove the directory; a failure
+//                of the latter is logged and the answer is still 204, since the project is gone.
+// Reads (file content, history, export) come from storage; a read of a name that is a symlink or a
+// special file in the workspace is refused all the same, so the API and the working copy never
+// disagree about what a name refers to.
+#include <array>
+#include <charconv>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "api/content_type.hpp"
+#include "api/resource_routes.hpp"
+#include "api/tar_gz.hpp"
+#include "api/workspace.hpp"
+#include "core/logging.hpp"
+#include "security/path_guard.hpp"
+
+namespace samokoder::api {
+namespace {
+
+using boost::beast::http::verb;
+
+constexpr std::size_t kMaxNameChars = 100;
+constexpr std::size_t kMaxDescriptionChars = 1000;
+// CSP for served file content: whatever the type, a browser renders it without scripts, plugins or
+// same-origin privileges.
+constexpr std::string_view kFileContentPolicy = "default-src 'none'; frame-ancestors 'none'; sandbox";
+
+// Serialises file writes and project deletion per project on this node, so the workspace ends with
+// the content of the newest stored version and a deleted project's directory is not recreated by a
+// write that raced the delete.
+class ProjectLocks {
+ public:
+  std::unique_lock<std::mutex> lock(std::string_view project_id) {
+    return std::unique_lock<std::mutex>(
+        stripes_[std::hash<std::string_view>{}(project_id) % stripes_.size()]);
+  }
+
+ private:
+  std::array<std::mutex, 64> stripes_;
+};
+
+struct ProjectState {
+  explicit ProjectState(std::filesystem::path root) : workspaces(std::move(root)) {}
+  Workspaces workspaces;
+  ProjectLocks locks;
+};
+
+nlohmann::json project_json(const sdk::Project& project) {
+  return {{"id", project.id},
+          {"name", project.name},
+          {"description", project.description},
+          {"created_at", format_timestamp(project.created_at)},
+          {"updated_at", format_timestamp(project.updated_at)}};
+}
+
+nlohmann::json file_json(const sdk::FileVersion& file) {
+  return {{"path", file.path},
+          {"version", file.version},
+          {"size", file.size},
+          {"content_hash", file.content_hash},
+          {"updated_at", format_timestamp(file.created_at)}};
+}
+
+nlohmann::json version_json(const sdk::FileVersion& file) {
+  return {
+      {"version", file.version},
+      {"size", file.size},
+      {"content_hash", file.deleted ? nlohmann::json(nullptr) : nlohmann::json(file.content_hash)},
+      {"deleted", file.deleted},
+      {"created_at", format_timestamp(file.created_at)},
+      {"run_step_id", file.run_step_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(file.run_step_id)}};
+}
+
+nlohmann::json page_json(nlohmann::json items, const std::string& next_cursor) {
+  return {{"items", std::move(items)},
+          {"next_cursor", next_cursor.empty() ? nlohmann::json(nullptr) : nlohmann::json(next_cursor)}};
+}
+
+http::Response invalid_path(std::string_view detail) {
+  return http::Response::problem(400, "invalid_path", "Invalid Path", detail);
+}
+
+// The {path...} parameter in canonical form, or 400 invalid_path naming the rule it breaks.
+Outcome<std::string> path_param(const http::Request& request) {
+  auto normalized = security::normalize_relative_path(request.param("path"));
+  if (!normalized.ok()) return invalid_path(normalized.status().message());
+  return std::move(normalized).value();
+}
+
+// A refusal of the workspace: a symlink, special or multiply-linked file is the user's path problem
+// (400); a file/directory clash is 409; anything else is the server's.
+http::Response workspace_problem(const sdk::Status& status) {
+  if (status.code() == sdk::StatusCode::kPermissionDenied ||
+      status.code() == sdk::StatusCode::kInvalidArgument) {
+    return invalid_path("path refused by the workspace: " + status.message());
+  }
+  return problem_from_status(status);
+}
+
+http::Response workspace_write_failed(const http::Request& request, const sdk::Status& status,
+                                      std::string_view what) {
+  core::logger("api")->error("request {}: workspace {} failed: {}", request.request_id(), what,
+                             status.to_string());
+  return http::Response::problem(
+      500, "workspace_write_failed", "Workspace Write Failed",
+      "the change is stored, but the project's workspace copy could not be updated");
+}
+
+// Optional ?version=N (1..2^63-1), else 400.
+Outcome<std::optional<std::int64_t>> version_param(const http::Request& request) {
+  const auto text = request.query_param("version");
+  if (!text) return std::optional<std::int64_t>();
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (text->empty() || ec != std::errc() || end != text->data() + text->size() || value < 1) {
+    return http::Response::problem(
+        400, "validation_failed", "Bad Request", "version must be a positive integer",
+        nlohmann::json::array({http::Response::field_error("/version", "must be a positive integer")}));
+  }
+  return std::optional<std::int64_t>(value);
+}
+
+// Names and descriptions are shown in UIs and logs: no control characters besides, for descriptions,
+// line breaks and tabs.
+bool has_control_characters(std::string_view text, bool allow_whitespace) {
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (allow_whitespace && (c == '\n' || c == '\r' || c == '\t')) continue;
+    if (u < 0x20 || u == 0x7F) return true;
+  }
+  return false;
+}
+
+void check_text(security::FieldReader& reader, const std::optional<std::string>& value, const char* pointer,
+                bool allow_whitespace) {
+  if (value && has_control_characters(*value, allow_whitespace)) {
+    reader.add_error(pointer, "must not contain control characters");
+  }
+}
+
+void add_project_crud(http::Router& router, ApiContext& context, const std::shared_ptr<ProjectState>& state) {
+  http::RouteOptions options;
+  options.group = std::string(kGroupDefault);
+  options.max_body_bytes = 16 * 1024;
+
+  router.add(
+      verb::post, "/api/v1/projects",
+      [&context, state](http::Request& request) {
+        auto auth = context.authenticate(request, Access::kWrite);
+        if (!auth) return auth.take_response();
+        auto body = context.json_body(request);
+        if (!body) return body.take_response();
+        security::FieldReader reader(*body);
+        auto name = reader.required_string("/name", 1, kMaxNameChars);
+        auto description = reader.optional_string("/description", 0, kMaxDescriptionChars);
+        reader.reject_unknown({"name", "description"});
+        check_text(reader, name, "/name", false);
+        check_text(reader, description, "/description", true);
+        if (!reader.ok()) return validation_problem(reader.errors());
+        sdk::NewProject project;
+        project.owner_id = auth->user_id;
+        project.name = *name;
+        project.description = description.value_or("");
+        auto created = context.storage([&](sdk::Storage& s) { return s.create_project(project); });
+        if (!created.ok()) return problem_from_status(created.status());
+        if (const sdk::Status made = state->workspaces.create(created->id); !made.ok()) {
+          // Without a workspace the project is unusable for runs; take it back rather than keep half of it.
+          core::logger("api")->error("request {}: cannot create the workspace of project {}: {}",
+                                     request.request_id(), created->id, made.to_string());
+          const sdk::Status undone =
+              context.storage([&](sdk::Storage& s) { return s.delete_project(auth->user_id, created->id); });
+          if (!undone.ok()) {
+            core::logger("api")->error("request {}: cannot delete project {} again: {}", request.request_id(),
+                                       created->id, undone.to_string());
+          }
+          return http::Response::problem(500, "workspace_write_failed", "Workspace Write Failed",
+                                         "the project's workspace could not be created");
+        }
+        auto response = http::Response::json(201, project_json(*created));
+        response.set_header("Location", "/api/v1/projects/" + created->id);
+        return response;
+      },
+      options);
+
+  router.add(
+      verb::get, "/api/v1/projects",
+      [&context](http::Request& request) {
+        auto auth = context.authenticate(request, Access::kRead);
+        if (!auth) return auth.take_response();
+        auto page = context.page_request(request);
+        if (!page) return page.take_response();
+        auto projects =
+            context.storage([&](sdk::Storage& s) { return s.list_projects(auth->user_id, *page); });
+        if (!projects.ok()) return problem_from_status(projects.status());
+        nlohmann::json items = nlohmann::json::array();
+        for (const auto& project : projects->items)
+          items.push_back(project_json(project));
+        return http::Response::json(200, page_json(std::move(items), projects->next_cursor));
+      },
+      options);
+
+  router.add(
+      verb::get, "/api/v1/projects/{id}",
+      [&context](http::Request& request) {
+        auto auth = context.authenticate(request, Access::kRead);
+        if (!auth) return auth.take_response();
+        auto project = context.storage(
+            [&](sdk::Storage& s) { return s.get_project(auth->user_id, request.param("id")); });
+        if (!project.ok()) return problem_from_status(project.status());
+        return http::Response::json(200, project_json(*project));
+      },
+      options);
+
+  router.add(
+      verb::patch, "/api/v1/projects/{id}",
+      [&context](http::Request& request) {
+        auto auth = context.authenticate(request, Access::kWrite);
+        if (!auth) return auth.take_response();
+        auto body = context.json_body(request);
+        if (!body) return body.take_response();
+        security::FieldReader reader(*body);
+        sdk::ProjectUpdate update;
+        update.name = reader.optional_string("/name", 1, kMaxNameChars);
+        update.description = reader.optional_string("/description", 0, kMaxDescriptionChars);
+        reader.reject_unknown({"name", "description"});
+        check_text(reader, update.name, "/name", false);
+        check_text(reader, update.description, "/description", true);
+        if (reader.ok() && !update.name && !update.description) {
+          reader.add_error("", "give at least one of name, description");
+        }
+        if (!reader.ok()) return validation_problem(reader.errors());
+        auto updated = context.storage(
+            [&](sdk::Storage& s) { return s.update_project(auth->user_id, request.param("id"), update); });
+        if (!updated.ok()) return problem_from_status(updated.status());
+        return http::Response::json(200, project_json(*updated));
+      },
+      options);
+
+  router.add(
+      verb::delete_, "/api/v1/projects/{id}",
+      [&context, state](http::Request& request) {
+        auto auth = context.authenticate(request, Access::kWrite);
+        if (!auth) return auth.take_response();
+        const std::string id(request.param("id"));
+        auto lock = state->locks.lock(id);
+        auto project = context.storage([&](sdk::Storage& s) { return s.get_project(auth->user_id, id); });
+        if (!project.ok()) return problem_from_status(project.status());
+        const sdk::Status deleted =
+            context.storage([&](sdk::Storage& s) { return s.delete_project(auth->user_id, id); });
+        if (!deleted.ok()) return problem_from_status(deleted);
+        if (const sdk::Status removed = state->workspaces.remove(project->id); !removed.ok()) {
+          core::logger("api")->error("request {}: project {} is deleted but its workspace is not: {}",
+                                     request.request_id(), project->id, removed.to_string());
+        }
+        return http::Response::no_content();
+      },
+      options);
+}
+
+void add_file_routes(http::Router& router, ApiContext& context, const std::shared_ptr<ProjectState>& state) {
+  http::RouteOptions read_options;
+  read_options.group = std::string(kGroupFiles);
+  read_options.max_body_bytes = 0;
+  http::RouteOptions write_options;
+  write_options.group = std::string(kGroupFiles);
+  write_options.max_body_bytes = kMaxFileBytes;
+
+  router.add(
+      verb::get, "/api/v1/projects/{id}/files",
+      [&context](http::Request& request) {
+        auto auth = context.authenticate(request, Access::kRead);
+        if (!auth) return auth.take_response();
+        auto page = context.page_request(request);
+        if (!page) return page.take_response();
+        const std::string prefix = request.query_param("prefix").value_or("");
+        auto files = context.storage(
+            [&](sdk::Storage& s) { return s.list_files(auth->user_id, request.param("id"), prefix, *page); });
+        if (!files.ok()) return problem_from_status(files.status());
+        nlohmann::json items = nlohmann::json::array();
+        for (const auto& file : files->items)
+          items.push_back(file_json(file));
+        return http::Response::json(200, page_json(std::move(items), files->next_cursor));
+      },
+      read_options);
+
+  router.add(
+      verb::get, "/api/v1/projects/{id}/files/{path...}",
+      [&context, state](http::Request& request) {
+        auto auth = context.authenticate(request, Access::kRead);
+        if (!auth) return auth.take_response();
+        auto path = path_param(request);
+        if (!path) return path.take_response();
+        auto version = version_param(request);
+        if (!version) return version.take_response();
+        auto project = context.storage(
+            [&](sdk::Storage& s) { return s.get_project(auth->user_id, request.param("id")); });
+        if (!project.ok()) return problem_from_status(project.status());
+        if (const sdk::Status ok = state->workspaces.check_path(project->id, *path, false); !ok.ok()) {
+          return workspace_problem(ok);
+        }
+        auto file = context.storage(
+            [&](sdk::Storage& s) { return s.get_file(auth->user_id, project->id, *path, *version); });
+        if (!file.ok()) return problem_from_status(file.status());
+        http::Response response;
+        response.status = 200;
+        response.content_type = content_type_for(*path, file->content);
+        response.body = std::move(file->content);
+        response.set_header("ETag", "\"" + file->version.content_hash + "\"");
+        response.set_header("X-File-Version", std::to_string(file->version.version));
+        response.set_header("Content-Security-Policy", std::string(kFileContentPolicy));
+        return response;
+      },
+      read_options);
+
+  router.add(
+      verb::put, "/api/v1/projects/{id}/files/{path...}",
+      [&context, state](http::Request& request) {
+        auto auth = context.authenticate(request, Access::kWrite);
+        if (!auth) return auth.take_response();
+        auto path = path_param(request);
+        if (!path) return path.take_response();
+        auto project = context.storage(
+            [&](sdk::Storage& s) { return s.get_project(auth->user_id, request.param("id")); });
+        if (!project.ok()) return problem_from_status(project.status());
+        auto lock = state->locks.lock(project->id);
+        if (const sdk::Status ok = state->workspaces.check_path(project->id, *path, true); !ok.ok()) {
+          return workspace_problem(ok);
+        }
+        auto stored = context.storage([&](sdk::Storage& s) {
+          return s.put_file(auth->user_id, project->id, *path, request.body(), "");
+        });
+        if (!stored.ok()) return problem_from_status(stored.status());
+        if (const sdk::Status written = state->workspaces.write_file(project->id, *path, request.body());
+            !written.ok()) {
+          return written.code() == sdk::StatusCode::kPermissionDenied
+                     ? workspace_problem(written)
+                     : workspace_write_failed(request, written, "write");
+        }
+        return http::Response::json(200, file_json(*stored));
+      },
+      write_options);
+
+  router.add(
+      verb::delete_, "/api/v1/projects/{id}/files/{path...}",
+      [&context, state](http::Request& request) {
+        auto auth = context.authenticate(request, Access::kWrite);
+        if (!auth) return auth.take_response();
+        auto path = path_param(request);
+        if (!path) return path.take_response();
+        auto project = context.storage(
+            [&](sdk::Storage& s) { return s.get_project(auth->user_id, request.param("id")); });
+        if (!project.ok()) return problem_from_status(project.status());
+        auto lock = state->locks.lock(project->id);
+        if (const sdk::Status ok = state->workspaces.check_path(project->id, *path, false); !ok.ok()) {
+          return workspace_problem(ok);
+        }
+        auto deleted = context.storage(
+            [&](sdk::Storage& s) { return s.delete_file(auth->user_id, project->id, *path, ""); });
+        if (!deleted.ok()) return problem_from_status(deleted.status());
+        if (const sdk::Status removed = state->workspaces.remove_file(project->id, *path); !removed.ok()) {
+          return workspace_write_failed(request, removed, "delete");
+        }
+        return http::Response::no_content();
+      },
+      read_options);
+
+  router.add(
+      verb::get, "/api/v1/projects/{id}/history/{path...}",
+      [&context](http::Request& request) {
+        auto auth = context.authenticate(request, Access::kRead);
+        if (!auth) return auth.take_response();
+        auto path = path_param(request);
+        if (!path) return path.take_response();
+        auto page = context.page_request(request);
+        if (!page) return page.take_response();
+        auto versions = context.storage([&](sdk::Storage& s) {
+          return s.list_file_versions(auth->user_id, request.param("id"), *path, *page);
+        });
+        if (!versions.ok()) return problem_from_status(versions.status());
+        nlohmann::json items = nlohmann::json::array();
+        for (const auto& version : versions->items)
+          items.push_back(version_json(version));
+        auto document = page_json(std::move(items), versions->next_cursor);
+        document["path"] = *path;
+        return http::Response::json(200, document);
+      },
+      read_options);
+
+  router.add(
+      verb::get, "/api/v1/projects/{id}/export",
+      [&context](http::Request& request) {
+        auto auth = context.authenticate(request, Access::kRead);
+        if (!auth) return auth.take_response();
+        auto project = context.storage(
+            [&](sdk::Storage& s) { return s.get_project(auth->user_id, request.param("id")); });
+        if (!project.ok()) return problem_from_status(project.status());
+        std::string archive;
+        TarGzWriter writer(archive);
+        sdk::PageRequest page;
+        page.limit = sdk::kMaxPageLimit;
+        do {
+          auto files = context.storage(
+              [&](sdk::Storage& s) { return s.list_files(auth->user_id, project->id, "", page); });
+          if (!files.ok()) return problem_from_status(files.status());
+          for (const auto& entry : files->items) {
+            auto file = context.storage([&](sdk::Storage& s) {
+              return s.get_file(auth->user_id, project->id, entry.path, entry.version);
+            });
+            if (file.status().code() == sdk::StatusCode::kNotFound) continue;  // deleted meanwhile
+            if (!file.ok()) return problem_from_status(file.status());
+            if (writer.tar_bytes() + file->content.size() > kMaxExportBytes) {
+              return http::Response::problem(409, "export_too_large", "Export Too Large",
+                                             "the project's files exceed the export limit of " +
+                                                 std::to_string(kMaxExportBytes) + " bytes");
+            }
+            // Names come from storage, which only holds canonical paths; re-checked all the same, since
+            // an archive entry is a path on the user's disk.
+            auto name = security::normalize_relative_path(file->version.path);
+            if (!name.ok())
+              return problem_from_status(sdk::Status::data_loss("stored path is not canonical"));
+            const auto mtime =
+                std::chrono::duration_cast<std::chrono::seconds>(file->version.created_at.time_since_epoch())
+                    .count();
+            if (const sdk::Status added = writer.add_file(*name, file->content, mtime); !added.ok()) {
+              return problem_from_status(added);
+            }
+          }
+          page.cursor = files->next_cursor;
+        } while (!page.cursor.empty());
+        if (const sdk::Status finished = writer.finish(); !finished.ok())
+          return problem_from_status(finished);
+        http::Response response;
+        response.status = 200;
+        response.content_type = "application/gzip";
+        response.body = std::move(archive);
+        response.set_header("Content-Disposition",
+                            "attachment; filename=\"project-" + project->id + ".tar.gz\"");
+        return response;
+      },
+      read_options);
+}
+
+}  // namespace
+
+void add_project_routes(http::Router& router, ApiContext& context) {
+  auto state = std::make_shared<ProjectState>(context.config().workspace_root);
+  add_project_crud(router, context, state);
+  add_file_routes(router, context, state);
+}
+
+}  // namespace samokoder::api

@@ -1,0 +1,32 @@
+// The admin routes that change the running plugin set (DESIGN 3 triggers):
+//
+//   POST /api/v1/admin/plugins/{id}/reload    load the configured file as a new generation and swap
+//   POST /api/v1/admin/plugins/{id}/enable    load and activate a disabled plugin
+//   POST /api/v1/admin/plugins/{id}/disable   drain and unload (refused for the only storage backend)
+//   POST /api/v1/admin/config/reload          re-read the config file and apply its plugin changes
+//
+// Admin only (api::Access::kAdmin); every call is audited ("plugin.reloaded", "plugin.reload_failed",
+// "plugin.enabled", "plugin.disabled", "config.reloaded", "config.reload_rejected"). They run on worker
+// threads: a reload waits for the old generation to drain.
+//
+// Thread-safety: handlers may run concurrently; the PluginManager serializes the changes themselves.
+// The referenced objects must outlive the router.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "api/context.hpp"
+#include "http/router.hpp"
+#include "plugins/plugin_manager.hpp"
+
+namespace samokoder::app {
+
+// Re-reads and applies the config; the Status lists every validation error when the file is invalid.
+using ConfigReloader = std::function<sdk::Result<std::vector<std::string>>()>;
+
+void add_plugin_admin_routes(http::Router& router, api::ApiContext& context, plugins::PluginManager& plugins,
+                             ConfigReloader reload_config);
+
+}  // namespace samokoder::app

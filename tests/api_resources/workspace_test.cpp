@@ -1,0 +1,106 @@
+#include "api/workspace.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "temp_dir.hpp"
+
+namespace samokoder::api {
+namespace {
+
+namespace fs = std::filesystem;
+using samokoder::testing::TempDir;
+
+constexpr std::string_view kProject = "0190f5a2b3c47d8e9f00112233445566";
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+unsigned mode_of(const fs::path& path) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+TEST(Workspaces, CreatesRootAndProjectDirectoriesPrivateToTheOwner) {
+  TempDir tmp("samokoder-ws");
+  const Workspaces workspaces(tmp.path() / "var" / "workspaces");
+  ASSERT_TRUE(workspaces.create(kProject).ok());
+  EXPECT_EQ(mode_of(tmp.path() / "var" / "workspaces"), 0700u);
+  EXPECT_EQ(mode_of(tmp.path() / "var" / "workspaces" / std::string(kProject)), 0700u);
+  EXPECT_TRUE(workspaces.create(kProject).ok());  // idempotent
+}
+
+TEST(Workspaces, DirectoryNamesComeOnlyFromIdShapedStrings) {
+  const Workspaces workspaces("/nonexistent");
+  for (const std::string_view bad : std::vector<std::string_view>{"", "..", "a/b", "../x", ".hidden", "a b",
+                                                                  std::string_view("a\0b", 3)}) {
+    EXPECT_EQ(workspaces.directory(bad).status().code(), sdk::StatusCode::kInternal) << bad;
+  }
+  EXPECT_EQ(*workspaces.directory(kProject), fs::path("/nonexistent") / std::string(kProject));
+}
+
+TEST(Workspaces, WritesReplacesAndRemovesFiles) {
+  TempDir tmp("samokoder-ws");
+  const Workspaces workspaces(tmp.path());
+  ASSERT_TRUE(workspaces.write_file(kProject, "src/a.txt", "one").ok());
+  const fs::path file = tmp.path() / std::string(kProject) / "src" / "a.txt";
+  EXPECT_EQ(slurp(file), "one");
+  ASSERT_TRUE(workspaces.write_file(kProject, "src/a.txt", "two").ok());
+  EXPECT_EQ(slurp(file), "two");
+  ASSERT_TRUE(workspaces.remove_file(kProject, "src/a.txt").ok());
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_TRUE(workspaces.remove_file(kProject, "src/a.txt").ok());        // already gone
+  EXPECT_TRUE(workspaces.remove_file("ffffffffffffffff", "a.txt").ok());  // no workspace at all
+}
+
+TEST(Workspaces, RefusesSymlinksPlantedInsideForReadAndWrite) {
+  TempDir tmp("samokoder-ws");
+  TempDir outside("samokoder-outside");
+  const fs::path secret = outside.write("secret.txt", "top secret");
+  const Workspaces workspaces(tmp.path());
+  ASSERT_TRUE(workspaces.create(kProject).ok());
+  const fs::path dir = tmp.path() / std::string(kProject);
+  fs::create_symlink(secret, dir / "link.txt");
+  fs::create_directory_symlink(outside.path(), dir / "linked_dir");
+
+  for (const bool for_write : {false, true}) {
+    EXPECT_EQ(workspaces.check_path(kProject, "link.txt", for_write).code(),
+              sdk::StatusCode::kPermissionDenied);
+    EXPECT_EQ(workspaces.check_path(kProject, "linked_dir/secret.txt", for_write).code(),
+              sdk::StatusCode::kPermissionDenied);
+  }
+  EXPECT_EQ(workspaces.write_file(kProject, "linked_dir/new.txt", "x").code(),
+            sdk::StatusCode::kPermissionDenied);
+  EXPECT_EQ(workspaces.write_file(kProject, "link.txt", "x").code(), sdk::StatusCode::kPermissionDenied);
+  EXPECT_EQ(slurp(secret), "top secret");
+  EXPECT_FALSE(fs::exists(outside.path() / "new.txt"));
+  EXPECT_TRUE(workspaces.check_path(kProject, "missing/file.txt", false).ok());
+}
+
+TEST(Workspaces, RemoveDeletesTheTreeButNeverFollowsLinksOut) {
+  TempDir tmp("samokoder-ws");
+  TempDir outside("samokoder-outside");
+  const fs::path kept = outside.write("keep/me.txt", "keep");
+  const Workspaces workspaces(tmp.path());
+  ASSERT_TRUE(workspaces.write_file(kProject, "a/b/c/d.txt", "deep").ok());
+  const fs::path dir = tmp.path() / std::string(kProject);
+  fs::create_directory_symlink(outside.path() / "keep", dir / "a" / "escape");
+  fs::create_symlink(kept, dir / "file_link");
+  fs::create_directories(dir / "locked" / "inner");
+  fs::permissions(dir / "locked", fs::perms::owner_read | fs::perms::owner_exec);
+
+  ASSERT_TRUE(workspaces.remove(kProject).ok());
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dir)));
+  EXPECT_EQ(slurp(kept), "keep");
+  EXPECT_TRUE(workspaces.remove(kProject).ok());  // already gone
+}
+
+}  // namespace
+}  // namespace samokoder::api

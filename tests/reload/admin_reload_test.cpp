@@ -1,0 +1,149 @@
+// The reload triggers of DESIGN 3 over the admin API, against the real kernel: reload, enable,
+// disable and config reload are admin-only, audited, refuse what would break the server, and an auth
+// plugin reload under load fails no request and logs nobody out.
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "security_fixture.hpp"
+
+namespace samokoder::security_test {
+namespace {
+
+using boost::beast::http::verb;
+
+class AdminReloadTest : public SecurityApiTest {
+ protected:
+  // An admin's bearer token (signed in again after the promotion, so the session carries "admin").
+  std::string admin_token() {
+    const Login first = sign_up("root@example.com");
+    make_admin(first.user_id);
+    const auto again = login("root@example.com");
+    EXPECT_EQ(again.status, 200u) << again.body;
+    return again.json()["access_token"];
+  }
+  ClientResponse admin_post(const std::string& token, const std::string& path) {
+    return send(verb::post, path, "", bearer(token));
+  }
+};
+
+TEST_F(AdminReloadTest, ReloadIsAdminOnlyAuditedAndShowsTheNewGeneration) {
+  start();
+  const std::string admin = admin_token();
+  const Login user = sign_up("user@example.com");
+  EXPECT_EQ(admin_post(user.access_token, "/api/v1/admin/plugins/auth.apitoken/reload").status, 403u);
+  EXPECT_EQ(send(verb::post, "/api/v1/admin/plugins/auth.apitoken/reload", "", {}).status, 401u);
+
+  const auto reloaded = admin_post(admin, "/api/v1/admin/plugins/auth.apitoken/reload");
+  ASSERT_EQ(reloaded.status, 200u) << reloaded.body;
+  EXPECT_EQ(reloaded.json()["generation"], 2);
+  EXPECT_TRUE(reloaded.json()["previous_unmapped"].get<bool>());
+  EXPECT_GE(reloaded.json()["swap_ms"].get<double>(), 0.0);
+  const auto plugin = get("/api/v1/plugins/auth.apitoken").json();
+  EXPECT_EQ(plugin["generation"], 2);
+  EXPECT_EQ(plugin["state"], "ACTIVE");
+  EXPECT_EQ(audit_events(admin, "action=plugin.reloaded").size(), 1u);
+
+  EXPECT_EQ(admin_post(admin, "/api/v1/admin/plugins/agent.nope/reload").status, 404u);
+}
+
+TEST_F(AdminReloadTest, DisablingTheOnlyStorageIsRefusedAndOthersToggle) {
+  start();
+  const std::string admin = admin_token();
+  const auto refused = admin_post(admin, "/api/v1/admin/plugins/storage.sqlite/disable");
+  EXPECT_EQ(refused.status, 409u) << refused.body;
+  EXPECT_NE(refused.json()["detail"].get<std::string>().find("only active storage backend"),
+            std::string::npos);
+  EXPECT_EQ(get("/api/v1/plugins/storage.sqlite").json()["state"], "ACTIVE");
+
+  const auto disabled = admin_post(admin, "/api/v1/admin/plugins/auth.apitoken/disable");
+  ASSERT_EQ(disabled.status, 200u) << disabled.body;
+  EXPECT_EQ(disabled.json()["plugin"]["state"], "DISABLED");
+  const auto enabled = admin_post(admin, "/api/v1/admin/plugins/auth.apitoken/enable");
+  ASSERT_EQ(enabled.status, 200u) << enabled.body;
+  EXPECT_EQ(enabled.json()["plugin"]["state"], "ACTIVE");
+  EXPECT_EQ(audit_events(admin, "action=plugin.disabled").size(), 1u);
+  EXPECT_EQ(audit_events(admin, "action=plugin.enabled").size(), 1u);
+}
+
+TEST_F(AdminReloadTest, ConfigReloadAppliesTheFileOrRejectsItWhole) {
+  const auto file = dir_.path() / "samokoder.json";
+  auto write_config = [&](const std::string& extra_plugin_key) {
+    std::ofstream out(file);
+    out << R"({"server": {"listen": "127.0.0.1:0"}, "log": {"access_log": false},
+      "plugin_dir": ")" SAMOKODER_PLUGIN_DIR R"(",
+      "runtime_dir": ")"
+        << (dir_.path() / "run").string() << R"(", "plugins": [
+      {"id": "storage.sqlite", "file": "storage_sqlite.so", "required": true,
+       "config": {"path": ")"
+        << (dir_.path() / "samokoder.db").string() << R"("}},
+      {"id": "auth.local", "file": "auth_local.so", "required": true,
+       "config": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}},
+      {"id": "auth.apitoken", "file": "auth_apitoken.so", "enabled": false)"
+        << extra_plugin_key << "}]}";
+  };
+  write_config("");
+  start([&](config::Config& config) { config.source = file; });
+  const std::string admin = admin_token();
+  ASSERT_EQ(get("/api/v1/plugins/auth.apitoken").json()["state"], "ACTIVE");
+
+  const auto applied = admin_post(admin, "/api/v1/admin/config/reload");
+  ASSERT_EQ(applied.status, 200u) << applied.body;
+  EXPECT_EQ(applied.json()["changes"], nlohmann::json::array({"disabled auth.apitoken"}));
+  EXPECT_EQ(get("/api/v1/plugins/auth.apitoken").json()["state"], "DISABLED");
+
+  write_config(R"(, "colour": "red")");
+  const auto rejected = admin_post(admin, "/api/v1/admin/config/reload");
+  EXPECT_EQ(rejected.status, 400u) << rejected.body;
+  EXPECT_NE(rejected.json()["detail"].get<std::string>().find("/plugins/2/colour"), std::string::npos)
+      << rejected.body;
+  EXPECT_EQ(get("/api/v1/plugins/auth.local").json()["generation"], 1) << "a rejected file changes nothing";
+  EXPECT_EQ(audit_events(admin, "action=config.reload_rejected").size(), 1u);
+}
+
+TEST_F(AdminReloadTest, AuthPluginReloadUnderLoadFailsNothingAndKeepsSessions) {
+  start();
+  const std::string admin = admin_token();
+  const Login user = sign_up("steady@example.com");
+  std::atomic<bool> stop{false};
+  std::atomic<long> ok{0};
+  std::atomic<long> failed{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 8; ++t) {
+    clients.emplace_back([&, t] {
+      testing::HttpClient client("127.0.0.1", app_->port());
+      while (!stop.load()) {
+        try {
+          // Half the clients use their session (kernel-side JWT), half log in (through auth.local).
+          const auto response =
+              t % 2 == 0
+                  ? client.get("/api/v1/auth/me", bearer(user.access_token))
+                  : client.request(
+                        verb::post, "/api/v1/auth/login",
+                        nlohmann::json{{"email", "steady@example.com"}, {"password", kPassword}}.dump(),
+                        {{"Content-Type", "application/json"}});
+          (response.status == 200 ? ok : failed).fetch_add(1);
+        } catch (const std::exception&) {
+          failed.fetch_add(1);
+        }
+      }
+    });
+  }
+  while (ok.load() < 40)
+    std::this_thread::yield();
+  testing::HttpClient admin_client("127.0.0.1", app_->port());
+  for (int round = 0; round < 10; ++round) {
+    const auto reloaded =
+        admin_client.request(verb::post, "/api/v1/admin/plugins/auth.local/reload", "", bearer(admin));
+    ASSERT_EQ(reloaded.status, 200u) << reloaded.body;
+  }
+  stop.store(true);
+  for (auto& client : clients)
+    client.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(get("/api/v1/plugins/auth.local").json()["generation"], 11);
+  EXPECT_EQ(get("/api/v1/auth/me", bearer(user.access_token)).status, 200u) << "the session survived";
+}
+
+}  // namespace
+}  // namespace samokoder::security_test

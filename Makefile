@@ -6,12 +6,13 @@
 JOBS        ?= $(shell nproc)
 BUILD_DIR   ?= build
 ASAN_DIR    ?= build-asan
+FUZZ_DIR    ?= build-fuzz
 CONFIG      ?= config/samokoder.json
 CMAKE_FLAGS ?=
 BENCH_DIR   ?= build-bench
 BENCH_ARGS  ?=
 
-.PHONY: run test build deps deps-test test-asan bench bench-smoke format tidy clean
+.PHONY: run test build deps deps-test test-asan test-fuzz bench bench-smoke format tidy clean
 
 deps:
 	@scripts/install-deps.sh build
@@ -33,6 +34,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j2 --timeout 600
 	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory test-fuzz
 
 # The plugin ABI and hot-reload tests again under AddressSanitizer and UndefinedBehaviorSanitizer: a
 # build that registers only those suites and compiles only what they need.
@@ -42,6 +44,14 @@ test-asan:
 	  -DSAMOKODER_SANITIZE=address,undefined "-DSAMOKODER_TEST_SUITES=$(ASAN_SUITES)" $(CMAKE_FLAGS)
 	cmake --build $(ASAN_DIR) -j$(JOBS) --target abi_tests reload_tests
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2 --timeout 600
+
+# The libFuzzer targets (path normalisation, request JSON, JWT verification), briefly: a clang tree that
+# builds only them, each run for 10 seconds from its seed corpus.
+test-fuzz:
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DSAMOKODER_BUILD_FUZZERS=ON -DSAMOKODER_TEST_SUITES=fuzz $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_DIR) -j$(JOBS) --target samokoder_fuzzers
+	cd $(FUZZ_DIR) && ctest --output-on-failure -j2 -L fuzz --timeout 120
 
 # Benchmarks (docs/performance.md): a Release build with the benchmark programs, then the harness
 # (bench/run_bench.py) against nginx and the FastAPI reference; writes bench/results/latest.{md,json}.
@@ -55,7 +65,7 @@ bench:
 # proves the harness still works, asserts no number.
 bench-smoke: deps-test
 	@$(MAKE) --no-print-directory build
-	cd $(BUILD_DIR) && ctest -L bench --output-on-failure
+	cd $(BUILD_DIR) && ctest -L bench --no-tests=error --output-on-failure
 
 format:
 	git ls-files '*.cpp' '*.hpp' '*.h' | xargs clang-format -i

@@ -241,6 +241,7 @@ bool Generation::teardown() noexcept {
     }
     instance_ = nullptr;
     kind_interface_ = nullptr;
+    state_transfer_ = nullptr;
   }
   host_.reset();
   raw_descriptor_ = nullptr;
@@ -337,6 +338,7 @@ std::variant<std::unique_ptr<Generation>, LoadFailure> Loader::load(const LoadRe
                              " but its instance does not implement that interface");
   }
 
+  generation->state_transfer_ = dynamic_cast<sdk::StateTransfer*>(generation->instance_);
   report(PluginState::kLoaded);
 
   generation->host_ =

@@ -88,6 +88,8 @@ class Generation {
   // The instance as its kind interface (sdk::Storage*, sdk::Agent*, ...), checked by dynamic_cast at
   // load time; cast with the type matching descriptor().kind.
   void* kind_interface() const noexcept { return kind_interface_; }
+  // The instance's sdk::StateTransfer side, or nullptr when it keeps no state to hand over.
+  sdk::StateTransfer* state_transfer() const noexcept { return state_transfer_; }
 
   // shutdown -> destroy -> unload -> residency check. Returns true when the library is verifiably
   // unmapped; false means it stays resident (PINNED). Idempotent.
@@ -110,6 +112,7 @@ class Generation {
   std::unique_ptr<PluginHost> host_;
   sdk::Plugin* instance_ = nullptr;
   void* kind_interface_ = nullptr;
+  sdk::StateTransfer* state_transfer_ = nullptr;
   bool initialized_ = false;  // init was called (shutdown is owed even if it failed)
   bool torn_down_ = false;
   bool unmapped_ = false;

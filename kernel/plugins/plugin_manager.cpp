@@ -324,6 +324,32 @@ void PluginManager::reap_drained(Record& record) {
   }
 }
 
+sdk::Status PluginManager::transfer_state(Record& record, std::size_t index) {
+  PluginSlot& slot = *record.slot;
+  const int active = slot.active_.load();
+  if (active == PluginSlot::kNone) return {};
+  sdk::StateTransfer* from = slot.owned_[static_cast<std::size_t>(active)]->state_transfer();
+  sdk::StateTransfer* to = slot.owned_[index]->state_transfer();
+  if (from == nullptr || to == nullptr) return {};
+  // Messages are taken out of the catch blocks before anything is unloaded (see Generation).
+  std::string error;
+  try {
+    auto state = from->export_state();
+    if (!state.ok()) {
+      error = "export_state of the running generation failed: " + state.status().to_string();
+    } else if (auto imported = to->import_state(*state); !imported.ok()) {
+      error = "import_state of the new generation failed: " + imported.to_string();
+    }
+  } catch (const std::exception& e) {
+    error = std::string("state transfer threw ") + e.what();
+  } catch (...) {
+    error = "state transfer threw a non-standard exception";
+  }
+  if (error.empty()) return {};
+  record_failure(record, FailureReason::kStateTransferFailed, error);
+  return sdk::Status::failed_precondition(record.entry.id + ": " + error);
+}
+
 PluginState PluginManager::retire_active(Record& record) {
   const int index = record.slot->active_.exchange(PluginSlot::kNone, std::memory_order_seq_cst);
   if (index == PluginSlot::kNone) return record.info.state;
@@ -542,6 +568,11 @@ sdk::Result<ReloadOutcome> PluginManager::reload(std::string_view id) {
     return std::move(*status);
   }
   const auto index = std::get<std::size_t>(staged);
+  if (auto status = transfer_state(*record, index); !status.ok()) {
+    release(*record, index);
+    reloads_failed_.add();
+    return status;
+  }
   ReloadOutcome outcome;
   outcome.generation = record->slot->owned_[index]->number();
   outcome.version = record->slot->owned_[index]->descriptor().version;

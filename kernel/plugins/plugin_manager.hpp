@@ -233,6 +233,9 @@ class PluginManager {
   // Records (or, with nullopt, forgets) the state of a retired generation in the plugin's info.
   void note_retired(Record& record, std::uint64_t number, const std::string& version,
                     std::optional<PluginState> state);
+  // Hands the running generation's state to the staged one at `index` when both implement
+  // sdk::StateTransfer; a failure is recorded and returned.
+  sdk::Status transfer_state(Record& record, std::size_t index);
   // Swaps out the active generation, drains it and tears it down. Returns the final state.
   PluginState retire_active(Record& record);
   void record_failure(Record& record, FailureReason reason, const std::string& message);

@@ -60,6 +60,8 @@ std::string_view reason_name(FailureReason reason) noexcept {
       return "init_failed";
     case FailureReason::kSelfTestFailed:
       return "self_test_failed";
+    case FailureReason::kStateTransferFailed:
+      return "state_transfer_failed";
   }
   return "unknown";
 }

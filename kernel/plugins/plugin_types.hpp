@@ -33,27 +33,28 @@ std::string_view state_name(PluginState state) noexcept;
 // Why a load failed; the label of samokoder_plugin_load_failures_total.
 enum class FailureReason : std::uint8_t {
   kNone,
-  kFileNotFound,    // the configured file does not exist
-  kNotElf,          // not an ELF shared object for this machine
-  kNoEntrySymbol,   // does not export samokoder_plugin_entry
-  kStagingFailed,   // the private copy could not be written
-  kDlopenFailed,    // the dynamic loader refused it (missing dependency, bad relocation, ...)
-  kBadDescriptor,   // null descriptor, null fields, malformed id or version, unknown kind
-  kAbiMajor,        // built against another major version of the SDK
-  kAbiMinor,        // built against a newer minor version of the SDK than this kernel's
-  kFingerprint,     // built with another toolchain
-  kIdMismatch,      // the descriptor's id is not the id it was configured under
-  kDuplicateId,     // another plugin with the same id is already loaded
-  kCreateFailed,    // create() returned null or the instance is not of its declared kind
-  kInitFailed,      // init() returned an error or threw
-  kSelfTestFailed,  // self_test() returned an error or threw
+  kFileNotFound,         // the configured file does not exist
+  kNotElf,               // not an ELF shared object for this machine
+  kNoEntrySymbol,        // does not export samokoder_plugin_entry
+  kStagingFailed,        // the private copy could not be written
+  kDlopenFailed,         // the dynamic loader refused it (missing dependency, bad relocation, ...)
+  kBadDescriptor,        // null descriptor, null fields, malformed id or version, unknown kind
+  kAbiMajor,             // built against another major version of the SDK
+  kAbiMinor,             // built against a newer minor version of the SDK than this kernel's
+  kFingerprint,          // built with another toolchain
+  kIdMismatch,           // the descriptor's id is not the id it was configured under
+  kDuplicateId,          // another plugin with the same id is already loaded
+  kCreateFailed,         // create() returned null or the instance is not of its declared kind
+  kInitFailed,           // init() returned an error or threw
+  kSelfTestFailed,       // self_test() returned an error or threw
+  kStateTransferFailed,  // a reload's export_state()/import_state() failed or threw
 };
 inline constexpr FailureReason kAllFailureReasons[] = {
-    FailureReason::kFileNotFound,  FailureReason::kNotElf,        FailureReason::kNoEntrySymbol,
-    FailureReason::kStagingFailed, FailureReason::kDlopenFailed,  FailureReason::kBadDescriptor,
-    FailureReason::kAbiMajor,      FailureReason::kAbiMinor,      FailureReason::kFingerprint,
-    FailureReason::kIdMismatch,    FailureReason::kDuplicateId,   FailureReason::kCreateFailed,
-    FailureReason::kInitFailed,    FailureReason::kSelfTestFailed};
+    FailureReason::kFileNotFound,  FailureReason::kNotElf,         FailureReason::kNoEntrySymbol,
+    FailureReason::kStagingFailed, FailureReason::kDlopenFailed,   FailureReason::kBadDescriptor,
+    FailureReason::kAbiMajor,      FailureReason::kAbiMinor,       FailureReason::kFingerprint,
+    FailureReason::kIdMismatch,    FailureReason::kDuplicateId,    FailureReason::kCreateFailed,
+    FailureReason::kInitFailed,    FailureReason::kSelfTestFailed, FailureReason::kStateTransferFailed};
 
 std::string_view reason_name(FailureReason reason) noexcept;
 

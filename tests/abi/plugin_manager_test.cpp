@@ -434,6 +434,15 @@ class ReloadTest : public PluginManagerTest {
       entry.file = file_.string();
     return PluginManagerTest::make_manager(std::move(entries));
   }
+  std::size_t mapped_copies_count() const {
+    std::ifstream maps("/proc/self/maps");
+    std::set<std::string> copies;
+    for (std::string line; std::getline(maps, line);) {
+      if (line.find((runtime_.path() / "run").string()) != std::string::npos)
+        copies.insert(line.substr(line.rfind(' ') + 1));
+    }
+    return copies.size();
+  }
   std::string answering_version() {
     FixedContext context;
     auto step = manager_->acquire("agent.fixture_echo").call<sdk::Agent>([&](sdk::Agent& a) {
@@ -549,6 +558,32 @@ TEST_F(ReloadTest, RepeatedReloadsUnderConcurrentCallsFailNothingAndLeaveNoMappi
       copies.insert(line.substr(line.rfind(' ') + 1));
   }
   EXPECT_EQ(copies.size(), 1u);
+}
+
+TEST_F(ReloadTest, StateIsHandedToTheSuccessorOrTheReloadIsCancelled) {
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(answering_version(), "1.0.0");
+  install("fixture_echo_v2");
+  ASSERT_TRUE(manager_->reload("agent.fixture_echo").ok());
+  FixedContext context;
+  auto step = manager_->acquire("agent.fixture_echo").call<sdk::Agent>([&](sdk::Agent& a) {
+    return a.run_step(context);
+  });
+  ASSERT_TRUE(step.ok());
+  EXPECT_EQ(step->next_state["version"], "2.0.0");
+  EXPECT_EQ(step->next_state["calls"], 4) << "v2 continues v1's count";
+
+  install("fixture_echo_import_fails");
+  auto refused = manager_->reload("agent.fixture_echo");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("import_state of the new generation failed"), std::string::npos)
+      << refused.status().message();
+  const PluginInfo plugin = info(*manager_, "agent.fixture_echo");
+  EXPECT_EQ(plugin.version, "2.0.0");
+  EXPECT_EQ(plugin.state, PluginState::kActive);
+  EXPECT_EQ(plugin.failure_reason, FailureReason::kStateTransferFailed);
+  EXPECT_EQ(answering_version(), "2.0.0");
+  EXPECT_EQ(mapped_copies_count(), 1u) << "the refused generation was unloaded";
 }
 
 TEST_F(ReloadTest, ReloadRestartsAnUnloadedPlugin) {

@@ -43,7 +43,7 @@
 // family, the libstdc++ release and string ABI, the pointer size, and the nlohmann_json version
 // (json values cross the boundary). Boost, Poco and spdlog objects never cross, so they are not part
 // of it.
-#define SAMOKODER_TOOLCHAIN_FINGERPRINT                                                       \
+#define SAMOKODER_TOOLCHAIN_FINGERPRINT \
   SAMOKODER_FP_COMPILER ";libstdc++" SAMOKODER_FP_STR(_GLIBCXX_RELEASE) ";cxx11abi"           \
   SAMOKODER_FP_STR(_GLIBCXX_USE_CXX11_ABI) ";ptr" SAMOKODER_FP_STR(__SIZEOF_POINTER__) ";json" \
   SAMOKODER_FP_STR(NLOHMANN_JSON_VERSION_MAJOR) "." SAMOKODER_FP_STR(NLOHMANN_JSON_VERSION_MINOR)
@@ -69,6 +69,21 @@ class Plugin {
   virtual void shutdown() noexcept {}
 };
 
+// Optional: a plugin that keeps state in memory (caches, counters, warm connections' bookkeeping)
+// derives from StateTransfer as well as from its kind interface, and a reload hands that state to the
+// successor. During a reload the kernel calls export_state() on the running generation and
+// import_state() on the new one after the new one's init and self_test, just before the swap; calls
+// keep reaching the old generation until the swap, so what they change after the export is not
+// carried over (keep anything that must not be lost in storage). A failed export or import cancels
+// the reload and the running generation stays. Both run on the plugin-manager thread; export_state
+// runs concurrently with the old generation's calls, so it must be thread-safe like every call.
+class StateTransfer {
+ public:
+  virtual ~StateTransfer() = default;
+  virtual Result<nlohmann::json> export_state() = 0;
+  virtual Status import_state(const nlohmann::json& state) = 0;
+};
+
 // The five kind interfaces, each in its own header.
 class Agent;
 class LlmProvider;
@@ -80,10 +95,8 @@ namespace detail {
 
 template <typename Impl>
 constexpr std::uint32_t kind_of_impl() {
-  constexpr int matches = int{std::is_base_of_v<Agent, Impl>} +
-                          int{std::is_base_of_v<LlmProvider, Impl>} +
-                          int{std::is_base_of_v<AuthProvider, Impl>} +
-                          int{std::is_base_of_v<Storage, Impl>} +
+  constexpr int matches = int{std::is_base_of_v<Agent, Impl>} + int{std::is_base_of_v<LlmProvider, Impl>} +
+                          int{std::is_base_of_v<AuthProvider, Impl>} + int{std::is_base_of_v<Storage, Impl>} +
                           int{std::is_base_of_v<PreviewRunner, Impl>};
   static_assert(matches == 1, "a plugin class derives from exactly one kind interface");
   if constexpr (std::is_base_of_v<Agent, Impl>) return SAMOKODER_KIND_AGENT;
@@ -105,27 +118,29 @@ void* create_instance() noexcept {
   }
 }
 
-inline void destroy_instance(void* instance) noexcept { delete static_cast<Plugin*>(instance); }
+inline void destroy_instance(void* instance) noexcept {
+  delete static_cast<Plugin*>(instance);
+}
 
 }  // namespace detail
 }  // namespace samokoder::sdk
 
 // Exports `Impl` as the plugin of this shared object. Use once, at namespace scope, in one .cpp file,
 // after the kind interface header is included. Id: "<kind>.<name>"; version: "MAJOR.MINOR.PATCH".
-#define SAMOKODER_PLUGIN(Impl, Id, Version, Description)                                          \
+#define SAMOKODER_PLUGIN(Impl, Id, Version, Description)                                           \
   static_assert(sizeof(Id) > 1 && sizeof(Version) > 1, "plugin id and version must not be empty"); \
-  extern "C" __attribute__((visibility("default"))) const samokoder_plugin_descriptor*           \
-  samokoder_plugin_entry(void) {                                                                  \
-    static constexpr samokoder_plugin_descriptor kDescriptor = {                                  \
-        sizeof(samokoder_plugin_descriptor),                                                      \
-        SAMOKODER_ABI_MAJOR,                                                                      \
-        SAMOKODER_ABI_MINOR,                                                                      \
-        ::samokoder::sdk::detail::kind_of_impl<Impl>(),                                           \
-        SAMOKODER_TOOLCHAIN_FINGERPRINT,                                                          \
-        Id,                                                                                       \
-        Version,                                                                                  \
-        Description,                                                                              \
-        &::samokoder::sdk::detail::create_instance<Impl>,                                         \
-        &::samokoder::sdk::detail::destroy_instance};                                             \
-    return &kDescriptor;                                                                          \
+  extern "C" __attribute__((visibility("default"))) const samokoder_plugin_descriptor*             \
+  samokoder_plugin_entry(void) {                                                                   \
+    static constexpr samokoder_plugin_descriptor kDescriptor = {                                   \
+        sizeof(samokoder_plugin_descriptor),                                                       \
+        SAMOKODER_ABI_MAJOR,                                                                       \
+        SAMOKODER_ABI_MINOR,                                                                       \
+        ::samokoder::sdk::detail::kind_of_impl<Impl>(),                                            \
+        SAMOKODER_TOOLCHAIN_FINGERPRINT,                                                           \
+        Id,                                                                                        \
+        Version,                                                                                   \
+        Description,                                                                               \
+        &::samokoder::sdk::detail::create_instance<Impl>,                                          \
+        &::samokoder::sdk::detail::destroy_instance};                                              \
+    return &kDescriptor;                                                                           \
   }

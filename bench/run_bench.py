@@ -1,0 +1,1293 @@
+#!/usr/bin/env python3
+"""Samokoder benchmark harness: `make bench` (full) and `make bench-smoke` / `ctest -L bench` (smoke).
+
+One run measures, side by side, each figure the median of --runs runs with min and max:
+  http       GET /healthz against nginx serving the same JSON as a static file; authenticated
+             GET /api/v1/projects (20 projects), GET /api/v1/projects/{id}/files/{path} (4 KiB) and
+             POST /api/v1/projects against bench/reference (FastAPI + uvicorn + SQLite + PyJWT); wrk
+             at each of --connections, throughput and p50/p99 latency (bench/wrk/bench.lua)
+  plugin     a call through a plugin lease against a direct virtual call (plugin_call_bench)
+  startup    spawn to the first 200 from /readyz (new and existing database), idle RSS
+  memory     RSS of every server idle, at its peak under load, and after the load
+  reload     PluginManager::reload swap latency and drain time while wrk hammers a route through
+             the reloaded plugin (reload_bench), and whether any request failed
+and writes <out-dir>/latest.json and latest.md (machine, versions, figures, ratios, targets, and a
+perf profile of each server whose figure misses its target).
+
+Smoke mode runs everything once with tiny durations, skips peers that are not installed (nginx, the
+reference's Python packages) and the plugin-call benchmark when it was not built, and fails only when
+the harness breaks: a tool is missing, a server does not start, a seeding or check request fails, a
+load run gets error answers. Numbers never fail it.
+
+Only the standard library; run it with /usr/bin/python3 (the reference needs Debian's packages).
+"""
+
+import argparse
+import datetime
+import http.client
+import json
+import os
+import platform
+import queue
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / "bench"
+WRK_SCRIPT = BENCH_DIR / "wrk" / "bench.lua"
+REFERENCE_DIR = BENCH_DIR / "reference"
+SYSTEM_PYTHON = "/usr/bin/python3"
+PROJECT_COUNT = 20
+FILE_PATH = "src/app.js"
+CREATE_BODY = json.dumps({"name": "bench project", "description": "created by wrk"})
+
+# The issue's targets; reported, never asserted.
+TARGET_HEALTHZ_VS_NGINX = 1.0
+TARGET_ROUTE_VS_REFERENCE = 20.0
+TARGET_PLUGIN_OVERHEAD_NS = 20.0
+TARGET_READY_MS = 200.0
+TARGET_IDLE_RSS_MIB = 30.0
+
+SCENARIOS = {
+    "healthz": {"title": "GET /healthz", "peer": "nginx"},
+    "projects_list": {"title": "GET /api/v1/projects (20 projects)", "peer": "reference"},
+    "file_get": {"title": "GET /api/v1/projects/{id}/files/src/app.js (4 KiB)", "peer": "reference"},
+    "project_create": {"title": "POST /api/v1/projects", "peer": "reference"},
+}
+
+
+class HarnessError(Exception):
+    """The harness itself broke (as opposed to a figure being slow)."""
+
+
+def log(message):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Processes
+
+
+class Service:
+    """A process this harness started, in its own process group, its output copied to a log file."""
+
+    def __init__(self, name, argv, log_path, env=None, cwd=None, stdin=False):
+        self.name = name
+        self.log_path = log_path
+        self._log = open(log_path, "w", buffering=1)
+        self._lines = queue.Queue()
+        self.started_at = time.perf_counter()
+        try:
+            self.proc = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, env=env, cwd=cwd,
+                start_new_session=True, text=True, bufsize=1)
+        except OSError as e:
+            self._log.close()
+            raise HarnessError(f"cannot start {name} ({argv[0]}): {e}") from e
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self):
+        for line in self.proc.stdout:
+            self._log.write(line)
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def wait_for_line(self, pattern, timeout):
+        """The first output line matching `pattern` (a regex); HarnessError on exit or timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise HarnessError(f"{self.name} printed no line matching {pattern!r} within {timeout} s "
+                                   f"(log: {self.log_path})")
+            try:
+                line = self._lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise HarnessError(f"{self.name} exited with {self.proc.wait()} before it was ready "
+                                   f"(log: {self.log_path}):\n{tail(self.log_path)}")
+            match = re.search(pattern, line)
+            if match:
+                return match
+
+    def send(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def stop(self, timeout=15):
+        """SIGTERM to the process group this harness created, SIGKILL after `timeout`; the exit code."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._reader.join(timeout=5)
+        self._log.close()
+        return self.proc.returncode
+
+
+def tail(path, lines=15):
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def process_tree(pid):
+    """pid and all its descendants."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+        except (OSError, IndexError):
+            continue
+    tree, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        pending.extend(children.get(current, []))
+    return tree
+
+
+def rss_kib(pid, field="VmRSS"):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss_kib(pid):
+    return sum(rss_kib(p) for p in process_tree(pid))
+
+
+class RssSampler:
+    """Peak RSS of a process tree while a load runs (sampled every 100 ms)."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak_kib = max(self.peak_kib, tree_rss_kib(self.pid))
+            self._stop.wait(0.1)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+# ----------------------------------------------------------------------------------------------------
+# HTTP
+
+
+def request(base, method, path, token=None, body=None, timeout=30):
+    """(status, headers, body bytes) of one request to base ("host:port")."""
+    host, port = base.rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    headers = {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if body is not None:
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        else:
+            headers["Content-Type"] = "application/octet-stream"
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def expect(base, method, path, status, token=None, body=None, what=""):
+    got, _, content = request(base, method, path, token, body)
+    if got != status:
+        raise HarnessError(f"{what or method + ' ' + path} on {base}: expected {status}, got {got}: "
+                           f"{content[:300].decode(errors='replace')}")
+    return content
+
+
+def wait_until(base, path, status, timeout, interval=0.001, service=None):
+    """Seconds until GET path answers `status`; HarnessError after `timeout` or when `service` exits."""
+    start = time.perf_counter()
+    while True:
+        try:
+            if request(base, "GET", path, timeout=5)[0] == status:
+                return time.perf_counter() - start
+        except OSError:
+            pass
+        if service is not None and service.proc.poll() is not None:
+            raise HarnessError(f"{service.name} exited with {service.proc.returncode} before it was ready "
+                               f"(log: {service.log_path}):\n{tail(service.log_path)}")
+        if time.perf_counter() - start > timeout:
+            raise HarnessError(f"GET {path} on {base} did not answer {status} within {timeout} s")
+        time.sleep(interval)
+
+
+# ----------------------------------------------------------------------------------------------------
+# wrk
+
+
+def run_wrk(url, connections, duration, threads, method="GET", token=None, body=None):
+    argv = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+            "-s", str(WRK_SCRIPT), url]
+    env = dict(os.environ, BENCH_METHOD=method, BENCH_TOKEN=token or "", BENCH_BODY=body or "")
+    try:
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=duration + 60)
+    except FileNotFoundError as e:
+        raise HarnessError("wrk is not installed (scripts/install-deps.sh test)") from e
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            result = json.loads(line[len("BENCH_JSON "):])
+            seconds = result["duration_us"] / 1e6
+            result["rps"] = result["requests"] / seconds if seconds > 0 else 0.0
+            result["bytes_per_response"] = result["bytes"] / result["requests"] if result["requests"] else 0
+            return result
+    raise HarnessError(f"wrk {' '.join(argv)} printed no result (exit {done.returncode}):\n"
+                       f"{done.stdout}\n{done.stderr}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Statistics
+
+
+def summary(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Targets under test
+
+
+def file_content():
+    """4096 bytes of plausible JavaScript, the same for every server."""
+    lines, i = [], 0
+    while sum(len(l) + 1 for l in lines) < 4096:
+        lines.append(f"export function handler{i}(request) {{ return {{ status: 200, body: 'item {i}' }}; }}")
+        i += 1
+    return ("\n".join(lines) + "\n").encode()[:4096]
+
+
+class Samokoder:
+    """The server under test: `samokoder serve` on SQLite with the bench config."""
+
+    name = "samokoder"
+
+    def __init__(self, build_dir, work_dir, args):
+        self.binary = build_dir / "bin" / "samokoder"
+        self.plugin_dir = build_dir / "plugins"
+        self.work_dir = work_dir
+        self.args = args
+        self.secret = secrets.token_urlsafe(48)
+        self.service = None
+        self.base = None
+
+    def write_config(self, data_dir):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        unlimited = {"capacity": 1_000_000_000, "refill_per_minute": 1_000_000_000}
+        config = {
+            "environment": "development",
+            "server": {"listen": "127.0.0.1:0", "io_threads": self.args.io_threads,
+                       "worker_threads": self.args.worker_threads},
+            "log": {"level": "warn", "format": "text", "access_log": False},
+            "plugin_dir": str(self.plugin_dir),
+            "runtime_dir": str(data_dir / "run"),
+            "workspace_root": str(data_dir / "workspaces"),
+            "plugins": [
+                {"id": "storage.sqlite", "file": "storage_sqlite.so", "required": True,
+                 "config": {"path": str(data_dir / "samokoder.db")}},
+                {"id": "auth.local", "file": "auth_local.so", "required": True},
+                {"id": "auth.apitoken", "file": "auth_apitoken.so"},
+            ],
+            # Rate limits raised so the load generator measures the server, not its 429s; tokens live
+            # long enough for the whole run.
+            "security": {"access_token_ttl_seconds": 24 * 3600,
+                         "rate_limits": {"auth": unlimited, "default": unlimited, "files": unlimited}},
+        }
+        path = data_dir / "bench-config.json"
+        path.write_text(json.dumps(config, indent=2))
+        return path
+
+    def spawn(self, data_dir, log_path):
+        if not self.binary.exists():
+            raise HarnessError(f"{self.binary} is missing: build first (make bench)")
+        env = dict(os.environ, SAMOKODER_SECRET_KEY=self.secret)
+        env.pop("SAMOKODER_DATABASE_URL", None)
+        return Service("samokoder", [str(self.binary), "serve", "--config", str(self.write_config(data_dir)),
+                                     "--listen", "127.0.0.1:0"], log_path, env=env, cwd=data_dir)
+
+    def start(self):
+        self.service = self.spawn(self.work_dir / "samokoder", self.work_dir / "samokoder.log")
+        match = self.service.wait_for_line(r"samokoder listening on http://(\S+)", 60)
+        self.base = match.group(1)
+        wait_until(self.base, "/readyz", 200, 30, service=self.service)
+        self.pid = self.service.pid
+
+    def seed(self, content):
+        password = secrets.token_urlsafe(18)
+        self.tokens = {}
+        for role in ("reader", "writer"):
+            email = f"bench-{role}@example.com"
+            expect(self.base, "POST", "/api/v1/auth/register", 202, body={"email": email, "password": password},
+                   what="register")
+            answer = expect(self.base, "POST", "/api/v1/auth/login", 200, body={"email": email, "password": password},
+                            what="login")
+            self.tokens[role] = json.loads(answer)["access_token"]
+        ids = []
+        for index in range(PROJECT_COUNT):
+            created = expect(self.base, "POST", "/api/v1/projects", 201, self.tokens["reader"],
+                             {"name": f"project {index}", "description": "seeded for the benchmark"},
+                             what="create project")
+            ids.append(json.loads(created)["id"])
+        self.project_id = ids[0]
+        expect(self.base, "PUT", f"/api/v1/projects/{self.project_id}/files/{FILE_PATH}", 200,
+               self.tokens["reader"], content, what="upload the 4 KiB file")
+
+    def stop(self):
+        if self.service:
+            self.service.stop()
+
+
+class Nginx:
+    """nginx-light serving {"status":"ok"} as a static file at /healthz: the practical HTTP limit."""
+
+    name = "nginx"
+
+    def __init__(self, work_dir):
+        self.prefix = work_dir / "nginx"
+        self.service = None
+
+    @staticmethod
+    def available():
+        return shutil.which("nginx") is not None
+
+    def start(self):
+        self.prefix.mkdir(parents=True)
+        for sub in ("html", "temp", "logs"):
+            (self.prefix / sub).mkdir()
+        (self.prefix / "html" / "healthz.json").write_text('{"status":"ok"}')
+        port = free_port()
+        conf = self.prefix / "nginx.conf"
+        # Worker per core, no access log, open-file cache and unlimited keep-alive requests: nginx at
+        # its best, so the ratio is against the real limit of this machine.
+        conf.write_text(f"""
+worker_processes auto;
+pid {self.prefix}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000000;
+  keepalive_timeout 75s;
+  open_file_cache max=16 inactive=60s;
+  open_file_cache_valid 60s;
+  client_body_temp_path {self.prefix}/temp/body;
+  proxy_temp_path {self.prefix}/temp/proxy;
+  fastcgi_temp_path {self.prefix}/temp/fastcgi;
+  uwsgi_temp_path {self.prefix}/temp/uwsgi;
+  scgi_temp_path {self.prefix}/temp/scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    location = /healthz {{
+      default_type application/json;
+      alias {self.prefix}/html/healthz.json;
+    }}
+  }}
+}}
+""")
+        # Workers run as nobody when started as root: they must be able to reach the file.
+        for path in (self.prefix.parent, self.prefix, self.prefix / "html"):
+            path.chmod(0o755)
+        (self.prefix / "html" / "healthz.json").chmod(0o644)
+        self.service = Service("nginx", ["nginx", "-p", str(self.prefix), "-c", str(conf), "-g", "daemon off;"],
+                               self.prefix / "nginx.log")
+        self.base = f"127.0.0.1:{port}"
+        wait_until(self.base, "/healthz", 200, 30, interval=0.01, service=self.service)
+        self.pid = self.service.pid
+
+    def stop(self):
+        if self.service:
+            self.service.stop()
+
+
+class Reference:
+    """bench/reference/app.py on uvicorn, one worker per core."""
+
+    name = "reference"
+    MODULES = ("fastapi", "uvicorn", "jwt")
+
+    # uvicorn's event loop and HTTP parser: "debian" is what the three Debian packages give (asyncio and
+    # h11; python3-uvicorn does not pull in uvloop or httptools), "fast" is uvicorn at its fastest.
+    STACKS = {"debian": ["--loop", "asyncio", "--http", "h11"], "fast": ["--loop", "uvloop", "--http", "httptools"]}
+    # serve.py is `uvicorn app:app --workers N` without uvicorn's lost-TCP_NODELAY bug (see there).
+
+    def __init__(self, work_dir, workers, stack):
+        self.dir = work_dir / "reference"
+        self.workers = workers
+        self.stack = stack
+        self.secret = secrets.token_urlsafe(48)
+        self.service = None
+
+    @classmethod
+    def missing(cls, stack):
+        """What is missing to run the reference, or None."""
+        if not Path(SYSTEM_PYTHON).exists():
+            return f"{SYSTEM_PYTHON} is not installed"
+        modules = cls.MODULES + (("uvloop", "httptools") if stack == "fast" else ())
+        check = subprocess.run([SYSTEM_PYTHON, "-c", "import " + ", ".join(modules)], capture_output=True, text=True)
+        if check.returncode != 0:
+            packages = " ".join("python3-" + m for m in modules)
+            return (f"Debian packages {packages} are not all installed (scripts/install-deps.sh bench): "
+                    + check.stderr.strip().splitlines()[-1])
+        return None
+
+    def seed(self, content):
+        self.dir.mkdir(parents=True)
+        content_file = self.dir / "content.bin"
+        content_file.write_bytes(content)
+        self.tokens = {}
+        for role in ("reader", "writer"):
+            # Separate databases would change what is measured: one database, two seeded users.
+            done = subprocess.run([SYSTEM_PYTHON, str(REFERENCE_DIR / "app.py"), "seed", str(self.dir / "reference.db"),
+                                   self.secret, FILE_PATH, str(content_file),
+                                   str(PROJECT_COUNT if role == "reader" else 0), f"bench-{role}@example.com"],
+                                  capture_output=True, text=True, timeout=60)
+            if done.returncode != 0:
+                raise HarnessError(f"seeding the reference failed:\n{done.stdout}\n{done.stderr}")
+            seeded = json.loads(done.stdout)
+            self.tokens[role] = seeded["token"]
+            if role == "reader":
+                self.project_id = seeded["project_id"]
+
+    def start(self):
+        port = free_port()
+        (self.dir / "workspaces").mkdir(mode=0o700)
+        env = dict(os.environ, BENCH_REFERENCE_DB=str(self.dir / "reference.db"), BENCH_REFERENCE_SECRET=self.secret,
+                   BENCH_REFERENCE_WORKSPACES=str(self.dir / "workspaces"))
+        self.service = Service("reference", [SYSTEM_PYTHON, str(REFERENCE_DIR / "serve.py"), "--host", "127.0.0.1",
+                                             "--port", str(port), "--workers", str(self.workers),
+                                             *self.STACKS[self.stack]],
+                               self.dir / "uvicorn.log", env=env, cwd=self.dir)
+        self.base = f"127.0.0.1:{port}"
+        wait_until(self.base, "/healthz", 200, 60, interval=0.05, service=self.service)
+        self.pid = self.service.pid
+
+    def stop(self):
+        if self.service:
+            self.service.stop()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Sections
+
+
+def check_routes(server, content):
+    """Every measured route answers as the benchmark expects, before anything is measured."""
+    listed = json.loads(expect(server.base, "GET", "/api/v1/projects", 200, server.tokens["reader"]))
+    if len(listed["items"]) != PROJECT_COUNT:
+        raise HarnessError(f"{server.name}: GET /api/v1/projects lists {len(listed['items'])} projects, "
+                           f"expected {PROJECT_COUNT}")
+    got = expect(server.base, "GET", f"/api/v1/projects/{server.project_id}/files/{FILE_PATH}", 200,
+                 server.tokens["reader"])
+    if got != content:
+        raise HarnessError(f"{server.name}: the file route answered {len(got)} bytes that differ from the upload")
+    expect(server.base, "POST", "/api/v1/projects", 201, server.tokens["writer"], json.loads(CREATE_BODY))
+
+
+def scenario_request(scenario, server):
+    """(path, method, token, body) of one scenario on one server."""
+    if scenario == "healthz":
+        return "/healthz", "GET", None, None
+    if scenario == "projects_list":
+        return "/api/v1/projects", "GET", server.tokens["reader"], None
+    if scenario == "file_get":
+        return f"/api/v1/projects/{server.project_id}/files/{FILE_PATH}", "GET", server.tokens["reader"], None
+    return "/api/v1/projects", "POST", server.tokens["writer"], CREATE_BODY
+
+
+def measure_http(args, targets, failures):
+    """wrk over every (scenario, server, connections), --runs times, alternating the order of servers."""
+    plan = []
+    for scenario, spec in SCENARIOS.items():
+        peer = targets.get(spec["peer"])
+        servers = [targets["samokoder"]] + ([peer] if peer else [])
+        plan.append((scenario, servers))
+    raw = {}  # (scenario, server, connections) -> [wrk results]
+    peaks = {}  # server -> [peak RSS KiB per run]
+    if args.warmup > 0:
+        for scenario, servers in plan:
+            for server in servers:
+                path, method, token, body = scenario_request(scenario, server)
+                run_wrk(f"http://{server.base}{path}", 16, args.warmup, args.wrk_threads, method, token, body)
+    for run in range(args.runs):
+        run_peaks = {}
+        for scenario, servers in plan:
+            for connections in args.connections:
+                ordered = servers if run % 2 == 0 else list(reversed(servers))
+                for server in ordered:
+                    path, method, token, body = scenario_request(scenario, server)
+                    with RssSampler(server.pid) as sampler:
+                        result = run_wrk(f"http://{server.base}{path}", connections, args.duration, args.wrk_threads,
+                                         method, token, body)
+                    run_peaks[server.name] = max(run_peaks.get(server.name, 0), sampler.peak_kib)
+                    raw.setdefault((scenario, server.name, connections), []).append(result)
+                    errors = result["errors"]
+                    log(f"run {run + 1}/{args.runs} {scenario:14} {server.name:9} c={connections:<3} "
+                        f"{result['rps']:10.0f} req/s  p50 {result['latency_us']['p50'] / 1000:7.2f} ms  "
+                        f"p99 {result['latency_us']['p99'] / 1000:7.2f} ms"
+                        + (f"  ERRORS {errors}" if any(errors.values()) else ""))
+                    if errors["status"] or errors["connect"]:
+                        failures.append(f"{scenario} on {server.name} with {connections} connections: "
+                                        f"{errors['status']} error answers, {errors['connect']} connect errors")
+        for name, peak in run_peaks.items():
+            peaks.setdefault(name, []).append(peak)
+    rows = []
+    for (scenario, name, connections), results in raw.items():
+        rows.append({
+            "scenario": scenario, "server": name, "connections": connections,
+            "rps": summary([r["rps"] for r in results]),
+            "p50_ms": summary([r["latency_us"]["p50"] / 1000 for r in results]),
+            "p99_ms": summary([r["latency_us"]["p99"] / 1000 for r in results]),
+            "bytes_per_response": round(statistics.median(r["bytes_per_response"] for r in results)),
+            "errors": {k: sum(r["errors"][k] for r in results) for k in results[0]["errors"]},
+            "requests": sum(r["requests"] for r in results),
+        })
+    ratios = []
+    for scenario, servers in plan:
+        if len(servers) < 2:
+            continue
+        for connections in args.connections:
+            ours = raw[(scenario, "samokoder", connections)]
+            theirs = raw[(scenario, servers[1].name, connections)]
+            # Paired by run: both servers were measured back to back within the same run.
+            ratios.append({
+                "scenario": scenario, "peer": servers[1].name, "connections": connections,
+                "throughput": summary([a["rps"] / b["rps"] if b["rps"] else None for a, b in zip(ours, theirs)]),
+                "p50_latency": summary([b["latency_us"]["p50"] / a["latency_us"]["p50"] if a["latency_us"]["p50"] else None
+                                        for a, b in zip(ours, theirs)]),
+            })
+    return rows, ratios, peaks
+
+
+def measure_startup(args, samokoder):
+    """Spawn to the first 200 from /readyz; `existing` reuses one data directory after its first start."""
+    results = {"new_database": [], "existing_database": []}
+    idle = []
+    listen = []
+    persistent = samokoder.work_dir / "startup-existing"
+    for index in range(args.starts):
+        for kind in ("new_database", "existing_database"):
+            data_dir = samokoder.work_dir / f"startup-{index}" if kind == "new_database" else persistent
+            if kind == "existing_database" and index == 0:
+                # The first start creates the database; it is not an "existing database" start.
+                first = samokoder.spawn(data_dir, samokoder.work_dir / "startup-existing-first.log")
+                base = first.wait_for_line(r"samokoder listening on http://(\S+)", 60).group(1)
+                wait_until(base, "/readyz", 200, 30)
+                first.stop()
+            start = time.perf_counter()
+            service = samokoder.spawn(data_dir, samokoder.work_dir / f"startup-{kind}-{index}.log")
+            try:
+                base = service.wait_for_line(r"samokoder listening on http://(\S+)", 60).group(1)
+                listening = time.perf_counter() - start
+                wait_until(base, "/readyz", 200, 30, interval=0.0005)
+                ready = time.perf_counter() - start
+                results[kind].append(ready * 1000)
+                if kind == "new_database":
+                    listen.append(listening * 1000)
+                    time.sleep(0.5)  # let start-up allocations settle before reading the idle RSS
+                    idle.append(rss_kib(service.pid) / 1024)
+            finally:
+                service.stop()
+    return {"ready_ms_new_database": summary(results["new_database"]),
+            "ready_ms_existing_database": summary(results["existing_database"]),
+            "listening_ms_new_database": summary(listen),
+            "idle_rss_mib": summary(idle)}
+
+
+def measure_plugin_call(args, build_dir):
+    binary = build_dir / "bin" / "plugin_call_bench"
+    if not binary.exists():
+        return None
+    argv = [str(binary), "--benchmark_format=json", f"--benchmark_repetitions={args.runs}",
+            f"--benchmark_min_time={args.plugin_min_time}"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise HarnessError(f"plugin_call_bench failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    report = json.loads(done.stdout)
+    runs = {}
+    for entry in report["benchmarks"]:
+        if entry.get("run_type") == "iteration":
+            if entry.get("error_occurred"):
+                raise HarnessError(f"plugin_call_bench: {entry['name']}: {entry.get('error_message')}")
+            scale = {"ns": 1, "us": 1e3, "ms": 1e6}[entry.get("time_unit", "ns")]
+            runs.setdefault(entry["run_name"], []).append(entry["cpu_time"] * scale)
+    benchmarks = {name: summary(values) for name, values in runs.items()}
+    direct = runs.get("BM_DirectVirtualCall/threads:1", [])
+    through = runs.get("BM_PluginCallThroughSlot/threads:1", [])
+    return {"benchmarks": benchmarks,
+            "overhead_ns": summary([b - a for a, b in zip(direct, through)]),
+            "context": report.get("context", {})}
+
+
+def measure_reload(args, build_dir, failures):
+    binary = build_dir / "bin" / "reload_bench"
+    if not binary.exists():
+        raise HarnessError(f"{binary} is missing: build first (make bench)")
+    runs = []
+    for run in range(args.runs):
+        service = Service("reload_bench", [str(binary), "--reloads", str(args.reloads), "--interval-ms", "20",
+                                           "--io-threads", str(args.io_threads),
+                                           "--worker-threads", str(args.worker_threads)],
+                          args.work_dir / f"reload-{run}.log", stdin=True)
+        try:
+            port = json.loads(service.wait_for_line(r'^\{.*"event":"listening".*\}$', 60).group(0))["port"]
+            results = {}
+            load = threading.Thread(target=lambda: results.update(
+                run_wrk(f"http://127.0.0.1:{port}/echo", args.reload_connections, args.reload_duration,
+                        args.wrk_threads)))
+            load.start()
+            time.sleep(1.0)  # the load is running before the first reload
+            started = time.perf_counter()
+            service.send("start")
+            outcome = json.loads(service.wait_for_line(r'^\{.*"event":"result".*\}$', 300).group(0))
+            reload_seconds = time.perf_counter() - started
+            load.join()
+            service.send("stop")
+            try:
+                service.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass  # stop() below ends it and reports the signal as a failure
+        finally:
+            code = service.stop()
+        if code != 0:
+            raise HarnessError(f"reload_bench exited with {code}:\n{tail(service.log_path)}")
+        if reload_seconds + 1.0 > args.reload_duration:
+            failures.append(f"reload run {run + 1}: the reloads ({reload_seconds:.1f} s) outlasted the load")
+        errors = results["errors"]
+        failed = errors["status"] + errors["connect"] + errors["read"] + errors["write"] + errors["timeout"]
+        if failed:
+            failures.append(f"reload run {run + 1}: {failed} requests failed during reloads ({errors})")
+        swap, drain = sorted(outcome["swap_latency_us"]), sorted(outcome["drain_time_us"])
+        runs.append({"reloads": len(swap), "swap_p50_us": percentile(swap, 50), "swap_p99_us": percentile(swap, 99),
+                     "swap_max_us": swap[-1], "drain_p50_us": percentile(drain, 50), "drain_max_us": drain[-1],
+                     "requests": results["requests"], "rps": results["rps"], "failed_requests": failed,
+                     "rss_kib_before": outcome["rss_kib_before"], "rss_kib_after": outcome["rss_kib_after"],
+                     "final_generation": outcome["generation"]})
+        log(f"reload run {run + 1}/{args.runs}: {len(swap)} reloads, swap p50 {runs[-1]['swap_p50_us']:.0f} us, "
+            f"drain p50 {runs[-1]['drain_p50_us']:.0f} us, {results['requests']} requests, {failed} failed")
+    keys = ["swap_p50_us", "swap_p99_us", "swap_max_us", "drain_p50_us", "drain_max_us", "rps", "failed_requests"]
+    figures = {key: summary([r[key] for r in runs]) for key in keys}
+    figures["reloads_per_run"] = args.reloads
+    figures["connections"] = args.reload_connections
+    figures["runs"] = runs
+    return figures
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, int(round(p / 100 * len(sorted_values) + 0.5)) - 1))
+    return sorted_values[index]
+
+
+def profile(server, scenario, args):
+    """Where `server` spends its CPU while wrk runs `scenario` at 16 connections (perf, cpu-clock).
+
+    Self time by shared object and by symbol for every server; for Samokoder also the inclusive time
+    of its own functions, from DWARF call graphs (the Release build keeps no frame pointers)."""
+    if shutil.which("perf") is None:
+        return {"error": "perf is not installed (linux-perf)"}
+    data = args.work_dir / f"perf-{server.name}-{scenario}.data"
+    pids = ",".join(str(p) for p in process_tree(server.pid))
+    seconds = max(2, min(args.duration, 5))
+    ours = server.name == "samokoder"
+    call_graph = ["--call-graph", "dwarf,16384", "-F", "299"] if ours else ["-g", "-F", "999"]
+    recorder = subprocess.Popen(["perf", "record", *call_graph, "-p", pids, "-o", str(data), "--", "sleep", str(seconds)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    path, method, token, body = scenario_request(scenario, server)
+    run_wrk(f"http://{server.base}{path}", 16, seconds, args.wrk_threads, method, token, body)
+    _, err = recorder.communicate(timeout=120)
+    if recorder.returncode != 0:
+        return {"error": f"perf record failed: {err.strip()[-300:]}"}
+
+    def perf_report(*options):
+        return subprocess.run(["perf", "report", "-i", str(data), "--stdio", "-g", "none", *options],
+                              capture_output=True, text=True, timeout=600).stdout.splitlines()
+
+    def symbol_name(text):
+        return re.split(r"\s{2,}", text.strip())[0]
+
+    top = []
+    for line in perf_report("--no-children", "--sort", "dso,symbol", "--percent-limit", "1"):
+        match = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[[.k]\]\s+(.*)$", line)
+        if match:
+            top.append({"percent": float(match.group(1)), "dso": match.group(2), "symbol": symbol_name(match.group(3))})
+    by_dso = {}
+    for line in perf_report("--no-children", "--sort", "dso"):
+        match = re.match(r"\s*([\d.]+)%\s+(\S+)\s*$", line)
+        if match:
+            by_dso[match.group(2)] = float(match.group(1))
+    result = {"scenario": scenario, "seconds": seconds, "top_symbols": top[:25], "by_dso": by_dso}
+    if ours:
+        inclusive = []
+        for line in perf_report("--children", "--sort", "symbol", "--percent-limit", "2"):
+            match = re.match(r"\s*([\d.]+)%\s+([\d.]+)%\s+\[[.k]\]\s+(.*)$", line)
+            if match and "samokoder::" in match.group(3) and "Function_handler" not in match.group(3):
+                inclusive.append({"percent": float(match.group(1)), "symbol": symbol_name(match.group(3))})
+        result["inclusive"] = inclusive[:30]
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------
+# Machine and versions
+
+
+def command_output(argv):
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        return (done.stdout + done.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def machine_info():
+    cpu = None
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    os_name = None
+    if Path("/etc/os-release").exists():
+        match = re.search(r'PRETTY_NAME="([^"]+)"', Path("/etc/os-release").read_text())
+        os_name = match.group(1) if match else None
+    return {"nproc": os.cpu_count(), "cpu_model": cpu, "ram_mib": mem_kib // 1024, "kernel": platform.release(),
+            "os": os_name, "loadavg_before": os.getloadavg()[0]}
+
+
+def versions(build_dir):
+    out = {}
+    samokoder = command_output([str(build_dir / "bin" / "samokoder"), "version"])
+    out["samokoder"] = samokoder.splitlines()[0].split()[-1] if samokoder else None
+    out["git_commit"] = command_output(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    status = command_output(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])
+    out["git_dirty"] = bool(status)
+    nginx = command_output(["nginx", "-v"])
+    out["nginx"] = nginx.split("/", 1)[1] if nginx and "/" in nginx else None
+    wrk = command_output(["wrk", "-v"])
+    out["wrk"] = wrk.splitlines()[0].split()[1] if wrk else None
+    out["gcc"] = (command_output(["g++", "-dumpfullversion"]) or "").strip() or None
+    if Path(SYSTEM_PYTHON).exists():
+        probe = ("import json, platform, sqlite3, importlib\n"
+                 "out = {'python': platform.python_version(), 'sqlite': sqlite3.sqlite_version}\n"
+                 "for name in ('fastapi', 'uvicorn', 'jwt', 'pydantic', 'uvloop', 'httptools', 'starlette', 'h11'):\n"
+                 "    try:\n"
+                 "        out[name] = importlib.import_module(name).__version__\n"
+                 "    except Exception:\n"
+                 "        out[name] = None\n"
+                 "print(json.dumps(out))\n")
+        python = command_output([SYSTEM_PYTHON, "-c", probe])
+        try:
+            out.update(json.loads(python.splitlines()[-1]))
+        except (ValueError, AttributeError, IndexError):
+            pass
+        if "jwt" in out:
+            out["pyjwt"] = out.pop("jwt")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Targets and report
+
+
+def evaluate_targets(results):
+    targets = []
+    http_ratios = results.get("ratios", [])
+
+    def ratio_target(target_id, scenario, threshold, title):
+        rows = [r for r in http_ratios if r["scenario"] == scenario and r["throughput"]]
+        if not rows:
+            targets.append({"id": target_id, "title": title, "target": f">= {threshold}x", "met": None,
+                            "measured": "not measured", "detail": results["missing"].get(SCENARIOS[scenario]["peer"])})
+            return
+        worst = min(rows, key=lambda r: r["throughput"]["median"])
+        met = all(r["throughput"]["median"] >= threshold for r in rows)
+        measured = ", ".join(f"{r['throughput']['median']:.2f}x at {r['connections']}c" for r in rows)
+        targets.append({"id": target_id, "title": title, "target": f">= {threshold}x throughput", "met": met,
+                        "measured": measured, "worst_connections": worst["connections"], "scenario": scenario})
+
+    ratio_target("healthz_vs_nginx", "healthz", TARGET_HEALTHZ_VS_NGINX, "/healthz vs nginx static file")
+    for scenario in ("projects_list", "file_get", "project_create"):
+        ratio_target(f"{scenario}_vs_reference", scenario, TARGET_ROUTE_VS_REFERENCE,
+                     f"{SCENARIOS[scenario]['title']} vs reference")
+    plugin = results.get("plugin_call")
+    if plugin and plugin.get("overhead_ns"):
+        overhead = plugin["overhead_ns"]["median"]
+        targets.append({"id": "plugin_call_overhead", "title": "plugin call (lease) vs direct virtual call",
+                        "target": f"<= {TARGET_PLUGIN_OVERHEAD_NS:.0f} ns more", "met": overhead <= TARGET_PLUGIN_OVERHEAD_NS,
+                        "measured": f"+{overhead:.1f} ns"})
+    else:
+        targets.append({"id": "plugin_call_overhead", "title": "plugin call (lease) vs direct virtual call",
+                        "target": f"<= {TARGET_PLUGIN_OVERHEAD_NS:.0f} ns more", "met": None,
+                        "measured": "not measured", "detail": results["missing"].get("plugin_call")})
+    startup = results.get("startup") or {}
+    ready = startup.get("ready_ms_new_database")
+    if ready:
+        worst = max(ready["median"], startup["ready_ms_existing_database"]["median"])
+        targets.append({"id": "ready_time", "title": "cold start to /readyz ready", "target": f"< {TARGET_READY_MS:.0f} ms",
+                        "met": worst < TARGET_READY_MS,
+                        "measured": f"{ready['median']:.0f} ms (new database), "
+                                    f"{startup['ready_ms_existing_database']['median']:.0f} ms (existing)"})
+        rss = startup["idle_rss_mib"]["median"]
+        targets.append({"id": "idle_rss", "title": "idle RSS", "target": f"< {TARGET_IDLE_RSS_MIB:.0f} MiB",
+                        "met": rss < TARGET_IDLE_RSS_MIB, "measured": f"{rss:.1f} MiB"})
+    return targets
+
+
+def short_symbol(symbol, width=110):
+    """A C++ symbol shortened for a table: template arguments and parameter lists elided."""
+    text = symbol.replace("nlohmann::json_abi_v3_11_2::", "nlohmann::").replace("std::__cxx11::", "std::")
+    text = text.replace("(anonymous namespace)", "{anon}")
+    # Innermost groups first; placeholders without brackets let the enclosing group match next.
+    for pattern, placeholder in ((r"\([^()]*\)", "\x01"), (r"<[^<>]*>", "\x02")):
+        for _ in range(30):
+            shorter = re.sub(pattern, placeholder, text)
+            if shorter == text:
+                break
+            text = shorter
+    text = text.replace("\x01", "()").replace("\x02", "<>").replace("|", "\\|")
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def uvicorn_stack(stack):
+    return "asyncio event loop, h11 parser" if stack == "debian" else "uvloop event loop, httptools parser"
+
+
+def fmt(value, digits=0):
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def fmt_summary(s, digits=0, unit=""):
+    if not s:
+        return "n/a"
+    return f"{fmt(s['median'], digits)}{unit} ({fmt(s['min'], digits)}–{fmt(s['max'], digits)})"
+
+
+def render_markdown(results):
+    m, v, s = results["machine"], results["versions"], results["settings"]
+    out = []
+    out.append(f"# Samokoder benchmark results ({results['mode']})\n")
+    out.append(f"Generated {results['generated_at']} by `bench/run_bench.py` "
+               f"({'make bench' if results['mode'] == 'full' else 'smoke mode: tiny durations, figures meaningless'}). "
+               "Each figure is the median of "
+               f"{s['runs']} run(s) with (min–max); ratios are paired per run (both servers measured back to back).\n")
+    out.append("## Machine and versions\n")
+    out.append(f"- machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_mib']:,} MiB RAM, kernel {m['kernel']}, {m['os']}")
+    out.append(f"- samokoder {v.get('samokoder')} (commit {v.get('git_commit')}{', uncommitted changes' if v.get('git_dirty') else ''}), "
+               f"Release build, g++ {v.get('gcc')}")
+    out.append(f"- nginx {v.get('nginx')}; wrk {v.get('wrk')}")
+    fast = s["reference_stack"] == "fast"
+    out.append(f"- Python {v.get('python')}, FastAPI {v.get('fastapi')}, uvicorn {v.get('uvicorn')} "
+               + (f"(uvloop {v.get('uvloop')}, httptools {v.get('httptools')})" if fast else f"(h11 {v.get('h11')})")
+               + f", Starlette {v.get('starlette')}, pydantic {v.get('pydantic')}, PyJWT {v.get('pyjwt')}, "
+               f"SQLite {v.get('sqlite')}")
+    out.append(f"- settings: {s['duration']} s per wrk run, connections {s['connections']}, wrk threads "
+               f"{s['wrk_threads']}, samokoder io_threads {s['io_threads']} worker_threads {s['worker_threads']}, "
+               f"uvicorn workers {s['reference_workers']} ({uvicorn_stack(s['reference_stack'])}), "
+               f"nginx worker_processes auto; nothing pinned")
+    out.append(f"- load average (1 min) before the run: {m['loadavg_before']:.2f}, after: {m.get('loadavg_after') or 0:.2f}"
+               + (" — **the machine was busy with other work; figures are noisier than usual**"
+                  if max(m["loadavg_before"], m.get("loadavg_after") or 0) > 0.5 * m["nproc"] else "") + "\n")
+    out.extend(render_figures(results))
+    out.extend(render_appendix(results))
+    return "\n".join(out)
+
+
+def render_figures(results):
+    """Targets, HTTP, ratios, plugin call, start-up, memory and reload sections, as markdown lines."""
+    s = results["settings"]
+    out = ["## Targets\n"]
+    out.append("| target | goal | measured | verdict |")
+    out.append("|---|---|---|---|")
+    for t in results["targets"]:
+        verdict = {True: "met", False: "**missed**", None: "not measured"}[t["met"]]
+        out.append(f"| {t['title']} | {t['target']} | {t['measured']} | {verdict} |")
+    out.append("")
+
+    out.append("## HTTP: throughput and latency\n")
+    out.append("| route | server | conns | req/s | p50 ms | p99 ms | bytes/resp | errors |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    for row in results["http"]:
+        errors = sum(row["errors"].values())
+        out.append(f"| {SCENARIOS[row['scenario']]['title']} | {row['server']} | {row['connections']} | "
+                   f"{fmt_summary(row['rps'])} | {fmt_summary(row['p50_ms'], 2)} | {fmt_summary(row['p99_ms'], 2)} | "
+                   f"{row['bytes_per_response']} | {errors} |")
+    out.append("")
+    out.append("### Ratios (samokoder / peer)\n")
+    out.append("| route | peer | conns | throughput ratio | p50 latency ratio (peer / samokoder) |")
+    out.append("|---|---|---:|---:|---:|")
+    for r in results["ratios"]:
+        out.append(f"| {SCENARIOS[r['scenario']]['title']} | {r['peer']} | {r['connections']} | "
+                   f"{fmt_summary(r['throughput'], 2, 'x')} | {fmt_summary(r['p50_latency'], 2, 'x')} |")
+    out.append("")
+
+    plugin = results.get("plugin_call")
+    out.append("## Plugin call\n")
+    if plugin:
+        out.append("| benchmark | ns per call (CPU) |")
+        out.append("|---|---:|")
+        for name, figures in plugin["benchmarks"].items():
+            out.append(f"| {name} | {fmt_summary(figures, 2)} |")
+        out.append(f"\nOverhead of a call through the plugin's lease over a direct virtual call: "
+                   f"**{fmt_summary(plugin['overhead_ns'], 2, ' ns')}**.\n")
+    else:
+        out.append(f"Not measured: {results['missing'].get('plugin_call')}\n")
+
+    startup = results.get("startup")
+    out.append("## Start-up and memory\n")
+    if startup:
+        out.append(f"- spawn to first 200 from /readyz, new database: {fmt_summary(startup['ready_ms_new_database'], 1, ' ms')}")
+        out.append(f"- spawn to first 200 from /readyz, existing database: {fmt_summary(startup['ready_ms_existing_database'], 1, ' ms')}")
+        out.append(f"- spawn to the \"listening\" line, new database: {fmt_summary(startup['listening_ms_new_database'], 1, ' ms')}")
+        out.append(f"- idle RSS right after start-up: {fmt_summary(startup['idle_rss_mib'], 1, ' MiB')} "
+                   f"({s['starts']} starts)")
+    memory = results.get("memory", {})
+    if memory:
+        out.append("")
+        out.append("| server (whole process tree) | idle RSS MiB | peak RSS under load MiB | RSS after load MiB |")
+        out.append("|---|---:|---:|---:|")
+        for name, figures in memory.items():
+            out.append(f"| {name} | {fmt(figures['idle_mib'], 1)} | {fmt_summary(figures['peak_under_load_mib'], 1)} | "
+                       f"{fmt(figures['after_load_mib'], 1)} |")
+    out.append("")
+
+    reload = results.get("reload")
+    out.append("## Hot reload under load\n")
+    if reload:
+        out.append(f"{reload['reloads_per_run']} reloads per run (alternating versions 1.0.0 and 2.0.0 of the bench "
+                   f"agent, 20 ms apart) while wrk sends GET /echo through the plugin on {reload['connections']} "
+                   "connections; in-process (reload_bench: PluginManager + http::Server), since the server has no "
+                   "admin reload endpoint yet.\n")
+        out.append(f"- swap latency p50: {fmt_summary(reload['swap_p50_us'], 0, ' µs')}; p99: "
+                   f"{fmt_summary(reload['swap_p99_us'], 0, ' µs')}; max: {fmt_summary(reload['swap_max_us'], 0, ' µs')}")
+        out.append(f"- drain time p50: {fmt_summary(reload['drain_p50_us'], 0, ' µs')}; max: "
+                   f"{fmt_summary(reload['drain_max_us'], 0, ' µs')}")
+        out.append(f"- throughput during reloads: {fmt_summary(reload['rps'], 0, ' req/s')}; failed requests: "
+                   f"{fmt_summary(reload['failed_requests'])}\n")
+
+    return out
+
+
+def render_appendix(results):
+    """Profiles, analysis, what was not measured and harness failures, as markdown lines."""
+    out = []
+    if results.get("profiles"):
+        out.append("## Profiles of missed targets\n")
+        out.append("`perf record` (cpu-clock) of each server's process tree while wrk ran the route at 16 connections "
+                   "for 5 s: Samokoder with DWARF call graphs at 299 Hz, the peers with frame-pointer call graphs at "
+                   "999 Hz. Self time of symbols over 1%, then, for Samokoder, the inclusive time of its own "
+                   "functions.\n")
+        for key, prof in results["profiles"].items():
+            out.append(f"### {key}\n")
+            if "error" in prof:
+                out.append(f"{prof['error']}\n")
+                continue
+            shares = ", ".join(f"{dso} {pct:.1f}%" for dso, pct in list(prof["by_dso"].items())[:8])
+            out.append(f"By shared object: {shares}\n")
+            out.append("| self % | object | symbol |")
+            out.append("|---:|---|---|")
+            for entry in prof["top_symbols"][:15]:
+                out.append(f"| {entry['percent']:.1f} | {entry['dso']} | `{short_symbol(entry['symbol'])}` |")
+            out.append("")
+            if prof.get("inclusive"):
+                out.append("Inclusive time of Samokoder's own functions (DWARF call graphs):\n")
+                out.append("| total % | function |")
+                out.append("|---:|---|")
+                for entry in prof["inclusive"]:
+                    out.append(f"| {entry['percent']:.1f} | `{short_symbol(entry['symbol'])}` |")
+                out.append("")
+
+    if results.get("analysis"):
+        out.append("## Why targets are missed and what would close the gap\n")
+        out.append(results["analysis"].strip() + "\n")
+
+    if results["missing"]:
+        out.append("## Not measured\n")
+        for what, why in results["missing"].items():
+            out.append(f"- {what}: {why}")
+        out.append("")
+    if results["failures"]:
+        out.append("## Harness failures\n")
+        for failure in results["failures"]:
+            out.append(f"- {failure}")
+        out.append("")
+    return out
+
+
+DOCS_PAGE = ROOT / "docs" / "performance.md"
+DOCS_BEGIN = "<!-- bench:latest:begin -->"
+DOCS_END = "<!-- bench:latest:end -->"
+
+
+def update_docs(results):
+    """Replaces the block between the markers in docs/performance.md with this run's tables."""
+    text = DOCS_PAGE.read_text()
+    begin, end = text.find(DOCS_BEGIN), text.find(DOCS_END)
+    if begin < 0 or end < begin:
+        log(f"{DOCS_PAGE} has no {DOCS_BEGIN} ... {DOCS_END} block; not updated")
+        return
+    m, v = results["machine"], results["versions"]
+    lines = [f"From the full run of {results['generated_at'][:10]} (commit {v.get('git_commit')}"
+             f"{' with uncommitted changes' if v.get('git_dirty') else ''}) on {m['nproc']} CPUs ({m['cpu_model']}), "
+             f"{m['ram_mib']:,} MiB RAM, kernel {m['kernel']}; load average {m['loadavg_before']:.2f} before and "
+             f"{m.get('loadavg_after') or 0:.2f} after. Versions, profiles and the analysis of missed targets: "
+             "[`bench/results/latest.md`](../bench/results/latest.md).\n"]
+    for line in render_figures(results):
+        lines.append("#" + line if line.startswith("#") else line)
+    block = DOCS_BEGIN + "\n" + "\n".join(lines).rstrip() + "\n" + DOCS_END
+    DOCS_PAGE.write_text(text[:begin] + block + text[end + len(DOCS_END):])
+
+
+# ----------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny durations; fail only when the harness breaks")
+    parser.add_argument("--build-dir", type=Path, default=ROOT / "build-bench")
+    parser.add_argument("--out-dir", type=Path, default=BENCH_DIR / "results")
+    parser.add_argument("--runs", type=int, help="runs per figure (full: 3)")
+    parser.add_argument("--duration", type=int, help="seconds per wrk run (full: 5)")
+    parser.add_argument("--connections", help="comma-separated (full: 1,16,64)")
+    parser.add_argument("--starts", type=int, help="cold starts (full: 10)")
+    parser.add_argument("--io-threads", type=int, default=2)
+    parser.add_argument("--worker-threads", type=int, default=4)
+    parser.add_argument("--reference-workers", type=int, default=os.cpu_count(), help="uvicorn workers (one per core)")
+    parser.add_argument("--reference-stack", choices=sorted(Reference.STACKS), default="debian",
+                        help="debian: asyncio + h11, what python3-uvicorn brings (default); "
+                             "fast: uvloop + httptools (python3-uvloop python3-httptools)")
+    parser.add_argument("--no-profile", action="store_true", help="skip perf profiles of missed targets")
+    parser.add_argument("--analysis", type=Path, default=BENCH_DIR / "results" / "analysis.md",
+                        help="hand-written notes on missed targets, included in the full report when present")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (databases, logs)")
+    parser.add_argument("--render", type=Path, metavar="JSON",
+                        help="measure nothing: write latest.md (and, from the default results directory, the "
+                             "docs tables) again from a saved latest.json, with the current --analysis file")
+    parser.add_argument("--wait-idle", type=int, help="seconds to wait for the machine to quiet down "
+                        "(1-minute load average under half the CPUs) before measuring (full: 300, smoke: 0)")
+    args = parser.parse_args(argv)
+    full = not args.smoke
+    args.runs = args.runs or (3 if full else 1)
+    args.duration = args.duration or (5 if full else 1)
+    args.connections = [int(c) for c in (args.connections or ("1,16,64" if full else "16")).split(",")]
+    args.starts = args.starts or (10 if full else 2)
+    args.warmup = 2 if full else 0
+    args.wrk_threads = min(2, os.cpu_count() or 1)
+    args.plugin_min_time = 0.5 if full else 0.01
+    args.reloads = 100 if full else 10
+    args.reload_connections = 16
+    args.reload_duration = 8 if full else 3
+    args.profile = full and not args.no_profile
+    args.wait_idle = args.wait_idle if args.wait_idle is not None else (300 if full else 0)
+    return args
+
+
+def wait_for_idle(seconds):
+    """Waits up to `seconds` for other work on the machine to finish; measuring goes ahead regardless."""
+    limit = 0.5 * (os.cpu_count() or 1)
+    deadline = time.monotonic() + seconds
+    if os.getloadavg()[0] > limit and seconds > 0:
+        log(f"load average {os.getloadavg()[0]:.2f} > {limit:.1f}: waiting up to {seconds} s for the machine to quiet down")
+    while os.getloadavg()[0] > limit and time.monotonic() < deadline:
+        time.sleep(5)
+
+
+def main(argv):
+    args = parse_args(argv)
+    args.build_dir = args.build_dir.resolve()
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    if args.render:
+        results = json.loads(args.render.read_text())
+        if results["mode"] == "full" and args.analysis.exists():
+            results["analysis"] = args.analysis.read_text()
+        (args.out_dir / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+        (args.out_dir / "latest.md").write_text(render_markdown(results) + "\n")
+        if results["mode"] == "full" and args.out_dir.resolve() == (BENCH_DIR / "results").resolve():
+            update_docs(results)
+        return 0
+    for tool in ("wrk",):
+        if shutil.which(tool) is None:
+            print(f"bench: {tool} is not installed (scripts/install-deps.sh test)", file=sys.stderr)
+            return 2
+    wait_for_idle(args.wait_idle)
+    args.work_dir = Path(tempfile.mkdtemp(prefix="samokoder-bench-"))
+    started = time.monotonic()
+    mode = "smoke" if args.smoke else "full"
+    log(f"{mode} run, build {args.build_dir}, work directory {args.work_dir}")
+    results = {"schema": 1, "mode": mode,
+               "generated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               "machine": machine_info(), "versions": versions(args.build_dir),
+               "settings": {"runs": args.runs, "duration": args.duration, "connections": args.connections,
+                            "starts": args.starts, "wrk_threads": args.wrk_threads, "io_threads": args.io_threads,
+                            "worker_threads": args.worker_threads, "reference_workers": args.reference_workers,
+                            "reference_stack": args.reference_stack,
+                            "warmup": args.warmup},
+               "missing": {}, "failures": []}
+    content = file_content()
+    servers = []
+    error = None
+    try:
+        samokoder = Samokoder(args.build_dir, args.work_dir, args)
+        samokoder.start()
+        servers.append(samokoder)
+        log(f"samokoder ready on {samokoder.base}")
+        targets = {"samokoder": samokoder}
+        memory = {"samokoder": {"idle_mib": tree_rss_kib(samokoder.pid) / 1024}}
+        samokoder.seed(content)
+        check_routes(samokoder, content)
+
+        if Nginx.available():
+            nginx = Nginx(args.work_dir)
+            nginx.start()
+            servers.append(nginx)
+            targets["nginx"] = nginx
+            memory["nginx"] = {"idle_mib": tree_rss_kib(nginx.pid) / 1024}
+        elif args.smoke:
+            results["missing"]["nginx"] = "nginx is not installed (scripts/install-deps.sh bench)"
+        else:
+            raise HarnessError("nginx is not installed (scripts/install-deps.sh bench)")
+
+        missing = Reference.missing(args.reference_stack)
+        if missing is None:
+            reference = Reference(args.work_dir, args.reference_workers, args.reference_stack)
+            reference.seed(content)
+            reference.start()
+            servers.append(reference)
+            targets["reference"] = reference
+            check_routes(reference, content)
+            memory["reference"] = {"idle_mib": tree_rss_kib(reference.pid) / 1024}
+        elif args.smoke:
+            results["missing"]["reference"] = missing
+        else:
+            raise HarnessError(missing)
+
+        log("measuring HTTP")
+        results["http"], results["ratios"], peaks = measure_http(args, targets, results["failures"])
+        for name, server in targets.items():
+            memory[name]["peak_under_load_mib"] = summary([p / 1024 for p in peaks.get(name, [])])
+            memory[name]["after_load_mib"] = tree_rss_kib(server.pid) / 1024
+        results["memory"] = memory
+
+        log("measuring the plugin call")
+        results["plugin_call"] = measure_plugin_call(args, args.build_dir)
+        if results["plugin_call"] is None:
+            why = "plugin_call_bench is not built (configure with -DSAMOKODER_BUILD_BENCH=ON and libbenchmark-dev)"
+            if not args.smoke:
+                raise HarnessError(why)
+            results["missing"]["plugin_call"] = why
+
+        log("measuring hot reload under load")
+        results["reload"] = measure_reload(args, args.build_dir, results["failures"])
+
+        results["targets"] = evaluate_targets(results)
+        if args.profile:
+            results["profiles"] = {}
+            for target in results["targets"]:
+                if target["met"] is False and target.get("scenario"):
+                    for server in (targets["samokoder"], targets[SCENARIOS[target["scenario"]]["peer"]]):
+                        key = f"{target['scenario']} on {server.name}"
+                        log(f"profiling {key}")
+                        results["profiles"][key] = profile(server, target["scenario"], args)
+
+        for server in reversed(servers):
+            server.stop()
+        servers = []
+        log("measuring cold start and idle RSS")
+        results["startup"] = measure_startup(args, samokoder)
+        results["targets"] = evaluate_targets(results)
+        if not args.smoke and args.analysis.exists():
+            results["analysis"] = args.analysis.read_text()
+    except HarnessError as e:
+        error = str(e)
+        results["failures"].insert(0, f"harness error: {error}")
+    finally:
+        for server in reversed(servers):
+            server.stop()
+    results["machine"]["loadavg_after"] = os.getloadavg()[0]
+    results["elapsed_seconds"] = round(time.monotonic() - started, 1)
+    results.setdefault("targets", [])
+    results.setdefault("http", [])
+    results.setdefault("ratios", [])
+    (args.out_dir / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out_dir / "latest.md").write_text(render_markdown(results) + "\n")
+    log(f"wrote {args.out_dir / 'latest.md'} and latest.json in {results['elapsed_seconds']} s")
+    if not args.smoke and not error and args.out_dir.resolve() == (BENCH_DIR / "results").resolve():
+        update_docs(results)
+    for t in results["targets"]:
+        log(f"target {t['title']}: {t['measured']} ({ {True: 'met', False: 'missed', None: 'not measured'}[t['met']] })")
+    if error or results["failures"]:
+        for failure in results["failures"]:
+            print(f"bench: {failure}", file=sys.stderr)
+        print(f"bench: logs kept in {args.work_dir}", file=sys.stderr)
+        return 1
+    if not args.keep:
+        # rm rather than shutil.rmtree: the POST runs leave a workspace directory per created project,
+        # hundreds of thousands of them in a full run.
+        subprocess.run(["rm", "-rf", "--", str(args.work_dir)], check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

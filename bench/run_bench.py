@@ -634,8 +634,8 @@ def measure_startup(args, samokoder):
                 base = first.wait_for_line(r"samokoder listening on http://(\S+)", 60).group(1)
                 wait_until(base, "/readyz", 200, 30)
                 first.stop()
-            start = time.perf_counter()
             service = samokoder.spawn(data_dir, samokoder.work_dir / f"startup-{kind}-{index}.log")
+            start = service.started_at  # taken right before the fork, after the config was written
             try:
                 base = service.wait_for_line(r"samokoder listening on http://(\S+)", 60).group(1)
                 listening = time.perf_counter() - start
@@ -1122,6 +1122,8 @@ def parse_args(argv):
     parser.add_argument("--analysis", type=Path, default=BENCH_DIR / "results" / "analysis.md",
                         help="hand-written notes on missed targets, included in the full report when present")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (databases, logs)")
+    parser.add_argument("--work-root", type=Path, help="where the work directory (databases, workspaces, logs) "
+                        "is created; default: the system's temporary directory")
     parser.add_argument("--render", type=Path, metavar="JSON",
                         help="measure nothing: write latest.md (and, from the default results directory, the "
                              "docs tables) again from a saved latest.json, with the current --analysis file")
@@ -1172,7 +1174,7 @@ def main(argv):
             print(f"bench: {tool} is not installed (scripts/install-deps.sh test)", file=sys.stderr)
             return 2
     wait_for_idle(args.wait_idle)
-    args.work_dir = Path(tempfile.mkdtemp(prefix="samokoder-bench-"))
+    args.work_dir = Path(tempfile.mkdtemp(prefix="samokoder-bench-", dir=args.work_root))
     started = time.monotonic()
     mode = "smoke" if args.smoke else "full"
     log(f"{mode} run, build {args.build_dir}, work directory {args.work_dir}")

@@ -43,8 +43,7 @@ test-asan:
 	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSAMOKODER_WERROR=ON \
 	  -DSAMOKODER_SANITIZE=address,undefined "-DSAMOKODER_TEST_SUITES=$(ASAN_SUITES)" $(CMAKE_FLAGS)
 	cmake --build $(ASAN_DIR) -j$(JOBS) --target abi_tests reload_tests
-	# A small quarantine: the reload tests bound RSS growth, which ASan's default 256 MiB would swamp.
-	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:quarantine_size_mb=16 ctest --output-on-failure -j2 --timeout 600
+	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2 --timeout 600
 
 # The libFuzzer targets (path normalisation, request JSON, JWT verification), briefly: a clang tree that
 # builds only them, each run for 10 seconds from its seed corpus.

@@ -79,6 +79,24 @@ sdk::Status check_bounds(const Argon2Params& p) {
   return {};
 }
 
+// Base64 without padding, as PHC strings write salts and digests.
+std::string unpadded_base64(const unsigned char* bytes, std::size_t size) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (std::size_t i = 0; i < size; ++i) {
+    buffer = (buffer << 8) | bytes[i];
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += kAlphabet[(buffer >> bits) & 0x3F];
+    }
+  }
+  if (bits > 0) out += kAlphabet[(buffer << (6 - bits)) & 0x3F];
+  return out;
+}
+
 // Number of code points of well-formed UTF-8 (no overlongs, surrogates or values above U+10FFFF).
 std::optional<std::size_t> utf8_length(std::string_view text) {
   std::size_t count = 0;
@@ -156,6 +174,17 @@ sdk::Result<std::string> hash(std::string_view secret, const Argon2Params& param
     return sdk::Status::internal(std::string("argon2id failed: ") + argon2_error_message(rc));
   encoded.resize(encoded.find('\0'));
   return encoded;
+}
+
+sdk::Result<std::string> decoy_hash(const Argon2Params& params) {
+  SAMOKODER_RETURN_IF_ERROR(check_bounds(params));
+  unsigned char salt[kSaltBytes];
+  unsigned char digest[kHashBytes];
+  if (RAND_bytes(salt, sizeof salt) != 1 || RAND_bytes(digest, sizeof digest) != 1)
+    return sdk::Status::internal("no random bytes for a decoy hash");
+  return "$argon2id$v=" + std::to_string(ARGON2_VERSION_13) + "$m=" + std::to_string(params.memory_kib) +
+         ",t=" + std::to_string(params.iterations) + ",p=" + std::to_string(params.parallelism) + "$" +
+         unpadded_base64(salt, sizeof salt) + "$" + unpadded_base64(digest, sizeof digest);
 }
 
 sdk::Result<bool> verify(std::string_view secret, std::string_view encoded) {

@@ -44,6 +44,11 @@ sdk::Result<Argon2Params> parse_params(const nlohmann::json& config);
 // A PHC string "$argon2id$v=19$m=..,t=..,p=..$<salt>$<hash>" for `secret` with a fresh random salt.
 sdk::Result<std::string> hash(std::string_view secret, const Argon2Params& params);
 
+// A PHC string with `params`, a random salt and a random digest: the hash of no password anyone knows.
+// Verifying against it costs one Argon2id with `params`, like a real account, and always answers "no",
+// without hashing anything to make it (the digest is 256 random bits, not the output of a hash).
+sdk::Result<std::string> decoy_hash(const Argon2Params& params);
+
 // Whether `secret` matches `encoded`. kDataLoss when `encoded` is not an Argon2id PHC string within
 // the bounds above.
 sdk::Result<bool> verify(std::string_view secret, std::string_view encoded);

@@ -19,8 +19,10 @@
 //
 // Authentication (authenticate): `Authorization: Bearer <access JWT>` or `Bearer skp_...` (a personal
 // access token), else the access-token cookie. The JWT's jti must not be revoked, its session (login)
-// must be neither revoked nor expired, and the user must exist and not be disabled; all of it is read
-// from storage on every request, so logout and refresh-token reuse take effect at once. A cookie
+// must be neither revoked nor expired, and the user must exist and not be disabled. That storage check
+// is reused for up to security.session_check_cache_ms per token (session_check_cache.hpp); whatever
+// revokes a token or session or changes a user calls credentials_changed(), so on this node logout and
+// refresh-token reuse take effect at once, and changes made by other nodes within that time. A cookie
 // session additionally needs a valid X-CSRF-Token header on every unsafe method (anything but GET,
 // HEAD, OPTIONS). After authentication the principal's token bucket for the route's group is charged
 // (429 + Retry-After when empty).
@@ -49,6 +51,7 @@
 #include <samokoder/sdk/status.hpp>
 #include <samokoder/sdk/storage.hpp>
 
+#include "api/session_check_cache.hpp"
 #include "config/config.hpp"
 #include "core/clock.hpp"
 #include "http/middleware.hpp"
@@ -160,6 +163,7 @@ nlohmann::json timestamp_json(const std::optional<Timestamp>& time);
 
 class RateLimits;
 class Sessions;
+struct AccessClaims;
 
 class ApiContext {
  public:
@@ -231,6 +235,11 @@ class ApiContext {
   // I/O thread; non-blocking). The Application installs it on its server.
   std::shared_ptr<http::Middleware> address_rate_limit_middleware() const;
 
+  // To be called after any change that can fail an access token's storage check (a revoked token id
+  // or session, a user disabled, demoted or deleted): forgets the cached checks (session_check_cache.hpp)
+  // so the change takes effect on this node's next request.
+  void credentials_changed() const;
+
   // Sessions and their tokens (used by the auth routes).
   Sessions& sessions() const noexcept { return *sessions_; }
   RateLimits& rate_limits() const noexcept { return *rate_limits_; }
@@ -242,6 +251,10 @@ class ApiContext {
                                        Access needed) const;
   AuthResult authenticate_session(const http::Request& request, std::string_view jwt, AuthMethod method,
                                   Access needed) const;
+  // The storage half of authenticating an access JWT: jti not revoked, session live, user enabled.
+  Outcome<SessionCheckCache::Verified> check_session_in_storage(const AccessClaims& claims) const;
+  // Counts a refused request in samokoder_auth_failures_total{reason}.
+  void count_auth_failure(std::string_view reason) const;
   // Scope, admin and per-principal rate-limit checks shared by both kinds of credential.
   AuthResult authorize(const http::Request& request, Principal principal, Access needed) const;
 
@@ -253,7 +266,7 @@ class ApiContext {
   std::unique_ptr<security::KeyRing> secret_ring_;
   std::unique_ptr<Sessions> sessions_;
   std::unique_ptr<RateLimits> rate_limits_;
-  metrics::Counter* auth_failures_ = nullptr;
+  std::unique_ptr<SessionCheckCache> session_checks_;
 };
 
 }  // namespace samokoder::api

@@ -145,8 +145,10 @@ sdk::Result<IssuedTokens> Sessions::refresh(std::string_view refresh_token, Refr
     failure = RefreshFailure::kReuse;
     reused_session = again->session_id;
     reused_user = again->user_id;
-    SAMOKODER_RETURN_IF_ERROR(context_.storage(
-        [&](sdk::Storage& s) { return s.revoke_session(again->session_id, "refresh_token_reuse"); }));
+    const sdk::Status revoked = context_.storage(
+        [&](sdk::Storage& s) { return s.revoke_session(again->session_id, "refresh_token_reuse"); });
+    context_.credentials_changed();
+    SAMOKODER_RETURN_IF_ERROR(revoked);
     return unauthenticated;
   }
   failure = RefreshFailure::kExpiredOrRevoked;
@@ -170,9 +172,12 @@ sdk::Result<AccessClaims> Sessions::verify_access(std::string_view token) const 
 
 sdk::Status Sessions::end(std::string_view session_id, std::string_view jti,
                           Clock::time_point access_expires_at, std::string_view reason) const {
-  SAMOKODER_RETURN_IF_ERROR(
-      context_.storage([&](sdk::Storage& s) { return s.revoke_token_id(jti, access_expires_at, reason); }));
-  return context_.storage([&](sdk::Storage& s) { return s.revoke_session(session_id, reason); });
+  sdk::Status ended =
+      context_.storage([&](sdk::Storage& s) { return s.revoke_token_id(jti, access_expires_at, reason); });
+  if (ended.ok())
+    ended = context_.storage([&](sdk::Storage& s) { return s.revoke_session(session_id, reason); });
+  context_.credentials_changed();
+  return ended;
 }
 
 sdk::Result<std::vector<std::string>> Sessions::set_cookies(const IssuedTokens& tokens) const {

@@ -245,7 +245,8 @@ void read_security(Reader& r, const json& node, SecurityConfig& out) {
                                          "address_throttle",
                                          "rate_limits",
                                          "cookie_secure",
-                                         "trust_forwarded_for"};
+                                         "trust_forwarded_for",
+                                         "session_check_cache_ms"};
   for (const auto& [key, value] : node.items()) {
     if (key == "secret_key" || key == "previous_secret_key") continue;
     if (std::find(known.begin(), known.end(), key) == known.end()) {
@@ -285,6 +286,7 @@ void read_security(Reader& r, const json& node, SecurityConfig& out) {
     if (it->is_boolean()) out.cookie_secure = secure;
   }
   r.boolean(node, path, "trust_forwarded_for", out.trust_forwarded_for);
+  r.integer(node, path, "session_check_cache_ms", out.session_check_cache_ms, 0, 60'000);
 }
 
 // The environment variables that may override a config value, and the JSON path they replace.

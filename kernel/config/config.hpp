@@ -85,6 +85,9 @@ struct SecurityConfig {
   std::optional<bool> cookie_secure;
   // Take the client address from the last hop of X-Forwarded-For (only behind a trusted proxy).
   bool trust_forwarded_for = false;
+  // How long an access token's storage check (revocation, session, user) is reused on this node;
+  // changes made on other nodes reach it within this time. 0 reads storage on every request.
+  std::uint32_t session_check_cache_ms = 1000;
   // From SAMOKODER_SECRET_KEY and SAMOKODER_PREVIOUS_SECRET_KEY only, never from the file.
   std::string secret_key;
   std::string previous_secret_key;

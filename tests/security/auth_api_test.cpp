@@ -2,6 +2,8 @@
 // and CSRF, body limits and the no-enumeration rules, against a real server.
 #include <gmock/gmock.h>
 
+#include <samokoder/sdk/storage.hpp>
+
 #include "security_fixture.hpp"
 
 namespace samokoder::security_test {
@@ -150,6 +152,50 @@ TEST_F(SecurityApiTest, LogoutRevokesTheAccessTokenAndTheRefreshToken) {
   EXPECT_EQ(get("/api/v1/auth/me", bearer(session.access_token)).status, 401u);
   EXPECT_EQ(post_json("/api/v1/auth/refresh", {{"refresh_token", session.refresh_token}}).status, 401u);
   EXPECT_EQ(send(verb::post, "/api/v1/auth/logout", "", bearer(session.access_token)).status, 401u);
+}
+
+// What another node (or the CLI) changes in storage: this node reuses its last check of a token for
+// security.session_check_cache_ms (1 s by default), then reads storage again.
+void disable_in_storage(app::Application& app, const std::string& user_id) {
+  sdk::UserUpdate update;
+  update.disabled = true;
+  const auto lease = app.storage();
+  auto updated = lease.call<sdk::Storage>([&](sdk::Storage& s) { return s.update_user(user_id, update); });
+  ASSERT_TRUE(updated.ok()) << updated.status().to_string();
+}
+
+TEST_F(SecurityApiTest, AChangeMadeByAnotherNodeArrivesWithinTheSessionCheckCacheTime) {
+  start();
+  const Login session = sign_up("elsewhere@example.com");
+  ASSERT_EQ(get("/api/v1/auth/me", bearer(session.access_token)).status, 200u);
+  disable_in_storage(*app_, session.user_id);
+  EXPECT_EQ(get("/api/v1/auth/me", bearer(session.access_token)).status, 200u)
+      << "within session_check_cache_ms this node answers from its last check";
+  clock_.advance(std::chrono::milliseconds(1000));
+  EXPECT_EQ(get("/api/v1/auth/me", bearer(session.access_token)).status, 401u);
+}
+
+TEST_F(SecurityApiTest, WithTheSessionCheckCacheOffEveryRequestReadsStorage) {
+  start([](config::Config& config) { config.security.session_check_cache_ms = 0; });
+  const Login session = sign_up("strict@example.com");
+  ASSERT_EQ(get("/api/v1/auth/me", bearer(session.access_token)).status, 200u);
+  disable_in_storage(*app_, session.user_id);
+  EXPECT_EQ(get("/api/v1/auth/me", bearer(session.access_token)).status, 401u);
+}
+
+TEST_F(SecurityApiTest, LogoutAppliesAtOnceToEveryTokenOfTheSessionDespiteCachedChecks) {
+  start();
+  const Login session = sign_up("twice@example.com");
+  const auto refreshed = post_json("/api/v1/auth/refresh", {{"refresh_token", session.refresh_token}});
+  ASSERT_EQ(refreshed.status, 200u) << refreshed.body;
+  const std::string second_access = refreshed.json()["access_token"];
+  // Both access tokens checked once, so both checks are cached.
+  ASSERT_EQ(get("/api/v1/auth/me", bearer(session.access_token)).status, 200u);
+  ASSERT_EQ(get("/api/v1/auth/me", bearer(second_access)).status, 200u);
+  ASSERT_EQ(send(verb::post, "/api/v1/auth/logout", "", bearer(second_access)).status, 204u);
+  EXPECT_EQ(get("/api/v1/auth/me", bearer(second_access)).status, 401u);
+  EXPECT_EQ(get("/api/v1/auth/me", bearer(session.access_token)).status, 401u)
+      << "the session was revoked, so its older access token must stop working too";
 }
 
 TEST_F(SecurityApiTest, AnAccessTokenExpiresAfterFifteenMinutesAndRefreshStillWorks) {

@@ -131,6 +131,20 @@ TEST_F(AdminTest, NonAdminsGet403OnEveryAdminRoute) {
   EXPECT_EQ(get("/api/v1/admin/users").status, 401u);
 }
 
+TEST_F(AdminTest, ADemotionAppliesToTheNextRequestDespiteACachedCheck) {
+  start();
+  const Login first = sign_up("first-admin@example.com");
+  const Login second = sign_up("second-admin@example.com");
+  make_admin(first.user_id);
+  make_admin(second.user_id);
+  ASSERT_EQ(get("/api/v1/admin/users", bearer(second.access_token)).status, 200u);
+  const auto demoted =
+      send(verb::patch, "/api/v1/admin/users/" + second.user_id, R"({"is_admin":false})",
+           {{"Authorization", "Bearer " + first.access_token}, {"Content-Type", "application/json"}});
+  ASSERT_EQ(demoted.status, 200u) << demoted.body;
+  EXPECT_EQ(get("/api/v1/admin/users", bearer(second.access_token)).status, 403u);
+}
+
 TEST_F(AdminTest, AdminsListUsersChangeThemAndUnlockThem) {
   start();
   const Login admin = sign_up("root@example.com");

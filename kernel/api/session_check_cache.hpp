@@ -1,0 +1,76 @@
+// SessionCheckCache: the outcome of checking an access JWT against storage (its jti not revoked, its
+// session neither revoked nor expired, its user present and enabled), kept briefly per jti so that a
+// client's next requests skip those three storage reads. The JWT's signature and expiry are still
+// verified on every request; only the storage part is reused.
+//
+// Staleness: whatever this process changes that could fail a check (logout, a refresh-token reuse
+// revoking a family, an admin disabling or demoting a user) calls invalidate_all() before it returns,
+// so on one node a revocation takes effect at once. A change made by another node (or by the CLI on
+// the same database) is seen here within the TTL (config security.session_check_cache_ms; 0 turns the
+// cache off and every request reads storage again).
+//
+// An epoch guards the race between a check and a revocation: take epoch() before reading storage and
+// pass it to store(), which drops the entry when invalidate_all() ran in between, so a check that read
+// the pre-revocation state can never be cached after the revocation.
+//
+// Ownership: owned by the ApiContext. Thread-safety: every method may be called concurrently; they
+// lock a mutex for a map lookup or insert only, never across I/O.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace samokoder::api {
+
+// Entries the ApiContext keeps at most (a few hundred bytes each).
+inline constexpr std::size_t kSessionCheckCacheCapacity = 50'000;
+
+class SessionCheckCache {
+ public:
+  using Timestamp = std::chrono::system_clock::time_point;
+
+  // What the storage check established about the caller.
+  struct Verified {
+    std::string user_id;
+    std::string email;
+    std::string tier;
+    bool is_admin = false;
+    std::string session_id;
+    Timestamp session_expires_at;
+  };
+
+  // ttl 0: disabled (find never hits, store keeps nothing). At most `capacity` entries; when full,
+  // expired ones are dropped and, if none were, everything (a flood of distinct tokens costs storage
+  // reads, never memory).
+  SessionCheckCache(std::chrono::milliseconds ttl, std::size_t capacity);
+
+  std::uint64_t epoch() const;
+  // The entry for `jti` stored less than ttl before `now` whose session is still live at `now`.
+  std::optional<Verified> find(std::string_view jti, Timestamp now) const;
+  // Keeps `verified` for `jti`, unless invalidate_all() ran since `epoch_before_check` was taken.
+  void store(std::string_view jti, Verified verified, std::uint64_t epoch_before_check, Timestamp now);
+  // Forgets every entry: something that can fail a check changed.
+  void invalidate_all();
+
+  std::size_t size() const;
+
+ private:
+  struct Entry {
+    Verified verified;
+    Timestamp stored_at;
+  };
+
+  const std::chrono::milliseconds ttl_;
+  const std::size_t capacity_;
+  mutable std::mutex mutex_;
+  std::uint64_t epoch_ = 0;
+  std::unordered_map<std::string, Entry> entries_;
+};
+
+}  // namespace samokoder::api

@@ -5,7 +5,10 @@
 #include <cstdint>
 #include <set>
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include "security/encoding.hpp"
 #include "security/json_input.hpp"
@@ -71,16 +74,71 @@ std::string claims_problem(const json& claims) {
 
 }  // namespace
 
+namespace {
+
+// HMAC keyed once per thread and key. EVP_Q_mac looked the algorithm up in OpenSSL's provider tables
+// and derived the key's pads on every call, a visible share of an authenticated request; re-initialising
+// a keyed context with a NULL key reuses the pads.
+class HmacSha256Context {
+ public:
+  HmacSha256Context() = default;
+  HmacSha256Context(const HmacSha256Context&) = delete;
+  HmacSha256Context& operator=(const HmacSha256Context&) = delete;
+  ~HmacSha256Context() {
+    EVP_MAC_CTX_free(ctx_);
+    OPENSSL_cleanse(key_.data(), key_.size());
+  }
+
+  bool compute(std::string_view key, std::string_view data, unsigned char* out, std::size_t out_size,
+               std::size_t& out_len) {
+    if (ctx_ == nullptr || key != key_) {
+      if (!rekey(key)) return false;
+    } else if (EVP_MAC_init(ctx_, nullptr, 0, nullptr) != 1) {
+      return false;
+    }
+    return EVP_MAC_update(ctx_, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1 &&
+           EVP_MAC_final(ctx_, out, &out_len, out_size) == 1;
+  }
+
+ private:
+  bool rekey(std::string_view key) {
+    static EVP_MAC* const algorithm = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    if (algorithm == nullptr) return false;
+    EVP_MAC_CTX_free(ctx_);
+    OPENSSL_cleanse(key_.data(), key_.size());
+    key_.clear();
+    ctx_ = EVP_MAC_CTX_new(algorithm);
+    if (ctx_ == nullptr) return false;
+    char digest[] = "SHA256";
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                                 OSSL_PARAM_construct_end()};
+    // A NULL key pointer would mean "keep the current key"; point an empty key at a byte instead.
+    static const unsigned char kEmpty = 0;
+    const unsigned char* key_bytes =
+        key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
+    if (EVP_MAC_init(ctx_, key_bytes, key.size(), params) != 1) {
+      EVP_MAC_CTX_free(ctx_);
+      ctx_ = nullptr;
+      return false;
+    }
+    key_.assign(key);
+    return true;
+  }
+
+  EVP_MAC_CTX* ctx_ = nullptr;
+  std::string key_;
+};
+
+}  // namespace
+
 sdk::Result<std::string> hmac_sha256(std::string_view key, std::string_view data) {
+  thread_local HmacSha256Context context;
   std::string out(kHmacBytes, '\0');
   std::size_t out_len = 0;
-  // EVP_Q_mac rejects a NULL key pointer even for an empty key; point at a byte instead.
-  static const unsigned char kEmpty = 0;
-  const void* key_ptr = key.empty() ? static_cast<const void*>(&kEmpty) : key.data();
-  const unsigned char* mac = EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key_ptr, key.size(),
-                                       reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-                                       reinterpret_cast<unsigned char*>(out.data()), out.size(), &out_len);
-  if (mac == nullptr || out_len != kHmacBytes) return sdk::Status::internal("HMAC-SHA256 failed in OpenSSL");
+  if (!context.compute(key, data, reinterpret_cast<unsigned char*>(out.data()), out.size(), out_len) ||
+      out_len != kHmacBytes) {
+    return sdk::Status::internal("HMAC-SHA256 failed in OpenSSL");
+  }
   return out;
 }
 

@@ -294,6 +294,12 @@ sdk::Status Connection::exec(std::string_view sql) {
   return {};
 }
 
+sdk::Status Connection::run_statement(std::string_view sql) {
+  auto statement = prepare(sql);
+  if (!statement.ok()) return statement.status();
+  return statement->run();
+}
+
 std::int64_t Connection::changes() const {
   return sqlite3_changes64(db_);
 }

@@ -101,8 +101,11 @@ class Connection {
   // A statement for `sql`, prepared once per connection and reused. If that statement is in use
   // (a nested query with the same text), a one-off statement is prepared instead.
   sdk::Result<Stmt> prepare(std::string_view sql);
-  // Runs one or more statements without parameters or results (DDL, BEGIN, COMMIT).
+  // Runs one or more statements without parameters or results (DDL, pragmas).
   sdk::Status exec(std::string_view sql);
+  // Runs one statement without parameters or results through the statement cache: for transaction
+  // control (BEGIN, COMMIT, ROLLBACK), which every operation runs and exec would parse every time.
+  sdk::Status run_statement(std::string_view sql);
 
   std::int64_t changes() const;
   sqlite3* handle() const noexcept { return db_; }

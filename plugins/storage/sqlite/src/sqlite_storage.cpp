@@ -523,7 +523,7 @@ Status SqliteStorage::usable() const {
 }
 
 void SqliteStorage::rollback(Connection& connection) noexcept {
-  if (sqlite3_get_autocommit(connection.handle()) == 0) (void)connection.exec("ROLLBACK");
+  if (sqlite3_get_autocommit(connection.handle()) == 0) (void)connection.run_statement("ROLLBACK");
 }
 
 void SqliteStorage::record(std::string_view operation, const Status& status,
@@ -562,14 +562,14 @@ auto SqliteStorage::write(std::string_view operation, F&& f) -> decltype(f(std::
       ~GaugeReset() { host.gauge_set("storage_connections_in_use", labels, 0); }
     } gauge_reset{*host_, pool};
     try {
-      SAMOKODER_RETURN_IF_ERROR(writer_->exec("BEGIN IMMEDIATE"));
+      SAMOKODER_RETURN_IF_ERROR(writer_->run_statement("BEGIN IMMEDIATE"));
       SqliteOps ops(*writer_, *host_);
       R r = f(ops);
       if (!status_of(r).ok()) {
         rollback(*writer_);
         return r;
       }
-      Status committed = writer_->exec("COMMIT");
+      Status committed = writer_->run_statement("COMMIT");
       if (!committed.ok()) {
         rollback(*writer_);
         return committed;
@@ -607,7 +607,7 @@ auto SqliteStorage::read(std::string_view operation, F&& f) -> decltype(f(std::d
       }
     } release{*this, reader};
     try {
-      SAMOKODER_RETURN_IF_ERROR(reader.exec("BEGIN"));
+      SAMOKODER_RETURN_IF_ERROR(reader.run_statement("BEGIN"));
       SqliteOps ops(reader, *host_);
       R r = f(ops);
       rollback(reader);  // a read transaction has nothing to commit; ending it frees the snapshot
@@ -697,7 +697,7 @@ Status SqliteStorage::migrate_locked() {
   if (*current > supported_schema_version()) return newer_schema(*current);
   for (const Migration& migration : migrations()) {
     if (migration.version <= *current) continue;
-    SAMOKODER_RETURN_IF_ERROR(writer_->exec("BEGIN IMMEDIATE"));
+    SAMOKODER_RETURN_IF_ERROR(writer_->run_statement("BEGIN IMMEDIATE"));
     Status applied = [&]() -> Status {
       // Another process may have migrated between our check and BEGIN IMMEDIATE.
       auto now_at = current_schema_version(*writer_);
@@ -710,7 +710,7 @@ Status SqliteStorage::migrate_locked() {
       if (!insert.ok()) return insert.status();
       insert->integer(migration.version).time(host_->now()).text(migration.description);
       SAMOKODER_RETURN_IF_ERROR(insert->run());
-      return writer_->exec("COMMIT");
+      return writer_->run_statement("COMMIT");
     }();
     if (!applied.ok()) {
       rollback(*writer_);

@@ -92,7 +92,7 @@ http::Response update_user(ApiContext& context, http::Request& request) {
     changes["unlock"] = true;
   }
   auto updated = context.storage([&](sdk::Storage& s) { return s.update_user(id, update); });
-  // Disabling or demoting must reach the user's next request, not the next cache expiry.
+  // A demotion must reach the user's next request, not the next cache expiry.
   context.credentials_changed();
   if (!updated.ok()) return problem_from_status(updated.status());
   context.audit(auth->user_id, "admin.user_updated", id, request, {{"changes", changes}});

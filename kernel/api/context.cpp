@@ -421,10 +421,11 @@ AuthResult ApiContext::authenticate_session(const http::Request& request, std::s
   auto verified = session_checks_->find(claims->jti, now());
   if (!verified) {
     const std::uint64_t epoch = session_checks_->epoch();
+    const Timestamp checked_at = now();
     auto checked = check_session_in_storage(*claims);
     if (!checked) return checked.take_response();
     verified = std::move(*checked);
-    session_checks_->store(claims->jti, *verified, epoch, now());
+    session_checks_->store(claims->jti, *verified, epoch, checked_at);
   }
   Principal principal;
   principal.user_id = std::move(verified->user_id);

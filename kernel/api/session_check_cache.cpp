@@ -28,17 +28,18 @@ std::optional<SessionCheckCache::Verified> SessionCheckCache::find(std::string_v
 }
 
 void SessionCheckCache::store(std::string_view jti, Verified verified, std::uint64_t epoch_before_check,
-                              Timestamp now) {
+                              Timestamp checked_at) {
   if (ttl_.count() == 0 || capacity_ == 0) return;
   std::lock_guard lock(mutex_);
   if (epoch_before_check != epoch_) return;
   if (entries_.size() >= capacity_ && entries_.find(std::string(jti)) == entries_.end()) {
     for (auto it = entries_.begin(); it != entries_.end();) {
-      it = now - it->second.stored_at >= ttl_ ? entries_.erase(it) : std::next(it);
+      it = checked_at - it->second.stored_at >= ttl_ ? entries_.erase(it) : std::next(it);
     }
-    if (entries_.size() >= capacity_) entries_.clear();
+    // Still nearly full of live entries: start over rather than sweep again on every insert.
+    if (entries_.size() >= capacity_ - capacity_ / 10) entries_.clear();
   }
-  entries_.insert_or_assign(std::string(jti), Entry{std::move(verified), now});
+  entries_.insert_or_assign(std::string(jti), Entry{std::move(verified), checked_at});
 }
 
 void SessionCheckCache::invalidate_all() {

@@ -3,11 +3,11 @@
 // client's next requests skip those three storage reads. The JWT's signature and expiry are still
 // verified on every request; only the storage part is reused.
 //
-// Staleness: whatever this process changes that could fail a check (logout, a refresh-token reuse
-// revoking a family, an admin disabling or demoting a user) calls invalidate_all() before it returns,
-// so on one node a revocation takes effect at once. A change made by another node (or by the CLI on
-// the same database) is seen here within the TTL (config security.session_check_cache_ms; 0 turns the
-// cache off and every request reads storage again).
+// Staleness: whatever this process changes that could fail a check or change what it found (logout,
+// a refresh-token reuse revoking a family, an admin changing a user) calls invalidate_all() before it
+// returns, so on one node a revocation takes effect at once. A change made by another node (or
+// directly in the database) is seen here within the TTL (config security.session_check_cache_ms; 0
+// turns the cache off and every request reads storage again).
 //
 // An epoch guards the race between a check and a revocation: take epoch() before reading storage and
 // pass it to store(), which drops the entry when invalidate_all() ran in between, so a check that read
@@ -46,15 +46,17 @@ class SessionCheckCache {
   };
 
   // ttl 0: disabled (find never hits, store keeps nothing). At most `capacity` entries; when full,
-  // expired ones are dropped and, if none were, everything (a flood of distinct tokens costs storage
-  // reads, never memory).
+  // expired ones are dropped and, if that frees less than a tenth, everything (a flood of distinct
+  // tokens costs storage reads, never memory, and at most one sweep per tenth of the capacity).
   SessionCheckCache(std::chrono::milliseconds ttl, std::size_t capacity);
 
   std::uint64_t epoch() const;
   // The entry for `jti` stored less than ttl before `now` whose session is still live at `now`.
   std::optional<Verified> find(std::string_view jti, Timestamp now) const;
   // Keeps `verified` for `jti`, unless invalidate_all() ran since `epoch_before_check` was taken.
-  void store(std::string_view jti, Verified verified, std::uint64_t epoch_before_check, Timestamp now);
+  // `checked_at` is when the storage check began (taken with the epoch), so a slow check is not
+  // trusted for longer than the TTL.
+  void store(std::string_view jti, Verified verified, std::uint64_t epoch_before_check, Timestamp checked_at);
   // Forgets every entry: something that can fail a check changed.
   void invalidate_all();
 

@@ -17,7 +17,16 @@
 #include "plugins/plugin_manager.hpp"
 #include "temp_dir.hpp"
 
+// GCC defines __SANITIZE_ADDRESS__; clang says it through __has_feature.
 #if defined(__SANITIZE_ADDRESS__)
+#define SAMOKODER_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SAMOKODER_UNDER_ASAN 1
+#endif
+#endif
+
+#if defined(SAMOKODER_UNDER_ASAN)
 // From compiler-rt's sanitizer/allocator_interface.h, which GCC 12 does not ship.
 extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 #endif
@@ -51,7 +60,7 @@ class EmptyContext final : public sdk::AgentContext {
 // plugin copy was ever mapped at, the quarantine), so the live heap it tracks exactly stands in for it;
 // the mapping check next to it covers libraries that stay loaded.
 long held_memory_kib() {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(SAMOKODER_UNDER_ASAN)
   return static_cast<long>(__sanitizer_get_current_allocated_bytes() / 1024);
 #else
   malloc_trim(0);

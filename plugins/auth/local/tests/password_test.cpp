@@ -9,7 +9,7 @@
 namespace samokoder::auth_local {
 namespace {
 
-// Cheap parameters so the suite stays fast; the defaults are exercised where timing parity matters.
+// Cheap parameters so the suite stays fast; the defaults are exercised where their form matters.
 constexpr Argon2Params kFast{64, 1, 1};
 
 TEST(PasswordHash, ProducesArgon2idPhcStringThatVerifies) {

@@ -1,5 +1,5 @@
-// Hot reload under load, measured in-process (no admin reload endpoint is needed): a PluginManager
-// with the bench agent, an http::Server whose GET /echo calls the agent through its lease, and
+// Hot reload under load, measured in-process (the mechanism without the admin route around it): a
+// PluginManager with the bench agent, an http::Server whose GET /echo calls the agent through its lease, and
 // reloads alternating versions 1.0.0 and 2.0.0 of the agent while an external load generator (wrk,
 // started by bench/run_bench.py) hammers /echo. Prints each ReloadOutcome's swap latency and drain
 // time; the harness checks on its side that no request failed.

@@ -1018,8 +1018,8 @@ def render_figures(results):
     if reload:
         out.append(f"{reload['reloads_per_run']} reloads per run (alternating versions 1.0.0 and 2.0.0 of the bench "
                    f"agent, 20 ms apart) while wrk sends GET /echo through the plugin on {reload['connections']} "
-                   "connections; in-process (reload_bench: PluginManager + http::Server), since the server has no "
-                   "admin reload endpoint yet.\n")
+                   "connections; in-process (reload_bench: PluginManager + http::Server), so the figures are the "
+                   "reload mechanism's own, without the admin route's authentication and audit write.\n")
         out.append(f"- swap latency p50: {fmt_summary(reload['swap_p50_us'], 0, ' µs')}; p99: "
                    f"{fmt_summary(reload['swap_p99_us'], 0, ' µs')}; max: {fmt_summary(reload['swap_max_us'], 0, ' µs')}")
         out.append(f"- drain time p50: {fmt_summary(reload['drain_p50_us'], 0, ' µs')}; max: "

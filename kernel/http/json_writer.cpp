@@ -121,8 +121,13 @@ void JsonWriter::quoted(std::string_view text) {
   }
   static constexpr char kHex[] = "0123456789abcdef";
   out_ += '"';
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
+  // Append runs of bytes that need no escape in one go; most strings are a single run.
+  std::size_t run_start = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out_.append(text.data() + run_start, i - run_start);
+    run_start = i + 1;
     switch (c) {
       case '"':
         out_ += "\\\"";
@@ -146,15 +151,12 @@ void JsonWriter::quoted(std::string_view text) {
         out_ += "\\t";
         break;
       default:
-        if (c < 0x20) {
-          out_ += "\\u00";
-          out_ += kHex[c >> 4];
-          out_ += kHex[c & 0xF];
-        } else {
-          out_ += ch;
-        }
+        out_ += "\\u00";
+        out_ += kHex[c >> 4];
+        out_ += kHex[c & 0xF];
     }
   }
+  out_.append(text.data() + run_start, text.size() - run_start);
   out_ += '"';
 }
 

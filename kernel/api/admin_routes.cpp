@@ -62,19 +62,20 @@ http::Response update_user(ApiContext& context, http::Request& request) {
   auto is_admin = reader.optional_bool("/is_admin");
   auto tier = reader.optional_string("/tier", 1, 32);
   auto unlock = reader.optional_bool("/unlock");
-  reader.reject_unknown({"is_admin", "tier", "unlock"});
+  auto disabled = reader.optional_bool("/disabled");
+  reader.reject_unknown({"is_admin", "tier", "unlock", "disabled"});
   if (tier && *tier != "free" && *tier != "starter" && *tier != "pro" && *tier != "team") {
     reader.add_error("/tier", "expected one of free, starter, pro, team");
   }
   if (unlock && !*unlock) reader.add_error("/unlock", "only true is meaningful");
-  if (reader.ok() && !is_admin && !tier && !unlock)
-    reader.add_error("", "nothing to change: set is_admin, tier or unlock");
+  if (reader.ok() && !is_admin && !tier && !unlock && !disabled)
+    reader.add_error("", "nothing to change: set is_admin, tier, unlock or disabled");
   if (!reader.ok()) return validation_problem(reader.errors());
   const std::string id(request.param("id"));
-  // An admin cannot demote (or re-promote) themselves: the last admin must not lock everyone out.
-  if (is_admin && id == auth->user_id) {
+  // An admin cannot demote or disable themselves: the last admin must not lock everyone out.
+  if ((is_admin || disabled) && id == auth->user_id) {
     return http::Response::problem(409, "failed_precondition", "Conflict",
-                                   "administrators cannot change their own admin flag");
+                                   "administrators cannot change their own admin flag or disable themselves");
   }
   sdk::UserUpdate update;
   nlohmann::json changes = nlohmann::json::object();
@@ -91,8 +92,19 @@ http::Response update_user(ApiContext& context, http::Request& request) {
     update.locked_until = std::optional<sdk::Timestamp>();
     changes["unlock"] = true;
   }
+  if (disabled) {
+    update.disabled = *disabled;
+    changes["disabled"] = *disabled;
+  }
   auto updated = context.storage([&](sdk::Storage& s) { return s.update_user(id, update); });
-  // A demotion must reach the user's next request, not the next cache expiry.
+  // Disabling also ends every login of the account, so enabling it again does not bring old sessions
+  // back: the user signs in anew.
+  if (updated.ok() && disabled && *disabled) {
+    auto revoked =
+        context.storage([&](sdk::Storage& s) { return s.revoke_user_sessions(id, "account_disabled"); });
+    if (revoked.ok()) changes["sessions_revoked"] = *revoked;
+  }
+  // A demotion or a disable must reach the user's next request, not the next cache expiry.
   context.credentials_changed();
   if (!updated.ok()) return problem_from_status(updated.status());
   context.audit(auth->user_id, "admin.user_updated", id, request, {{"changes", changes}});

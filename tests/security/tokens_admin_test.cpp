@@ -145,6 +145,49 @@ TEST_F(AdminTest, ADemotionAppliesToTheNextRequestDespiteACachedCheck) {
   EXPECT_EQ(get("/api/v1/admin/users", bearer(second.access_token)).status, 403u);
 }
 
+TEST_F(AdminTest, DisablingAnAccountRefusesItAtOnceAndEndsItsSessions) {
+  start();
+  const Login admin = sign_up("keeper@example.com");
+  make_admin(admin.user_id);
+  const Login user = sign_up("leaving@example.com");
+  ASSERT_EQ(get("/api/v1/auth/me", bearer(user.access_token)).status, 200u);  // its check is cached now
+  auto patch = [&](const std::string& id, const std::string& body) {
+    return send(verb::patch, "/api/v1/admin/users/" + id, body,
+                {{"Authorization", "Bearer " + admin.access_token}, {"Content-Type", "application/json"}});
+  };
+
+  const auto disabled = patch(user.user_id, R"({"disabled":true})");
+  ASSERT_EQ(disabled.status, 200u) << disabled.body;
+  EXPECT_TRUE(disabled.json()["disabled"].get<bool>());
+  EXPECT_EQ(get("/api/v1/auth/me", bearer(user.access_token)).status, 401u);
+  EXPECT_EQ(post_json("/api/v1/auth/refresh", {{"refresh_token", user.refresh_token}}).status, 401u);
+  EXPECT_EQ(login("leaving@example.com").status, 401u);
+
+  const auto enabled = patch(user.user_id, R"({"disabled":false})");
+  ASSERT_EQ(enabled.status, 200u) << enabled.body;
+  EXPECT_FALSE(enabled.json()["disabled"].get<bool>());
+  EXPECT_EQ(post_json("/api/v1/auth/refresh", {{"refresh_token", user.refresh_token}}).status, 401u)
+      << "disabling ended the session; enabling does not bring it back";
+  EXPECT_EQ(get("/api/v1/auth/me", bearer(user.access_token)).status, 401u);
+  const auto again = login("leaving@example.com");
+  ASSERT_EQ(again.status, 200u) << again.body;
+  EXPECT_EQ(get("/api/v1/auth/me", bearer(again.json()["access_token"])).status, 200u);
+
+  EXPECT_EQ(patch(admin.user_id, R"({"disabled":true})").status, 409u)
+      << "an admin cannot disable themselves";
+  EXPECT_EQ(patch(user.user_id, R"({"disabled":"yes"})").status, 400u);
+  // Both changes happened at the same (manual) time, so their order in the log is not defined.
+  nlohmann::json disabling, enabling;
+  for (const auto& event : audit_events(admin.access_token, "action=admin.user_updated")) {
+    const auto& changes = event["detail"]["changes"];
+    if (changes.value("disabled", false)) disabling = changes;
+    if (changes.contains("disabled") && !changes["disabled"].get<bool>()) enabling = changes;
+  }
+  EXPECT_EQ(disabling["sessions_revoked"], 1) << disabling.dump();
+  EXPECT_FALSE(enabling.is_null()) << "the re-enable was not audited";
+  EXPECT_FALSE(enabling.contains("sessions_revoked")) << enabling.dump();
+}
+
 TEST_F(AdminTest, AdminsListUsersChangeThemAndUnlockThem) {
   start();
   const Login admin = sign_up("root@example.com");

@@ -9,6 +9,7 @@
 
 #include <samokoder/sdk/agent.hpp>
 
+#include "fixed_agent_context.hpp"
 #include "plugins/plugin_check.hpp"
 #include "plugins/plugin_manager.hpp"
 #include "temp_dir.hpp"
@@ -28,18 +29,6 @@ std::string read_text(const std::filesystem::path& path) {
   text << in.rdbuf();
   return text.str();
 }
-
-class NoContext final : public sdk::AgentContext {
- public:
-  const nlohmann::json& state() const noexcept override { return state_; }
-  sdk::Result<std::string> read_file(std::string_view) override { return sdk::Status::not_found(""); }
-  sdk::Status write_file(std::string_view, std::string_view) override { return {}; }
-  sdk::Status emit_event(std::string_view, const nlohmann::json&) override { return {}; }
-  bool cancelled() const noexcept override { return false; }
-
- private:
-  nlohmann::json state_ = nlohmann::json::object();
-};
 
 TEST(OutOfTree, PluginBuiltAgainstTheInstalledSdkLoads) {
   testing::TempDir work("samokoder-oot");
@@ -82,7 +71,7 @@ TEST(OutOfTree, PluginBuiltAgainstTheInstalledSdkLoads) {
   core::SystemClock clock;
   PluginManager manager(config, registry, clock);
   ASSERT_TRUE(manager.start().ok());
-  NoContext context;
+  testing::FixedAgentContext context;
   auto step =
       manager.acquire("agent.greeter").call<sdk::Agent>([&](sdk::Agent& a) { return a.run_step(context); });
   ASSERT_TRUE(step.ok()) << step.status().to_string();

@@ -13,6 +13,7 @@
 
 #include "abi_fixtures.hpp"
 #include "core/file_util.hpp"
+#include "fixed_agent_context.hpp"
 #include "temp_dir.hpp"
 
 namespace samokoder::plugins {
@@ -21,19 +22,6 @@ namespace {
 using testing::fixture;
 using testing::mapped_in_process;
 using testing::plugin_entry;
-
-class FixedContext final : public sdk::AgentContext {
- public:
-  explicit FixedContext(nlohmann::json state = nlohmann::json::object()) : state_(std::move(state)) {}
-  const nlohmann::json& state() const noexcept override { return state_; }
-  sdk::Result<std::string> read_file(std::string_view) override { return sdk::Status::not_found("no files"); }
-  sdk::Status write_file(std::string_view, std::string_view) override { return {}; }
-  sdk::Status emit_event(std::string_view, const nlohmann::json&) override { return {}; }
-  bool cancelled() const noexcept override { return false; }
-
- private:
-  nlohmann::json state_;
-};
 
 class PluginManagerTest : public ::testing::Test {
  protected:
@@ -97,7 +85,7 @@ TEST_F(PluginManagerTest, GoodPluginOfEachKindBecomesActiveAndAnswers) {
     EXPECT_TRUE(plugin.loaded_at.has_value());
   }
 
-  FixedContext context;
+  testing::FixedAgentContext context;
   auto step = manager->acquire("agent.fixture_echo").call<sdk::Agent>([&](sdk::Agent& a) {
     return a.run_step(context);
   });
@@ -166,7 +154,7 @@ TEST_F(PluginManagerTest, LeaseOfTheWrongKindRefusesTheCall) {
 TEST_F(PluginManagerTest, PluginConfigAndMetricsReachTheHost) {
   auto manager = make_manager({plugin_entry("agent.fixture_echo", "fixture_echo_v1")});
   ASSERT_TRUE(manager->start().ok());
-  FixedContext context;
+  testing::FixedAgentContext context;
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(manager->acquire("agent.fixture_echo")
                     .call<sdk::Agent>([&](sdk::Agent& a) { return a.run_step(context); })
@@ -184,7 +172,7 @@ TEST_F(PluginManagerTest, PluginConfigAndMetricsReachTheHost) {
 TEST_F(PluginManagerTest, ThrowFromPluginCallBecomesFailedCallAndPluginKeepsServing) {
   auto manager = make_manager({plugin_entry("agent.fixture_echo", "fixture_echo_v1")});
   ASSERT_TRUE(manager->start().ok());
-  FixedContext throwing(nlohmann::json{{"throw", true}});
+  testing::FixedAgentContext throwing(nlohmann::json{{"throw", true}});
   auto failed = manager->acquire("agent.fixture_echo").call<sdk::Agent>([&](sdk::Agent& a) {
     return a.run_step(throwing);
   });
@@ -192,7 +180,7 @@ TEST_F(PluginManagerTest, ThrowFromPluginCallBecomesFailedCallAndPluginKeepsServ
   EXPECT_EQ(failed.status().code(), sdk::StatusCode::kInternal);
   EXPECT_NE(failed.status().message().find("agent.fixture_echo"), std::string::npos);
 
-  FixedContext fine;
+  testing::FixedAgentContext fine;
   EXPECT_TRUE(manager->acquire("agent.fixture_echo")
                   .call<sdk::Agent>([&](sdk::Agent& a) { return a.run_step(fine); })
                   .ok());
@@ -340,7 +328,7 @@ TEST_F(PluginManagerTest, UnloadWaitsForCallsInFlight) {
     std::this_thread::yield();
   // New calls no longer reach the draining generation; the one in flight still works.
   EXPECT_FALSE(manager->acquire("agent.fixture_echo"));
-  FixedContext context;
+  testing::FixedAgentContext context;
   EXPECT_TRUE(lease.call<sdk::Agent>([&](sdk::Agent& a) { return a.run_step(context); }).ok());
   lease = Lease();
   unloader.join();
@@ -361,7 +349,7 @@ TEST_F(PluginManagerTest, CallThatOutlivesTheDrainDeadlinePinsTheGeneration) {
   EXPECT_EQ(pinned.retired[0].number, 1u);
   EXPECT_EQ(pinned.retired[0].state, PluginState::kPinned);
   // The pinned generation was not torn down under the caller: it still answers.
-  FixedContext context;
+  testing::FixedAgentContext context;
   EXPECT_TRUE(lease.call<sdk::Agent>([&](sdk::Agent& a) { return a.run_step(context); }).ok());
 }
 
@@ -374,7 +362,7 @@ TEST_F(PluginManagerTest, LeasesRacingAnUnloadNeverSeeATornDownGeneration) {
   std::vector<std::thread> callers;
   for (int t = 0; t < 4; ++t) {
     callers.emplace_back([&] {
-      FixedContext context;
+      testing::FixedAgentContext context;
       while (!stop.load()) {
         auto lease = manager->acquire("agent.fixture_echo");
         if (!lease) continue;
@@ -444,7 +432,7 @@ class ReloadTest : public PluginManagerTest {
     return copies.size();
   }
   std::string answering_version() {
-    FixedContext context;
+    testing::FixedAgentContext context;
     auto step = manager_->acquire("agent.fixture_echo").call<sdk::Agent>([&](sdk::Agent& a) {
       return a.run_step(context);
     });
@@ -514,7 +502,7 @@ TEST_F(ReloadTest, CallsInFlightFinishOnTheOldGenerationWhileNewCallsReachTheNew
   // The swap happens before the drain, so v2 answers while the old lease is still held.
   while (answering_version() != "2.0.0")
     std::this_thread::yield();
-  FixedContext context;
+  testing::FixedAgentContext context;
   auto old_step = old_lease.call<sdk::Agent>([&](sdk::Agent& a) { return a.run_step(context); });
   ASSERT_TRUE(old_step.ok());
   EXPECT_EQ(old_step->next_state["version"], "1.0.0");
@@ -529,7 +517,7 @@ TEST_F(ReloadTest, RepeatedReloadsUnderConcurrentCallsFailNothingAndLeaveNoMappi
   std::vector<std::thread> callers;
   for (int t = 0; t < 4; ++t) {
     callers.emplace_back([&] {
-      FixedContext context;
+      testing::FixedAgentContext context;
       while (!stop.load()) {
         auto result = manager_->acquire("agent.fixture_echo").call<sdk::Agent>([&](sdk::Agent& a) {
           return a.run_step(context);
@@ -565,7 +553,7 @@ TEST_F(ReloadTest, StateIsHandedToTheSuccessorOrTheReloadIsCancelled) {
     ASSERT_EQ(answering_version(), "1.0.0");
   install("fixture_echo_v2");
   ASSERT_TRUE(manager_->reload("agent.fixture_echo").ok());
-  FixedContext context;
+  testing::FixedAgentContext context;
   auto step = manager_->acquire("agent.fixture_echo").call<sdk::Agent>([&](sdk::Agent& a) {
     return a.run_step(context);
   });
@@ -634,7 +622,7 @@ TEST_F(PluginManagerTest, ApplyConfigAddsRemovesAndReconfigures) {
   EXPECT_EQ(info(*manager, "llm.fixture").state, PluginState::kDisabled);
   EXPECT_EQ(info(*manager, "auth.fixture").state, PluginState::kActive);
   EXPECT_EQ(info(*manager, "agent.fixture_echo").generation, 2u);
-  FixedContext context;
+  testing::FixedAgentContext context;
   auto step = manager->acquire("agent.fixture_echo").call<sdk::Agent>([&](sdk::Agent& a) {
     return a.run_step(context);
   });

@@ -12,6 +12,7 @@
 
 #include <samokoder/sdk.hpp>
 
+#include "fixed_agent_context.hpp"
 #include "http/server.hpp"
 #include "http_client.hpp"
 #include "plugins/plugin_manager.hpp"
@@ -42,18 +43,6 @@ using plugins::PluginState;
 std::filesystem::path fixture(const std::string& name) {
   return std::filesystem::path(SAMOKODER_FIXTURE_DIR) / (name + ".so");
 }
-
-class EmptyContext final : public sdk::AgentContext {
- public:
-  const nlohmann::json& state() const noexcept override { return state_; }
-  sdk::Result<std::string> read_file(std::string_view) override { return sdk::Status::not_found(""); }
-  sdk::Status write_file(std::string_view, std::string_view) override { return {}; }
-  sdk::Status emit_event(std::string_view, const nlohmann::json&) override { return {}; }
-  bool cancelled() const noexcept override { return false; }
-
- private:
-  nlohmann::json state_ = nlohmann::json::object();
-};
 
 // Memory this process holds, in KiB. Normally the resident set after free heap went back to the kernel.
 // Under AddressSanitizer the resident set mostly measures the sanitizer (shadow pages for every address a
@@ -116,7 +105,7 @@ class ReloadUnderLoad : public ::testing::Test {
     echo_slot_ = manager_->slot("agent.fixture_echo");
     storage_slot_ = manager_->slot("storage.sqlite");
     router->add(bhttp::verb::get, "/echo", [this](http::Request&) {
-      EmptyContext context;
+      testing::FixedAgentContext context;
       auto step = echo_slot_->acquire().call<sdk::Agent>([&](sdk::Agent& a) { return a.run_step(context); });
       if (!step.ok())
         return http::Response::problem(503, "plugin_failed", "Plugin failed", step.status().message());
@@ -325,7 +314,7 @@ TEST_F(ReloadUnderLoad, SlowCallKeepsTheOldGenerationDrainingThenPinned) {
   auto retired = info("agent.fixture_echo").retired;
   ASSERT_EQ(retired.size(), 1u);
   EXPECT_EQ(retired[0].state, PluginState::kPinned);
-  EmptyContext context;
+  testing::FixedAgentContext context;
   EXPECT_TRUE(stuck.call<sdk::Agent>([&](sdk::Agent& a) { return a.run_step(context); }).ok())
       << "the pinned generation still serves its caller";
   stuck = plugins::Lease();

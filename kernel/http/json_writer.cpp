@@ -3,44 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include "http/response.hpp"
+#include "security/encoding.hpp"
 
 namespace samokoder::http {
-namespace {
-
-// Well-formed UTF-8 (no overlongs, surrogates or code points above U+10FFFF).
-bool is_utf8(std::string_view text) {
-  for (std::size_t i = 0; i < text.size();) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    std::size_t extra = 0;
-    unsigned char low = 0x80, high = 0xBF;  // allowed range of the first continuation byte
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-      extra = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      extra = 2;
-      if (c == 0xE0) low = 0xA0;
-      if (c == 0xED) high = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      extra = 3;
-      if (c == 0xF0) low = 0x90;
-      if (c == 0xF4) high = 0x8F;
-    } else {
-      return false;
-    }
-    if (i + extra >= text.size()) return false;
-    for (std::size_t k = 1; k <= extra; ++k) {
-      const auto cc = static_cast<unsigned char>(text[i + k]);
-      if (k == 1 ? (cc < low || cc > high) : (cc & 0xC0) != 0x80) return false;
-    }
-    i += extra + 1;
-  }
-  return true;
-}
-
-}  // namespace
 
 void JsonWriter::separate() {
   if (after_key_) {
@@ -115,7 +80,7 @@ JsonWriter& JsonWriter::null() {
 
 void JsonWriter::quoted(std::string_view text) {
   // Rare: let nlohmann's own replacement rules decide, so the output stays identical to dump_json.
-  if (!is_utf8(text)) {
+  if (!security::is_valid_utf8(text)) {
     out_ += dump_json(nlohmann::json(std::string(text)));
     return;
   }

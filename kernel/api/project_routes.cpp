@@ -117,6 +117,25 @@ Outcome<std::string> path_param(const http::Request& request) {
   return std::move(normalized).value();
 }
 
+// What every route on one file of a project starts from: the caller, the file's canonical path and
+// the caller's project (404 for anyone else's).
+struct FileTarget {
+  Principal caller;
+  std::string path;
+  sdk::Project project;
+};
+
+Outcome<FileTarget> file_target(ApiContext& context, const http::Request& request, Access needed) {
+  auto auth = context.authenticate(request, needed);
+  if (!auth) return auth.take_response();
+  auto path = path_param(request);
+  if (!path) return path.take_response();
+  auto project =
+      context.storage([&](sdk::Storage& s) { return s.get_project(auth->user_id, request.param("id")); });
+  if (!project.ok()) return problem_from_status(project.status());
+  return FileTarget{std::move(*auth), std::move(*path), std::move(project).value()};
+}
+
 // A refusal of the workspace: a symlink, special or multiply-linked file is the user's path problem
 // (400); a file/directory clash is 409; anything else is the server's.
 http::Response workspace_problem(const sdk::Status& status) {
@@ -326,24 +345,22 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
   router.add(
       verb::get, "/api/v1/projects/{id}/files/{path...}",
       [&context, state](http::Request& request) {
-        auto auth = context.authenticate(request, Access::kRead);
-        if (!auth) return auth.take_response();
-        auto path = path_param(request);
-        if (!path) return path.take_response();
+        auto target = file_target(context, request, Access::kRead);
+        if (!target) return target.take_response();
         auto version = version_param(request);
         if (!version) return version.take_response();
-        auto project = context.storage(
-            [&](sdk::Storage& s) { return s.get_project(auth->user_id, request.param("id")); });
-        if (!project.ok()) return problem_from_status(project.status());
-        if (const sdk::Status ok = state->workspaces.check_path(project->id, *path, false); !ok.ok()) {
+        const Principal& auth = target->caller;
+        const std::string& path = target->path;
+        const sdk::Project& project = target->project;
+        if (const sdk::Status ok = state->workspaces.check_path(project.id, path, false); !ok.ok()) {
           return workspace_problem(ok);
         }
         auto file = context.storage(
-            [&](sdk::Storage& s) { return s.get_file(auth->user_id, project->id, *path, *version); });
+            [&](sdk::Storage& s) { return s.get_file(auth.user_id, project.id, path, *version); });
         if (!file.ok()) return problem_from_status(file.status());
         http::Response response;
         response.status = 200;
-        response.content_type = content_type_for(*path, file->content);
+        response.content_type = content_type_for(path, file->content);
         response.body = std::move(file->content);
         response.set_header("ETag", "\"" + file->version.content_hash + "\"");
         response.set_header("X-File-Version", std::to_string(file->version.version));
@@ -355,22 +372,19 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
   router.add(
       verb::put, "/api/v1/projects/{id}/files/{path...}",
       [&context, state](http::Request& request) {
-        auto auth = context.authenticate(request, Access::kWrite);
-        if (!auth) return auth.take_response();
-        auto path = path_param(request);
-        if (!path) return path.take_response();
-        auto project = context.storage(
-            [&](sdk::Storage& s) { return s.get_project(auth->user_id, request.param("id")); });
-        if (!project.ok()) return problem_from_status(project.status());
-        auto lock = state->locks.lock(project->id);
-        if (const sdk::Status ok = state->workspaces.check_path(project->id, *path, true); !ok.ok()) {
+        auto target = file_target(context, request, Access::kWrite);
+        if (!target) return target.take_response();
+        const Principal& auth = target->caller;
+        const std::string& path = target->path;
+        const sdk::Project& project = target->project;
+        auto lock = state->locks.lock(project.id);
+        if (const sdk::Status ok = state->workspaces.check_path(project.id, path, true); !ok.ok()) {
           return workspace_problem(ok);
         }
-        auto stored = context.storage([&](sdk::Storage& s) {
-          return s.put_file(auth->user_id, project->id, *path, request.body(), "");
-        });
+        auto stored = context.storage(
+            [&](sdk::Storage& s) { return s.put_file(auth.user_id, project.id, path, request.body(), ""); });
         if (!stored.ok()) return problem_from_status(stored.status());
-        if (const sdk::Status written = state->workspaces.write_file(project->id, *path, request.body());
+        if (const sdk::Status written = state->workspaces.write_file(project.id, path, request.body());
             !written.ok()) {
           return written.code() == sdk::StatusCode::kPermissionDenied
                      ? workspace_problem(written)
@@ -383,21 +397,19 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
   router.add(
       verb::delete_, "/api/v1/projects/{id}/files/{path...}",
       [&context, state](http::Request& request) {
-        auto auth = context.authenticate(request, Access::kWrite);
-        if (!auth) return auth.take_response();
-        auto path = path_param(request);
-        if (!path) return path.take_response();
-        auto project = context.storage(
-            [&](sdk::Storage& s) { return s.get_project(auth->user_id, request.param("id")); });
-        if (!project.ok()) return problem_from_status(project.status());
-        auto lock = state->locks.lock(project->id);
-        if (const sdk::Status ok = state->workspaces.check_path(project->id, *path, false); !ok.ok()) {
+        auto target = file_target(context, request, Access::kWrite);
+        if (!target) return target.take_response();
+        const Principal& auth = target->caller;
+        const std::string& path = target->path;
+        const sdk::Project& project = target->project;
+        auto lock = state->locks.lock(project.id);
+        if (const sdk::Status ok = state->workspaces.check_path(project.id, path, false); !ok.ok()) {
           return workspace_problem(ok);
         }
         auto deleted = context.storage(
-            [&](sdk::Storage& s) { return s.delete_file(auth->user_id, project->id, *path, ""); });
+            [&](sdk::Storage& s) { return s.delete_file(auth.user_id, project.id, path, ""); });
         if (!deleted.ok()) return problem_from_status(deleted.status());
-        if (const sdk::Status removed = state->workspaces.remove_file(project->id, *path); !removed.ok()) {
+        if (const sdk::Status removed = state->workspaces.remove_file(project.id, path); !removed.ok()) {
           return workspace_write_failed(request, removed, "delete");
         }
         return http::Response::no_content();

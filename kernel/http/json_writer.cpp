@@ -1,11 +1,41 @@
 #include "http/json_writer.hpp"
 
+#include <cstring>
+
 #include <nlohmann/json.hpp>
 
 #include "http/response.hpp"
 #include "security/encoding.hpp"
 
 namespace samokoder::http {
+
+namespace {
+
+// Length of the longest prefix of bytes that go into a JSON string as they are: printable ASCII
+// other than '"' and '\\'. Eight bytes per step (SWAR), because names, ids and timestamps, nearly all
+// of a list response, are such a prefix from end to end.
+std::size_t plain_ascii_prefix(std::string_view text) noexcept {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
+  const auto has_zero_byte = [](std::uint64_t x) { return (x - kOnes) & ~x & kHighBits; };
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, text.data() + i, sizeof(word));
+    // Bytes >= 0x80, bytes < 0x20, and bytes equal to '"' or '\\'. Each test is exact for the word as
+    // a whole (a borrow only travels out of a byte that matched); the byte loop finds which byte it was.
+    const std::uint64_t flagged = (word & kHighBits) | ((word - kOnes * 0x20) & ~word & kHighBits) |
+                                  has_zero_byte(word ^ (kOnes * '"')) | has_zero_byte(word ^ (kOnes * '\\'));
+    if (flagged != 0) break;
+  }
+  for (; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+  }
+  return i;
+}
+
+}  // namespace
 
 void JsonWriter::separate() {
   if (after_key_) {
@@ -79,6 +109,12 @@ JsonWriter& JsonWriter::null() {
 }
 
 void JsonWriter::quoted(std::string_view text) {
+  if (plain_ascii_prefix(text) == text.size()) {
+    out_ += '"';
+    out_ += text;
+    out_ += '"';
+    return;
+  }
   // Rare: let nlohmann's own replacement rules decide, so the output stays identical to dump_json.
   if (!security::is_valid_utf8(text)) {
     out_ += dump_json(nlohmann::json(std::string(text)));

@@ -42,6 +42,27 @@ TEST(JsonWriter, StringsMatchDumpJsonForEveryByteClass) {
   }
 }
 
+// The writer tests eight bytes at a time; a byte that needs care must be found at every offset of a
+// word and in the tail after the last whole word.
+TEST(JsonWriter, ByteThatNeedsEscapingIsFoundAtEveryOffset) {
+  const std::string needs_care[] = {"\"",       "\\",   "\n",  std::string(1, '\0'), "\x1f", "\x7f",
+                                    "\xc3\xa9", "\x80", "\xff"};
+  for (const auto& inserted : needs_care) {
+    for (std::size_t length = 1; length <= 24; ++length) {
+      for (std::size_t at = 0; at < length; ++at) {
+        std::string sample(length, 'a');
+        sample.replace(at, 1, inserted);
+        ASSERT_EQ(written_string(sample), dump_json(nlohmann::json(sample)))
+            << "inserted byte 0x" << std::hex << static_cast<int>(static_cast<unsigned char>(inserted[0]))
+            << std::dec << " at offset " << at << " of " << length;
+      }
+    }
+  }
+  // Bytes just inside the plain range, next to the ones that are not.
+  const std::string edges = " !#[]~0123456789abcdefghijklmnopqrstuvwxyz";
+  EXPECT_EQ(written_string(edges), "\"" + edges + "\"");
+}
+
 TEST(JsonWriter, NumbersBooleansAndNullMatchDumpJson) {
   for (const std::int64_t n :
        {std::int64_t{0}, std::int64_t{-1}, std::int64_t{42}, std::numeric_limits<std::int64_t>::min(),

@@ -1,8 +1,11 @@
 #include "sqlite_storage.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
+#include <type_traits>
 #include <utility>
 
 #include <fcntl.h>
@@ -545,49 +548,171 @@ void SqliteStorage::set_reader_gauge() noexcept {
 
 // ====================================================================================== routing
 
+// One write waiting in, or running from, the writer queue. Its operation runs on whichever thread
+// leads the batch; the caller's thread sleeps until `done` and then takes the outcome.
+class WriteJob {
+ public:
+  explicit WriteJob(bool batchable) : batchable(batchable) {}
+  virtual ~WriteJob() = default;
+  WriteJob(const WriteJob&) = delete;
+  WriteJob& operator=(const WriteJob&) = delete;
+
+  // Runs the operation inside the open transaction; true if it succeeded. Never throws.
+  virtual bool run(SqliteOps& ops) noexcept = 0;
+  // The transaction that held the operation's effect is gone (its COMMIT, or a statement of the
+  // batch around the operation, failed): that failure becomes the outcome.
+  virtual void fail(const Status& status) noexcept = 0;
+
+  const bool batchable;
+  bool done = false;  // guarded by SqliteStorage::queue_mutex_
+};
+
+namespace {
+
+constexpr std::size_t kMaxBatch = 64;
+
+template <typename R, typename F>
+class TypedWriteJob final : public WriteJob {
+ public:
+  TypedWriteJob(std::string_view operation, F& f, bool batchable)
+      : WriteJob(batchable), operation_(operation), f_(f) {}
+
+  bool run(SqliteOps& ops) noexcept override {
+    try {
+      outcome_.emplace(f_(ops));
+    } catch (const nlohmann::json::exception& e) {
+      outcome_.emplace(Status::data_loss(std::string(operation_) + ": stored JSON is corrupt: " + e.what()));
+    } catch (const std::exception& e) {
+      outcome_.emplace(Status::internal(std::string(operation_) + ": " + e.what()));
+    } catch (...) {
+      outcome_.emplace(Status::internal(std::string(operation_) + ": unknown exception"));
+    }
+    return status_of(*outcome_).ok();
+  }
+  void fail(const Status& status) noexcept override { outcome_.emplace(status); }
+  R take() { return std::move(*outcome_); }
+
+ private:
+  std::string_view operation_;
+  F& f_;
+  std::optional<R> outcome_;
+};
+
+}  // namespace
+
 template <typename F>
-auto SqliteStorage::write(std::string_view operation, F&& f) -> decltype(f(std::declval<SqliteOps&>())) {
+auto SqliteStorage::write(std::string_view operation, F&& f, Batching batching)
+    -> decltype(f(std::declval<SqliteOps&>())) {
   using R = decltype(f(std::declval<SqliteOps&>()));
   const auto start = host_ != nullptr ? host_->monotonic_now() : std::chrono::steady_clock::time_point();
   R result = [&]() -> R {
     SAMOKODER_RETURN_IF_ERROR(usable());
-    std::lock_guard lock(writer_mutex_);
-    if (!writer_) return closed();
-    WriterThreadMark mark(writer_thread_);
-    const sdk::MetricLabel pool[] = {{"pool", "write"}};
-    host_->gauge_set("storage_connections_in_use", pool, 1);
-    struct GaugeReset {
-      sdk::HostServices& host;
-      const sdk::MetricLabel (&labels)[1];
-      ~GaugeReset() { host.gauge_set("storage_connections_in_use", labels, 0); }
-    } gauge_reset{*host_, pool};
-    try {
-      SAMOKODER_RETURN_IF_ERROR(writer_->run_statement("BEGIN IMMEDIATE"));
-      SqliteOps ops(*writer_, *host_);
-      R r = f(ops);
-      if (!status_of(r).ok()) {
-        rollback(*writer_);
-        return r;
-      }
-      Status committed = writer_->run_statement("COMMIT");
-      if (!committed.ok()) {
-        rollback(*writer_);
-        return committed;
-      }
-      return r;
-    } catch (const nlohmann::json::exception& e) {
-      rollback(*writer_);
-      return Status::data_loss(std::string(operation) + ": stored JSON is corrupt: " + e.what());
-    } catch (const std::exception& e) {
-      rollback(*writer_);
-      return Status::internal(std::string(operation) + ": " + e.what());
-    } catch (...) {
-      rollback(*writer_);
-      return Status::internal(std::string(operation) + ": unknown exception");
-    }
+    TypedWriteJob<R, std::remove_reference_t<F>> job(operation, f, batching == Batching::kJoin);
+    run_in_group(job);
+    return job.take();
   }();
   record(operation, status_of(result), start);
   return result;
+}
+
+void SqliteStorage::run_in_group(WriteJob& job) {
+  std::unique_lock queue_lock(queue_mutex_);
+  write_queue_.push_back(&job);
+  set_queue_gauge();
+  queue_changed_.wait(queue_lock, [&] { return job.done || write_queue_.front() == &job; });
+  if (job.done) return;
+  // This thread leads: it takes its own job and the batchable ones queued right behind it. A job
+  // that may not join a batch is only ever taken by its own thread, alone.
+  std::vector<WriteJob*> batch{&job};
+  if (job.batchable) {
+    for (auto it = std::next(write_queue_.begin()); it != write_queue_.end() && batch.size() < kMaxBatch;
+         ++it) {
+      if (!(*it)->batchable) break;
+      batch.push_back(*it);
+    }
+  }
+  queue_lock.unlock();
+  run_batch(batch);
+  queue_lock.lock();
+  for (WriteJob* done : batch) {
+    done->done = true;
+    write_queue_.pop_front();
+  }
+  set_queue_gauge();
+  queue_lock.unlock();
+  queue_changed_.notify_all();
+}
+
+void SqliteStorage::run_batch(const std::vector<WriteJob*>& batch) noexcept {
+  std::lock_guard lock(writer_mutex_);
+  if (!writer_) {
+    for (WriteJob* job : batch)
+      job->fail(closed());
+    return;
+  }
+  WriterThreadMark mark(writer_thread_);
+  const sdk::MetricLabel pool[] = {{"pool", "write"}};
+  host_->gauge_set("storage_connections_in_use", pool, 1);
+  host_->counter_add("storage_write_batches_total", {}, 1);
+  struct GaugeReset {
+    sdk::HostServices& host;
+    const sdk::MetricLabel (&labels)[1];
+    ~GaugeReset() { host.gauge_set("storage_connections_in_use", labels, 0); }
+  } gauge_reset{*host_, pool};
+
+  // Everything the transaction did is gone: jobs that succeeded, or did not run yet, fail with `why`;
+  // a job that failed keeps its own error (its effect was undone either way).
+  std::vector<bool> succeeded(batch.size(), false);
+  std::size_t ran = 0;
+  auto abandon = [&](const Status& why) noexcept {
+    rollback(*writer_);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (i >= ran || succeeded[i]) batch[i]->fail(why);
+    }
+  };
+
+  if (Status begun = writer_->run_statement("BEGIN IMMEDIATE"); !begun.ok()) {
+    abandon(begun);
+    return;
+  }
+  SqliteOps ops(*writer_, *host_);
+  const bool alone = batch.size() == 1;
+  for (; ran < batch.size(); ++ran) {
+    // A job alone needs no savepoint: on failure the whole transaction is rolled back.
+    if (!alone) {
+      if (Status saved = writer_->run_statement("SAVEPOINT group_write"); !saved.ok()) {
+        abandon(saved);
+        return;
+      }
+    }
+    succeeded[ran] = batch[ran]->run(ops);
+    if (alone) continue;
+    Status closed_savepoint = succeeded[ran] ? writer_->run_statement("RELEASE group_write")
+                                             : writer_->run_statement("ROLLBACK TO group_write");
+    if (closed_savepoint.ok() && !succeeded[ran])
+      closed_savepoint = writer_->run_statement("RELEASE group_write");
+    // Fails when SQLite already rolled the whole transaction back (an I/O error, a full disk): the
+    // effects of the earlier jobs are gone too.
+    if (!closed_savepoint.ok()) {
+      ++ran;
+      abandon(closed_savepoint);
+      return;
+    }
+  }
+  if (std::find(succeeded.begin(), succeeded.end(), true) == succeeded.end()) {
+    rollback(*writer_);
+    return;
+  }
+  if (sqlite3_get_autocommit(writer_->handle()) != 0) {
+    abandon(Status::unavailable("storage.sqlite: the write transaction ended before its COMMIT"));
+    return;
+  }
+  if (Status committed = writer_->run_statement("COMMIT"); !committed.ok()) abandon(committed);
+}
+
+void SqliteStorage::set_queue_gauge() noexcept {
+  if (host_ != nullptr)
+    host_->gauge_set("storage_write_queue_depth", {}, static_cast<double>(write_queue_.size()));
 }
 
 template <typename F>
@@ -640,16 +765,19 @@ Status SqliteStorage::health() {
 
 Status SqliteStorage::transaction(const std::function<Status(sdk::StorageOps& ops)>& fn) {
   if (!fn) return Status::invalid_argument("transaction function is empty");
-  return write("transaction", [&](SqliteOps& ops) -> Status {
-    TransactionOps tx(ops, ops.connection());
-    try {
-      return fn(tx);
-    } catch (const std::exception& e) {
-      return Status::internal(std::string("transaction function threw: ") + e.what());
-    } catch (...) {
-      return Status::internal("transaction function threw a non-standard exception");
-    }
-  });
+  return write(
+      "transaction",
+      [&](SqliteOps& ops) -> Status {
+        TransactionOps tx(ops, ops.connection());
+        try {
+          return fn(tx);
+        } catch (const std::exception& e) {
+          return Status::internal(std::string("transaction function threw: ") + e.what());
+        } catch (...) {
+          return Status::internal("transaction function threw a non-standard exception");
+        }
+      },
+      Batching::kAlone);
 }
 
 Result<sdk::SchemaStatus> SqliteStorage::schema_status() {

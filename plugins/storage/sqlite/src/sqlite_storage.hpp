@@ -8,12 +8,20 @@
 // writer; each operation inside one is wrapped in a SAVEPOINT so a failed call leaves no partial
 // effect and the function may go on.
 //
+// Group commit: writes that arrive while another is running queue up, and the thread at the head of
+// the queue runs the queued ones together in one transaction, each in its own SAVEPOINT, with one
+// COMMIT for all (LevelDB's writer queue, applied to SQLite). A failed write is rolled back to its
+// savepoint alone; a failed COMMIT fails every write of the batch. Each caller returns only after the
+// COMMIT that made its write durable. Storage::transaction never joins a batch: its function is the
+// caller's code and runs on the caller's own thread.
+//
 // Ownership: created and destroyed by the kernel through the plugin descriptor; owns its connections.
 // Thread-safety: every Storage method may be called from any thread concurrently after init().
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,6 +49,9 @@ struct Config {
 
 // Parses the plugin's config section; unknown keys and wrong types are kInvalidArgument naming the key.
 sdk::Result<Config> parse_config(const nlohmann::json& section);
+
+// One write in the writer queue (defined in sqlite_storage.cpp).
+class WriteJob;
 
 // The read connections. acquire() blocks while all are in use.
 class ReaderPool {
@@ -180,10 +191,17 @@ class SqliteStorage final : public sdk::Storage {
   // Runs f(SqliteOps&) in a write transaction on the writer (read: in a read transaction on a pooled
   // reader), commits if it succeeded, rolls back otherwise, catches every exception, and records
   // the operation's metrics. R is sdk::Status or an sdk::Result<T>.
+  enum class Batching { kJoin, kAlone };
   template <typename F>
-  auto write(std::string_view operation, F&& f) -> decltype(f(std::declval<SqliteOps&>()));
+  auto write(std::string_view operation, F&& f, Batching batching = Batching::kJoin)
+      -> decltype(f(std::declval<SqliteOps&>()));
   template <typename F>
   auto read(std::string_view operation, F&& f) -> decltype(f(std::declval<SqliteOps&>()));
+
+  // Queues the job and returns once it has run and its batch committed (or failed).
+  void run_in_group(WriteJob& job);
+  void run_batch(const std::vector<WriteJob*>& batch) noexcept;
+  void set_queue_gauge() noexcept;
 
   sdk::Status usable() const;
   sdk::Status migrate_locked();
@@ -194,6 +212,9 @@ class SqliteStorage final : public sdk::Storage {
 
   sdk::HostServices* host_ = nullptr;
   Config config_;
+  std::mutex queue_mutex_;
+  std::condition_variable queue_changed_;
+  std::deque<WriteJob*> write_queue_;  // guarded by queue_mutex_; the front one's thread leads
   std::mutex writer_mutex_;
   std::unique_ptr<Connection> writer_;
   // The thread inside a write (or transaction) right now: a call from that same thread would deadlock

@@ -1,9 +1,14 @@
 // storage.sqlite specifics: config, the default path, WAL, the writer discipline (never "database is
-// locked"), re-entrancy, backup and restore, refusing a newer schema, WAL checkpoint on shutdown.
+// locked"), group commit, re-entrancy, backup and restore, refusing a newer schema, WAL checkpoint on
+// shutdown.
 #include <atomic>
+#include <chrono>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -150,6 +155,124 @@ TEST_F(SqliteStorageTest, ABusyDatabaseIsUnavailableAndNeverSaysLocked) {
   EXPECT_TRUE(storage.get_user(existing->id).ok());
   other_process.exec("ROLLBACK");
   EXPECT_TRUE(storage.create_user(sdk::NewUser{"after@example.com", "", false, "free"}).ok());
+}
+
+// Polls the host's metric until it has the value; false after ten seconds.
+bool wait_for_gauge(const TestHost& host, const std::string& key, double value) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (host.gauge(key) == value) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return false;
+}
+
+constexpr const char* kQueueDepth = "storage_write_queue_depth{}";
+constexpr const char* kWriterBusy = "storage_connections_in_use{pool=write}";
+constexpr const char* kBatches = "storage_write_batches_total{}";
+
+sdk::NewUser user_named(const std::string& name) {
+  return sdk::NewUser{name + "@example.com", "", false, "free"};
+}
+
+// Another process holds SQLite's write lock, so the storage's first write waits inside its
+// transaction on the writer and every later write queues behind it until release(): the queue's
+// shape is then known when the writes go.
+class GroupCommitTest : public SqliteStorageTest {
+ protected:
+  void SetUp() override {
+    auto loaded = load(config({{"busy_timeout_ms", 30000}}));
+    ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+    loaded_ = std::move(*loaded);
+  }
+  void TearDown() override { release(); }
+
+  sdk::Storage& storage() { return loaded_->storage(); }
+  TestHost& host() { return last_host(); }
+
+  // Takes the lock and starts the first write; true once that write holds the writer.
+  bool block_first_write() {
+    other_process_.emplace(db_path());
+    other_process_->exec("BEGIN IMMEDIATE");
+    batches_before_ = host().counter(kBatches);
+    start([this] { return storage().create_user(user_named("first")).status(); });
+    return wait_for_gauge(host(), kWriterBusy, 1);
+  }
+  // Starts `write` on a thread of its own; true once it waits in the queue.
+  bool queue(std::function<Status()> write) {
+    start(std::move(write));
+    return wait_for_gauge(host(), kQueueDepth, static_cast<double>(threads_.size()));
+  }
+  // Lets the writes go and waits for them; their outcomes in the order they were started.
+  std::vector<Status> release() {
+    if (other_process_) other_process_->exec("ROLLBACK");
+    for (auto& thread : threads_)
+      thread.join();
+    threads_.clear();
+    other_process_.reset();
+    return {outcomes_.begin(), outcomes_.end()};
+  }
+  double batches_since_blocked() { return host().counter(kBatches) - batches_before_; }
+
+ private:
+  void start(std::function<Status()> write) {
+    Status& outcome = outcomes_.emplace_back();
+    threads_.emplace_back([&outcome, write = std::move(write)] { outcome = write(); });
+  }
+
+  std::unique_ptr<LoadedStorage> loaded_;
+  std::optional<RawDb> other_process_;
+  std::deque<Status> outcomes_;  // a deque: each thread keeps a reference to its own element
+  std::vector<std::thread> threads_;
+  double batches_before_ = 0;
+};
+
+// Once the lock is gone the queued writes must commit together, one failure among them undone alone.
+TEST_F(GroupCommitTest, WritesQueuedBehindARunningOneCommitTogetherAndAFailureStaysItsOwn) {
+  ASSERT_TRUE(storage().create_user(user_named("taken")).ok());
+  ASSERT_TRUE(block_first_write()) << "the first write never reached the writer";
+  constexpr int kQueued = 6;  // the last one takes an email that is already registered
+  for (int i = 0; i < kQueued; ++i) {
+    const std::string name = i == kQueued - 1 ? "taken" : "queued" + std::to_string(i);
+    ASSERT_TRUE(queue([this, name] { return storage().create_user(user_named(name)).status(); }))
+        << "write " << i << " never queued";
+  }
+  const std::vector<Status> outcomes = release();
+
+  ASSERT_EQ(outcomes.size(), 1U + kQueued);
+  for (int i = 0; i < kQueued; ++i)
+    EXPECT_TRUE(outcomes[i].ok()) << "write " << i << ": " << outcomes[i].to_string();
+  EXPECT_EQ(outcomes[kQueued].code(), StatusCode::kAlreadyExists) << outcomes[kQueued].to_string();
+  EXPECT_EQ(batches_since_blocked(), 2) << "the first write alone, then the queued ones";
+  RawDb raw(db_path());
+  EXPECT_EQ(raw.value("SELECT COUNT(*) FROM users"), std::to_string(1 + kQueued));
+  EXPECT_EQ(raw.value("SELECT COUNT(*) FROM users WHERE email = 'taken@example.com'"), "1");
+  EXPECT_EQ(host().gauge(kQueueDepth), 0.0);
+}
+
+// A transaction's function is the caller's code: it must run on the caller's thread and never share
+// a COMMIT with the writes queued before and after it.
+TEST_F(GroupCommitTest, ATransactionNeverJoinsABatchAndRunsOnItsCallersThread) {
+  ASSERT_TRUE(block_first_write()) << "the first write never reached the writer";
+  ASSERT_TRUE(queue([this] { return storage().create_user(user_named("before")).status(); }));
+  std::thread::id caller;
+  std::thread::id ran_on;
+  ASSERT_TRUE(queue([&] {
+    caller = std::this_thread::get_id();
+    return storage().transaction([&](sdk::StorageOps& ops) -> Status {
+      ran_on = std::this_thread::get_id();
+      return ops.create_user(user_named("in-transaction")).status();
+    });
+  }));
+  ASSERT_TRUE(queue([this] { return storage().create_user(user_named("after")).status(); }));
+  const std::vector<Status> outcomes = release();
+
+  for (std::size_t i = 0; i < outcomes.size(); ++i)
+    EXPECT_TRUE(outcomes[i].ok()) << "write " << i << ": " << outcomes[i].to_string();
+  EXPECT_EQ(ran_on, caller);
+  EXPECT_EQ(batches_since_blocked(), 4) << "each write in a batch of its own";
+  RawDb raw(db_path());
+  EXPECT_EQ(raw.value("SELECT COUNT(*) FROM users"), "4");
 }
 
 TEST_F(SqliteStorageTest, BackupIsAConsistentCopyThatOpensAsADatabase) {

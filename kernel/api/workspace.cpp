@@ -108,16 +108,18 @@ sdk::Result<std::filesystem::path> Workspaces::directory(std::string_view projec
 sdk::Status Workspaces::create(std::string_view project_id) const {
   auto dir = directory(project_id);
   if (!dir.ok()) return dir.status();
-  std::error_code ec;
-  if (!std::filesystem::exists(root_, ec)) {
+  // One mkdir in the common case (it runs on every project created): the root is only looked at
+  // when it is missing, and a directory mkdir just made needs no check that it is one.
+  if (::mkdir(dir->c_str(), S_IRWXU) == 0) return {};
+  if (errno == ENOENT) {
+    std::error_code ec;
     std::filesystem::create_directories(root_, ec);
     if (ec) return sdk::Status::unavailable("cannot create the workspace root: " + ec.message());
     std::filesystem::permissions(root_, std::filesystem::perms::owner_all, ec);
     if (ec) return sdk::Status::unavailable("cannot restrict the workspace root: " + ec.message());
+    if (::mkdir(dir->c_str(), S_IRWXU) == 0) return {};
   }
-  if (::mkdir(dir->c_str(), S_IRWXU) != 0 && errno != EEXIST) {
-    return sdk::Status::unavailable("cannot create the workspace: " + errno_text(errno));
-  }
+  if (errno != EEXIST) return sdk::Status::unavailable("cannot create the workspace: " + errno_text(errno));
   return check_project_directory(*dir);
 }
 

@@ -37,6 +37,21 @@ TEST(Workspaces, CreatesRootAndProjectDirectoriesPrivateToTheOwner) {
   EXPECT_TRUE(workspaces.create(kProject).ok());  // idempotent
 }
 
+// The workspace's name taken by something that is not a directory (a file, or a link that could lead
+// out) is refused, never followed or replaced.
+TEST(Workspaces, CreateRefusesANameHeldByAFileOrALink) {
+  TempDir tmp("samokoder-ws");
+  TempDir outside("samokoder-ws-outside");
+  const Workspaces workspaces(tmp.path());
+  std::ofstream(tmp.path() / std::string(kProject)) << "not a directory";
+  EXPECT_EQ(workspaces.create(kProject).code(), sdk::StatusCode::kFailedPrecondition);
+  constexpr std::string_view kLinked = "0190f5a2b3c47d8e9f00112233445577";
+  fs::create_directory_symlink(outside.path(), tmp.path() / std::string(kLinked));
+  EXPECT_EQ(workspaces.create(kLinked).code(), sdk::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(fs::is_symlink(tmp.path() / std::string(kLinked)));
+  EXPECT_EQ(slurp(tmp.path() / std::string(kProject)), "not a directory");
+}
+
 TEST(Workspaces, DirectoryNamesComeOnlyFromIdShapedStrings) {
   const Workspaces workspaces("/nonexistent");
   for (const std::string_view bad : std::vector<std::string_view>{"", "..", "a/b", "../x", ".hidden", "a b",

@@ -156,7 +156,18 @@ sdk::Result<IssuedTokens> Sessions::refresh(std::string_view refresh_token, Refr
 }
 
 sdk::Result<AccessClaims> Sessions::verify_access(std::string_view token) const {
-  auto claims = keys_->verify(token, security::kAccessTokenType, context_.now());
+  const Clock::time_point now = context_.now();
+  if (auto known = verified_access_.find(token)) {
+    // The same conditions JwtKeyRing::verify applies to the time claims; on any doubt verify in full,
+    // which also gives the precise reason.
+    const std::int64_t now_s = epoch_seconds(now);
+    const std::int64_t leeway = keys_->leeway().count();
+    const bool in_time = now_s < epoch_seconds(known->claims.expires_at) + leeway &&
+                         known->issued_at <= now_s + leeway &&
+                         (!known->not_before || *known->not_before <= now_s + leeway);
+    if (in_time) return std::move(known->claims);
+  }
+  auto claims = keys_->verify(token, security::kAccessTokenType, now);
   if (!claims.ok()) return claims.status();
   const auto sid = claims->find("sid");
   if (sid == claims->end() || !sid->is_string() || sid->get_ref<const std::string&>().empty()) {
@@ -167,6 +178,10 @@ sdk::Result<AccessClaims> Sessions::verify_access(std::string_view token) const 
   out.session_id = sid->get<std::string>();
   out.jti = (*claims)["jti"].get<std::string>();
   out.expires_at = Clock::time_point(std::chrono::seconds((*claims)["exp"].get<std::int64_t>()));
+  VerifiedAccess verified{out, (*claims)["iat"].get<std::int64_t>(), std::nullopt};
+  if (const auto nbf = claims->find("nbf"); nbf != claims->end())
+    verified.not_before = nbf->get<std::int64_t>();
+  verified_access_.remember(token, verified);
   return out;
 }
 

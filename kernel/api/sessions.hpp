@@ -23,6 +23,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +33,7 @@
 #include <samokoder/sdk/status.hpp>
 #include <samokoder/sdk/storage.hpp>
 
+#include "api/token_memo.hpp"
 #include "config/config.hpp"
 #include "security/jwt.hpp"
 
@@ -105,9 +107,17 @@ class Sessions {
   sdk::Result<IssuedTokens> mint(std::string_view user_id, std::string_view session_id,
                                  std::chrono::system_clock::time_point session_expires_at) const;
 
+  // An access token's claims as verify_access last found them, with the time claims it checks again.
+  struct VerifiedAccess {
+    AccessClaims claims;
+    std::int64_t issued_at = 0;
+    std::optional<std::int64_t> not_before;
+  };
+
   const ApiContext& context_;
   const config::SecurityConfig& config_;
   std::unique_ptr<security::JwtKeyRing> keys_;
+  TokenMemo<VerifiedAccess> verified_access_;
   bool secure_;
   CookieNames names_;
 };

@@ -212,6 +212,21 @@ TEST_F(SecurityApiTest, AnAccessTokenExpiresAfterFifteenMinutesAndRefreshStillWo
   EXPECT_EQ(get("/api/v1/auth/me", bearer(refreshed.json()["access_token"])).status, 200u);
 }
 
+// With one worker every request verifies on the same thread, so the second and later ones are
+// answered from that thread's memo of verified tokens; expiry must still apply to them.
+TEST_F(SecurityApiTest, ATokenRememberedAsVerifiedStillExpiresAndTamperingStillFails) {
+  start([](config::Config& config) { config.server.worker_threads = 1; });
+  const Login session = sign_up("memo@example.com");
+  EXPECT_EQ(get("/api/v1/auth/me", bearer(session.access_token)).status, 200u);
+  clock_.advance(std::chrono::minutes(14));
+  EXPECT_EQ(get("/api/v1/auth/me", bearer(session.access_token)).status, 200u);
+  std::string tampered = session.access_token;
+  tampered[tampered.size() - 3] = tampered[tampered.size() - 3] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(get("/api/v1/auth/me", bearer(tampered)).status, 401u);
+  clock_.advance(std::chrono::minutes(1) + std::chrono::seconds(6));  // past exp plus the 5 s leeway
+  EXPECT_EQ(get("/api/v1/auth/me", bearer(session.access_token)).status, 401u);
+}
+
 TEST_F(SecurityApiTest, ARefreshTokenExpiresAfterSevenDays) {
   start();
   const Login session = sign_up("week@example.com");

@@ -116,7 +116,8 @@ class Sessions {
 
   const ApiContext& context_;
   const config::SecurityConfig& config_;
-  std::unique_ptr<security::JwtKeyRing> keys_;
+  // Never changed after construction: verified_access_ answers for tokens this ring verified.
+  std::unique_ptr<const security::JwtKeyRing> keys_;
   TokenMemo<VerifiedAccess> verified_access_;
   bool secure_;
   CookieNames names_;

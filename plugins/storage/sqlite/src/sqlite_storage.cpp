@@ -1,6 +1,5 @@
 #include "sqlite_storage.hpp"
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -616,6 +615,10 @@ auto SqliteStorage::write(std::string_view operation, F&& f, Batching batching)
 }
 
 void SqliteStorage::run_in_group(WriteJob& job) {
+  // Allocated before the job is queued: once it is, nothing may throw until it is taken off again,
+  // or the queue would keep a dangling head that every later writer waits behind.
+  std::vector<WriteJob*> batch;
+  batch.reserve(kMaxBatch);
   std::unique_lock queue_lock(queue_mutex_);
   write_queue_.push_back(&job);
   set_queue_gauge();
@@ -623,7 +626,7 @@ void SqliteStorage::run_in_group(WriteJob& job) {
   if (job.done) return;
   // This thread leads: it takes its own job and the batchable ones queued right behind it. A job
   // that may not join a batch is only ever taken by its own thread, alone.
-  std::vector<WriteJob*> batch{&job};
+  batch.push_back(&job);
   if (job.batchable) {
     for (auto it = std::next(write_queue_.begin()); it != write_queue_.end() && batch.size() < kMaxBatch;
          ++it) {
@@ -660,15 +663,13 @@ void SqliteStorage::run_batch(const std::vector<WriteJob*>& batch) noexcept {
     ~GaugeReset() { host.gauge_set("storage_connections_in_use", labels, 0); }
   } gauge_reset{*host_, pool};
 
-  // Everything the transaction did is gone: jobs that succeeded, or did not run yet, fail with `why`;
-  // a job that failed keeps its own error (its effect was undone either way).
-  std::vector<bool> succeeded(batch.size(), false);
-  std::size_t ran = 0;
+  // Everything the transaction did is gone, so every job of the batch fails with `why`: also one that
+  // failed on its own, because it ran on top of the others' effects and its error (say, a name
+  // already taken by an earlier job of the batch) may no longer be true.
   auto abandon = [&](const Status& why) noexcept {
     rollback(*writer_);
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      if (i >= ran || succeeded[i]) batch[i]->fail(why);
-    }
+    for (WriteJob* job : batch)
+      job->fail(why);
   };
 
   if (Status begun = writer_->run_statement("BEGIN IMMEDIATE"); !begun.ok()) {
@@ -677,7 +678,8 @@ void SqliteStorage::run_batch(const std::vector<WriteJob*>& batch) noexcept {
   }
   SqliteOps ops(*writer_, *host_);
   const bool alone = batch.size() == 1;
-  for (; ran < batch.size(); ++ran) {
+  bool any_succeeded = false;
+  for (WriteJob* job : batch) {
     // A job alone needs no savepoint: on failure the whole transaction is rolled back.
     if (!alone) {
       if (Status saved = writer_->run_statement("SAVEPOINT group_write"); !saved.ok()) {
@@ -685,21 +687,20 @@ void SqliteStorage::run_batch(const std::vector<WriteJob*>& batch) noexcept {
         return;
       }
     }
-    succeeded[ran] = batch[ran]->run(ops);
+    const bool succeeded = job->run(ops);
+    any_succeeded = any_succeeded || succeeded;
     if (alone) continue;
-    Status closed_savepoint = succeeded[ran] ? writer_->run_statement("RELEASE group_write")
-                                             : writer_->run_statement("ROLLBACK TO group_write");
-    if (closed_savepoint.ok() && !succeeded[ran])
-      closed_savepoint = writer_->run_statement("RELEASE group_write");
+    Status closed_savepoint = succeeded ? writer_->run_statement("RELEASE group_write")
+                                        : writer_->run_statement("ROLLBACK TO group_write");
+    if (closed_savepoint.ok() && !succeeded) closed_savepoint = writer_->run_statement("RELEASE group_write");
     // Fails when SQLite already rolled the whole transaction back (an I/O error, a full disk): the
     // effects of the earlier jobs are gone too.
     if (!closed_savepoint.ok()) {
-      ++ran;
       abandon(closed_savepoint);
       return;
     }
   }
-  if (std::find(succeeded.begin(), succeeded.end(), true) == succeeded.end()) {
+  if (!any_succeeded) {
     rollback(*writer_);
     return;
   }

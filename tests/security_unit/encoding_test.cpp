@@ -73,6 +73,23 @@ TEST(Utf8, AcceptsWellFormedAndRejectsMalformed) {
   }
 }
 
+// is_valid_utf8 skips ASCII eight bytes at a time; every sequence, good or bad, must be judged the
+// same at every offset of a word and in the tail after the last whole word. utf8_length decodes one
+// code point at a time and is the reference.
+TEST(Utf8, ValidityDoesNotDependOnWhereASequenceFalls) {
+  for (const std::string sequence : {"\xd0\xbf", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\x80", "\xc0\xaf",
+                                     "\xed\xa0\x80", "\xff", "\xc3", "\xe2\x82", "\xf0\x9f\x98"}) {
+    for (std::size_t length = 0; length <= 20; ++length) {
+      for (std::size_t at = 0; at <= length; ++at) {
+        std::string text(length, 'a');
+        text.insert(at, sequence);
+        ASSERT_EQ(is_valid_utf8(text), utf8_length(text).has_value())
+            << ::testing::PrintToString(text) << " (sequence at offset " << at << ")";
+      }
+    }
+  }
+}
+
 TEST(Random, BytesHaveTheRequestedLengthAndDiffer) {
   auto a = random_bytes(32);
   auto b = random_bytes(32);

@@ -597,11 +597,11 @@ Outcome<nlohmann::json> ApiContext::json_body(const http::Request& request) cons
 Outcome<sdk::PageRequest> ApiContext::page_request(const http::Request& request) const {
   sdk::PageRequest page;
   std::vector<security::FieldError> errors;
-  if (auto limit = request.query_param("limit")) {
+  if (const auto limit = request.query_param("limit")) {
+    const std::string_view text = *limit;
     std::uint32_t value = 0;
-    const auto [end, ec] = std::from_chars(limit->data(), limit->data() + limit->size(), value);
-    if (ec != std::errc() || end != limit->data() + limit->size() || value < 1 ||
-        value > sdk::kMaxPageLimit) {
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value < 1 || value > sdk::kMaxPageLimit) {
       errors.push_back({"/limit", "expected an integer from 1 to " + std::to_string(sdk::kMaxPageLimit)});
     } else {
       page.limit = value;

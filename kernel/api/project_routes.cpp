@@ -117,24 +117,19 @@ Outcome<std::string> path_param(const http::Request& request) {
   return std::move(normalized).value();
 }
 
-// What every route on one file of a project starts from: the caller, the file's canonical path and
-// the caller's project (404 for anyone else's).
+// What a route on one file of a project intends, which decides the access it needs, whether it
+// holds the project's lock and how the workspace checks the path.
+enum class FileIntent { kRead, kWrite, kDelete };
+
+// What every route on one file of a project starts from: the caller, the file's canonical path, the
+// caller's project (404 for anyone else's), for a change the project's lock, and the path already
+// accepted by the workspace (never followed through a symlink).
 struct FileTarget {
   Principal caller;
   std::string path;
   sdk::Project project;
+  std::unique_lock<std::mutex> lock;  // held for kWrite and kDelete
 };
-
-Outcome<FileTarget> file_target(ApiContext& context, const http::Request& request, Access needed) {
-  auto auth = context.authenticate(request, needed);
-  if (!auth) return auth.take_response();
-  auto path = path_param(request);
-  if (!path) return path.take_response();
-  auto project =
-      context.storage([&](sdk::Storage& s) { return s.get_project(auth->user_id, request.param("id")); });
-  if (!project.ok()) return problem_from_status(project.status());
-  return FileTarget{std::move(*auth), std::move(*path), std::move(project).value()};
-}
 
 // A refusal of the workspace: a symlink, special or multiply-linked file is the user's path problem
 // (400); a file/directory clash is 409; anything else is the server's.
@@ -144,6 +139,23 @@ http::Response workspace_problem(const sdk::Status& status) {
     return invalid_path("path refused by the workspace: " + status.message());
   }
   return problem_from_status(status);
+}
+
+Outcome<FileTarget> file_target(ApiContext& context, ProjectState& state, const http::Request& request,
+                                FileIntent intent) {
+  auto auth = context.authenticate(request, intent == FileIntent::kRead ? Access::kRead : Access::kWrite);
+  if (!auth) return auth.take_response();
+  auto path = path_param(request);
+  if (!path) return path.take_response();
+  auto project =
+      context.storage([&](sdk::Storage& s) { return s.get_project(auth->user_id, request.param("id")); });
+  if (!project.ok()) return problem_from_status(project.status());
+  FileTarget target{std::move(*auth), std::move(*path), std::move(project).value(), {}};
+  if (intent != FileIntent::kRead) target.lock = state.locks.lock(target.project.id);
+  const sdk::Status accepted =
+      state.workspaces.check_path(target.project.id, target.path, intent == FileIntent::kWrite);
+  if (!accepted.ok()) return workspace_problem(accepted);
+  return target;
 }
 
 http::Response workspace_write_failed(const http::Request& request, const sdk::Status& status,
@@ -345,16 +357,13 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
   router.add(
       verb::get, "/api/v1/projects/{id}/files/{path...}",
       [&context, state](http::Request& request) {
-        auto target = file_target(context, request, Access::kRead);
+        auto target = file_target(context, *state, request, FileIntent::kRead);
         if (!target) return target.take_response();
         auto version = version_param(request);
         if (!version) return version.take_response();
         const Principal& auth = target->caller;
         const std::string& path = target->path;
         const sdk::Project& project = target->project;
-        if (const sdk::Status ok = state->workspaces.check_path(project.id, path, false); !ok.ok()) {
-          return workspace_problem(ok);
-        }
         auto file = context.storage(
             [&](sdk::Storage& s) { return s.get_file(auth.user_id, project.id, path, *version); });
         if (!file.ok()) return problem_from_status(file.status());
@@ -372,15 +381,11 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
   router.add(
       verb::put, "/api/v1/projects/{id}/files/{path...}",
       [&context, state](http::Request& request) {
-        auto target = file_target(context, request, Access::kWrite);
+        auto target = file_target(context, *state, request, FileIntent::kWrite);
         if (!target) return target.take_response();
         const Principal& auth = target->caller;
         const std::string& path = target->path;
         const sdk::Project& project = target->project;
-        auto lock = state->locks.lock(project.id);
-        if (const sdk::Status ok = state->workspaces.check_path(project.id, path, true); !ok.ok()) {
-          return workspace_problem(ok);
-        }
         auto stored = context.storage(
             [&](sdk::Storage& s) { return s.put_file(auth.user_id, project.id, path, request.body(), ""); });
         if (!stored.ok()) return problem_from_status(stored.status());
@@ -397,15 +402,11 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
   router.add(
       verb::delete_, "/api/v1/projects/{id}/files/{path...}",
       [&context, state](http::Request& request) {
-        auto target = file_target(context, request, Access::kWrite);
+        auto target = file_target(context, *state, request, FileIntent::kDelete);
         if (!target) return target.take_response();
         const Principal& auth = target->caller;
         const std::string& path = target->path;
         const sdk::Project& project = target->project;
-        auto lock = state->locks.lock(project.id);
-        if (const sdk::Status ok = state->workspaces.check_path(project.id, path, false); !ok.ok()) {
-          return workspace_problem(ok);
-        }
         auto deleted = context.storage(
             [&](sdk::Storage& s) { return s.delete_file(auth.user_id, project.id, path, ""); });
         if (!deleted.ok()) return problem_from_status(deleted.status());

@@ -81,6 +81,20 @@ class WriterThreadMark {
   std::atomic<std::thread::id>& slot_;
 };
 
+// One operation inside a transaction of several (Storage::transaction, a group commit) runs in a
+// savepoint of its own, so a failed one is undone alone.
+Status open_savepoint(Connection& db) {
+  return db.run_statement("SAVEPOINT storage_op");
+}
+
+// Keeps the operation's effects, or undoes them. Not OK when SQLite already ended the whole
+// transaction (an I/O error, a full disk): the savepoint is gone with it.
+Status close_savepoint(Connection& db, bool keep) {
+  if (keep) return db.run_statement("RELEASE storage_op");
+  SAMOKODER_RETURN_IF_ERROR(db.run_statement("ROLLBACK TO storage_op"));
+  return db.run_statement("RELEASE storage_op");
+}
+
 // What a transaction function receives: SqliteOps on the writer, with every write wrapped in a
 // SAVEPOINT so that a failed call is undone on its own and the function may carry on.
 class TransactionOps final : public sdk::StorageOps {
@@ -352,16 +366,13 @@ class TransactionOps final : public sdk::StorageOps {
   template <typename F>
   auto atomically(F&& f) -> decltype(f()) {
     SAMOKODER_RETURN_IF_ERROR(still_in_transaction());
-    SAMOKODER_RETURN_IF_ERROR(db_.exec("SAVEPOINT storage_op"));
+    SAMOKODER_RETURN_IF_ERROR(open_savepoint(db_));
     auto result = f();
     if (status_of(result).ok()) {
-      SAMOKODER_RETURN_IF_ERROR(db_.exec("RELEASE storage_op"));
+      SAMOKODER_RETURN_IF_ERROR(close_savepoint(db_, true));
       return result;
     }
-    if (still_in_transaction().ok()) {
-      (void)db_.exec("ROLLBACK TO storage_op");
-      (void)db_.exec("RELEASE storage_op");
-    }
+    if (still_in_transaction().ok()) (void)close_savepoint(db_, false);
     return result;
   }
 
@@ -682,7 +693,7 @@ void SqliteStorage::run_batch(const std::vector<WriteJob*>& batch) noexcept {
   for (WriteJob* job : batch) {
     // A job alone needs no savepoint: on failure the whole transaction is rolled back.
     if (!alone) {
-      if (Status saved = writer_->run_statement("SAVEPOINT group_write"); !saved.ok()) {
+      if (Status saved = open_savepoint(*writer_); !saved.ok()) {
         abandon(saved);
         return;
       }
@@ -690,12 +701,8 @@ void SqliteStorage::run_batch(const std::vector<WriteJob*>& batch) noexcept {
     const bool succeeded = job->run(ops);
     any_succeeded = any_succeeded || succeeded;
     if (alone) continue;
-    Status closed_savepoint = succeeded ? writer_->run_statement("RELEASE group_write")
-                                        : writer_->run_statement("ROLLBACK TO group_write");
-    if (closed_savepoint.ok() && !succeeded) closed_savepoint = writer_->run_statement("RELEASE group_write");
-    // Fails when SQLite already rolled the whole transaction back (an I/O error, a full disk): the
-    // effects of the earlier jobs are gone too.
-    if (!closed_savepoint.ok()) {
+    // Fails when SQLite already rolled the whole transaction back: the earlier jobs' effects are gone too.
+    if (Status closed_savepoint = close_savepoint(*writer_, succeeded); !closed_savepoint.ok()) {
       abandon(closed_savepoint);
       return;
     }

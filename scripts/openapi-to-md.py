@@ -28,7 +28,7 @@ def auth_label(operation, document):
     if not security:
         return "none"
     names = sorted({name for requirement in security for name in requirement})
-    admin = "dministrators only" in operation.get("description", "")
+    admin = operation.get("x-samokoder-admin", False)
     label = " or ".join({"bearerAuth": "bearer", "cookieAuth": "cookie"}.get(n, n) for n in names)
     return label + (" (admin)" if admin else "")
 

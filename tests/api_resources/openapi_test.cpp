@@ -24,6 +24,13 @@ std::string lowercase(std::string_view text) {
   return out;
 }
 
+std::string uppercase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
 // "get /api/v1/projects/{id}" for every registered route.
 std::set<std::string> registered_operations(const http::Router& router) {
   std::set<std::string> out;
@@ -103,6 +110,33 @@ TEST_F(OpenApiTest, DocumentIsServedAndWellFormed) {
   }
 }
 
+// The "(admin)" mark of the endpoint index comes from x-samokoder-admin; it must name exactly the
+// operations that refuse a signed-in user who is not an administrator.
+TEST_F(OpenApiTest, AdminMarkNamesExactlyTheOperationsThatRefuseNonAdmins) {
+  const User user = sign_up("not-an-admin@example.com");
+  std::size_t admin_operations = 0;
+  for (const auto& [path, item] : api::openapi_document()["paths"].items()) {
+    for (const auto& [method, operation] : item.items()) {
+      if (!kHttpMethods.contains(method) || operation.value("security", nlohmann::json::array()).empty())
+        continue;
+      std::string target = path;
+      for (std::size_t open = target.find('{'); open != std::string::npos; open = target.find('{')) {
+        target.replace(open, target.find('}', open) - open + 1, "019b000000007000800000000000abcd");
+      }
+      const bool writes = method == "post" || method == "put" || method == "patch";
+      const auto response =
+          call(boost::beast::http::string_to_verb(uppercase(method)), target, user, writes ? "{}" : "");
+      const bool refused_as_non_admin =
+          response.status == 403 && response.json().value("type", "").ends_with("/admin_required");
+      const bool marked = operation.value("x-samokoder-admin", false);
+      admin_operations += marked ? 1 : 0;
+      EXPECT_EQ(marked, refused_as_non_admin)
+          << method << " " << path << " answered " << response.status << " " << response.body;
+    }
+  }
+  EXPECT_GE(admin_operations, 7u);
+}
+
 TEST_F(OpenApiTest, ApiReferenceCoversEveryDocumentedOperation) {
   std::ifstream in(std::string(SAMOKODER_SOURCE_DIR) + "/docs/api.md");
   const std::string markdown((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -110,10 +144,7 @@ TEST_F(OpenApiTest, ApiReferenceCoversEveryDocumentedOperation) {
   for (const auto& [path, item] : api::openapi_document()["paths"].items()) {
     for (const auto& [method, operation] : item.items()) {
       if (!kHttpMethods.contains(method)) continue;
-      std::string upper = method;
-      for (char& c : upper)
-        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      const std::string heading = "`" + upper + " " + path + "`";
+      const std::string heading = "`" + uppercase(method) + " " + path + "`";
       EXPECT_NE(markdown.find(heading), std::string::npos) << "docs/api.md does not mention " << heading;
     }
   }

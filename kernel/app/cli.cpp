@@ -47,7 +47,8 @@ constexpr std::string_view kUsage =
     "  samokoder admin create-user --email E [--admin] [--config FILE]\n"
     "                                                         create a user; the password is read from "
     "stdin\n"
-    "  samokoder version                                      kernel version and SDK ABI\n";
+    "  samokoder version                                      kernel version and SDK ABI\n"
+    "  samokoder help                                         this text (also --help, -h)\n";
 
 // Options of the form --name VALUE after the positional arguments.
 struct Options {
@@ -446,6 +447,11 @@ int version(std::ostream& out) {
 }  // namespace
 
 int run_cli(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  // Before option parsing, which refuses options it does not know.
+  if (!args.empty() && (args[0] == "help" || args[0] == "--help" || args[0] == "-h")) {
+    out << kUsage;
+    return kExitOk;
+  }
   const auto options = parse_options(args, err);
   if (!options) return kExitUsage;
   const auto& words = options->positional;
@@ -464,10 +470,6 @@ int run_cli(std::span<const std::string_view> args, std::ostream& out, std::ostr
   if (command == "db" && words.size() >= 2) return database(*options, out, err);
   if (command == "admin" && subcommand == "create-user") return create_user(*options, out, err);
   if (command == "version" && words.size() == 1) return version(out);
-  if (command == "help" || command == "--help" || command == "-h") {
-    out << kUsage;
-    return kExitOk;
-  }
   err << "samokoder: unknown command \"" << command << "\"\n" << kUsage;
   return kExitUsage;
 }

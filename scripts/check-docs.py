@@ -13,6 +13,7 @@ Each check compares two lists, both ways, and names every entry found on one sid
 - metrics: every name the kernel registers (`counter("samokoder_...")`, `gauge(...)`, `histogram(...)`)
   and every plugin metric (`counter_add("name"`, ... which the kernel exports as samokoder_plugin_name)
   against the metric table of docs/ops.md;
+- routes: every API path a document names matches a path of kernel/api/openapi.json;
 - links: every relative link in README.md, docs/ and the plugins' READMEs points at a file in the
   repository (and at a heading that exists, for links into Markdown), and no document refers to a design
   file outside it.
@@ -189,6 +190,32 @@ def check_metrics(ops):
     return compare("metric", "the sources", in_code, "docs/ops.md metric table", in_docs)
 
 
+# --- routes ------------------------------------------------------------------------------------------
+
+
+def check_routes():
+    """Every API path a document names is served: it matches a path of the OpenAPI document, which
+    tests/api_resources/openapi_test.cpp holds to the router."""
+    openapi = json.loads(read("kernel/api/openapi.json"))
+    patterns = []
+    for path in openapi["paths"]:
+        parts = path.split("/")
+        regex = "/".join(
+            (".+" if i == len(parts) - 1 else "[^/]+") if re.fullmatch(r"\{[^}]+\}", part) else re.escape(part)
+            for i, part in enumerate(parts)
+        )
+        patterns.append(re.compile(regex + "/?"))
+    errors = []
+    for document_path in documents():
+        text = document_path.read_text(encoding="utf-8")
+        for mention in re.findall(r"(/api/v1/[A-Za-z0-9_{}./-]*[A-Za-z0-9_}]|/healthz|/readyz|/metrics)\b", text):
+            # A path prefix of routes (a cookie's Path, say) names them all.
+            prefix_of_routes = any(path.startswith(mention + "/") for path in openapi["paths"])
+            if not prefix_of_routes and not any(pattern.fullmatch(mention) for pattern in patterns):
+                errors.append(f"{document_path.relative_to(ROOT)} names `{mention}`, which no route serves")
+    return errors
+
+
 # --- links -------------------------------------------------------------------------------------------
 
 
@@ -209,10 +236,13 @@ def anchors(markdown):
     return found
 
 
+def documents():
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted(ROOT.glob("plugins/*/*/README.md"))]
+
+
 def check_links():
-    documents = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted(ROOT.glob("plugins/*/*/README.md"))]
     errors = []
-    for document in documents:
+    for document in documents():
         text = document.read_text(encoding="utf-8")
         name = document.relative_to(ROOT)
         if re.search(r"\.\./shared|\bDESIGN(\.md)?\b", text):
@@ -244,11 +274,12 @@ def main():
         + check_commands(ops, readme, args.samokoder)
         + check_environment(ops)
         + check_metrics(ops)
+        + check_routes()
         + check_links()
     )
     for error in errors:
         print(error, file=sys.stderr)
-    print(f"check-docs: {len(errors)} disagreement(s)")
+    print(f"check-docs: {len(errors)} disagreement(s)", file=sys.stderr if errors else sys.stdout)
     return 1 if errors else 0
 
 

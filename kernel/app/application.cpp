@@ -21,7 +21,7 @@ Application::~Application() {
 
 std::shared_ptr<http::Router> Application::build_router() {
   auto router = std::make_shared<http::Router>();
-  add_ops_routes(*router, *plugins_, metrics_, [this] { return storage_health(); });
+  add_ops_routes(*router, *api_, *plugins_, metrics_, [this] { return storage_health(); });
   api::add_routes(*router, *api_);
   add_plugin_admin_routes(*router, *api_, *plugins_, [this] { return reload_config_file(); });
   return router;

@@ -3,6 +3,11 @@
 #include <chrono>
 #include <ctime>
 
+#include <samokoder/sdk/redact.hpp>
+
+#include "api/sessions.hpp"
+#include "security/csrf.hpp"
+
 namespace samokoder::app {
 namespace {
 
@@ -17,9 +22,19 @@ std::string iso8601(std::chrono::system_clock::time_point time) {
   return text;
 }
 
+// Whether the caller is an authenticated admin (the same test as the admin routes). A request without
+// credentials is answered without a storage round trip; one whose credentials fail any check is
+// treated like an anonymous one, since it only loses the failure details.
+bool caller_is_admin(const api::ApiContext& context, const http::Request& request) {
+  const bool has_credentials =
+      !request.header("Authorization").empty() ||
+      security::find_cookie(request.header("Cookie"), context.sessions().cookie_names().access).has_value();
+  return has_credentials && static_cast<bool>(context.authenticate(request, api::Access::kAdmin));
+}
+
 }  // namespace
 
-nlohmann::json plugin_to_json(const plugins::PluginInfo& info) {
+nlohmann::json plugin_to_json(const plugins::PluginInfo& info, PluginView view) {
   nlohmann::json out = {
       {"id", info.id},
       {"kind", info.kind},
@@ -46,11 +61,15 @@ nlohmann::json plugin_to_json(const plugins::PluginInfo& info) {
   }
   out["retired_generations"] = std::move(retired);
   if (!info.unique_symbols.empty()) out["unique_symbols"] = info.unique_symbols;
+  // The failure text can name hosts, paths and what a plugin's config holds; the state and the reason
+  // code are enough for everyone else.
+  if (view == PluginView::kPublic) out.erase("failure_message");
   return out;
 }
 
-void add_ops_routes(http::Router& router, const plugins::PluginManager& plugins,
-                    const metrics::Registry& metrics, std::function<sdk::Status()> storage_health) {
+void add_ops_routes(http::Router& router, const api::ApiContext& context,
+                    const plugins::PluginManager& plugins, const metrics::Registry& metrics,
+                    std::function<sdk::Status()> storage_health) {
   const http::RouteOptions inline_route{
       .dispatch = http::Dispatch::kInline, .max_body_bytes = 0, .group = "ops"};
 
@@ -72,7 +91,7 @@ void add_ops_routes(http::Router& router, const plugins::PluginManager& plugins,
           }
         }
         if (const sdk::Status storage = storage_health(); !storage.ok()) {
-          not_ready.push_back({{"check", "storage"}, {"detail", storage.message()}});
+          not_ready.push_back({{"check", "storage"}, {"detail", sdk::redact_credentials(storage.message())}});
         }
         if (not_ready.empty()) return http::Response::json(200, {{"status", "ready"}});
         return http::Response::json(503, {{"status", "not_ready"}, {"checks", not_ready}});
@@ -86,28 +105,36 @@ void add_ops_routes(http::Router& router, const plugins::PluginManager& plugins,
       },
       inline_route);
 
+  // Authenticating an admin may read storage, so the inventory runs on a worker.
+  const http::RouteOptions inventory_route{
+      .dispatch = http::Dispatch::kWorker, .max_body_bytes = 0, .group = "ops"};
+  auto view_for = [&context](const http::Request& request) {
+    return caller_is_admin(context, request) ? PluginView::kAdmin : PluginView::kPublic;
+  };
+
   router.add(
       verb::get, "/api/v1/plugins",
-      [&plugins](http::Request&) {
+      [&plugins, view_for](http::Request& request) {
+        const PluginView view = view_for(request);
         nlohmann::json items = nlohmann::json::array();
         for (const auto& info : plugins.list())
-          items.push_back(plugin_to_json(info));
+          items.push_back(plugin_to_json(info, view));
         return http::Response::json(200, {{"items", items}});
       },
-      inline_route);
+      inventory_route);
 
   router.add(
       verb::get, "/api/v1/plugins/{id}",
-      [&plugins](http::Request& request) {
+      [&plugins, view_for](http::Request& request) {
         const auto info = plugins.find(request.param("id"));
         if (!info) {
           return http::Response::problem(
               404, "not_found", "Not Found",
               "no plugin \"" + std::string(request.param("id")) + "\" is configured");
         }
-        return http::Response::json(200, plugin_to_json(*info));
+        return http::Response::json(200, plugin_to_json(*info, view_for(request)));
       },
-      inline_route);
+      inventory_route);
 }
 
 }  // namespace samokoder::app

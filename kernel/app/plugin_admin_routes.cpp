@@ -14,7 +14,7 @@ double milliseconds(std::chrono::steady_clock::duration duration) {
 // Every answer of these routes shows the plugin as it stands after the change.
 nlohmann::json plugin_document(const plugins::PluginManager& plugins, std::string_view id) {
   const auto info = plugins.find(id);
-  return info ? plugin_to_json(*info) : nlohmann::json(nullptr);
+  return info ? plugin_to_json(*info, PluginView::kAdmin) : nlohmann::json(nullptr);
 }
 
 }  // namespace

@@ -8,16 +8,36 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <samokoder/sdk/redact.hpp>
+
 namespace samokoder::core {
 namespace {
 
-// Writes the message payload JSON-escaped, so the json format yields one valid JSON object per line
-// whatever a message contains.
+// Every line, whoever logs it (a plugin quoting libpq, a kernel subsystem quoting a plugin's error),
+// leaves with URL passwords and password= values redacted. Formatting runs on the logging thread, so
+// the scan costs no request thread anything.
+std::string redacted_payload(const spdlog::details::log_msg& msg) {
+  return sdk::redact_credentials(std::string_view(msg.payload.data(), msg.payload.size()));
+}
+
+class RedactedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const std::string text = redacted_payload(msg);
+    dest.append(text.data(), text.data() + text.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<RedactedMessage>();
+  }
+};
+
+// Writes the message payload redacted and JSON-escaped, so the json format yields one valid JSON object
+// per line whatever a message contains.
 class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
     static constexpr char kHex[] = "0123456789abcdef";
-    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+    for (char c : redacted_payload(msg)) {
       switch (c) {
         case '"':
           dest.append(std::string_view("\\\""));
@@ -68,7 +88,9 @@ std::unique_ptr<spdlog::formatter> make_formatter(const std::string& format) {
         R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","logger":"%n","msg":"%*"})");
     return formatter;
   }
-  return std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%e %-5l [%n] %v");
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  formatter->add_flag<RedactedMessage>('*').set_pattern("%Y-%m-%dT%H:%M:%S.%e %-5l [%n] %*");
+  return formatter;
 }
 
 spdlog::sink_ptr ensure_sink(LoggingState& s) {

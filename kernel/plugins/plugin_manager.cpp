@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <samokoder/sdk/redact.hpp>
+
 #include "core/logging.hpp"
 
 namespace samokoder::plugins {
@@ -151,7 +153,8 @@ void PluginManager::remove_stale_copies() const {
   }
 }
 
-void PluginManager::record_failure(Record& record, FailureReason reason, const std::string& message) {
+std::string PluginManager::record_failure(Record& record, FailureReason reason, std::string_view text) {
+  std::string message = sdk::redact_credentials(text);
   registry_
       .counter("samokoder_plugin_load_failures_total", "Plugin loads that failed, by reason.",
                {{"reason", std::string(reason_name(reason))}})
@@ -163,6 +166,7 @@ void PluginManager::record_failure(Record& record, FailureReason reason, const s
   if (record.slot->active_.load() == PluginSlot::kNone) record.info.state = PluginState::kFailed;
   record.info.failure_reason = reason;
   record.info.failure_message = message;
+  return message;
 }
 
 std::variant<std::size_t, sdk::Status> PluginManager::stage(Record& record) {
@@ -211,8 +215,7 @@ std::variant<std::size_t, sdk::Status> PluginManager::stage(Record& record) {
         record.info.description = failure->descriptor->description;
       }
     }
-    record_failure(record, failure->reason, failure->message);
-    return sdk::Status::failed_precondition(failure->message);
+    return sdk::Status::failed_precondition(record_failure(record, failure->reason, failure->message));
   }
 
   auto generation = std::move(std::get<std::unique_ptr<Generation>>(outcome));
@@ -346,8 +349,8 @@ sdk::Status PluginManager::transfer_state(Record& record, std::size_t index) {
     error = "state transfer threw a non-standard exception";
   }
   if (error.empty()) return {};
-  record_failure(record, FailureReason::kStateTransferFailed, error);
-  return sdk::Status::failed_precondition(record.entry.id + ": " + error);
+  return sdk::Status::failed_precondition(record.entry.id + ": " +
+                                          record_failure(record, FailureReason::kStateTransferFailed, error));
 }
 
 PluginState PluginManager::retire_active(Record& record) {

@@ -238,7 +238,9 @@ class PluginManager {
   sdk::Status transfer_state(Record& record, std::size_t index);
   // Swaps out the active generation, drains it and tears it down. Returns the final state.
   PluginState retire_active(Record& record);
-  void record_failure(Record& record, FailureReason reason, const std::string& message);
+  // Counts, logs and shows the failure; returns `message` with credentials redacted (a plugin's text can
+  // quote a URL with its password), which is all the failure path may pass on.
+  std::string record_failure(Record& record, FailureReason reason, std::string_view message);
   void collect(metrics::Exposition& out) const;
   std::filesystem::path resolve(const std::string& file) const;
   void remove_stale_copies() const;

@@ -1,5 +1,7 @@
 #include "pool.hpp"
 
+#include <samokoder/sdk/redact.hpp>
+
 namespace samokoder::storage_postgres {
 
 Lease::~Lease() {
@@ -78,7 +80,13 @@ sdk::Result<std::unique_ptr<Connection>> ConnectionPool::open() {
   PGconn* raw = PQconnectdbParams(keywords.data(), values.data(), 1);
   auto conn = std::make_unique<Connection>(raw);
   if (!conn->healthy()) {
-    return sdk::Status::unavailable("cannot connect to PostgreSQL: " + conn->error_message());
+    // libpq's text can quote the connection string (the URL is the "dbname" parameter).
+    std::string_view conninfo;
+    for (const auto& [key, value] : params_) {
+      if (key == "dbname") conninfo = value;
+    }
+    return sdk::Status::unavailable("cannot connect to PostgreSQL: " +
+                                    sdk::redact_credentials(conn->error_message(), conninfo));
   }
   PQsetNoticeProcessor(
       raw,

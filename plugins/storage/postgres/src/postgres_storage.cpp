@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <samokoder/sdk/plugin.hpp>
+#include <samokoder/sdk/redact.hpp>
 #include <samokoder/sdk/storage.hpp>
 
 #include "codec.hpp"
@@ -251,7 +252,9 @@ class PostgresStorage final : public ForwardingOps<PostgresStorage, sdk::Storage
       if (error) PQfreemem(error);
       while (!reason.empty() && reason.back() == '\n')
         reason.pop_back();
-      return Status::invalid_argument(std::string(kPluginId) + ": the database URL is not valid: " + reason);
+      // libpq quotes the URL, or a fragment of it, in its reason.
+      return Status::invalid_argument(std::string(kPluginId) + ": the database URL is not valid: " +
+                                      sdk::redact_credentials(reason, config.url));
     }
     PQconninfoFree(options);
     target_ = describe_target(config.url);
@@ -281,7 +284,8 @@ class PostgresStorage final : public ForwardingOps<PostgresStorage, sdk::Storage
         });
 
     if (Status reachable = health(); !reachable.ok()) {
-      return Status::unavailable("cannot reach PostgreSQL at " + target_ + ": " + reachable.message());
+      return Status::unavailable("cannot reach PostgreSQL at " + target_ + ": " +
+                                 sdk::redact_credentials(reachable.message(), config.url));
     }
     if (config.auto_migrate) {
       SAMOKODER_RETURN_IF_ERROR(migrate());

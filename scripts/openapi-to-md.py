@@ -30,6 +30,9 @@ def auth_label(operation, document):
     names = sorted({name for requirement in security for name in requirement})
     admin = operation.get("x-samokoder-admin", False)
     label = " or ".join({"bearerAuth": "bearer", "cookieAuth": "cookie"}.get(n, n) for n in names)
+    # An empty requirement ({}) makes the others optional: anyone may call, credentials add to the answer.
+    if {} in security:
+        label = "none; optional " + label
     return label + (" (admin)" if admin else "")
 
 

@@ -44,8 +44,9 @@ class BackendDatabase {
 struct StorageBackend {
   std::string name;  // [A-Za-z0-9_]: the gtest parameter name
   std::filesystem::path plugin_path;
-  // A fresh database per call; returns null and sets *skip_reason when the backend cannot run here.
-  std::function<std::unique_ptr<BackendDatabase>(std::string* skip_reason)> create_database;
+  // A fresh database per call. A backend that cannot run here throws saying why (a test failure, never a
+  // skip: a suite that passes without its backend proves nothing).
+  std::function<std::unique_ptr<BackendDatabase>()> create_database;
 };
 
 // gtest prints a test parameter with this: the backend's name instead of its bytes.

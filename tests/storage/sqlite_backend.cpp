@@ -78,9 +78,9 @@ class SqliteDatabase final : public BackendDatabase {
 }  // namespace
 }  // namespace samokoder::testing
 
-SAMOKODER_REGISTER_STORAGE_BACKEND(
-    sqlite, ::samokoder::testing::StorageBackend{
-                "sqlite", SAMOKODER_STORAGE_SQLITE_PLUGIN,
-                [](std::string*) -> std::unique_ptr<samokoder::testing::BackendDatabase> {
-                  return std::make_unique<samokoder::testing::SqliteDatabase>();
-                }});
+SAMOKODER_REGISTER_STORAGE_BACKEND(sqlite,
+                                   ::samokoder::testing::StorageBackend{
+                                       "sqlite", SAMOKODER_STORAGE_SQLITE_PLUGIN,
+                                       []() -> std::unique_ptr<samokoder::testing::BackendDatabase> {
+                                         return std::make_unique<samokoder::testing::SqliteDatabase>();
+                                       }});

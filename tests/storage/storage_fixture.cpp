@@ -3,9 +3,7 @@
 namespace samokoder::testing {
 
 void StorageTest::SetUp() {
-  std::string skip_reason;
-  database_ = GetParam().create_database(&skip_reason);
-  if (!database_) GTEST_SKIP() << GetParam().name << ": " << skip_reason;
+  database_ = GetParam().create_database();
   host_ = std::make_unique<TestHost>("storage." + GetParam().name, database_->plugin_config());
   auto loaded = LoadedStorage::load(GetParam().plugin_path, *host_);
   ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();

@@ -33,7 +33,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr std::string_view kBinDir = "/usr/lib/postgresql/15/bin";
 constexpr std::string_view kDirPrefix = "samokoder-pg-";
 constexpr std::string_view kOwnerFile = "owner.pid";
 // Startup includes crash recovery after kill_and_restart(); on a loaded 2-core machine that can take a while.
@@ -180,8 +179,17 @@ std::string describe_status(int status) {
   return "ended with status " + std::to_string(status);
 }
 
-std::string bin(std::string_view tool) {
-  return std::string(kBinDir) + "/" + std::string(tool);
+// Throws, naming the binary and how to install it, unless every server binary is in `bin_dir`.
+void require_binaries(const fs::path& bin_dir) {
+  for (const char* tool : {"initdb", "postgres"}) {
+    const fs::path path = bin_dir / tool;
+    if (::access(path.c_str(), X_OK) != 0) {
+      throw std::runtime_error("PostgreSQL 15 server binary " + path.string() +
+                               " is missing (the PostgreSQL tests run a real server): install it with "
+                               "`scripts/install-deps.sh test` (Debian package postgresql-15), which "
+                               "`make test` runs");
+    }
+  }
 }
 
 std::string conninfo(std::uint16_t port, std::string_view database) {
@@ -220,7 +228,8 @@ std::vector<pid_t> children_of(pid_t parent) {
 
 }  // namespace
 
-PostgresServer::PostgresServer() : owner_(::getpid()) {
+PostgresServer::PostgresServer(fs::path bin_dir) : bin_dir_(std::move(bin_dir)), owner_(::getpid()) {
+  require_binaries(bin_dir_);
   remove_abandoned_directories();
   std::string pattern = (temp_base() / (std::string(kDirPrefix) + "XXXXXX")).string();
   if (::mkdtemp(pattern.data()) == nullptr) {
@@ -319,8 +328,8 @@ std::string PostgresServer::log_tail(std::size_t max_lines) const {
 
 void PostgresServer::init_cluster() {
   // --no-sync only skips flushing the fresh cluster at initdb time; the server itself runs with fsync on.
-  const pid_t pid = spawn({bin("initdb"), "-D", data_dir_.string(), "-U", "postgres", "-A", "trust", "-E",
-                           "UTF8", "--locale=C", "--no-sync", "--no-instructions"},
+  const pid_t pid = spawn({(bin_dir_ / "initdb").string(), "-D", data_dir_.string(), "-U", "postgres", "-A",
+                           "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"},
                           log_path_, RunAs{drop_to_postgres_, run_uid_, run_gid_});
   const auto status = wait_exit(pid, Clock::now() + kStartDeadline);
   if (!status) {
@@ -357,11 +366,12 @@ void PostgresServer::start(bool same_port) {
 }
 
 bool PostgresServer::try_start_on(std::uint16_t port, std::string& failure) {
-  const pid_t pid = spawn({bin("postgres"), "-D", data_dir_.string(), "-p", std::to_string(port), "-c",
-                           "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + dir_.string(),
-                           "-c", "fsync=on", "-c", "synchronous_commit=on", "-c", "full_page_writes=on", "-c",
-                           "shared_buffers=32MB", "-c", "logging_collector=off"},
-                          log_path_, RunAs{drop_to_postgres_, run_uid_, run_gid_});
+  const pid_t pid =
+      spawn({(bin_dir_ / "postgres").string(), "-D", data_dir_.string(), "-p", std::to_string(port), "-c",
+             "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + dir_.string(), "-c", "fsync=on",
+             "-c", "synchronous_commit=on", "-c", "full_page_writes=on", "-c", "shared_buffers=32MB", "-c",
+             "logging_collector=off"},
+            log_path_, RunAs{drop_to_postgres_, run_uid_, run_gid_});
   const std::string info = conninfo(port, "postgres");
   const auto deadline = Clock::now() + kStartDeadline;
   while (Clock::now() < deadline) {

@@ -12,7 +12,9 @@
 // started it: start it from the main thread), and the next PostgresServer removes directories left by dead
 // processes.
 //
-// Failures to start throw std::runtime_error carrying the tail of the server log.
+// Failures to start throw std::runtime_error carrying the tail of the server log. Missing server binaries
+// are such a failure, never a reason to skip: the message names the binary and how to install it
+// (`scripts/install-deps.sh test`, which `make test` runs), so a suite cannot pass without PostgreSQL.
 //
 // Thread-safety: none for one object; shared() is safe to call from any thread.
 #pragma once
@@ -30,7 +32,10 @@ class PostgresServer {
  public:
   static constexpr std::string_view kDefaultDatabase = "samokoder_test";
 
-  PostgresServer();
+  static constexpr std::string_view kDefaultBinDir = "/usr/lib/postgresql/15/bin";
+
+  // `bin_dir` holds initdb and postgres.
+  explicit PostgresServer(std::filesystem::path bin_dir = kDefaultBinDir);
   ~PostgresServer();
   PostgresServer(const PostgresServer&) = delete;
   PostgresServer& operator=(const PostgresServer&) = delete;
@@ -64,6 +69,7 @@ class PostgresServer {
   void stop() noexcept;
   void kill_group() noexcept;
 
+  std::filesystem::path bin_dir_;
   std::filesystem::path dir_;
   std::filesystem::path data_dir_;
   std::filesystem::path log_path_;

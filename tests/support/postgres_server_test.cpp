@@ -35,6 +35,20 @@ std::optional<std::string> query_value(PGconn* conn, const std::string& sql) {
   return std::string(PQgetvalue(result.get(), 0, 0));
 }
 
+// Without the server binaries the PostgreSQL tests fail, saying what is missing and how to install it;
+// they never skip (a skipped suite passes `make test` without having run).
+TEST(PostgresServer, MissingBinariesAreAFailureNamingTheBinaryAndTheInstallScript) {
+  const std::filesystem::path bin_dir = "/nonexistent/postgresql/bin";
+  std::string message;
+  try {
+    PostgresServer server(bin_dir);
+  } catch (const std::runtime_error& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find((bin_dir / "initdb").string() + " is missing"), std::string::npos) << message;
+  EXPECT_NE(message.find("scripts/install-deps.sh test"), std::string::npos) << message;
+}
+
 TEST(PostgresServer, ServesQueriesAndRemovesEverythingWhenDestroyed) {
   std::filesystem::path dir;
   std::string url;

@@ -15,6 +15,7 @@
 #include "core/file_util.hpp"
 #include "fixed_agent_context.hpp"
 #include "temp_dir.hpp"
+#include "wait_until.hpp"
 
 namespace samokoder::plugins {
 namespace {
@@ -22,6 +23,9 @@ namespace {
 using testing::fixture;
 using testing::mapped_in_process;
 using testing::plugin_entry;
+
+// A wait on another thread ends in a test failure after this long, never in a hang.
+constexpr auto kWaitDeadline = std::chrono::seconds(30);
 
 class PluginManagerTest : public ::testing::Test {
  protected:
@@ -324,8 +328,9 @@ TEST_F(PluginManagerTest, UnloadWaitsForCallsInFlight) {
   auto lease = manager->acquire("agent.fixture_echo");
   ASSERT_TRUE(lease);
   std::thread unloader([&] { EXPECT_TRUE(manager->unload("agent.fixture_echo").ok()); });
-  while (info(*manager, "agent.fixture_echo").state != PluginState::kDraining)
-    std::this_thread::yield();
+  EXPECT_TRUE(testing::wait_until(
+      [&] { return info(*manager, "agent.fixture_echo").state == PluginState::kDraining; }, kWaitDeadline))
+      << "the unload never started draining";
   // New calls no longer reach the draining generation; the one in flight still works.
   EXPECT_FALSE(manager->acquire("agent.fixture_echo"));
   testing::FixedAgentContext context;
@@ -374,8 +379,8 @@ TEST_F(PluginManagerTest, LeasesRacingAnUnloadNeverSeeATornDownGeneration) {
       }
     });
   }
-  while (served.load() < 1000)
-    std::this_thread::yield();
+  EXPECT_TRUE(testing::wait_until([&] { return served.load() >= 1000; }, kWaitDeadline))
+      << "only " << served.load() << " calls served";
   EXPECT_TRUE(manager->unload("agent.fixture_echo").ok());
   stop.store(true);
   for (auto& caller : callers)
@@ -500,8 +505,8 @@ TEST_F(ReloadTest, CallsInFlightFinishOnTheOldGenerationWhileNewCallsReachTheNew
   install("fixture_echo_v2");
   std::thread reloader([&] { EXPECT_TRUE(manager_->reload("agent.fixture_echo").ok()); });
   // The swap happens before the drain, so v2 answers while the old lease is still held.
-  while (answering_version() != "2.0.0")
-    std::this_thread::yield();
+  EXPECT_TRUE(testing::wait_until([&] { return answering_version() == "2.0.0"; }, kWaitDeadline))
+      << "v2 never answered";
   testing::FixedAgentContext context;
   auto old_step = old_lease.call<sdk::Agent>([&](sdk::Agent& a) { return a.run_step(context); });
   ASSERT_TRUE(old_step.ok());

@@ -1,12 +1,11 @@
 #include "app/application.hpp"
 
-#include <thread>
-
 #include <gtest/gtest.h>
 
 #include "app/ops_routes.hpp"
 #include "http_client.hpp"
 #include "temp_dir.hpp"
+#include "wait_until.hpp"
 
 namespace samokoder::app {
 namespace {
@@ -192,11 +191,10 @@ TEST(ApplicationWatch, ChangedPluginFileIsReloadedWhenWatchIsOn) {
   // A build replaces the file by rename, as compilers and `install` do.
   std::filesystem::copy_file(SAMOKODER_FIXTURE_DIR "/fixture_echo_v2.so", dir.path() / "next.so");
   std::filesystem::rename(dir.path() / "next.so", file);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (application.plugins().find("agent.fixture_echo")->version != "2.0.0" &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  EXPECT_TRUE(testing::wait_until(
+      [&] { return application.plugins().find("agent.fixture_echo")->version == "2.0.0"; },
+      std::chrono::seconds(20)))
+      << "the watcher did not reload the replaced file";
   const auto plugin = application.plugins().find("agent.fixture_echo");
   EXPECT_EQ(plugin->version, "2.0.0");
   EXPECT_EQ(plugin->generation, 2u);

@@ -2,7 +2,6 @@
 #include <chrono>
 #include <regex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <fcntl.h>
@@ -16,6 +15,7 @@
 #include "http_client.hpp"
 #include "postgres_server.hpp"
 #include "temp_dir.hpp"
+#include "wait_until.hpp"
 
 extern char** environ;
 
@@ -79,11 +79,22 @@ class Child {
     return out_text_;
   }
 
-  // Waits for exit and collects the rest of both streams; returns the exit status (or 128 + signal).
-  int wait() {
-    while (drain(out_, out_text_)) {
+  // Collects the rest of both streams until the child closes them, then reaps it; returns the exit status
+  // (or 128 + signal). A child still running after `deadline` is killed and fails the test.
+  int wait(std::chrono::seconds deadline = std::chrono::seconds(60)) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    bool out_open = true;
+    bool err_open = true;
+    while ((out_open || err_open) && std::chrono::steady_clock::now() < until) {
+      pollfd fds[2] = {{out_open ? out_ : -1, POLLIN, 0}, {err_open ? err_ : -1, POLLIN, 0}};
+      if (::poll(fds, 2, 100) <= 0) continue;
+      if (fds[0].revents != 0) out_open = drain(out_, out_text_);
+      if (fds[1].revents != 0) err_open = drain(err_, err_text_);
     }
-    while (drain(err_, err_text_)) {
+    if (out_open || err_open) {
+      ADD_FAILURE() << "samokoder still running after " << deadline.count()
+                    << " s; killed. stderr: " << err_text_;
+      ::kill(pid_, SIGKILL);
     }
     int status = 0;
     ::waitpid(pid_, &status, 0);
@@ -332,11 +343,9 @@ TEST(Cli, SighupAppliesPluginChangesAndRejectsAnInvalidConfigWhole) {
 
   dir.write("samokoder.json", head + R"(, {"id": "auth.fixture", "file": "fixture_auth.so"}]})");
   server.signal(SIGHUP);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (plugin_state("auth.fixture") != "ACTIVE" && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_EQ(plugin_state("auth.fixture"), "ACTIVE");
+  EXPECT_TRUE(
+      testing::wait_until([&] { return plugin_state("auth.fixture") == "ACTIVE"; }, std::chrono::seconds(20)))
+      << "SIGHUP did not load auth.fixture: " << plugin_state("auth.fixture");
 
   // Invalid: rejected whole, with the error named; the running set stays.
   dir.write("samokoder.json", head + R"(, {"id": "auth.fixture", "file": "fixture_auth.so", "colour": 1}]})");

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "security_fixture.hpp"
+#include "wait_until.hpp"
 
 namespace samokoder::security_test {
 namespace {
@@ -129,8 +130,8 @@ TEST_F(AdminReloadTest, AuthPluginReloadUnderLoadFailsNothingAndKeepsSessions) {
       }
     });
   }
-  while (ok.load() < 40)
-    std::this_thread::yield();
+  EXPECT_TRUE(testing::wait_until([&] { return ok.load() >= 40; }, std::chrono::seconds(60)))
+      << "only " << ok.load() << " requests answered";
   testing::HttpClient admin_client("127.0.0.1", app_->port());
   for (int round = 0; round < 10; ++round) {
     const auto reloaded =

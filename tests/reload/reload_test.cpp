@@ -17,6 +17,7 @@
 #include "http_client.hpp"
 #include "plugins/plugin_manager.hpp"
 #include "temp_dir.hpp"
+#include "wait_until.hpp"
 
 // GCC defines __SANITIZE_ADDRESS__; clang says it through __has_feature.
 #if defined(__SANITIZE_ADDRESS__)
@@ -39,6 +40,9 @@ namespace bhttp = boost::beast::http;
 using plugins::PluginInfo;
 using plugins::PluginManager;
 using plugins::PluginState;
+
+// A wait on the load threads ends in a test failure after this long, never in a hang.
+constexpr auto kWaitDeadline = std::chrono::seconds(60);
 
 std::filesystem::path fixture(const std::string& name) {
   return std::filesystem::path(SAMOKODER_FIXTURE_DIR) / (name + ".so");
@@ -176,8 +180,9 @@ class ReloadUnderLoad : public ::testing::Test {
       });
     }
     // Let every client get going before the first reload.
-    while (load.ok.load() < threads * 10 && load.failed.load() == 0)
-      std::this_thread::yield();
+    EXPECT_TRUE(testing::wait_until([&] { return load.ok.load() >= threads * 10 || load.failed.load() != 0; },
+                                    kWaitDeadline))
+        << "the clients did not get going: " << load.ok.load() << " calls";
   }
   static void stop_load(Load& load) {
     load.stop.store(true);
@@ -243,8 +248,8 @@ TEST_F(ReloadUnderLoad, UpgradeAnswersFromV1OrV2AndOnlyV2AfterTheSwap) {
   ASSERT_TRUE(outcome.ok()) << outcome.status().to_string();
   swapped_at.store(std::chrono::steady_clock::now().time_since_epoch().count());
   const long before = load.ok.load();
-  while (load.ok.load() < before + 200)
-    std::this_thread::yield();
+  EXPECT_TRUE(testing::wait_until([&] { return load.ok.load() >= before + 200; }, kWaitDeadline))
+      << "calls stopped after the reload: " << load.ok.load() - before;
   stop_load(load);
   EXPECT_EQ(load.failed.load(), 0) << first_failures(load);
   EXPECT_EQ(unexpected.load(), 0);
@@ -271,8 +276,8 @@ TEST_F(ReloadUnderLoad, BrokenSuccessorsLeaveV1ServingAndSayWhy) {
     EXPECT_NE(plugin.failure_message.find(reason), std::string::npos);
   }
   const long before = load.ok.load();
-  while (load.ok.load() < before + 100)
-    std::this_thread::yield();
+  EXPECT_TRUE(testing::wait_until([&] { return load.ok.load() >= before + 100; }, kWaitDeadline))
+      << "calls stopped after the failed reloads: " << load.ok.load() - before;
   stop_load(load);
   EXPECT_EQ(load.failed.load(), 0) << first_failures(load);
 }
@@ -285,8 +290,7 @@ TEST_F(ReloadUnderLoad, SlowCallKeepsTheOldGenerationDrainingThenPinned) {
     const auto retired = info("agent.fixture_echo").retired;
     return retired.size() == 1 && retired[0].state == PluginState::kDraining;
   };
-  while (!draining())
-    std::this_thread::yield();
+  EXPECT_TRUE(testing::wait_until(draining, kWaitDeadline)) << "the old generation never drained";
   EXPECT_EQ(info("agent.fixture_echo").version, "2.0.0") << "new calls already reach v2";
   slow_call = plugins::Lease();  // the call returns
   reloader.join();

@@ -1,11 +1,13 @@
 // Conformance: a writer killed with SIGKILL at a random moment loses nothing it reported as committed,
 // and the database passes the backend's integrity check afterwards.
 #include <cerrno>
+#include <chrono>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -59,7 +61,18 @@ ChildReport run_and_kill(const std::filesystem::path& plugin, const nlohmann::js
   std::string buffer;
   char chunk[4096];
   int projects = 0;
+  // A child that hangs (a writer stuck on a lock) is killed and reported instead of hanging the suite.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (true) {
+    pollfd readable{fds[0], POLLIN, 0};
+    if (::poll(&readable, 1, 100) == 0) {
+      if (std::chrono::steady_clock::now() < until) continue;
+      ::kill(pid, SIGKILL);
+      ::close(fds[0]);
+      ::waitpid(pid, nullptr, 0);
+      report.error = "the child reported " + std::to_string(projects) + " projects in 120 s and was killed";
+      return report;
+    }
     const ssize_t n = ::read(fds[0], chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;

@@ -255,23 +255,28 @@ TEST_F(AdminTest, EveryAuditedActionIsRecordedAndFilterable) {
   const Login admin = sign_up("auditor@example.com");
   make_admin(admin.user_id);
   const Login user = sign_up("subject@example.com");
-  register_user("subject@example.com");  // an existing email
-  login("subject@example.com", "wrong-password-here");
-  for (int i = 0; i < 4; ++i)
-    login("subject@example.com", "wrong-password-here");  // the 5th locks
+  EXPECT_EQ(register_user("subject@example.com").status, 202u);  // an existing email: the same answer
+  for (int i = 0; i < 5; ++i)                                    // the 5th locks
+    EXPECT_EQ(login("subject@example.com", "wrong-password-here").status, 401u) << "attempt " << i + 1;
   clock_.advance(std::chrono::seconds(1));
-  login("subject@example.com");  // refused while locked
+  EXPECT_EQ(login("subject@example.com").status, 429u);  // refused while locked
   const auto refreshed = post_json("/api/v1/auth/refresh", {{"refresh_token", user.refresh_token}});
   ASSERT_EQ(refreshed.status, 200u);
-  post_json("/api/v1/auth/refresh", {{"refresh_token", user.refresh_token}});  // reuse
+  EXPECT_EQ(post_json("/api/v1/auth/refresh", {{"refresh_token", user.refresh_token}}).status,
+            401u);  // reuse
   const auto token =
       post_json("/api/v1/tokens", {{"name", "t"}, {"scopes", {"read"}}}, bearer(admin.access_token));
-  send(verb::delete_, "/api/v1/tokens/" + token.json()["id"].get<std::string>(), "",
-       bearer(admin.access_token));
-  send(verb::patch, "/api/v1/admin/users/" + user.user_id, R"({"tier":"team"})",
-       {{"Authorization", "Bearer " + admin.access_token}, {"Content-Type", "application/json"}});
+  ASSERT_EQ(token.status, 201u) << token.body;
+  EXPECT_EQ(send(verb::delete_, "/api/v1/tokens/" + token.json()["id"].get<std::string>(), "",
+                 bearer(admin.access_token))
+                .status,
+            204u);
+  EXPECT_EQ(send(verb::patch, "/api/v1/admin/users/" + user.user_id, R"({"tier":"team"})",
+                 {{"Authorization", "Bearer " + admin.access_token}, {"Content-Type", "application/json"}})
+                .status,
+            200u);
   const Login leaving = sign_up("leaving@example.com");
-  send(verb::post, "/api/v1/auth/logout", "", bearer(leaving.access_token));
+  EXPECT_EQ(send(verb::post, "/api/v1/auth/logout", "", bearer(leaving.access_token)).status, 204u);
 
   const auto all = audit_events(admin.access_token, "limit=500");
   std::set<std::string> actions;

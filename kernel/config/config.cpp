@@ -4,6 +4,8 @@
 #include <charconv>
 #include <fstream>
 
+#include <samokoder/sdk/redact.hpp>
+
 extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, not declared by <unistd.h> in C++
 
 namespace samokoder::config {
@@ -11,8 +13,10 @@ namespace {
 
 using nlohmann::json;
 
+// A value as an error quotes it: credentials redacted first (a shortened URL could hide its '@'), then
+// shortened.
 std::string describe(const json& value) {
-  std::string dumped = value.dump();
+  std::string dumped = sdk::redact_credentials(value.dump());
   if (dumped.size() > 60) dumped = dumped.substr(0, 57) + "...";
   return dumped;
 }

@@ -23,6 +23,18 @@ std::string parse_error(const json& doc, const std::map<std::string, std::string
   return result.ok() ? "" : result.status().message();
 }
 
+TEST(ConfigTest, ErrorsQuotingAValueQuoteNoUrlPassword) {
+  const std::string password = "Zq7S3cretPw";
+  for (const json& value :
+       {json("postgres://app:" + password + "@db.internal:5432/samokoder"),
+        json("host=db password=" + password), json{{"url", "postgres://a:" + password + "@b/c"}}}) {
+    const std::string error = parse_error(json{
+        {"plugins", json::array({{{"id", "storage.postgres"}, {"file", "s.so"}, {"required", value}}})}});
+    EXPECT_THAT(error, HasSubstr("/plugins/0/required")) << error;
+    EXPECT_THAT(error, ::testing::Not(HasSubstr(password))) << error;
+  }
+}
+
 TEST(ConfigTest, ShippedDefaultConfigLoads) {
   auto result = load_config_file(std::string(SAMOKODER_SOURCE_DIR) + "/config/samokoder.json", {});
   ASSERT_TRUE(result.ok()) << result.status().to_string();

@@ -19,6 +19,7 @@
 #include "plugin_harness.hpp"
 #include "temp_dir.hpp"
 #include "test_host.hpp"
+#include "wait_until.hpp"
 
 namespace samokoder::testing {
 namespace {
@@ -159,12 +160,8 @@ TEST_F(SqliteStorageTest, ABusyDatabaseIsUnavailableAndNeverSaysLocked) {
 
 // Polls the host's metric until it has the value; false after ten seconds.
 bool wait_for_gauge(const TestHost& host, const std::string& key, double value) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (host.gauge(key) == value) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return false;
+  return wait_until([&] { return host.gauge(key) == value; }, std::chrono::seconds(10),
+                    std::chrono::milliseconds(2));
 }
 
 constexpr const char* kQueueDepth = "storage_write_queue_depth{}";

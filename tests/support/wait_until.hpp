@@ -2,7 +2,8 @@
 // thread, process or server. Every wait in the tests has a deadline, so a regression fails the test with
 // a message instead of hanging the suite; the caller turns `false` into that failure.
 //
-// Thread-safety: reentrant; `condition` runs on the calling thread only.
+// Ownership: none (a function template). Thread-safety: reentrant; `condition` runs on the calling thread
+// only.
 #pragma once
 
 #include <chrono>

@@ -8,5 +8,6 @@
 #include <samokoder/sdk/llm.hpp>
 #include <samokoder/sdk/plugin.hpp>
 #include <samokoder/sdk/preview.hpp>
+#include <samokoder/sdk/redact.hpp>
 #include <samokoder/sdk/status.hpp>
 #include <samokoder/sdk/storage.hpp>

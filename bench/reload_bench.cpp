@@ -134,7 +134,7 @@ int run(const Options& options) {
   config::ServerConfig server_config;
   server_config.listen = {"127.0.0.1", 0};
   server_config.io_threads = options.io_threads;
-  server_config.worker_threads = options.worker_threads;
+  server_config.request_pool.threads = options.worker_threads;
   http::Server server(server_config, config::Environment::kDevelopment, router, registry,
                       http::ServerOptions{.access_log = false});
   if (const sdk::Status started = server.start(); !started.ok()) {

@@ -4,7 +4,7 @@
 // sdk::Status to problem+json that every handler uses.
 //
 // A route module is a function `void add_<area>_routes(http::Router&, ApiContext&)` called from
-// api::add_routes (routes.hpp). Its handlers run on worker threads (RouteOptions::dispatch kWorker, the
+// api::add_routes (routes.hpp). Its handlers run on the request pool (RouteOptions::dispatch kRequest, the
 // default), because everything below may block on storage or hashing:
 //
 //   router.add(verb::get, "/api/v1/projects/{id}", [&context](http::Request& request) {

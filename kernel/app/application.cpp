@@ -56,8 +56,9 @@ sdk::Status Application::start() {
   }
   if (config_.plugins.watch) watcher_ = std::make_unique<PluginWatcher>(*plugins_, std::chrono::seconds(1));
   started_ = true;
-  log->info("serving on {} ({} I/O threads, {} worker threads)", url(), config_.server.io_threads,
-            config_.server.worker_threads);
+  log->info("serving on {} ({} I/O threads, {} request and {} plugin pool threads)", url(),
+            config_.server.io_threads, config_.server.request_pool.threads,
+            config_.server.plugin_pool.threads);
   return {};
 }
 
@@ -68,12 +69,23 @@ void Application::stop() {
   watcher_.reset();
   log->info("stopping: draining HTTP requests");
   server_->stop();  // no request can reach a plugin after this returns
+  unfinished_ = server_->unfinished_calls();
   server_.reset();
   router_.reset();
-  log->info("stopping: unloading plugins");
-  plugins_->stop();
-  api_.reset();
-  log->info("stopped");
+  if (unfinished_.empty()) {
+    log->info("stopping: unloading plugins");
+    plugins_->stop();
+    api_.reset();
+    log->info("stopped");
+    return;
+  }
+  // Calls the server gave up on still run in plugin code and, once they return, in handlers that use
+  // the ApiContext. Waiting for them again would only delay the exit: their plugins stay PINNED (and
+  // mapped for good, see ~PluginManager) and the ApiContext is leaked on purpose.
+  log->error("stopping: {} call(s) still running; unloading the plugins not in use", unfinished_.size());
+  plugins_->stop(std::chrono::milliseconds::zero());
+  static_cast<void>(api_.release());
+  log->info("stopped, leaving {} call(s) behind", unfinished_.size());
 }
 
 sdk::Result<std::vector<std::string>> Application::reload_config(const config::Config& next) {
@@ -82,7 +94,8 @@ sdk::Result<std::vector<std::string>> Application::reload_config(const config::C
   const auto& now = config_;
   const bool server_differs = now.server.listen.to_string() != next.server.listen.to_string() ||
                               now.server.io_threads != next.server.io_threads ||
-                              now.server.worker_threads != next.server.worker_threads ||
+                              now.server.request_pool != next.server.request_pool ||
+                              now.server.plugin_pool != next.server.plugin_pool ||
                               now.server.max_body_bytes != next.server.max_body_bytes ||
                               now.server.cors_allowed_origins != next.server.cors_allowed_origins ||
                               now.environment != next.environment;

@@ -37,7 +37,11 @@ class Application {
   Application& operator=(const Application&) = delete;
 
   sdk::Status start();
+  // Returns within about server.shutdown_grace_ms even when a call never returns; see
+  // unfinished_calls().
   void stop();
+  // The calls stop() left running (route, plugin, how long), empty when everything finished.
+  const std::vector<http::WorkPool::Unfinished>& unfinished_calls() const noexcept { return unfinished_; }
 
   // Applies a re-read config (SIGHUP, POST /api/v1/admin/config/reload): the plugin set follows it
   // (PluginManager::apply_config); sections that need a restart (server, log) are compared and named
@@ -77,6 +81,7 @@ class Application {
   std::shared_ptr<const http::Router> router_;
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<PluginWatcher> watcher_;  // only with "watch_plugins": true
+  std::vector<http::WorkPool::Unfinished> unfinished_;
   bool started_ = false;
 };
 

@@ -96,7 +96,7 @@ void add_ops_routes(http::Router& router, const api::ApiContext& context,
         if (not_ready.empty()) return http::Response::json(200, {{"status", "ready"}});
         return http::Response::json(503, {{"status", "not_ready"}, {"checks", not_ready}});
       },
-      http::RouteOptions{.dispatch = http::Dispatch::kWorker, .max_body_bytes = 0, .group = "ops"});
+      http::RouteOptions{.dispatch = http::Dispatch::kRequest, .max_body_bytes = 0, .group = "ops"});
 
   router.add(
       verb::get, "/metrics",

@@ -21,7 +21,9 @@ nlohmann::json plugin_document(const plugins::PluginManager& plugins, std::strin
 
 void add_plugin_admin_routes(http::Router& router, api::ApiContext& context, plugins::PluginManager& plugins,
                              ConfigReloader reload_config) {
-  http::RouteOptions options;
+  // Reloads load, self-test and drain plugins, which can take as long as a plugin makes them: they run
+  // on the plugin pool, never blocking request work.
+  http::RouteOptions options = http::RouteOptions::plugin_call();
   options.group = std::string(api::kGroupDefault);
   options.max_body_bytes = 1024;
 

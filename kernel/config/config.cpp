@@ -141,13 +141,25 @@ bool valid_plugin_id(std::string_view id) {
   return true;
 }
 
+void read_work_pool(Reader& r, const json& server, const std::string& server_path, const char* key,
+                    WorkPoolConfig& out) {
+  const auto it = server.find(key);
+  if (it == server.end()) return;
+  const std::string path = server_path + "/" + key;
+  if (!r.object(*it, path)) return;
+  r.reject_unknown(*it, path, {"threads", "queue_limit", "call_timeout_ms"});
+  r.integer(*it, path, "threads", out.threads, 1, 1024);
+  r.integer(*it, path, "queue_limit", out.queue_limit, 0, 1'000'000);
+  r.integer(*it, path, "call_timeout_ms", out.call_timeout_ms, 100, 24 * 3600 * 1000);
+}
+
 void read_server(Reader& r, const json& node, ServerConfig& out) {
   const std::string path = "/server";
   if (!r.object(node, path)) return;
-  r.reject_unknown(
-      node, path,
-      {"listen", "io_threads", "worker_threads", "max_body_bytes", "max_header_bytes",
-       "keep_alive_timeout_ms", "request_timeout_ms", "shutdown_grace_ms", "cors_allowed_origins"});
+  r.reject_unknown(node, path,
+                   {"listen", "io_threads", "worker_threads", "request_pool", "plugin_pool", "max_body_bytes",
+                    "max_header_bytes", "keep_alive_timeout_ms", "request_timeout_ms", "shutdown_grace_ms",
+                    "cors_allowed_origins"});
   if (const auto it = node.find("listen"); it != node.end()) {
     if (!it->is_string()) {
       r.error(path + "/listen", "expected \"HOST:PORT\", found " + describe(*it));
@@ -158,7 +170,11 @@ void read_server(Reader& r, const json& node, ServerConfig& out) {
     }
   }
   r.integer(node, path, "io_threads", out.io_threads, 1, 256);
-  r.integer(node, path, "worker_threads", out.worker_threads, 1, 1024);
+  // worker_threads predates the pools and still sets the request pool's threads; request_pool.threads,
+  // read after it, wins when both are given.
+  r.integer(node, path, "worker_threads", out.request_pool.threads, 1, 1024);
+  read_work_pool(r, node, path, "request_pool", out.request_pool);
+  read_work_pool(r, node, path, "plugin_pool", out.plugin_pool);
   r.integer(node, path, "max_body_bytes", out.max_body_bytes, 0, std::int64_t{1} << 34);
   r.integer(node, path, "max_header_bytes", out.max_header_bytes, 1024, 1024 * 1024);
   r.integer(node, path, "keep_alive_timeout_ms", out.keep_alive_timeout_ms, 100, 3600 * 1000);
@@ -303,7 +319,7 @@ constexpr Override kOverrides[] = {
     {"SAMOKODER_ENVIRONMENT", "/environment", false},
     {"SAMOKODER_LISTEN", "/server/listen", false},
     {"SAMOKODER_IO_THREADS", "/server/io_threads", true},
-    {"SAMOKODER_WORKER_THREADS", "/server/worker_threads", true},
+    {"SAMOKODER_WORKER_THREADS", "/server/request_pool/threads", true},
     {"SAMOKODER_LOG_LEVEL", "/log/level", false},
     {"SAMOKODER_LOG_FORMAT", "/log/format", false},
     {"SAMOKODER_PLUGIN_DIR", "/plugin_dir", false},

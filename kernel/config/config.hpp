@@ -27,10 +27,21 @@ struct ListenAddress {
   std::string to_string() const;
 };
 
+// One bounded pool of threads for blocking handlers (see http/work_pool.hpp).
+struct WorkPoolConfig {
+  unsigned threads = 4;
+  std::uint32_t queue_limit = 1024;       // requests waiting for a thread; one more is answered 503
+  std::uint32_t call_timeout_ms = 60000;  // a call running longer is answered 504 and counted stuck
+  friend bool operator==(const WorkPoolConfig&, const WorkPoolConfig&) = default;
+};
+
 struct ServerConfig {
   ListenAddress listen;
-  unsigned io_threads = 2;      // threads running the HTTP event loop; they never block
-  unsigned worker_threads = 4;  // threads for storage, hashing, plugin and process calls
+  unsigned io_threads = 2;  // threads running the HTTP event loop; they never block
+  // Request work: storage, hashing, sessions ("worker_threads" in older files means its threads).
+  WorkPoolConfig request_pool;
+  // Long plugin calls: agents, LLM providers, previews, plugin reloads.
+  WorkPoolConfig plugin_pool{.threads = 4, .queue_limit = 64, .call_timeout_ms = 300000};
   std::size_t max_body_bytes = 1024 * 1024;
   std::size_t max_header_bytes = 16 * 1024;
   std::uint32_t keep_alive_timeout_ms = 30000;  // an idle keep-alive connection is closed after this

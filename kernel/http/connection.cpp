@@ -25,6 +25,29 @@ constexpr std::size_t kReadSize = 16 * 1024;
 constexpr std::size_t kMaxDrainBytes = 1024 * 1024;
 constexpr std::chrono::milliseconds kMaxDrainTime{2000};
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+// Retry-After of a 503 for a full pool queue: queues drain in well under a second unless something is
+// stuck, and a client should not hammer a stuck pool either.
+constexpr int kRetryAfterSeconds = 1;
+
+Response internal_error() {
+  return Response::problem(
+      500, "internal", "Internal Server Error",
+      "The server failed to handle the request; quote the request id when reporting it.");
+}
+
+// Runs a handler; a throw becomes a 500 and a log line.
+Response run_route(const Route& route, Request& request, spdlog::logger& log) noexcept {
+  try {
+    return route.handler(request);
+  } catch (const std::exception& e) {
+    log.error("handler {} {} failed (request {}): {}", request.method_string(), route.pattern,
+              request.request_id(), e.what());
+  } catch (...) {
+    log.error("handler {} {} failed (request {}): unknown exception", request.method_string(), route.pattern,
+              request.request_id());
+  }
+  return internal_error();
+}
 
 // "Sun, 06 Nov 1994 08:49:37 GMT", formatted once per second per thread.
 std::string_view http_date() {
@@ -293,15 +316,53 @@ void Connection::dispatch() {
   }
   const Route& route = *match_.route;
   if (route.options.dispatch == Dispatch::kInline) {
-    run_handler(route);
+    response_ = run_route(route, request_, *core_.log);
     finish();
     return;
   }
-  asio::post(*core_.workers, [self = shared_from_this(), &route]() mutable {
-    self->run_handler(route);
-    IoLoop& loop = self->loop_;
-    asio::post(loop.context, [self = std::move(self)] { self->on_handler_done(); });
-  });
+  dispatch_to_pool(route);
+}
+
+// A handler's call on a pool thread. It owns the request while the call runs, so a call that overruns
+// its deadline can be answered on the connection while its thread still reads the request, and it keeps
+// the router (the route and its handler) alive for a call that outlives the server.
+struct PendingCall {
+  PendingCall(std::shared_ptr<const Router> router_in, std::shared_ptr<spdlog::logger> log_in,
+              const Route& route_in)
+      : router(std::move(router_in)), log(std::move(log_in)), route(route_in) {}
+  const std::shared_ptr<const Router> router;
+  const std::shared_ptr<spdlog::logger> log;
+  const Route& route;
+  Request request;
+  Response response;
+};
+
+void Connection::dispatch_to_pool(const Route& route) {
+  WorkPool& pool = route.options.dispatch == Dispatch::kPluginCall ? *core_.plugin_pool : *core_.request_pool;
+  auto call = std::make_shared<PendingCall>(core_.router, core_.log, route);
+  call->request = std::move(request_);
+  // What an answer without the request needs (a timeout's): its id, method and version.
+  request_ = Request();
+  request_.message_.method(call->request.method());
+  request_.message_.version(call->request.version());
+  request_.request_id_ = call->request.request_id_;
+  request_.request_id_size_ = call->request.request_id_size_;
+
+  std::string what = std::string(call->request.method_string()) + " " + route.pattern;
+  const bool queued = pool.submit(
+      std::move(what), [call] { call->response = run_route(call->route, call->request, *call->log); },
+      [self = shared_from_this(), call](WorkPool::Outcome outcome) mutable {
+        IoLoop& loop = self->loop_;
+        asio::post(loop.context, [self = std::move(self), call = std::move(call), outcome] {
+          self->on_call_finished(outcome, *call);
+        });
+      });
+  if (queued) return;
+  request_ = std::move(call->request);
+  response_ = Response::problem(503, "overloaded", "Service Unavailable",
+                                "The server has too much of this kind of work queued; retry later.");
+  response_.set_header("Retry-After", std::to_string(kRetryAfterSeconds));
+  finish();
 }
 
 void Connection::answer_options() {
@@ -317,32 +378,30 @@ void Connection::answer_options() {
   response_.headers.emplace_back("Allow", std::move(methods));
 }
 
-void Connection::run_handler(const Route& route) noexcept {
-  try {
-    response_ = route.handler(request_);
-    return;
-  } catch (const std::exception& e) {
-    core_.log->error("handler {} {} failed (request {}): {}", request_.method_string(), route.pattern,
-                     request_.request_id(), e.what());
-  } catch (...) {
-    core_.log->error("handler {} {} failed (request {}): unknown exception", request_.method_string(),
-                     route.pattern, request_.request_id());
-  }
-  response_ = internal_error();
-}
-
-void Connection::on_handler_done() {
+void Connection::on_call_finished(WorkPool::Outcome outcome, PendingCall& call) {
   if (phase_ == Phase::kClosed) {
     complete_request();
     return;
   }
+  switch (outcome) {
+    case WorkPool::Outcome::kDone:
+      request_ = std::move(call.request);
+      response_ = std::move(call.response);
+      break;
+    case WorkPool::Outcome::kTimedOut:
+      // The call still runs and owns the request: this answer closes the connection instead of reading
+      // the next request.
+      request_.remote_address_ = remote_;
+      response_ = Response::problem(504, "handler_timeout", "Gateway Timeout",
+                                    "The request did not finish within the server's time limit for it.");
+      close_after_ = true;
+      break;
+    case WorkPool::Outcome::kAbandoned:  // shutdown gave up on it
+      close();
+      complete_request();
+      return;
+  }
   finish();
-}
-
-Response Connection::internal_error() const {
-  return Response::problem(
-      500, "internal", "Internal Server Error",
-      "The server failed to handle the request; quote the request id when reporting it.");
 }
 
 void Connection::respond_error(unsigned status, std::string_view slug, std::string_view title,

@@ -5,9 +5,10 @@
 // before the body arrives (per-route body limits, 413 without reading the body, 100-continue) and
 // track deadlines without a timer per operation: its IoLoop's sweep calls check_deadline().
 //
-// Ownership: shared by the pending asynchronous operations and a worker running its handler; the
-// IoLoop lists it (raw pointer) while it is open. Thread-safety: every method runs on its loop's
-// thread; a worker touches only request_ and response_, while the loop thread leaves them alone.
+// Ownership: shared by the pending asynchronous operations and a pool job's completion; the IoLoop
+// lists it (raw pointer) while it is open. A handler on a pool thread never sees the connection: the
+// request moves into a PendingCall for the call and back with the response. Thread-safety: every
+// method runs on its loop's thread.
 #pragma once
 
 #include <chrono>
@@ -29,6 +30,8 @@
 namespace samokoder::http::detail {
 
 using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
+
+struct PendingCall;
 
 class Connection final : public std::enable_shared_from_this<Connection> {
  public:
@@ -59,8 +62,8 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void on_request();
   void dispatch();
   void answer_options();
-  void run_handler(const Route& route) noexcept;
-  void on_handler_done();
+  void dispatch_to_pool(const Route& route);
+  void on_call_finished(WorkPool::Outcome outcome, PendingCall& call);
   void respond_error(unsigned status, std::string_view slug, std::string_view title, std::string detail);
   void finish();
   void finalize_response();
@@ -71,7 +74,6 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void complete_request() noexcept;
   void start_drain();
   void drain_some();
-  Response internal_error() const;
 
   ServerCore& core_;
   IoLoop& loop_;

@@ -37,12 +37,15 @@
 
 namespace samokoder::http {
 
-// kInline handlers are cheap and never block (healthz, metrics) and run on the I/O thread. kWorker
-// handlers run on the worker pool; the I/O thread carries on with other connections meanwhile.
-enum class Dispatch { kInline, kWorker };
+// Where a handler runs. kInline: cheap, never blocks (healthz, metrics), on the I/O thread. kRequest:
+// request work that may block briefly (storage, hashing), on the request pool. kPluginCall: long calls
+// into plugins (agents, LLM providers, previews, plugin reloads), on the plugin pool, so a slow or stuck
+// plugin cannot starve request work. Both pools are bounded: a full queue is answered 503 with
+// Retry-After, a call past its pool's call_timeout_ms 504 (see http/work_pool.hpp).
+enum class Dispatch { kInline, kRequest, kPluginCall };
 
 struct RouteOptions {
-  Dispatch dispatch = Dispatch::kWorker;
+  Dispatch dispatch = Dispatch::kRequest;
   // Overrides ServerConfig::max_body_bytes for this route (auth 1 KiB, file uploads 10 MiB).
   std::optional<std::size_t> max_body_bytes;
   // A free-form name for policy that applies to several routes (rate limits, auth); not used here.
@@ -52,6 +55,11 @@ struct RouteOptions {
   static RouteOptions inline_handler() {
     RouteOptions o;
     o.dispatch = Dispatch::kInline;
+    return o;
+  }
+  static RouteOptions plugin_call() {
+    RouteOptions o;
+    o.dispatch = Dispatch::kPluginCall;
     return o;
   }
   static RouteOptions body_limit(std::size_t bytes) {

@@ -90,15 +90,16 @@ std::string join(const std::vector<std::string>& items) {
 }  // namespace
 
 ServerCore::ServerCore(const config::ServerConfig& config_in, config::Environment environment_in,
-                       std::shared_ptr<const Router> router_in, metrics::Registry& registry,
+                       std::shared_ptr<const Router> router_in, metrics::Registry& registry_in,
                        ServerOptions options_in)
     : config(config_in),
       environment(environment_in),
       router(std::move(router_in)),
       options(std::move(options_in)),
+      registry(registry_in),
       log(core::logger("http")),
       access_log(options.access_log ? core::logger("access") : nullptr),
-      metrics(registry, *router),
+      metrics(registry_in, *router),
       request_timeout(std::max<std::uint32_t>(config.request_timeout_ms, 1)),
       keep_alive_timeout(std::max<std::uint32_t>(config.keep_alive_timeout_ms, 1)),
       header_limit(
@@ -193,6 +194,7 @@ struct Server::Impl {
   std::chrono::milliseconds sweep_interval{1000};
   std::atomic<std::uint16_t> port{0};
   std::string host;
+  std::vector<WorkPool::Unfinished> unfinished;  // filled by stop()
   bool started = false;
   bool stopped = false;
 };
@@ -288,7 +290,8 @@ sdk::Status Server::start() {
   const auto shortest = std::min(s.core.request_timeout, s.core.keep_alive_timeout);
   s.sweep_interval = std::clamp<std::chrono::milliseconds>(shortest / 4, std::chrono::milliseconds(5),
                                                            std::chrono::milliseconds(1000));
-  s.core.workers.emplace(std::max(1U, config.worker_threads));
+  s.core.request_pool.emplace("request", config.request_pool, s.core.registry);
+  s.core.plugin_pool.emplace("plugin", config.plugin_pool, s.core.registry);
   s.started = true;
   s.accept();
   for (auto& loop : s.loops) {
@@ -305,8 +308,9 @@ sdk::Status Server::start() {
       }
     });
   }
-  s.core.log->info("listening on {} ({} I/O threads, {} workers)", endpoint(), io_threads,
-                   std::max(1U, config.worker_threads));
+  s.core.log->info("listening on {} ({} I/O threads, {} request and {} plugin pool threads)", endpoint(),
+                   io_threads, std::max(1U, config.request_pool.threads),
+                   std::max(1U, config.plugin_pool.threads));
   return {};
 }
 
@@ -316,6 +320,8 @@ void Server::stop() {
   if (!s.started || s.stopped) return;
   s.stopped = true;
   s.core.stopping.store(true);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(s.core.config.shutdown_grace_ms);
 
   asio::post(s.loops.front()->context, [&s] {
     boost::system::error_code ec;
@@ -330,8 +336,7 @@ void Server::stop() {
   {
     std::unique_lock lock(s.core.drain_mutex);
     const bool drained =
-        s.core.drained.wait_for(lock, std::chrono::milliseconds(s.core.config.shutdown_grace_ms),
-                                [&] { return s.core.open_connections.load() == 0; });
+        s.core.drained.wait_until(lock, deadline, [&] { return s.core.open_connections.load() == 0; });
     if (!drained) {
       s.core.log->warn("shutdown grace of {} ms over; closing {} connection(s)",
                        s.core.config.shutdown_grace_ms, s.core.open_connections.load());
@@ -341,8 +346,13 @@ void Server::stop() {
     asio::post(loop->context,
                [&loop = *loop] { loop.for_each_connection([](detail::Connection& c) { c.close(); }); });
   }
-  // Handlers still running finish here; their completions reach the loops, which are still running.
-  s.core.workers->join();
+  // Handlers still running get the rest of the grace; their completions reach the loops, which are
+  // still running. A call that outlasts it is left to its thread and reported.
+  for (WorkPool* pool : {&*s.core.request_pool, &*s.core.plugin_pool}) {
+    auto left = pool->stop(deadline);
+    s.unfinished.insert(s.unfinished.end(), std::make_move_iterator(left.begin()),
+                        std::make_move_iterator(left.end()));
+  }
   for (auto& loop : s.loops) {
     asio::post(loop->context, [&loop = *loop] {
       loop.for_each_connection([](detail::Connection& c) { c.close(); });
@@ -355,6 +365,10 @@ void Server::stop() {
     if (loop->thread.joinable()) loop->thread.join();
   }
   s.core.log->info("stopped listening on {}", endpoint());
+}
+
+const std::vector<WorkPool::Unfinished>& Server::unfinished_calls() const noexcept {
+  return impl_->unfinished;
 }
 
 std::uint16_t Server::port() const noexcept {

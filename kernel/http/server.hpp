@@ -1,6 +1,8 @@
 // Server: the kernel's HTTP/1.1 server on Boost.Beast. It owns the listening socket, the I/O threads
-// (config io_threads, one event loop each; they never block) and the worker pool (worker_threads) that
-// runs Dispatch::kWorker handlers.
+// (config io_threads, one event loop each; they never block) and two bounded work pools (see
+// work_pool.hpp): request_pool runs Dispatch::kRequest handlers, plugin_pool Dispatch::kPluginCall
+// ones. A full pool queue is answered 503 problem+json with Retry-After at once, on the I/O thread; a
+// call past its pool's call_timeout_ms is answered 504 problem+json and the connection closes.
 //
 // Per request, always on, in this order: request id (a valid incoming X-Request-Id is kept, else a
 // random 128-bit hex id; echoed on every response), limits (header size -> 431, body size -> 413 from
@@ -35,6 +37,7 @@
 #include "config/config.hpp"
 #include "http/middleware.hpp"
 #include "http/router.hpp"
+#include "http/work_pool.hpp"
 #include "metrics/registry.hpp"
 
 namespace samokoder::http {
@@ -53,7 +56,8 @@ class Server {
  public:
   // Registers the metrics samokoder_http_requests_total{route,method,status},
   // samokoder_http_request_duration_seconds{route}, samokoder_http_connections_active,
-  // samokoder_http_connections_total and samokoder_http_requests_in_flight in `metrics`. The route
+  // samokoder_http_connections_total, samokoder_http_requests_in_flight and the work pools' metrics
+  // (work_pool.hpp) in `metrics`. The route
   // label is the route pattern, "unmatched" when no route matched the path; the method label is
   // "OTHER" for a method Beast does not know.
   Server(const config::ServerConfig& config, config::Environment environment,
@@ -65,15 +69,19 @@ class Server {
   // Adds a middleware; throws std::logic_error after start().
   void use(std::shared_ptr<Middleware> middleware);
 
-  // Binds config.listen (port 0 picks a free port), then starts the I/O threads and the worker pool.
+  // Binds config.listen (port 0 picks a free port), then starts the I/O threads and the work pools.
   // Fails with unavailable when the address cannot be bound, failed_precondition when called twice.
   sdk::Status start();
 
   // Graceful: stops accepting, closes idle connections, lets requests in flight finish for up to
-  // shutdown_grace_ms (their responses carry Connection: close), then closes every connection, waits
-  // for running handlers to return and joins all threads. Idempotent. It cannot interrupt a handler
-  // that never returns.
+  // shutdown_grace_ms (their responses carry Connection: close), then closes every connection and
+  // joins all threads. Returns within about shutdown_grace_ms even when a handler never returns: such a
+  // call is logged, left to its (detached) thread and listed by unfinished_calls(). Idempotent.
   void stop();
+
+  // The calls stop() left running (empty before stop() and when everything finished). The caller must
+  // keep alive whatever those calls still use (plugins above all: see Application::stop).
+  const std::vector<WorkPool::Unfinished>& unfinished_calls() const noexcept;
 
   std::uint16_t port() const noexcept;  // the bound port; 0 before start()
   std::string endpoint() const;         // "127.0.0.1:8080", "[::1]:8080"

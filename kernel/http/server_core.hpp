@@ -23,7 +23,6 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <spdlog/logger.h>
 
@@ -31,6 +30,7 @@
 #include "http/middleware.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "http/work_pool.hpp"
 #include "metrics/registry.hpp"
 
 namespace samokoder::http::detail {
@@ -82,6 +82,7 @@ struct ServerCore {
   const config::Environment environment;
   const std::shared_ptr<const Router> router;
   const ServerOptions options;
+  metrics::Registry& registry;
   std::vector<std::shared_ptr<Middleware>> middleware;  // fixed once started
   std::shared_ptr<spdlog::logger> log;
   std::shared_ptr<spdlog::logger> access_log;  // null when disabled
@@ -103,7 +104,9 @@ struct ServerCore {
   std::string cors_allow_headers;  // value for preflights
   std::string cors_max_age;
 
-  std::optional<boost::asio::thread_pool> workers;
+  // Blocking handlers: Dispatch::kRequest and Dispatch::kPluginCall. Created by start().
+  std::optional<WorkPool> request_pool;
+  std::optional<WorkPool> plugin_pool;
   std::atomic<bool> stopping{false};
   std::atomic<std::int64_t> open_connections{0};
   std::mutex drain_mutex;

@@ -104,6 +104,21 @@ PluginManager::PluginManager(config::PluginsConfig config, metrics::Registry& re
 
 PluginManager::~PluginManager() {
   stop();
+  // A generation a call is still inside (a call the server gave up on at shutdown) must stay mapped,
+  // and the lease counter that call will decrement must stay in live memory: such a plugin's record is
+  // leaked on purpose. The process is about to exit; a thread that returns before it does finds its
+  // library and its slot where they were.
+  for (auto& record : records_) {
+    const PluginSlot& slot = *record->slot;
+    std::int64_t calls = 0;
+    for (const auto& lease : slot.leases_)
+      calls += lease.count.load(std::memory_order_acquire);
+    if (calls == 0) continue;
+    core::logger("plugins")->error(
+        "plugin {}: {} call(s) still running at exit; its library stays mapped and is never unloaded",
+        record->entry.id, calls);
+    static_cast<void>(record.release());
+  }
 }
 
 PluginManager::Record& PluginManager::add_record(const config::PluginEntry& entry) {
@@ -269,19 +284,18 @@ void PluginManager::note_retired(Record& record, std::uint64_t number, const std
   }
 }
 
-bool PluginManager::drain(Record& record, std::size_t index) {
+bool PluginManager::drain(Record& record, std::size_t index, std::chrono::milliseconds timeout) {
   PluginSlot& slot = *record.slot;
   note_retired(record, slot.owned_[index]->number(), slot.owned_[index]->descriptor().version,
                PluginState::kDraining);
-  const auto deadline = clock_.monotonic_now() + std::chrono::milliseconds(config_.drain_timeout_ms);
+  const auto deadline = clock_.monotonic_now() + timeout;
   while (slot.leases_[index].count.load(std::memory_order_seq_cst) != 0) {
     if (clock_.monotonic_now() >= deadline) {
       // Tearing down under a running call would crash it; keeping the generation costs memory only.
       // reap_drained() finishes the job once the call returns.
       core::logger("plugins")->error(
-          "plugin {} generation {}: {} call(s) still running after drain_timeout_ms={}; generation PINNED",
-          record.entry.id, slot.owned_[index]->number(), slot.leases_[index].count.load(),
-          config_.drain_timeout_ms);
+          "plugin {} generation {}: {} call(s) still running after {} ms of draining; generation PINNED",
+          record.entry.id, slot.owned_[index]->number(), slot.leases_[index].count.load(), timeout.count());
       pinned_total_.add();
       note_retired(record, slot.owned_[index]->number(), slot.owned_[index]->descriptor().version,
                    PluginState::kPinned);
@@ -353,7 +367,7 @@ sdk::Status PluginManager::transfer_state(Record& record, std::size_t index) {
                                           record_failure(record, FailureReason::kStateTransferFailed, error));
 }
 
-PluginState PluginManager::retire_active(Record& record) {
+PluginState PluginManager::retire_active(Record& record, std::chrono::milliseconds timeout) {
   const int index = record.slot->active_.exchange(PluginSlot::kNone, std::memory_order_seq_cst);
   if (index == PluginSlot::kNone) return record.info.state;
   {
@@ -361,7 +375,7 @@ PluginState PluginManager::retire_active(Record& record) {
     record.info.state = PluginState::kDraining;
   }
   const PluginState final_state =
-      drain(record, static_cast<std::size_t>(index)) ? PluginState::kUnloaded : PluginState::kPinned;
+      drain(record, static_cast<std::size_t>(index), timeout) ? PluginState::kUnloaded : PluginState::kPinned;
   std::lock_guard lock(info_mutex_);
   record.info.state = final_state;
   return final_state;
@@ -407,7 +421,7 @@ sdk::Status PluginManager::enable_record(Record& record) {
 
 void PluginManager::disable_record(Record& record) {
   record.entry.enabled = false;
-  retire_active(record);
+  retire_active(record, drain_timeout());
   reap_drained(record);
   std::lock_guard lock(info_mutex_);
   record.info.enabled = false;
@@ -488,7 +502,7 @@ sdk::Result<std::vector<std::string>> PluginManager::apply_config(config::Plugin
         continue;
       }
       const int previous = activate(*record, std::get<std::size_t>(staged));
-      if (previous != PluginSlot::kNone) drain(*record, static_cast<std::size_t>(previous));
+      if (previous != PluginSlot::kNone) drain(*record, static_cast<std::size_t>(previous), drain_timeout());
       changes.push_back("reloaded " + entry.id);
     }
   }
@@ -525,19 +539,24 @@ sdk::Status PluginManager::start() {
       const std::string message =
           "required plugin " + record->entry.id + " failed to load: " + record->info.failure_message;
       for (auto it = records_.rbegin(); it != records_.rend(); ++it)
-        retire_active(**it);
+        retire_active(**it, drain_timeout());
       return sdk::Status::failed_precondition(message);
     }
   }
   return {};
 }
 
-void PluginManager::stop() {
+void PluginManager::stop(std::optional<std::chrono::milliseconds> drain_limit) {
   std::lock_guard control(control_mutex_);
+  const auto timeout = drain_limit ? std::min(*drain_limit, drain_timeout()) : drain_timeout();
   for (auto it = records_.rbegin(); it != records_.rend(); ++it) {
-    retire_active(**it);
+    retire_active(**it, timeout);
     reap_drained(**it);
   }
+}
+
+std::chrono::milliseconds PluginManager::drain_timeout() const {
+  return std::chrono::milliseconds(config_.drain_timeout_ms);
 }
 
 sdk::Status PluginManager::unload(std::string_view id) {
@@ -548,7 +567,7 @@ sdk::Status PluginManager::unload(std::string_view id) {
     return sdk::Status::failed_precondition("plugin " + record->entry.id + " is not active (state " +
                                             std::string(state_name(record->info.state)) + ")");
   }
-  if (retire_active(*record) == PluginState::kPinned) {
+  if (retire_active(*record, drain_timeout()) == PluginState::kPinned) {
     return sdk::Status::aborted("plugin " + record->entry.id + " was unloaded but stays PINNED in memory");
   }
   return {};
@@ -583,7 +602,7 @@ sdk::Result<ReloadOutcome> PluginManager::reload(std::string_view id) {
   const auto swapped = clock_.monotonic_now();
   outcome.swap_latency = swapped - started;
   if (previous != PluginSlot::kNone) {
-    outcome.previous_unmapped = drain(*record, static_cast<std::size_t>(previous));
+    outcome.previous_unmapped = drain(*record, static_cast<std::size_t>(previous), drain_timeout());
     outcome.drain_time = clock_.monotonic_now() - swapped;
   }
   reloads_succeeded_.add();

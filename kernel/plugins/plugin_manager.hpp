@@ -14,9 +14,10 @@
 // and a log line; the caller never sees an exception.
 //
 // Ownership: the manager owns slots and generations; a Lease borrows a generation until destroyed.
-// Leases must not outlive the manager. Thread-safety: acquire() and Lease are lock-free and safe from
-// any thread; control operations (start, stop, unload) serialize among themselves; list() and
-// find() may run concurrently with anything.
+// Leases must not outlive the manager, except a call a shutdown gave up on: its plugin's slot and
+// generation are then leaked, never unmapped (see ~PluginManager). Thread-safety: acquire() and Lease are
+// lock-free and safe from any thread; control operations (start, stop, unload) serialize among themselves;
+// list() and find() may run concurrently with anything.
 #pragma once
 
 #include <array>
@@ -33,6 +34,7 @@
 #include <samokoder/sdk/plugin.hpp>
 
 #include "config/config.hpp"
+#include "core/call_note.hpp"
 #include "core/clock.hpp"
 #include "metrics/registry.hpp"
 #include "plugins/generation.hpp"
@@ -65,11 +67,13 @@ class Lease {
   }
 
   // Calls fn(T&) and returns its Status or Result; a throw becomes Status::internal and a log line,
-  // an empty lease or a kind mismatch becomes Status::unavailable.
+  // an empty lease or a kind mismatch becomes Status::unavailable. On a work-pool thread the call is
+  // noted (core::CallNote), so a call that overruns its deadline is reported with this plugin's id.
   template <typename T, typename F>
   auto call(F&& fn) const -> decltype(fn(std::declval<T&>())) {
     T* target = as<T>();
     if (target == nullptr) return unavailable_status();
+    const core::PluginCallScope note(generation_->descriptor().id);
     std::string error;
     try {
       return fn(*target);
@@ -169,8 +173,11 @@ class PluginManager {
   // reason; then everything already loaded is unloaded again. Other failures leave that plugin FAILED.
   sdk::Status start();
 
-  // Unloads every plugin, last loaded first, draining calls in flight.
-  void stop();
+  // Unloads every plugin, last loaded first, draining calls in flight for up to drain_timeout_ms, or
+  // drain_limit when shorter (shutdown after the server gave up on calls still running: waiting for
+  // them again would only delay the exit). A generation still in use stays PINNED, and the destructor
+  // leaves it mapped for good.
+  void stop(std::optional<std::chrono::milliseconds> drain_limit = std::nullopt);
 
   // Drains and unloads one plugin: state UNLOADED, or PINNED when its library stays mapped or its
   // calls did not drain within drain_timeout_ms.
@@ -225,7 +232,8 @@ class PluginManager {
   int activate(Record& record, std::size_t index);
   // Waits (up to drain_timeout_ms) for the leases of a position that is no longer active, then releases
   // it. False when it stays PINNED.
-  bool drain(Record& record, std::size_t index);
+  bool drain(Record& record, std::size_t index, std::chrono::milliseconds timeout);
+  std::chrono::milliseconds drain_timeout() const;  // from config, under control_mutex_
   // Tears the generation at `index` down; false when its library stays mapped.
   bool release(Record& record, std::size_t index);
   // Releases generations that were PINNED by a slow call and have drained since.
@@ -237,7 +245,7 @@ class PluginManager {
   // sdk::StateTransfer; a failure is recorded and returned.
   sdk::Status transfer_state(Record& record, std::size_t index);
   // Swaps out the active generation, drains it and tears it down. Returns the final state.
-  PluginState retire_active(Record& record);
+  PluginState retire_active(Record& record, std::chrono::milliseconds timeout);
   // Counts, logs and shows the failure; returns `message` with credentials redacted (a plugin's text can
   // quote a URL with its password), which is all the failure path may pass on.
   std::string record_failure(Record& record, FailureReason reason, std::string_view message);

@@ -195,7 +195,7 @@ TEST(RouterTest, RejectsBadPatternsAndDuplicates) {
 TEST(RouterTest, ListsRoutesWithOptions) {
   Router router;
   router.add(bhttp::verb::get, "/healthz", named("h"), RouteOptions::inline_handler());
-  router.add(bhttp::verb::post, "/auth/login", named("l"), {Dispatch::kWorker, 1024, "auth"});
+  router.add(bhttp::verb::post, "/auth/login", named("l"), {Dispatch::kRequest, 1024, "auth"});
   router.add(bhttp::verb::get, "/auth/login", named("g"));
   ASSERT_EQ(router.routes().size(), 3U);
   EXPECT_EQ(router.routes()[0].pattern, "/healthz");
@@ -203,7 +203,7 @@ TEST(RouterTest, ListsRoutesWithOptions) {
   EXPECT_EQ(router.routes()[1].method, bhttp::verb::post);
   EXPECT_EQ(router.routes()[1].options.max_body_bytes, 1024U);
   EXPECT_EQ(router.routes()[1].options.group, "auth");
-  EXPECT_EQ(router.routes()[2].options.dispatch, Dispatch::kWorker);
+  EXPECT_EQ(router.routes()[2].options.dispatch, Dispatch::kRequest);
   EXPECT_EQ(router.patterns(), (std::vector<std::string>{"/healthz", "/auth/login"}));
   EXPECT_EQ(router.routes()[2].pattern_id, 1U);
 }

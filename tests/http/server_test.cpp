@@ -28,7 +28,7 @@ using samokoder::testing::HttpClient;
 using samokoder::testing::parse_responses;
 using namespace std::chrono_literals;
 
-// Lets a test hold worker handlers inside the handler and release them when it chooses.
+// Lets a test hold pool handlers inside the handler and release them when it chooses.
 class Gate {
  public:
   void enter_and_wait() {
@@ -36,10 +36,16 @@ class Gate {
     ++entered_;
     changed_.notify_all();
     changed_.wait(lock, [&] { return open_; });
+    ++left_;
+    changed_.notify_all();
   }
   bool wait_entered(int count) {
     std::unique_lock lock(mutex_);
     return changed_.wait_for(lock, 10s, [&] { return entered_ >= count; });
+  }
+  bool wait_left(int count) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, 10s, [&] { return left_ >= count; });
   }
   void open() {
     std::lock_guard lock(mutex_);
@@ -51,6 +57,7 @@ class Gate {
   std::mutex mutex_;
   std::condition_variable changed_;
   int entered_ = 0;
+  int left_ = 0;
   bool open_ = false;
 };
 
@@ -77,7 +84,7 @@ config::ServerConfig test_config() {
   c.listen.host = "127.0.0.1";
   c.listen.port = 0;
   c.io_threads = 2;
-  c.worker_threads = 2;
+  c.request_pool.threads = 2;
   c.max_body_bytes = 1024;
   c.max_header_bytes = 2048;
   c.keep_alive_timeout_ms = 10000;
@@ -430,14 +437,14 @@ TEST_F(ServerTest, HandlerExceptionsBecomeGeneric500s) {
 TEST_F(ServerTest, BlockedWorkerHandlerDoesNotBlockInlineRoutes) {
   auto config = test_config();
   config.io_threads = 1;
-  config.worker_threads = 1;
+  config.request_pool.threads = 1;
   start(config);
   auto slow_result = std::async(std::launch::async, [port = server_->port()] {
     HttpClient slow("127.0.0.1", port);
     return slow.get("/slow");
   });
   ASSERT_TRUE(gate_.wait_entered(1));
-  // The only worker is blocked inside /slow; the only I/O thread still answers inline routes.
+  // The only request thread is blocked inside /slow; the only I/O thread still answers inline routes.
   auto c = client();
   EXPECT_EQ(c->get("/healthz").body, "ok");
   EXPECT_EQ(c->get("/nope").status, 404U);
@@ -627,7 +634,7 @@ TEST_F(ServerTest, GracefulStopLetsInFlightRequestFinish) {
   EXPECT_EQ(registry_.gauge("samokoder_http_connections_active", "").value(), 0.0);
 }
 
-TEST_F(ServerTest, StopClosesRequestsThatOutliveTheGrace) {
+TEST_F(ServerTest, StopLeavesBehindAHandlerThatOutlivesTheGrace) {
   auto config = test_config();
   config.shutdown_grace_ms = 100;
   start(config);
@@ -637,12 +644,19 @@ TEST_F(ServerTest, StopClosesRequestsThatOutliveTheGrace) {
   });
   ASSERT_TRUE(gate_.wait_entered(1));
   auto stopped = std::async(std::launch::async, [this] { server_->stop(); });
-  // The grace runs out while the handler still blocks: the client loses its connection.
+  // The grace runs out while the handler still blocks: the client loses its connection, and stop()
+  // returns without waiting for the handler, naming it.
   EXPECT_THROW(slow_result.get(), std::runtime_error);
-  gate_.open();  // stop() waits for the handler itself to return
+  ASSERT_EQ(stopped.wait_for(10s), std::future_status::ready);
   stopped.get();
+  ASSERT_EQ(server_->unfinished_calls().size(), 1U);
+  EXPECT_EQ(server_->unfinished_calls()[0].pool, "request");
+  EXPECT_EQ(server_->unfinished_calls()[0].what, "GET /slow");
   EXPECT_EQ(registry_.gauge("samokoder_http_requests_in_flight", "").value(), 0.0);
   EXPECT_EQ(registry_.gauge("samokoder_http_connections_active", "").value(), 0.0);
+  // The handler returns into a stopped server, harmlessly.
+  gate_.open();
+  EXPECT_TRUE(gate_.wait_left(1));
 }
 
 TEST_F(ServerTest, StartFailsOnAPortInUse) {

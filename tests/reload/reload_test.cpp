@@ -129,7 +129,7 @@ class ReloadUnderLoad : public ::testing::Test {
     config::ServerConfig server;
     server.listen = {"127.0.0.1", 0};
     server.io_threads = 2;
-    server.worker_threads = 4;
+    server.request_pool.threads = 4;
     server_ = std::make_unique<http::Server>(server, config::Environment::kDevelopment, router, registry_,
                                              http::ServerOptions{.access_log = false});
     ASSERT_TRUE(server_->start().ok());

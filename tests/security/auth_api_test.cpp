@@ -215,7 +215,7 @@ TEST_F(SecurityApiTest, AnAccessTokenExpiresAfterFifteenMinutesAndRefreshStillWo
 // With one worker every request verifies on the same thread, so the second and later ones are
 // answered from that thread's memo of verified tokens; expiry must still apply to them.
 TEST_F(SecurityApiTest, ATokenRememberedAsVerifiedStillExpiresAndTamperingStillFails) {
-  start([](config::Config& config) { config.server.worker_threads = 1; });
+  start([](config::Config& config) { config.server.request_pool.threads = 1; });
   const Login session = sign_up("memo@example.com");
   EXPECT_EQ(get("/api/v1/auth/me", bearer(session.access_token)).status, 200u);
   clock_.advance(std::chrono::minutes(14));

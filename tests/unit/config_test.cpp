@@ -80,6 +80,34 @@ TEST(ConfigTest, ShippedDefaultConfigMatchesTheEmbeddedDefaults) {
     EXPECT_EQ(file->plugins.plugins[i].enabled, embedded.plugins.plugins[i].enabled);
   }
   EXPECT_EQ(file->plugins.plugin_dir, embedded.plugins.plugin_dir);
+  EXPECT_EQ(file->server.request_pool, embedded.server.request_pool);
+  EXPECT_EQ(file->server.plugin_pool, embedded.server.plugin_pool);
+}
+
+TEST(ConfigTest, WorkPoolsAreReadAndWorkerThreadsStillSetsTheRequestPool) {
+  const Config pools = parse_ok(json::parse(R"({"server": {
+      "request_pool": {"threads": 3, "queue_limit": 0, "call_timeout_ms": 1000},
+      "plugin_pool": {"threads": 2, "queue_limit": 5, "call_timeout_ms": 900000}}})"));
+  EXPECT_EQ(pools.server.request_pool,
+            (WorkPoolConfig{.threads = 3, .queue_limit = 0, .call_timeout_ms = 1000}));
+  EXPECT_EQ(pools.server.plugin_pool,
+            (WorkPoolConfig{.threads = 2, .queue_limit = 5, .call_timeout_ms = 900000}));
+
+  EXPECT_EQ(parse_ok(json::parse(R"({"server": {"worker_threads": 7}})")).server.request_pool.threads, 7U);
+  EXPECT_EQ(parse_ok(json::parse(R"({"server": {"worker_threads": 7, "request_pool": {"threads": 2}}})"))
+                .server.request_pool.threads,
+            2U);
+  auto overridden =
+      parse_config(json::parse(R"({"server": {"worker_threads": 7}})"), {{"SAMOKODER_WORKER_THREADS", "9"}});
+  ASSERT_TRUE(overridden.ok()) << overridden.status().to_string();
+  EXPECT_EQ(overridden->server.request_pool.threads, 9U);
+
+  const std::string message = parse_error(json::parse(
+      R"({"server": {"plugin_pool": {"threads": 0, "queue": 1, "call_timeout_ms": 5}, "request_pool": 3}})"));
+  EXPECT_THAT(message, HasSubstr("/server/plugin_pool/threads:"));
+  EXPECT_THAT(message, HasSubstr("/server/plugin_pool/queue: unknown key"));
+  EXPECT_THAT(message, HasSubstr("/server/plugin_pool/call_timeout_ms:"));
+  EXPECT_THAT(message, HasSubstr("/server/request_pool: expected an object"));
 }
 
 TEST(ConfigTest, DatabaseUrlSwitchesStorageToPostgres) {
@@ -118,7 +146,7 @@ TEST(ConfigTest, ReadsEveryField) {
   EXPECT_EQ(config.server.listen.port, 0);
   EXPECT_EQ(config.server.listen.to_string(), "[::1]:0");
   EXPECT_EQ(config.server.io_threads, 3u);
-  EXPECT_EQ(config.server.worker_threads, 5u);
+  EXPECT_EQ(config.server.request_pool.threads, 5u);
   EXPECT_EQ(config.server.max_header_bytes, 2048u);
   EXPECT_EQ(config.server.cors_allowed_origins, std::vector<std::string>{"https://a.example"});
   EXPECT_EQ(config.log.level, "debug");

@@ -6,6 +6,7 @@
 #include "api/routes.hpp"
 #include "app/ops_routes.hpp"
 #include "app/plugin_admin_routes.hpp"
+#include "core/keep_until_exit.hpp"
 #include "core/logging.hpp"
 
 namespace samokoder::app {
@@ -81,10 +82,10 @@ void Application::stop() {
   }
   // Calls the server gave up on still run in plugin code and, once they return, in handlers that use
   // the ApiContext. Waiting for them again would only delay the exit: their plugins stay PINNED (and
-  // mapped for good, see ~PluginManager) and the ApiContext is leaked on purpose.
+  // mapped for good, see ~PluginManager) and the ApiContext is kept until the process exits.
   log->error("stopping: {} call(s) still running; unloading the plugins not in use", unfinished_.size());
   plugins_->stop(std::chrono::milliseconds::zero());
-  static_cast<void>(api_.release());
+  core::keep_until_exit(std::move(api_));
   log->info("stopped, leaving {} call(s) behind", unfinished_.size());
 }
 

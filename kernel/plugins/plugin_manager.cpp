@@ -8,6 +8,7 @@
 
 #include <samokoder/sdk/redact.hpp>
 
+#include "core/keep_until_exit.hpp"
 #include "core/logging.hpp"
 
 namespace samokoder::plugins {
@@ -106,8 +107,8 @@ PluginManager::~PluginManager() {
   stop();
   // A generation a call is still inside (a call the server gave up on at shutdown) must stay mapped,
   // and the lease counter that call will decrement must stay in live memory: such a plugin's record is
-  // leaked on purpose. The process is about to exit; a thread that returns before it does finds its
-  // library and its slot where they were.
+  // kept until the process exits. The process is about to exit; a thread that returns before it does finds
+  // its library and its slot where they were.
   for (auto& record : records_) {
     const PluginSlot& slot = *record->slot;
     std::int64_t calls = 0;
@@ -117,7 +118,7 @@ PluginManager::~PluginManager() {
     core::logger("plugins")->error(
         "plugin {}: {} call(s) still running at exit; its library stays mapped and is never unloaded",
         record->entry.id, calls);
-    static_cast<void>(record.release());
+    core::keep_until_exit(std::move(record));
   }
 }
 

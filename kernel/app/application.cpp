@@ -18,6 +18,8 @@ Application::Application(config::Config config, const core::Clock& clock)
 
 Application::~Application() {
   stop();
+  // A call left running may still be inside the plugin manager (a reload stuck in init) or a plugin.
+  if (!unfinished_.empty()) core::keep_until_exit(std::move(plugins_));
 }
 
 std::shared_ptr<http::Router> Application::build_router() {
@@ -81,9 +83,10 @@ void Application::stop() {
     return;
   }
   // Calls the server gave up on still run in plugin code and, once they return, in handlers that use
-  // the ApiContext. Waiting for them again would only delay the exit: their plugins stay PINNED (and
-  // mapped for good, see ~PluginManager) and the ApiContext is kept until the process exits.
-  log->error("stopping: {} call(s) still running; unloading the plugins not in use", unfinished_.size());
+  // the ApiContext. Waiting for them again would only delay the exit: their plugins stay PINNED (or
+  // loaded, when a reload is stuck), and the ApiContext and the plugin manager are kept until the process
+  // exits.
+  log->error("stopping: {} call(s) still running; the plugins they use stay loaded", unfinished_.size());
   plugins_->stop(std::chrono::milliseconds::zero());
   core::keep_until_exit(std::move(api_));
   log->info("stopped, leaving {} call(s) behind", unfinished_.size());

@@ -186,6 +186,8 @@ std::string PluginManager::record_failure(Record& record, FailureReason reason, 
 }
 
 std::variant<std::size_t, sdk::Status> PluginManager::stage(Record& record) {
+  // Loading runs plugin code (init, self-test): a work pool that gives up on it names the plugin.
+  const core::PluginCallScope note(record.entry.id);
   PluginSlot& slot = *record.slot;
   reap_drained(record);
   // A free position: not active, no generation in it, and no straggling lease increment.
@@ -548,7 +550,14 @@ sdk::Status PluginManager::start() {
 }
 
 void PluginManager::stop(std::optional<std::chrono::milliseconds> drain_limit) {
-  std::lock_guard control(control_mutex_);
+  std::unique_lock control(control_mutex_, std::defer_lock);
+  if (!drain_limit) {
+    control.lock();
+  } else if (!control.try_lock_for(*drain_limit)) {
+    core::logger("plugins")->error(
+        "a plugin operation (load, reload, enable) is still running; every plugin stays loaded");
+    return;
+  }
   const auto timeout = drain_limit ? std::min(*drain_limit, drain_timeout()) : drain_timeout();
   for (auto it = records_.rbegin(); it != records_.rend(); ++it) {
     retire_active(**it, timeout);

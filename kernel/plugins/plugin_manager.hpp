@@ -176,7 +176,9 @@ class PluginManager {
   // Unloads every plugin, last loaded first, draining calls in flight for up to drain_timeout_ms, or
   // drain_limit when shorter (shutdown after the server gave up on calls still running: waiting for
   // them again would only delay the exit). A generation still in use stays PINNED, and the destructor
-  // leaves it mapped for good.
+  // leaves it mapped for good. With drain_limit, a control operation still running past it (a reload
+  // stuck in a plugin's init) makes stop() give up and leave every plugin loaded; the caller must then
+  // keep the manager alive (Application does, see keep_until_exit).
   void stop(std::optional<std::chrono::milliseconds> drain_limit = std::nullopt);
 
   // Drains and unloads one plugin: state UNLOADED, or PINNED when its library stays mapped or its
@@ -258,8 +260,8 @@ class PluginManager {
   const core::Clock& clock_;
   Loader loader_;
 
-  std::mutex control_mutex_;                      // serializes start, stop, unload (and later reload)
-  mutable std::mutex info_mutex_;                 // guards every Record::info; held briefly
+  std::timed_mutex control_mutex_;  // serializes start, stop, unload, reload; timed for stop(drain_limit)
+  mutable std::mutex info_mutex_;   // guards every Record::info; held briefly
   std::vector<std::unique_ptr<Record>> records_;  // config order; fixed after construction
   std::map<std::string, Record*, std::less<>> by_id_;
   metrics::Counter& pinned_total_;

@@ -2,8 +2,13 @@
 // disable and config reload are admin-only, audited, refuse what would break the server, and an auth
 // plugin reload under load fails no request and logs nobody out.
 #include <atomic>
+#include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
+
+#include <samokoder/sdk/storage.hpp>
 
 #include "security_fixture.hpp"
 #include "wait_until.hpp"
@@ -46,6 +51,70 @@ TEST_F(AdminReloadTest, ReloadIsAdminOnlyAuditedAndShowsTheNewGeneration) {
   EXPECT_EQ(audit_events(admin, "action=plugin.reloaded").size(), 1u);
 
   EXPECT_EQ(admin_post(admin, "/api/v1/admin/plugins/agent.nope/reload").status, 404u);
+}
+
+// Polls with a deadline generous enough for a shared CPU.
+template <typename F>
+bool eventually(F condition) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+// A reload runs on the plugin pool: one stuck in the new generation's init (the fixture blocks until
+// released) leaves request work answering, and the kernel's shutdown returns in bounded time, names the
+// call, and keeps what the call still uses, so it completes safely when it finally returns.
+TEST_F(AdminReloadTest, AReloadStuckInInitBlocksNeitherRequestsNorShutdown) {
+  const auto blocking_dir = dir_.path() / "blocking";
+  std::filesystem::create_directories(blocking_dir);
+  start([&](config::Config& config) {
+    config.server.shutdown_grace_ms = 300;
+    config.server.request_pool.threads = 1;
+    config.server.plugin_pool.threads = 1;
+    config::PluginEntry blocking;
+    blocking.id = "agent.fixture_blocking";
+    blocking.file = SAMOKODER_FIXTURE_DIR "/fixture_blocking.so";
+    blocking.config = {{"dir", blocking_dir.string()}};
+    config.plugins.plugins.push_back(blocking);
+  });
+  const std::string admin = admin_token();
+  std::ofstream(blocking_dir / "block_init").put('1');
+  auto stuck = std::async(std::launch::async, [port = app_->port(), headers = bearer(admin)] {
+    testing::HttpClient client("127.0.0.1", port, std::chrono::milliseconds(60000));
+    return client.request(verb::post, "/api/v1/admin/plugins/agent.fixture_blocking/reload", "", headers);
+  });
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(blocking_dir / "init_entered"); }));
+
+  // Request work (storage, hashing) goes on while the only plugin-pool thread is stuck.
+  const Login user = sign_up("user@example.com");
+  EXPECT_FALSE(user.access_token.empty());
+  EXPECT_EQ(get("/api/v1/plugins/agent.fixture_blocking", bearer(user.access_token)).status, 200u);
+
+  const auto began = std::chrono::steady_clock::now();
+  app_->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(10)) << "the grace is 300 ms";
+  EXPECT_THROW(stuck.get(), std::runtime_error);
+  ASSERT_EQ(app_->unfinished_calls().size(), 1u);
+  const auto& call = app_->unfinished_calls()[0];
+  EXPECT_EQ(call.pool, "plugin");
+  EXPECT_EQ(call.what, "POST /api/v1/admin/plugins/{id}/reload");
+  EXPECT_EQ(call.plugin, "agent.fixture_blocking");
+
+  // Released, the reload finishes in the manager and the API context kept for it, down to its audit
+  // record, although the kernel stopped.
+  std::ofstream(blocking_dir / "release").put('1');
+  EXPECT_TRUE(eventually([&] { return std::filesystem::exists(blocking_dir / "init_returned"); }));
+  EXPECT_TRUE(eventually([&] {
+    sdk::AuditFilter filter;
+    filter.action = "plugin.reloaded";
+    auto page = app_->storage().call<sdk::Storage>(
+        [&](sdk::Storage& s) { return s.list_audit_events(filter, sdk::PageRequest{}); });
+    return page.ok() && page->items.size() == 1;
+  }));
+  EXPECT_EQ(app_->plugins().find("agent.fixture_blocking")->generation, 2u);
 }
 
 TEST_F(AdminReloadTest, DisablingTheOnlyStorageIsRefusedAndOthersToggle) {

@@ -83,7 +83,6 @@ struct WorkPool::State : std::enable_shared_from_this<WorkPool::State> {
   std::deque<Job> queue;
   std::list<Worker> workers;
   std::thread watchdog;
-  std::size_t idle_workers = 0;
   unsigned busy = 0;
   unsigned stuck = 0;
   unsigned replaced = 0;  // stuck threads that have a replacement; capped at `threads`
@@ -101,9 +100,7 @@ void WorkPool::State::run_worker(WorkerIt it) {
   core::current_call_note = &w.note;
   std::unique_lock lock(mutex);
   for (;;) {
-    ++idle_workers;
     work_ready.wait(lock, [&] { return stopping || !queue.empty(); });
-    --idle_workers;
     if (queue.empty()) break;  // stopping, nothing left to do
     Job job = std::move(queue.front());
     queue.pop_front();
@@ -225,8 +222,10 @@ const std::string& WorkPool::name() const noexcept {
 bool WorkPool::submit(std::string what, Work work, Finish finish) {
   State& s = *state_;
   std::lock_guard lock(s.mutex);
-  // A job is refused once every idle thread has one and queue_limit more are waiting.
-  if (s.stopping || s.queue.size() >= s.queue_limit + s.idle_workers) {
+  // A job is refused once every serving thread has one and queue_limit more are waiting. Serving
+  // threads: `threads`, since each stuck thread with a replacement (`replaced`) no longer counts.
+  const std::size_t taken = s.queue.size() + (s.busy - s.replaced);
+  if (s.stopping || taken >= s.threads + s.queue_limit) {
     if (!s.stopped) s.rejected.add();
     return false;
   }

@@ -57,7 +57,8 @@ class WorkPool {
   WorkPool(const WorkPool&) = delete;
   WorkPool& operator=(const WorkPool&) = delete;
 
-  // False (and `finish` is dropped uncalled) when the queue holds queue_limit jobs or the pool stops.
+  // False (and `finish` is dropped uncalled) when every thread is busy and queue_limit jobs already
+  // wait, or when the pool stops.
   bool submit(std::string what, Work work, Finish finish);
 
   // Idempotent; see above. Logs one line per unfinished call.

@@ -659,6 +659,28 @@ TEST_F(ServerTest, StopLeavesBehindAHandlerThatOutlivesTheGrace) {
   EXPECT_TRUE(gate_.wait_left(1));
 }
 
+TEST_F(ServerTest, AFullRequestQueueAnswers503WithRetryAfterWithoutWaiting) {
+  auto config = test_config();
+  config.request_pool = {.threads = 1, .queue_limit = 0, .call_timeout_ms = 60000};
+  start(config);
+  auto slow_result = std::async(std::launch::async, [port = server_->port()] {
+    HttpClient slow("127.0.0.1", port);
+    return slow.get("/slow");
+  });
+  ASSERT_TRUE(gate_.wait_entered(1));
+  // The only request thread is busy and nothing may wait: the next request is refused at once.
+  auto c = client();
+  const auto refused = c->get("/slow");
+  EXPECT_EQ(refused.status, 503U);
+  EXPECT_EQ(refused.header("Retry-After"), "1");
+  EXPECT_EQ(refused.json()["type"], "https://samokoder.dev/problems/overloaded");
+  EXPECT_EQ(registry_.counter("samokoder_work_pool_rejected_total", "", {{"pool", "request"}}).value(), 1.0);
+  EXPECT_EQ(c->get("/healthz").status, 200U);  // same connection, inline route
+  gate_.open();
+  EXPECT_EQ(slow_result.get().status, 200U);
+  EXPECT_EQ(c->get("/slow").status, 200U);
+}
+
 TEST_F(ServerTest, StartFailsOnAPortInUse) {
   start();
   auto config = test_config();

@@ -146,6 +146,14 @@ class ServerTest : public ::testing::Test {
     });
   }
 
+  // GET /slow on its own connection; it blocks in gate_ until the test opens it.
+  std::future<ClientResponse> slow_request() {
+    return std::async(std::launch::async, [port = server_->port()] {
+      HttpClient slow("127.0.0.1", port);
+      return slow.get("/slow");
+    });
+  }
+
   ~ServerTest() override {
     gate_.open();  // never leave a handler blocked, whatever the test did
     server_.reset();
@@ -439,10 +447,7 @@ TEST_F(ServerTest, BlockedWorkerHandlerDoesNotBlockInlineRoutes) {
   config.io_threads = 1;
   config.request_pool.threads = 1;
   start(config);
-  auto slow_result = std::async(std::launch::async, [port = server_->port()] {
-    HttpClient slow("127.0.0.1", port);
-    return slow.get("/slow");
-  });
+  auto slow_result = slow_request();
   ASSERT_TRUE(gate_.wait_entered(1));
   // The only request thread is blocked inside /slow; the only I/O thread still answers inline routes.
   auto c = client();
@@ -614,10 +619,7 @@ TEST_F(ServerTest, GracefulStopLetsInFlightRequestFinish) {
   start();
   auto idle = client();
   ASSERT_EQ(idle->get("/healthz").status, 200U);
-  auto slow_result = std::async(std::launch::async, [port = server_->port()] {
-    HttpClient slow("127.0.0.1", port);
-    return slow.get("/slow");
-  });
+  auto slow_result = slow_request();
   ASSERT_TRUE(gate_.wait_entered(1));
   auto stopped = std::async(std::launch::async, [this] { server_->stop(); });
   // stop() closes idle connections first: once ours is closed, the stop is under way.
@@ -638,10 +640,7 @@ TEST_F(ServerTest, StopLeavesBehindAHandlerThatOutlivesTheGrace) {
   auto config = test_config();
   config.shutdown_grace_ms = 100;
   start(config);
-  auto slow_result = std::async(std::launch::async, [port = server_->port()] {
-    HttpClient slow("127.0.0.1", port);
-    return slow.get("/slow");
-  });
+  auto slow_result = slow_request();
   ASSERT_TRUE(gate_.wait_entered(1));
   auto stopped = std::async(std::launch::async, [this] { server_->stop(); });
   // The grace runs out while the handler still blocks: the client loses its connection, and stop()
@@ -663,10 +662,7 @@ TEST_F(ServerTest, AFullRequestQueueAnswers503WithRetryAfterWithoutWaiting) {
   auto config = test_config();
   config.request_pool = {.threads = 1, .queue_limit = 0, .call_timeout_ms = 60000};
   start(config);
-  auto slow_result = std::async(std::launch::async, [port = server_->port()] {
-    HttpClient slow("127.0.0.1", port);
-    return slow.get("/slow");
-  });
+  auto slow_result = slow_request();
   ASSERT_TRUE(gate_.wait_entered(1));
   // The only request thread is busy and nothing may wait: the next request is refused at once.
   auto c = client();

@@ -341,12 +341,15 @@ void Connection::dispatch_to_pool(const Route& route) {
   WorkPool& pool = route.options.dispatch == Dispatch::kPluginCall ? *core_.plugin_pool : *core_.request_pool;
   auto call = std::make_shared<PendingCall>(core_.router, core_.log, route);
   call->request = std::move(request_);
-  // What an answer without the request needs (a timeout's): its id, method and version.
+  // What an answer without the request needs (a timeout's): its id, method, version and, for CORS, the
+  // origin.
   request_ = Request();
   request_.message_.method(call->request.method());
   request_.message_.version(call->request.version());
   request_.request_id_ = call->request.request_id_;
   request_.request_id_size_ = call->request.request_id_size_;
+  if (const std::string_view origin = call->request.header("Origin"); !origin.empty())
+    request_.message_.set(bhttp::field::origin, origin);
 
   std::string what = std::string(call->request.method_string()) + " " + route.pattern;
   const bool queued = pool.submit(

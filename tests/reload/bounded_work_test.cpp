@@ -97,6 +97,7 @@ class BoundedWork : public ::testing::Test {
     server.request_pool = {.threads = 1, .queue_limit = 16, .call_timeout_ms = 60000};
     server.plugin_pool = {.threads = 1, .queue_limit = 1, .call_timeout_ms = 60000};
     server.shutdown_grace_ms = 300;
+    server.cors_allowed_origins = {"https://app.example"};
     return server;
   }
 
@@ -191,10 +192,14 @@ TEST_F(BoundedWork, ACallPastItsDeadlineAnswers504AndThePoolKeepsItsCapacity) {
 
   HttpClient client("127.0.0.1", server_->port(), milliseconds(20000));
   const auto began = Clock::now();
-  const auto timed_out = client.request(bhttp::verb::post, "/agent");
+  const auto timed_out = client.request(
+      bhttp::verb::post, "/agent", "", {{"Origin", "https://app.example"}, {"X-Request-Id", "stuck-call-1"}});
   EXPECT_EQ(timed_out.status, 504U);
   EXPECT_EQ(timed_out.header("Content-Type"), "application/problem+json");
+  EXPECT_EQ(timed_out.json()["type"], "https://samokoder.dev/problems/handler_timeout");
   EXPECT_EQ(timed_out.header("Connection"), "close");
+  EXPECT_EQ(timed_out.header("Access-Control-Allow-Origin"), "https://app.example");  // a browser can read it
+  EXPECT_EQ(timed_out.header("X-Request-Id"), "stuck-call-1");
   EXPECT_GE(Clock::now() - began, milliseconds(300));
   EXPECT_EQ(counter("samokoder_work_pool_timeouts_total"), 1.0);
   EXPECT_EQ(gauge("samokoder_work_pool_stuck_threads"), 1.0);

@@ -107,7 +107,7 @@ void add_ops_routes(http::Router& router, const api::ApiContext& context,
 
   // Authenticating an admin may read storage, so the inventory runs on a worker.
   const http::RouteOptions inventory_route{
-      .dispatch = http::Dispatch::kWorker, .max_body_bytes = 0, .group = "ops"};
+      .dispatch = http::Dispatch::kRequest, .max_body_bytes = 0, .group = "ops"};
   auto view_for = [&context](const http::Request& request) {
     return caller_is_admin(context, request) ? PluginView::kAdmin : PluginView::kPublic;
   };

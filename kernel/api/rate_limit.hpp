@@ -8,7 +8,7 @@
 // and scrapers, cheap and unauthenticated) are not limited. Requests that match no route are
 // charged to the "default" group, so probing for paths costs the same as using them.
 //
-// Buckets are per process: with several kernel nodes each node limits on its own (DESIGN 8 moves
+// Buckets are per process: with several kernel nodes each node limits on its own (scale-out moves
 // shared counters to PostgreSQL or Redis; login lockout already lives in storage).
 //
 // Ownership: RateLimits owns its limiters; the middleware references the ApiContext that owns it.

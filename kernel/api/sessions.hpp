@@ -1,4 +1,4 @@
-// Sessions: the kernel's logins and their tokens (DESIGN 6), independent of any auth plugin so that
+// Sessions: the kernel's logins and their tokens (docs/security.md), independent of any auth plugin so that
 // reloading one logs nobody out.
 //
 // A login is one storage Session (the refresh-token family) and yields:

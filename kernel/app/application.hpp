@@ -4,7 +4,7 @@
 // start() checks the secrets (production refuses a missing or weak SAMOKODER_SECRET_KEY), loads the
 // plugins (a failing `required` plugin stops startup with its reason), then binds and starts the HTTP
 // server with the ops routes and the /api/v1 routes (kernel/api). stop() is the graceful shutdown of
-// DESIGN 7: stop accepting, drain requests, unload plugins.
+// docs/architecture.md "The HTTP server": stop accepting, drain requests, unload plugins.
 //
 // Ownership: owns everything it creates; the Clock passed in must outlive it.
 // Thread-safety: construct, start, stop and destroy from one controlling thread (main); the

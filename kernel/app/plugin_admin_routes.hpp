@@ -1,4 +1,4 @@
-// The admin routes that change the running plugin set (DESIGN 3 triggers):
+// The admin routes that change the running plugin set (the triggers of docs/ops.md "Reloading plugins"):
 //
 //   POST /api/v1/admin/plugins/{id}/reload    load the configured file as a new generation and swap
 //   POST /api/v1/admin/plugins/{id}/enable    load and activate a disabled plugin

@@ -1,5 +1,5 @@
 // Generation: one loaded copy of a plugin (its private library file, its instance and its host
-// services), and the loader that produces it (DESIGN 2.3, 2.8, 2.9).
+// services), and the loader that produces it (docs/architecture.md "The plugin boundary").
 //
 // load_generation runs the whole admission sequence: file exists, ELF pre-validation, private byte
 // copy, dlopen (RTLD_NOW | RTLD_LOCAL) through Boost.DLL, handshake on the descriptor, create, kind
@@ -136,7 +136,7 @@ class Loader {
   const core::Clock& clock_;
 };
 
-// Checks a descriptor against this kernel (DESIGN 2.3). Returns the failure or kNone.
+// Checks a descriptor against this kernel (docs/sdk.md "Compatibility"). Returns the failure or kNone.
 LoadFailure check_descriptor(const samokoder_plugin_descriptor* descriptor, const std::string& expected_id,
                              const std::string& file_name);
 

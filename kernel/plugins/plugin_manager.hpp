@@ -1,4 +1,4 @@
-// PluginManager: owns every configured plugin, its generations and their lifecycle (DESIGN 3), and
+// PluginManager: owns every configured plugin, its generations and their lifecycle (docs/ops.md "Reloading plugins"), and
 // hands out leases so calls into plugin code never race with an unload.
 //
 // Each configured id gets a PluginSlot that lives as long as the manager. A slot holds up to
@@ -185,7 +185,7 @@ class PluginManager {
   // calls did not drain within drain_timeout_ms.
   sdk::Status unload(std::string_view id);
 
-  // DESIGN 3: loads the configured file again as a new generation beside the running one (private
+  // Loads the configured file again as a new generation beside the running one (private
   // copy, handshake, init, self-test), swaps it in atomically, drains the old generation and unloads
   // it. Any failure before the swap leaves the running generation ACTIVE and untouched; the error
   // says why, and the plugin's failure_reason shows it. Also (re)starts a plugin that is FAILED or

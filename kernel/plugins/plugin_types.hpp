@@ -11,7 +11,7 @@
 
 namespace samokoder::plugins {
 
-// DESIGN section 3, plus DISABLED for a plugin that is configured but switched off.
+// docs/ops.md "Plugin states", plus DISABLED for a plugin that is configured but switched off.
 enum class PluginState : std::uint8_t {
   kDiscovered,  // configured; nothing checked yet
   kValidated,   // the file is an ELF shared object of this machine exporting the entry symbol

@@ -1,4 +1,4 @@
-// DESIGN 2: an integrator builds a plugin out of tree against the installed SDK only. This test
+// docs/sdk.md: an integrator builds a plugin out of tree against the installed SDK only. This test
 // installs the SDK component into a fresh prefix, configures and builds tests/abi/out_of_tree with
 // nothing but that prefix on CMAKE_PREFIX_PATH, and loads the result through the plugin manager.
 #include <cstdlib>

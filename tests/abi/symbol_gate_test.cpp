@@ -1,4 +1,4 @@
-// The symbol gate of DESIGN 2.7: every plugin the project builds exports exactly one symbol and has
+// The symbol gate (docs/architecture.md "The plugin boundary"): every plugin the project builds exports exactly one symbol and has
 // no STB_GNU_UNIQUE symbol. Checked twice, by the kernel's own ELF reader and by binutils' readelf.
 #include <array>
 #include <cstdio>

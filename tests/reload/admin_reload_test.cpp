@@ -1,4 +1,4 @@
-// The reload triggers of DESIGN 3 over the admin API, against the real kernel: reload, enable,
+// The reload triggers of docs/ops.md over the admin API, against the real kernel: reload, enable,
 // disable and config reload are admin-only, audited, refuse what would break the server, and an auth
 // plugin reload under load fails no request and logs nobody out.
 #include <atomic>

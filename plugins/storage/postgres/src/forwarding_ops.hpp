@@ -195,6 +195,13 @@ class ForwardingOps : public Base {
   sdk::Status release_run_lease(std::string_view run_id, std::string_view node_id) override {
     return self().invoke("release_run_lease", &PgOps::release_run_lease, run_id, node_id);
   }
+  sdk::Result<bool> try_acquire_lease(std::string_view name, std::string_view holder,
+                                      sdk::Timestamp until) override {
+    return self().invoke("try_acquire_lease", &PgOps::try_acquire_lease, name, holder, until);
+  }
+  sdk::Status release_lease(std::string_view name, std::string_view holder) override {
+    return self().invoke("release_lease", &PgOps::release_lease, name, holder);
+  }
   sdk::Result<sdk::RunStep> append_run_step(std::string_view owner_id, std::string_view run_id,
                                             const sdk::NewRunStep& step) override {
     return self().invoke("append_run_step", &PgOps::append_run_step, owner_id, run_id, step);

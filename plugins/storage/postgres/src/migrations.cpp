@@ -232,9 +232,20 @@ ALTER TABLE llm_requests ADD CONSTRAINT llm_requests_user_id_fkey
   FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE;
 )sql";
 
+// Named leases (try_acquire_lease): one node at a time for a chore every node would otherwise run, such
+// as the housekeeping pass.
+constexpr std::string_view kLeases = R"sql(
+CREATE TABLE leases (
+  name       text COLLATE "C" PRIMARY KEY,
+  holder     text NOT NULL,
+  expires_at bigint NOT NULL
+);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, "initial schema", kInitialSchema},
     Migration{2, "llm_requests are deleted with their user", kLlmRequestsDeletedWithUser},
+    Migration{3, "named leases", kLeases},
 };
 
 }  // namespace

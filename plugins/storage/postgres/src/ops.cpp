@@ -1232,6 +1232,29 @@ Status PgOps::release_run_lease(std::string_view run_id, std::string_view node_i
                                      std::string(run_id));
 }
 
+// ---- named leases
+
+// One statement decides: ON CONFLICT locks the existing row and re-checks the condition on its newest
+// version, so of concurrent callers exactly one changes a row while the lease is live.
+Result<bool> PgOps::try_acquire_lease(std::string_view name, std::string_view holder, sdk::Timestamp until) {
+  SAMOKODER_RETURN_IF_ERROR(required(name, "name"));
+  SAMOKODER_RETURN_IF_ERROR(required(holder, "holder"));
+  auto rows = exec(
+      "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) "
+      "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at "
+      "WHERE leases.expires_at <= $4 OR leases.holder = EXCLUDED.holder",
+      Params().text(name).text(holder).time(until).time(now()));
+  if (!rows.ok()) return rows.status();
+  return rows.affected() > 0;
+}
+
+Status PgOps::release_lease(std::string_view name, std::string_view holder) {
+  auto rows = exec("DELETE FROM leases WHERE name = $1 AND holder = $2", Params().text(name).text(holder));
+  if (!rows.ok()) return rows.status();
+  if (rows.affected() > 0) return {};
+  return Status::failed_precondition(std::string(holder) + " does not hold the lease " + std::string(name));
+}
+
 // ---- run steps
 
 Result<sdk::RunStep> PgOps::append_run_step(std::string_view owner_id, std::string_view run_id,

@@ -226,8 +226,18 @@ CREATE INDEX notifications_by_user ON notifications (user_id, created_at, id);
 CREATE INDEX notifications_unread ON notifications (user_id, created_at, id) WHERE read = 0;
 )sql";
 
+// Named leases (try_acquire_lease): one holder at a time for a chore every node would otherwise run.
+constexpr std::string_view kLeases = R"sql(
+CREATE TABLE leases (
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, "initial schema", kInitialSchema},
+    Migration{2, "named leases", kLeases},
 };
 
 }  // namespace

@@ -1190,6 +1190,35 @@ Status SqliteOps::release_run_lease(std::string_view run_id, std::string_view no
   return q.run();
 }
 
+// =================================================================================== named leases
+
+// One statement decides: the insert, or the update of an expired or own lease, changes a row; a live
+// lease of another holder makes the conditional update change none.
+Result<bool> SqliteOps::try_acquire_lease(std::string_view name, std::string_view holder, Timestamp until) {
+  SAMOKODER_RETURN_IF_ERROR(require_text(name, "lease name"));
+  SAMOKODER_RETURN_IF_ERROR(require_text(holder, "lease holder"));
+  STORAGE_ASSIGN_OR_RETURN(
+      Stmt q,
+      db_.prepare(
+          "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)"
+          " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
+          " WHERE leases.expires_at <= ? OR leases.holder = excluded.holder"));
+  q.text(name).text(holder).time(sdk::to_storage_precision(until)).time(now());
+  SAMOKODER_RETURN_IF_ERROR(q.run());
+  return db_.changes() > 0;
+}
+
+Status SqliteOps::release_lease(std::string_view name, std::string_view holder) {
+  STORAGE_ASSIGN_OR_RETURN(Stmt q, db_.prepare("DELETE FROM leases WHERE name = ? AND holder = ?"));
+  q.text(name).text(holder);
+  SAMOKODER_RETURN_IF_ERROR(q.run());
+  if (db_.changes() == 0) {
+    return Status::failed_precondition("\"" + std::string(holder) + "\" does not hold the lease " +
+                                       std::string(name));
+  }
+  return {};
+}
+
 // ======================================================================================== run steps
 
 Result<sdk::RunStep> SqliteOps::append_run_step(std::string_view owner_id, std::string_view run_id,

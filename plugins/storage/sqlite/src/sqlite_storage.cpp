@@ -279,6 +279,13 @@ class TransactionOps final : public sdk::StorageOps {
   sdk::Status release_run_lease(std::string_view run_id, std::string_view node_id) override {
     return atomically([&] { return inner_.release_run_lease(run_id, node_id); });
   }
+  sdk::Result<bool> try_acquire_lease(std::string_view name, std::string_view holder,
+                                      sdk::Timestamp until) override {
+    return atomically([&] { return inner_.try_acquire_lease(name, holder, until); });
+  }
+  sdk::Status release_lease(std::string_view name, std::string_view holder) override {
+    return atomically([&] { return inner_.release_lease(name, holder); });
+  }
   sdk::Result<sdk::RunStep> append_run_step(std::string_view owner_id, std::string_view run_id,
                                             const sdk::NewRunStep& step) override {
     return atomically([&] { return inner_.append_run_step(owner_id, run_id, step); });
@@ -1180,6 +1187,16 @@ sdk::Result<sdk::Run> SqliteStorage::renew_run_lease(std::string_view run_id, st
 
 sdk::Status SqliteStorage::release_run_lease(std::string_view run_id, std::string_view node_id) {
   return write("release_run_lease", [&](SqliteOps& ops) { return ops.release_run_lease(run_id, node_id); });
+}
+
+sdk::Result<bool> SqliteStorage::try_acquire_lease(std::string_view name, std::string_view holder,
+                                                   sdk::Timestamp until) {
+  return write("try_acquire_lease",
+               [&](SqliteOps& ops) { return ops.try_acquire_lease(name, holder, until); });
+}
+
+sdk::Status SqliteStorage::release_lease(std::string_view name, std::string_view holder) {
+  return write("release_lease", [&](SqliteOps& ops) { return ops.release_lease(name, holder); });
 }
 
 sdk::Result<sdk::RunStep> SqliteStorage::append_run_step(std::string_view owner_id, std::string_view run_id,

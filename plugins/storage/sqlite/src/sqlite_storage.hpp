@@ -157,6 +157,9 @@ class SqliteStorage final : public sdk::Storage {
   sdk::Result<sdk::Run> renew_run_lease(std::string_view run_id, std::string_view node_id,
                                         sdk::Timestamp lease_until) override;
   sdk::Status release_run_lease(std::string_view run_id, std::string_view node_id) override;
+  sdk::Result<bool> try_acquire_lease(std::string_view name, std::string_view holder,
+                                      sdk::Timestamp until) override;
+  sdk::Status release_lease(std::string_view name, std::string_view holder) override;
   sdk::Result<sdk::RunStep> append_run_step(std::string_view owner_id, std::string_view run_id,
                                             const sdk::NewRunStep& step) override;
   sdk::Result<sdk::RunStep> get_run_step(std::string_view owner_id, std::string_view step_id) override;

@@ -631,6 +631,16 @@ class StorageOps {
   // Gives the run up; kFailedPrecondition if `node_id` does not hold the lease.
   virtual Status release_run_lease(std::string_view run_id, std::string_view node_id) = 0;
 
+  // ---- named leases: one holder at a time for a cluster-wide chore (the kernel's housekeeping pass)
+  // Takes the lease `name` for `holder` until `until` when nobody holds it, the holder's lease expired
+  // (expires_at <= now()), or `holder` holds it already (then it is extended); returns whether `holder`
+  // holds it after the call. Safe across nodes: of concurrent callers, one holds an unexpired lease at a
+  // time. kInvalidArgument for an empty name or holder.
+  virtual Result<bool> try_acquire_lease(std::string_view name, std::string_view holder, Timestamp until) = 0;
+  // Gives the lease up so that the next caller gets it at once; kFailedPrecondition if `holder` does not
+  // hold it (never took it, or another holder took it over after it expired).
+  virtual Status release_lease(std::string_view name, std::string_view holder) = 0;
+
   // ---- run steps
   virtual Result<RunStep> append_run_step(std::string_view owner_id, std::string_view run_id,
                                           const NewRunStep& step) = 0;

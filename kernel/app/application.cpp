@@ -58,6 +58,12 @@ sdk::Status Application::start() {
     return status;
   }
   if (config_.plugins.watch) watcher_ = std::make_unique<PluginWatcher>(*plugins_, std::chrono::seconds(1));
+  if (config_.housekeeping.enabled) {
+    housekeeping_ = std::make_unique<Housekeeping>(
+        config_.housekeeping, clock_, metrics_, [this] { return storage(); }, Housekeeping::make_node_id());
+  } else {
+    log->warn("housekeeping is off: expired sessions, old login attempts and unreferenced content stay");
+  }
   started_ = true;
   log->info("serving on {} ({} I/O threads, {} request and {} plugin pool threads)", url(),
             config_.server.io_threads, config_.server.request_pool.threads,
@@ -70,6 +76,7 @@ void Application::stop() {
   started_ = false;
   auto log = core::logger("kernel");
   watcher_.reset();
+  housekeeping_.reset();  // holds storage leases while a pass runs
   log->info("stopping: draining HTTP requests");
   server_->stop();  // no request can reach a plugin after this returns
   unfinished_ = server_->unfinished_calls();

@@ -3,8 +3,9 @@
 //
 // start() checks the secrets (production refuses a missing or weak SAMOKODER_SECRET_KEY), loads the
 // plugins (a failing `required` plugin stops startup with its reason), then binds and starts the HTTP
-// server with the ops routes and the /api/v1 routes (kernel/api). stop() is the graceful shutdown of
-// docs/architecture.md "The HTTP server": stop accepting, drain requests, unload plugins.
+// server with the ops routes and the /api/v1 routes (kernel/api), and starts the housekeeping thread.
+// stop() is the graceful shutdown of docs/architecture.md "The HTTP server": stop housekeeping, stop
+// accepting, drain requests, unload plugins.
 //
 // Ownership: owns everything it creates; the Clock passed in must outlive it.
 // Thread-safety: construct, start, stop and destroy from one controlling thread (main); the
@@ -15,6 +16,7 @@
 
 #include <samokoder/sdk/status.hpp>
 
+#include "app/housekeeping.hpp"
 #include "app/plugin_watcher.hpp"
 #include "config/config.hpp"
 #include "core/clock.hpp"
@@ -80,7 +82,8 @@ class Application {
   std::unique_ptr<api::ApiContext> api_;  // created by start(), after the secret checks
   std::shared_ptr<const http::Router> router_;
   std::unique_ptr<http::Server> server_;
-  std::unique_ptr<PluginWatcher> watcher_;  // only with "watch_plugins": true
+  std::unique_ptr<PluginWatcher> watcher_;      // only with "watch_plugins": true
+  std::unique_ptr<Housekeeping> housekeeping_;  // only with housekeeping.enabled
   std::vector<http::WorkPool::Unfinished> unfinished_;
   bool started_ = false;
 };

@@ -309,6 +309,30 @@ void read_security(Reader& r, const json& node, SecurityConfig& out) {
   r.integer(node, path, "session_check_cache_ms", out.session_check_cache_ms, 0, 60'000);
 }
 
+void read_housekeeping(Reader& r, const json& node, const SecurityConfig& security, HousekeepingConfig& out) {
+  const std::string path = "/housekeeping";
+  if (!r.object(node, path)) return;
+  r.reject_unknown(node, path,
+                   {"enabled", "interval_seconds", "jitter_seconds", "login_attempt_retention_seconds"});
+  r.boolean(node, path, "enabled", out.enabled);
+  r.integer(node, path, "interval_seconds", out.interval_seconds, 1, 7 * 24 * 3600);
+  r.integer(node, path, "jitter_seconds", out.jitter_seconds, 0, 7 * 24 * 3600);
+  r.integer(node, path, "login_attempt_retention_seconds", out.login_attempt_retention_seconds, 60,
+            365 * 24 * 3600);
+  if (out.jitter_seconds > out.interval_seconds) {
+    r.error(path + "/jitter_seconds", "must not exceed interval_seconds (" +
+                                          std::to_string(out.interval_seconds) + "), found " +
+                                          std::to_string(out.jitter_seconds));
+  }
+  // Purging attempts the lockout still counts would unlock accounts early.
+  const std::uint32_t window = std::max(security.lockout_window_seconds, security.address_window_seconds);
+  if (out.login_attempt_retention_seconds < window) {
+    r.error(path + "/login_attempt_retention_seconds",
+            "must be at least the longest failed-login window (" + std::to_string(window) +
+                " seconds), found " + std::to_string(out.login_attempt_retention_seconds));
+  }
+}
+
 // The environment variables that may override a config value, and the JSON path they replace.
 struct Override {
   const char* variable;
@@ -412,9 +436,10 @@ sdk::Result<Config> parse_config(const json& document,
     r.error("", "the config must be a JSON object, found " + describe(effective));
     return sdk::Status::invalid_argument(join_errors(errors));
   }
-  r.reject_unknown(effective, "",
-                   {"$schema", "environment", "server", "log", "plugin_dir", "runtime_dir",
-                    "drain_timeout_ms", "watch_plugins", "plugins", "security", "workspace_root"});
+  r.reject_unknown(
+      effective, "",
+      {"$schema", "environment", "server", "log", "plugin_dir", "runtime_dir", "drain_timeout_ms",
+       "watch_plugins", "plugins", "security", "housekeeping", "workspace_root"});
   std::string environment_name = "development";
   r.string(effective, "", "environment", environment_name, {"development", "production"});
   config.environment =
@@ -423,6 +448,9 @@ sdk::Result<Config> parse_config(const json& document,
   if (const auto it = effective.find("log"); it != effective.end()) read_log(r, *it, config.log);
   if (const auto it = effective.find("security"); it != effective.end()) {
     read_security(r, *it, config.security);
+  }
+  if (const auto it = effective.find("housekeeping"); it != effective.end()) {
+    read_housekeeping(r, *it, config.security, config.housekeeping);
   }
   // Secrets come from the environment only (see read_security), never through the document.
   if (const auto it = environment.find("SAMOKODER_SECRET_KEY"); it != environment.end()) {

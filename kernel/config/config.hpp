@@ -104,6 +104,18 @@ struct SecurityConfig {
   std::string previous_secret_key;
 };
 
+// The periodic purge of expired and unreferenced rows (docs/ops.md "housekeeping").
+struct HousekeepingConfig {
+  bool enabled = true;
+  // A pass starts a random 0..jitter_seconds after startup, then every interval_seconds plus a random
+  // 0..jitter_seconds, so nodes started together do not hit the database together.
+  std::uint32_t interval_seconds = 3600;
+  std::uint32_t jitter_seconds = 300;  // at most interval_seconds
+  // Login attempts are kept this long: at least the lockout and address-throttle windows, which count
+  // them (the default is their longest allowed window).
+  std::uint32_t login_attempt_retention_seconds = 7 * 24 * 3600;
+};
+
 enum class Environment { kDevelopment, kProduction };
 
 struct Config {
@@ -112,6 +124,7 @@ struct Config {
   LogConfig log;
   PluginsConfig plugins;
   SecurityConfig security;
+  HousekeepingConfig housekeeping;
   // Each project's working copy lives in <workspace_root>/<project id> (created 0700); relative paths
   // are relative to the working directory, like runtime_dir.
   std::filesystem::path workspace_root = "var/workspaces";

@@ -307,6 +307,37 @@ TEST(ConfigTest, SecurityErrorsNameTheirPaths) {
   EXPECT_THAT(message, HasSubstr("/security/colour: unknown key"));
 }
 
+TEST(ConfigTest, HousekeepingHasDocumentedDefaultsAndReadsItsSection) {
+  const HousekeepingConfig defaults = parse_ok(json::object()).housekeeping;
+  EXPECT_TRUE(defaults.enabled);
+  EXPECT_EQ(defaults.interval_seconds, 3600u);
+  EXPECT_EQ(defaults.jitter_seconds, 300u);
+  EXPECT_EQ(defaults.login_attempt_retention_seconds, 7u * 24 * 3600);
+  const HousekeepingConfig read = parse_ok(json::parse(R"({"housekeeping": {"enabled": false,
+    "interval_seconds": 600, "jitter_seconds": 60, "login_attempt_retention_seconds": 86400}})"))
+                                      .housekeeping;
+  EXPECT_FALSE(read.enabled);
+  EXPECT_EQ(read.interval_seconds, 600u);
+  EXPECT_EQ(read.jitter_seconds, 60u);
+  EXPECT_EQ(read.login_attempt_retention_seconds, 86400u);
+}
+
+TEST(ConfigTest, HousekeepingErrorsNameTheirPaths) {
+  std::string message = parse_error(json::parse(R"({"housekeeping": {"interval_seconds": 0, "every": 1,
+    "enabled": "yes"}})"));
+  EXPECT_THAT(message, HasSubstr("/housekeeping/interval_seconds: expected an integer from 1"));
+  EXPECT_THAT(message, HasSubstr("/housekeeping/every: unknown key"));
+  EXPECT_THAT(message, HasSubstr("/housekeeping/enabled: expected true or false"));
+  message = parse_error(json::parse(R"({"housekeeping": {"interval_seconds": 60, "jitter_seconds": 61}})"));
+  EXPECT_THAT(message, HasSubstr("/housekeeping/jitter_seconds: must not exceed interval_seconds (60)"));
+  // Purging login attempts the lockout still counts would unlock accounts early.
+  message = parse_error(json::parse(R"({"security": {"lockout": {"max_failures": 5, "window_seconds": 7200}},
+    "housekeeping": {"login_attempt_retention_seconds": 3600}})"));
+  EXPECT_THAT(message,
+              HasSubstr("/housekeeping/login_attempt_retention_seconds: must be at least the longest "
+                        "failed-login window (7200 seconds)"));
+}
+
 TEST(ConfigTest, SecretsComeFromTheEnvironmentNeverFromTheFile) {
   const std::string message = parse_error(json::parse(R"({"security": {"secret_key": "in-git-forever"}})"));
   EXPECT_THAT(message, HasSubstr("/security/secret_key"));

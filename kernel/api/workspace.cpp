@@ -168,8 +168,8 @@ sdk::Status Workspaces::remove_file(std::string_view project_id, std::string_vie
     return status.code() == sdk::StatusCode::kNotFound ? sdk::Status() : status;
   }
   sdk::Status status = security::remove_workspace_file(*dir, path);
-  if (status.code() == sdk::StatusCode::kNotFound) return {};
-  return status;
+  if (!status.ok() && status.code() != sdk::StatusCode::kNotFound) return status;
+  return security::remove_empty_parents(*dir, path);
 }
 
 }  // namespace samokoder::api

@@ -53,7 +53,8 @@ class Workspaces {
   // Atomically replaces (or creates) the file; creates the project directory when missing.
   sdk::Status write_file(std::string_view project_id, std::string_view path, std::string_view content) const;
 
-  // Removes the file; OK when it is already gone.
+  // Removes the file, then the folders on its path that this leaves empty (a later file may take a
+  // folder's name); OK when the file is already gone.
   sdk::Status remove_file(std::string_view project_id, std::string_view path) const;
 
  private:

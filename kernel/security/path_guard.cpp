@@ -286,4 +286,30 @@ sdk::Status remove_workspace_file(const std::filesystem::path& root, std::string
   return {};
 }
 
+sdk::Status remove_empty_parents(const std::filesystem::path& root, std::string_view normalized) {
+  auto checked = normalize_relative_path(normalized);
+  if (!checked.ok()) return checked.status();
+  if (*checked != normalized) return sdk::Status::invalid_argument("path is not in canonical form");
+  const auto parts = components(*checked);
+  std::vector<UniqueFd> dirs;  // dirs[i] holds parts[i]
+  dirs.emplace_back(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dirs.back().valid()) return sdk::Status::unavailable("workspace root is not an accessible directory");
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    UniqueFd next(::openat(dirs.back().get(), std::string(parts[i]).c_str(),
+                           O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!next.valid()) break;
+    dirs.push_back(std::move(next));
+  }
+  // dirs.size() - 1 directories were opened below the root; remove them deepest first. unlinkat with
+  // AT_REMOVEDIR never follows a name and refuses a directory that is not empty.
+  for (std::size_t i = dirs.size() - 1; i-- > 0;) {
+    if (::unlinkat(dirs[i].get(), std::string(parts[i]).c_str(), AT_REMOVEDIR) == 0 || errno == ENOENT)
+      continue;
+    if (errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR) return {};
+    return sdk::Status::unavailable("cannot remove the empty directory '" + std::string(parts[i]) +
+                                    "': " + errno_text(errno));
+  }
+  return {};
+}
+
 }  // namespace samokoder::security

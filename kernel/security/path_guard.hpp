@@ -100,4 +100,10 @@ sdk::Status write_workspace_file(const std::filesystem::path& root, std::string_
 // Removes the regular file at `normalized` (directories and symlinks are refused).
 sdk::Status remove_workspace_file(const std::filesystem::path& root, std::string_view normalized);
 
+// Removes the directories on the way to `normalized` that are empty, deepest first, up to (never
+// including) `root`; stops at the first one that still holds something. Run after removing a file, so
+// a folder whose last file went does not linger (and later clash with a file of its name). A component
+// that is missing or not a real directory (a symlink is never followed) ends the walk there.
+sdk::Status remove_empty_parents(const std::filesystem::path& root, std::string_view normalized);
+
 }  // namespace samokoder::security

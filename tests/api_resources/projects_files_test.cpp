@@ -199,6 +199,32 @@ TEST_F(ProjectsFilesTest, FilesAreWrittenReadListedAndDeleted) {
   EXPECT_EQ(get("/api/v1/projects/" + id + "/files/assets", alice).status, 404u);
 }
 
+// Deleting the last file of a folder removes the folders it leaves empty, up to the project directory,
+// so a file can take the folder's name later; folders that still hold something stay.
+TEST_F(ProjectsFilesTest, DeletingTheLastFileOfAFolderLeavesNoFolderBehind) {
+  const User alice = sign_up("folders@example.com");
+  const std::string id = create_project(alice, "folders");
+  ASSERT_EQ(put_file(alice, id, "lib/deep/er/only.txt", "one").status, 200u);
+  ASSERT_EQ(put_file(alice, id, "lib/kept.txt", "two").status, 200u);
+
+  ASSERT_EQ(call(verb::delete_, "/api/v1/projects/" + id + "/files/lib/deep/er/only.txt", alice).status,
+            204u);
+  EXPECT_FALSE(fs::exists(workspace_root() / id / "lib" / "deep"));
+  EXPECT_TRUE(fs::is_regular_file(workspace_root() / id / "lib" / "kept.txt"));
+  const auto file = put_file(alice, id, "lib/deep", "a file where the folder was");
+  EXPECT_EQ(file.status, 200u) << file.body;
+  EXPECT_EQ(slurp(workspace_root() / id / "lib" / "deep"), "a file where the folder was");
+
+  ASSERT_EQ(call(verb::delete_, "/api/v1/projects/" + id + "/files/lib/kept.txt", alice).status, 204u);
+  ASSERT_EQ(call(verb::delete_, "/api/v1/projects/" + id + "/files/lib/deep", alice).status, 204u);
+  EXPECT_FALSE(fs::exists(workspace_root() / id / "lib"));
+  EXPECT_TRUE(fs::is_directory(workspace_root() / id));  // the project directory itself stays
+  EXPECT_EQ(put_file(alice, id, "lib", "now a file").status, 200u);
+  const auto read = get("/api/v1/projects/" + id + "/files/lib", alice);
+  EXPECT_EQ(read.status, 200u);
+  EXPECT_EQ(read.body, "now a file");
+}
+
 TEST_F(ProjectsFilesTest, EveryWriteIsAVersionAndOldVersionsStayReadable) {
   const User alice = sign_up("alice@example.com");
   const std::string id = create_project(alice, "p");

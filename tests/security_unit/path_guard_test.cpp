@@ -236,6 +236,26 @@ TEST_F(WorkspaceTest, WritesReadsAndRemovesFiles) {
   EXPECT_EQ(write_workspace_file(root_, "src", "x").code(), sdk::StatusCode::kFailedPrecondition);
 }
 
+TEST_F(WorkspaceTest, RemovesEmptyParentsUpToTheRootButNoFurtherAndFollowsNoLink) {
+  ASSERT_TRUE(write_workspace_file(root_, "a/b/c/leaf.txt", "x").ok());
+  ASSERT_TRUE(write_workspace_file(root_, "a/kept.txt", "y").ok());
+  ASSERT_TRUE(remove_workspace_file(root_, "a/b/c/leaf.txt").ok());
+  ASSERT_TRUE(remove_empty_parents(root_, "a/b/c/leaf.txt").ok());
+  EXPECT_FALSE(fs::exists(root_ / "a/b"));
+  EXPECT_TRUE(fs::is_regular_file(root_ / "a/kept.txt"));
+  ASSERT_TRUE(remove_workspace_file(root_, "a/kept.txt").ok());
+  ASSERT_TRUE(remove_empty_parents(root_, "a/kept.txt").ok());
+  EXPECT_FALSE(fs::exists(root_ / "a"));
+  EXPECT_TRUE(fs::is_directory(root_));
+  // A link to an empty directory outside: neither the link's target nor the link is taken for a folder.
+  fs::create_directory(outside_ / "empty");
+  fs::create_directory_symlink(outside_ / "empty", root_ / "link");
+  EXPECT_TRUE(remove_empty_parents(root_, "link/gone.txt").ok());
+  EXPECT_TRUE(fs::is_directory(outside_ / "empty"));
+  EXPECT_TRUE(fs::is_symlink(root_ / "link"));
+  EXPECT_EQ(remove_empty_parents(root_, "../x").code(), sdk::StatusCode::kInvalidArgument);
+}
+
 TEST_F(WorkspaceTest, MissingRootIsUnavailable) {
   EXPECT_EQ(resolve_in_workspace(dir_.path() / "nope", "a", false).status().code(),
             sdk::StatusCode::kUnavailable);

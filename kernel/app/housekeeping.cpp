@@ -12,19 +12,17 @@
 namespace samokoder::app {
 namespace {
 
-constexpr std::string_view kPassesName = "samokoder_housekeeping_passes_total";
 constexpr std::string_view kPassesHelp =
     "Housekeeping passes by outcome: ran (this node purged), skipped (another node holds the lease, or "
     "no storage is active), failed (a storage call failed)";
-constexpr std::string_view kPurgedName = "samokoder_housekeeping_rows_purged_total";
 constexpr std::string_view kPurgedHelp = "Rows the housekeeping passes of this node deleted, by kind";
 
 metrics::Counter& passes(metrics::Registry& metrics, const char* outcome) {
-  return metrics.counter(kPassesName, kPassesHelp, {{"outcome", outcome}});
+  return metrics.counter("samokoder_housekeeping_passes_total", kPassesHelp, {{"outcome", outcome}});
 }
 
 metrics::Counter& purged(metrics::Registry& metrics, const char* kind) {
-  return metrics.counter(kPurgedName, kPurgedHelp, {{"kind", kind}});
+  return metrics.counter("samokoder_housekeeping_rows_purged_total", kPurgedHelp, {{"kind", kind}});
 }
 
 }  // namespace

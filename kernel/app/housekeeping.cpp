@@ -2,6 +2,7 @@
 
 #include <array>
 #include <climits>
+#include <cstdio>
 
 #include <unistd.h>
 
@@ -59,12 +60,10 @@ std::string Housekeeping::make_node_id() {
   return std::string(host.data()) + "/" + std::to_string(::getpid()) + "/" + suffix;
 }
 
-std::chrono::milliseconds Housekeeping::next_wait(bool first) {
+std::chrono::milliseconds Housekeeping::next_wait() {
   const std::chrono::milliseconds jitter_ms = std::chrono::seconds(config_.jitter_seconds);
   std::uniform_int_distribution<std::int64_t> jitter(0, jitter_ms.count());
-  const std::chrono::milliseconds base =
-      first ? std::chrono::seconds(0) : std::chrono::seconds(config_.interval_seconds);
-  return base + std::chrono::milliseconds(jitter(random_));
+  return std::chrono::seconds(config_.interval_seconds) + std::chrono::milliseconds(jitter(random_));
 }
 
 void Housekeeping::run(std::stop_token stop) {
@@ -72,10 +71,8 @@ void Housekeeping::run(std::stop_token stop) {
       ->info("housekeeping every {} s (+0..{} s jitter) as {}", config_.interval_seconds,
              config_.jitter_seconds, node_id_);
   std::unique_lock lock(mutex_);
-  bool first = true;
   while (!stop.stop_requested()) {
-    wake_.wait_for(lock, stop, next_wait(first), [] { return false; });
-    first = false;
+    wake_.wait_for(lock, stop, next_wait(), [] { return false; });
     if (stop.stop_requested()) break;
     lock.unlock();  // the pass holds no lock of ours: the destructor only needs to reach request_stop
     switch (pass(stop)) {

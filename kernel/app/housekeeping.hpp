@@ -3,8 +3,9 @@
 // login attempts older than the configured retention, and file content no version references any more
 // (what a deleted project or a pruned history leaves behind).
 //
-// Schedule: the first pass starts a random 0..jitter after construction, every next one interval plus a
-// random 0..jitter after the previous one ended, so nodes started together spread out. One node at a
+// Schedule: every pass starts interval plus a random 0..jitter after the previous one ended (the first
+// after construction), so nodes started together spread out, and a server started for a moment (a test,
+// a CLI check) runs none. One node at a
 // time: a pass first takes the storage lease "housekeeping" until now + interval (try_acquire_lease); a
 // node that finds it held by another skips its pass, so a cluster on one database runs about one pass
 // per interval, and when the node holding it dies another takes over after the lease expires.
@@ -52,7 +53,7 @@ class Housekeeping {
   enum class Outcome { kRan, kSkipped, kFailed };
   void run(std::stop_token stop);
   Outcome pass(const std::stop_token& stop);
-  std::chrono::milliseconds next_wait(bool first);
+  std::chrono::milliseconds next_wait();
 
   const config::HousekeepingConfig config_;
   const core::Clock& clock_;

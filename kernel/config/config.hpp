@@ -107,8 +107,8 @@ struct SecurityConfig {
 // The periodic purge of expired and unreferenced rows (docs/ops.md "housekeeping").
 struct HousekeepingConfig {
   bool enabled = true;
-  // A pass starts a random 0..jitter_seconds after startup, then every interval_seconds plus a random
-  // 0..jitter_seconds, so nodes started together do not hit the database together.
+  // A pass starts interval_seconds plus a random 0..jitter_seconds after startup and after the previous
+  // pass, so nodes started together do not hit the database together.
   std::uint32_t interval_seconds = 3600;
   std::uint32_t jitter_seconds = 300;  // at most interval_seconds
   // Login attempts are kept this long: at least the lockout and address-throttle windows, which count

@@ -64,6 +64,14 @@ class HousekeepingAppTest : public ::testing::TestWithParam<std::string> {
     return app_->storage().call<sdk::Storage>(std::forward<F>(fn));
   }
 
+  // A new user and a session of theirs that expires at `expires_at`.
+  static sdk::Result<sdk::Session> user_with_session(sdk::Storage& s, const std::string& email,
+                                                     sdk::Timestamp expires_at) {
+    auto user = s.create_user(sdk::NewUser{email, "", false, "free"});
+    if (!user.ok()) return user.status();
+    return s.create_session(sdk::NewSession{user->id, "127.0.0.1", "test", expires_at});
+  }
+
   // The value of one sample of /metrics, e.g. `samokoder_housekeeping_passes_total{outcome="ran"}`; 0 when
   // absent.
   double metric(const std::string& series) const {
@@ -105,19 +113,18 @@ TEST_P(HousekeepingAppTest, PassesPurgeWhatExpiredAndTheContentOfADeletedProject
   ASSERT_NO_FATAL_FAILURE(start(every_second()));
   std::string session_id;
   const auto seeded = with_storage([&](sdk::Storage& s) -> sdk::Status {
-    auto user = s.create_user(sdk::NewUser{"old@example.com", "", false, "free"});
-    if (!user.ok()) return user.status();
-    auto session = s.create_session(sdk::NewSession{user->id, "127.0.0.1", "test", clock_.now() + 1h});
+    auto session = user_with_session(s, "old@example.com", clock_.now() + 1h);
     if (!session.ok()) return session.status();
     session_id = session->id;
     SAMOKODER_RETURN_IF_ERROR(s.revoke_token_id("jti-1", clock_.now() + 1h, "logout"));
     SAMOKODER_RETURN_IF_ERROR(
         s.record_login_attempt(sdk::LoginAttempt{"old@example.com", "127.0.0.1", false, ""}));
-    auto project = s.create_project(sdk::NewProject{user->id, "doomed", ""});
+    auto project = s.create_project(sdk::NewProject{session->user_id, "doomed", ""});
     if (!project.ok()) return project.status();
-    auto file = s.put_file(user->id, project->id, "src/main.cpp", "content of the deleted project only", "");
+    auto file =
+        s.put_file(session->user_id, project->id, "src/main.cpp", "content of the deleted project only", "");
     if (!file.ok()) return file.status();
-    return s.delete_project(user->id, project->id);
+    return s.delete_project(session->user_id, project->id);
   });
   ASSERT_TRUE(seeded.ok()) << seeded.to_string();
   EXPECT_EQ(metric(purged("sessions")), 0);
@@ -159,16 +166,10 @@ TEST_P(HousekeepingAppTest, PassesStandAsideWhileAnotherNodeHoldsTheLease) {
     });
     return taken.ok() && *taken;
   }));
-  std::string session_id;
-  const auto seeded = with_storage([&](sdk::Storage& s) -> sdk::Status {
-    auto user = s.create_user(sdk::NewUser{"idle@example.com", "", false, "free"});
-    if (!user.ok()) return user.status();
-    auto session = s.create_session(sdk::NewSession{user->id, "127.0.0.1", "test", clock_.now() + 1min});
-    if (!session.ok()) return session.status();
-    session_id = session->id;
-    return {};
-  });
-  ASSERT_TRUE(seeded.ok()) << seeded.to_string();
+  auto session = with_storage(
+      [&](sdk::Storage& s) { return user_with_session(s, "idle@example.com", clock_.now() + 1min); });
+  ASSERT_TRUE(session.ok()) << session.status().to_string();
+  const std::string session_id = session->id;
   clock_.advance(2min);  // the session expired; the other node's lease has not
   const double skipped = metric(passes("skipped"));
   ASSERT_TRUE(eventually([&] { return metric(passes("skipped")) >= skipped + 2; }))

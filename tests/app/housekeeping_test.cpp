@@ -3,7 +3,6 @@
 // hold up shutdown for the rest of the interval.
 #include <atomic>
 #include <sstream>
-#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -12,6 +11,7 @@
 #include "app/application.hpp"
 #include "postgres_server.hpp"
 #include "temp_dir.hpp"
+#include "wait_until.hpp"
 
 namespace samokoder::app {
 namespace {
@@ -92,13 +92,8 @@ class HousekeepingAppTest : public ::testing::TestWithParam<std::string> {
 
   // Polls until `done` holds, for at most 30 s.
   template <typename F>
-  bool eventually(F&& done) const {
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      std::this_thread::sleep_for(20ms);
-    }
-    return true;
+  static bool eventually(F&& done) {
+    return testing::wait_until(std::forward<F>(done), 30s);
   }
 
   testing::TempDir dir_{"samokoder-housekeeping"};

@@ -565,19 +565,42 @@ AuthResult ApiContext::authorize(const http::Request& request, Principal princip
   return principal;
 }
 
-void ApiContext::audit(std::string_view actor_id, std::string_view action, std::string_view target,
-                       const http::Request& request, nlohmann::json detail) const {
+namespace {
+
+void append_audit_event(const ApiContext& context, sdk::NewAuditEvent event, std::string_view request_id) {
+  auto appended = context.storage([&](sdk::Storage& s) { return s.append_audit_event(event); });
+  if (!appended.ok()) {
+    core::logger("audit")->error(
+        "audit event {} ({}) was not stored: {}", event.action,
+        request_id.empty() ? std::string("no request") : "request " + std::string(request_id),
+        appended.status().to_string());
+  }
+}
+
+sdk::NewAuditEvent audit_event(std::string_view actor_id, std::string_view action, std::string_view target,
+                               std::string source, nlohmann::json detail) {
   sdk::NewAuditEvent event;
   event.actor_id = std::string(actor_id);
   event.action = std::string(action);
   event.target = std::string(target);
-  event.source_address = client_address(request);
+  event.source_address = std::move(source);
   event.detail = detail.is_object() ? std::move(detail) : nlohmann::json::object();
-  auto appended = storage([&](sdk::Storage& s) { return s.append_audit_event(event); });
-  if (!appended.ok()) {
-    core::logger("audit")->error("audit event {} (request {}) was not stored: {}", event.action,
-                                 request.request_id(), appended.status().to_string());
-  }
+  return event;
+}
+
+}  // namespace
+
+void ApiContext::audit(std::string_view actor_id, std::string_view action, std::string_view target,
+                       const http::Request& request, nlohmann::json detail) const {
+  append_audit_event(*this, audit_event(actor_id, action, target, client_address(request), std::move(detail)),
+                     request.request_id());
+}
+
+void ApiContext::audit_without_request(std::string_view actor_id, std::string_view action,
+                                       std::string_view target, std::string_view source,
+                                       nlohmann::json detail) const {
+  append_audit_event(*this, audit_event(actor_id, action, target, std::string(source), std::move(detail)),
+                     {});
 }
 
 Outcome<nlohmann::json> ApiContext::json_body(const http::Request& request) const {

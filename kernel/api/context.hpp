@@ -216,6 +216,10 @@ class ApiContext {
   // A storage failure is logged (with the request id) and does not fail the caller's request.
   void audit(std::string_view actor_id, std::string_view action, std::string_view target,
              const http::Request& request, nlohmann::json detail = nlohmann::json::object()) const;
+  // The same for what no request started (a signal, the plugin file watcher): `source` stands where a
+  // client address would, e.g. "sighup".
+  void audit_without_request(std::string_view actor_id, std::string_view action, std::string_view target,
+                             std::string_view source, nlohmann::json detail = nlohmann::json::object()) const;
 
   // The client's address: the peer address, or with security.trust_forwarded_for the last hop of
   // X-Forwarded-For (the address the trusted proxy saw).

@@ -4,6 +4,7 @@
 
 #include "api/context.hpp"
 #include "api/routes.hpp"
+#include "app/config_reload.hpp"
 #include "app/ops_routes.hpp"
 #include "app/plugin_admin_routes.hpp"
 #include "core/keep_until_exit.hpp"
@@ -14,7 +15,8 @@ namespace samokoder::app {
 Application::Application(config::Config config, const core::Clock& clock)
     : config_(std::move(config)),
       clock_(clock),
-      plugins_(std::make_unique<plugins::PluginManager>(config_.plugins, metrics_, clock_)) {}
+      plugins_(std::make_unique<plugins::PluginManager>(config_.plugins, metrics_, clock_)),
+      reloaded_(config_) {}
 
 Application::~Application() {
   stop();
@@ -26,7 +28,15 @@ std::shared_ptr<http::Router> Application::build_router() {
   auto router = std::make_shared<http::Router>();
   add_ops_routes(*router, *api_, *plugins_, metrics_, [this] { return storage_health(); });
   api::add_routes(*router, *api_);
-  add_plugin_admin_routes(*router, *api_, *plugins_, [this] { return reload_config_file(); });
+  add_plugin_admin_routes(
+      *router, *api_, *plugins_,
+      [this](const std::string& actor_id, const std::string& source) -> sdk::Result<nlohmann::json> {
+        auto report = reload_config_file({actor_id, source, "admin_api"});
+        if (!report.ok()) return report.status();
+        return nlohmann::json{{"changes", report->changes},
+                              {"applied", report->applied},
+                              {"restart_required", report->restart_required}};
+      });
   return router;
 }
 
@@ -57,7 +67,21 @@ sdk::Status Application::start() {
     api_.reset();
     return status;
   }
-  if (config_.plugins.watch) watcher_ = std::make_unique<PluginWatcher>(*plugins_, std::chrono::seconds(1));
+  if (config_.plugins.watch) {
+    watcher_ = std::make_unique<PluginWatcher>(
+        *plugins_, std::chrono::seconds(1),
+        [this](const std::string& id, const sdk::Result<plugins::ReloadOutcome>& outcome) {
+          nlohmann::json detail = {{"trigger", "file_watcher"}};
+          if (outcome.ok()) {
+            detail["generation"] = outcome->generation;
+            detail["version"] = outcome->version;
+          } else {
+            detail["reason"] = outcome.status().message();
+          }
+          api_->audit_without_request("", outcome.ok() ? "plugin.reloaded" : "plugin.reload_failed", id,
+                                      "file_watcher", std::move(detail));
+        });
+  }
   if (config_.housekeeping.enabled) {
     housekeeping_ = std::make_unique<Housekeeping>(
         config_.housekeeping, clock_, metrics_, [this] { return storage(); }, Housekeeping::make_node_id());
@@ -99,32 +123,67 @@ void Application::stop() {
   log->info("stopped, leaving {} call(s) behind", unfinished_.size());
 }
 
-sdk::Result<std::vector<std::string>> Application::reload_config(const config::Config& next) {
-  auto changes = plugins_->apply_config(next.plugins);
-  if (!changes.ok()) return changes;
-  const auto& now = config_;
-  const bool server_differs = now.server.listen.to_string() != next.server.listen.to_string() ||
-                              now.server.io_threads != next.server.io_threads ||
-                              now.server.request_pool != next.server.request_pool ||
-                              now.server.plugin_pool != next.server.plugin_pool ||
-                              now.server.max_body_bytes != next.server.max_body_bytes ||
-                              now.server.cors_allowed_origins != next.server.cors_allowed_origins ||
-                              now.environment != next.environment;
-  if (server_differs)
-    changes->push_back("server or environment settings changed: they take effect after a restart");
-  return changes;
+sdk::Result<Application::ConfigReloadReport> Application::reload_config(const config::Config& next,
+                                                                        const ReloadTrigger& trigger) {
+  std::lock_guard lock(reload_mutex_);
+  auto log = core::logger("kernel");
+  auto audit = [&](std::string_view action, std::string_view target, nlohmann::json detail) {
+    if (!api_) return;
+    detail["trigger"] = trigger.name;
+    api_->audit_without_request(trigger.actor_id, action, target, trigger.source, std::move(detail));
+  };
+  auto plugin_changes =
+      plugins_->apply_config(next.plugins, [&](const std::string& id, const plugins::ReloadOutcome& outcome) {
+        audit("plugin.reloaded", id, {{"generation", outcome.generation}, {"version", outcome.version}});
+      });
+  if (!plugin_changes.ok()) {
+    audit("config.reload_rejected", "config", {{"reason", plugin_changes.status().message()}});
+    return plugin_changes.status();
+  }
+  ConfigReloadReport report;
+  report.changes = std::move(plugin_changes).value();
+  // Live settings are compared with what the last reload applied, restart-only ones with what the server
+  // runs on, so a restart-only change is named again by every reload until the restart.
+  for (const auto& change : changed_settings(reloaded_, next)) {
+    if (change.apply != Apply::kLive) continue;
+    report.applied.push_back(change.path);
+    report.changes.push_back(change.path + ": applied");
+  }
+  for (const auto& change : changed_settings(config_, next)) {
+    if (change.apply != Apply::kRestart) continue;
+    report.restart_required.push_back(change.path);
+    report.changes.push_back(change.path + ": changed in the file; takes effect after a restart");
+    log->warn("config reload: {} changed but takes effect only after a restart", change.path);
+  }
+  if (reloaded_.log.level != next.log.level || reloaded_.log.format != next.log.format) {
+    core::init_logging(next.log);
+  }
+  reloaded_ = next;
+  log->info("config reloaded ({}): {} change(s), {} waiting for a restart", trigger.name,
+            report.changes.size(), report.restart_required.size());
+  audit("config.reloaded", "config",
+        {{"changes", report.changes},
+         {"applied", report.applied},
+         {"restart_required", report.restart_required}});
+  return report;
 }
 
-sdk::Result<std::vector<std::string>> Application::reload_config_file() {
+sdk::Result<Application::ConfigReloadReport> Application::reload_config_file(const ReloadTrigger& trigger) {
   if (config_.source.empty()) {
     return sdk::Status::failed_precondition(
         "the server runs on its embedded defaults: there is no config file to reload");
   }
   auto next = config::load_config_file(config_.source, config::process_environment());
-  if (!next.ok())
-    return sdk::Status::invalid_argument("config reload rejected, nothing changed: " +
-                                         next.status().message());
-  return reload_config(*next);
+  if (!next.ok()) {
+    auto refusal =
+        sdk::Status::invalid_argument("config reload rejected, nothing changed: " + next.status().message());
+    if (api_) {
+      api_->audit_without_request(trigger.actor_id, "config.reload_rejected", "config", trigger.source,
+                                  {{"reason", refusal.message()}, {"trigger", trigger.name}});
+    }
+    return refusal;
+  }
+  return reload_config(*next, trigger);
 }
 
 // With auto_migrate off (an operator who migrates by hand), an outdated schema must stop startup rather

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 
 #include <samokoder/sdk/status.hpp>
 
@@ -45,13 +46,26 @@ class Application {
   // The calls stop() left running (route, plugin, how long), empty when everything finished.
   const std::vector<http::WorkPool::Unfinished>& unfinished_calls() const noexcept { return unfinished_; }
 
+  // Who or what asked for a config reload, for the log and the audit record.
+  struct ReloadTrigger {
+    std::string actor_id;  // the admin's user id; empty for the server itself
+    std::string source;    // the client address, or "sighup"
+    std::string name;      // "admin_api" or "sighup"
+  };
+  struct ConfigReloadReport {
+    std::vector<std::string> changes;           // one line per change, for people
+    std::vector<std::string> applied;           // settings (JSON paths) the running server took over
+    std::vector<std::string> restart_required;  // settings that keep their old value until a restart
+  };
   // Applies a re-read config (SIGHUP, POST /api/v1/admin/config/reload): the plugin set follows it
-  // (PluginManager::apply_config); sections that need a restart (server, log) are compared and named
-  // in the result when they differ, not applied. Returns one line per change.
-  sdk::Result<std::vector<std::string>> reload_config(const config::Config& next);
+  // (PluginManager::apply_config, each plugin reload audited with the trigger), the settings that can
+  // change live (config_reload.hpp) are applied, and those that cannot are named as needing a restart,
+  // in the report, a warning line and the audit record ("config.reloaded").
+  sdk::Result<ConfigReloadReport> reload_config(const config::Config& next, const ReloadTrigger& trigger);
   // Reads the file the config came from again (with the current SAMOKODER_* environment) and applies
-  // it; an invalid file is rejected whole (kInvalidArgument listing every error) and changes nothing.
-  sdk::Result<std::vector<std::string>> reload_config_file();
+  // it; an invalid file is rejected whole (kInvalidArgument listing every error, audited as
+  // "config.reload_rejected") and changes nothing.
+  sdk::Result<ConfigReloadReport> reload_config_file(const ReloadTrigger& trigger);
 
   std::uint16_t port() const noexcept { return server_ ? server_->port() : 0; }
   // "http://127.0.0.1:8080"
@@ -85,6 +99,10 @@ class Application {
   std::unique_ptr<PluginWatcher> watcher_;      // only with "watch_plugins": true
   std::unique_ptr<Housekeeping> housekeeping_;  // only with housekeeping.enabled
   std::vector<http::WorkPool::Unfinished> unfinished_;
+  // The config as last applied by a reload, against which live settings are compared (config_ keeps
+  // what the server started with, against which restart-only settings are). Guarded by reload_mutex_.
+  std::mutex reload_mutex_;
+  config::Config reloaded_;
   bool started_ = false;
 };
 

@@ -166,12 +166,12 @@ int serve(const Options& options, std::ostream& out, std::ostream& err) {
     // SIGHUP: read the config file again and apply its plugin changes; an invalid file changes nothing.
     auto log = core::logger("kernel");
     log->info("received SIGHUP, reloading the config");
-    auto changes = application.reload_config_file();
-    if (!changes.ok()) {
-      log->error("{}", changes.status().message());
+    auto report = application.reload_config_file({"", "sighup", "sighup"});
+    if (!report.ok()) {
+      log->error("{}", report.status().message());
     } else {
       log->info("config reloaded: {}",
-                changes->empty() ? std::string("no plugin changes") : join(*changes, "; "));
+                report->changes.empty() ? std::string("no changes") : join(report->changes, "; "));
     }
   }
   core::logger("kernel")->info("received {}, shutting down", received == SIGINT ? "SIGINT" : "SIGTERM");

@@ -70,14 +70,9 @@ void add_plugin_admin_routes(http::Router& router, api::ApiContext& context, plu
       [&context, reload_config = std::move(reload_config)](http::Request& request) {
         auto auth = context.authenticate(request, api::Access::kAdmin);
         if (!auth) return auth.take_response();
-        auto changes = reload_config();
-        if (!changes.ok()) {
-          context.audit(auth->user_id, "config.reload_rejected", "config", request,
-                        {{"reason", changes.status().message()}});
-          return api::problem_from_status(changes.status());
-        }
-        context.audit(auth->user_id, "config.reloaded", "config", request, {{"changes", *changes}});
-        return http::Response::json(200, {{"changes", *changes}});
+        auto answer = reload_config(auth->user_id, context.client_address(request));
+        if (!answer.ok()) return api::problem_from_status(answer.status());
+        return http::Response::json(200, *answer);
       },
       options);
 }

@@ -23,8 +23,10 @@
 
 namespace samokoder::app {
 
-// Re-reads and applies the config; the Status lists every validation error when the file is invalid.
-using ConfigReloader = std::function<sdk::Result<std::vector<std::string>>()>;
+// Re-reads and applies the config for the admin `actor_id` asking from `source_address`, audits it, and
+// returns the answer's document; the Status lists every validation error when the file is invalid.
+using ConfigReloader = std::function<sdk::Result<nlohmann::json>(const std::string& actor_id,
+                                                                 const std::string& source_address)>;
 
 void add_plugin_admin_routes(http::Router& router, api::ApiContext& context, plugins::PluginManager& plugins,
                              ConfigReloader reload_config);

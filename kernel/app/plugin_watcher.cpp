@@ -5,9 +5,11 @@
 
 namespace samokoder::app {
 
-PluginWatcher::PluginWatcher(plugins::PluginManager& plugins, std::chrono::milliseconds interval)
+PluginWatcher::PluginWatcher(plugins::PluginManager& plugins, std::chrono::milliseconds interval,
+                             ReloadObserver on_reload)
     : plugins_(plugins),
       interval_(interval),
+      on_reload_(std::move(on_reload)),
       thread_([this](std::stop_token stop) { run(std::move(stop)); }) {}
 
 PluginWatcher::~PluginWatcher() {
@@ -55,6 +57,7 @@ void PluginWatcher::poll() {
     } else {
       log->error("watch: {} changed on disk but did not reload: {}", plugin.id, outcome.status().message());
     }
+    if (on_reload_) on_reload_(plugin.id, outcome);
   }
 }
 

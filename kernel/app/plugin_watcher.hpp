@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <stop_token>
@@ -24,7 +25,13 @@ namespace samokoder::app {
 
 class PluginWatcher {
  public:
-  PluginWatcher(plugins::PluginManager& plugins, std::chrono::milliseconds interval);
+  // Told of every reload the watcher started, whether it swapped a generation in or failed, so the
+  // owner can audit it like an admin's reload. Called on the watcher's thread.
+  using ReloadObserver =
+      std::function<void(const std::string& id, const sdk::Result<plugins::ReloadOutcome>& outcome)>;
+
+  PluginWatcher(plugins::PluginManager& plugins, std::chrono::milliseconds interval,
+                ReloadObserver on_reload = {});
   ~PluginWatcher();
   PluginWatcher(const PluginWatcher&) = delete;
   PluginWatcher& operator=(const PluginWatcher&) = delete;
@@ -40,6 +47,7 @@ class PluginWatcher {
 
   plugins::PluginManager& plugins_;
   const std::chrono::milliseconds interval_;
+  const ReloadObserver on_reload_;
   std::map<std::string, Seen> seen_;
   std::mutex mutex_;
   std::condition_variable_any wake_;

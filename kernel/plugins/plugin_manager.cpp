@@ -448,7 +448,8 @@ sdk::Status PluginManager::set_enabled(std::string_view id, bool enabled) {
   return {};
 }
 
-sdk::Result<std::vector<std::string>> PluginManager::apply_config(config::PluginsConfig next) {
+sdk::Result<std::vector<std::string>> PluginManager::apply_config(config::PluginsConfig next,
+                                                                  const ReloadObserver& on_reloaded) {
   std::lock_guard control(control_mutex_);
   // Plan first, so a refusal leaves everything as it was.
   std::vector<const Record*> leaving;
@@ -499,14 +500,13 @@ sdk::Result<std::vector<std::string>> PluginManager::apply_config(config::Plugin
       changes.push_back("enabled " + entry.id);
       if (!status.ok()) failures.push_back(status.message());
     } else if (changed) {
-      auto staged = stage(*record);
-      if (auto* status = std::get_if<sdk::Status>(&staged)) {
-        failures.push_back(status->message());
+      auto outcome = reload_record(*record);
+      if (!outcome.ok()) {
+        failures.push_back(outcome.status().message());
         continue;
       }
-      const int previous = activate(*record, std::get<std::size_t>(staged));
-      if (previous != PluginSlot::kNone) drain(*record, static_cast<std::size_t>(previous), drain_timeout());
-      changes.push_back("reloaded " + entry.id);
+      changes.push_back("reloaded " + entry.id + " (generation " + std::to_string(outcome->generation) + ")");
+      if (on_reloaded) on_reloaded(entry.id, *outcome);
     }
   }
   if (!failures.empty()) {
@@ -593,26 +593,30 @@ sdk::Result<ReloadOutcome> PluginManager::reload(std::string_view id) {
   if (record->info.failure_reason == FailureReason::kDuplicateId) {
     return sdk::Status::failed_precondition(record->info.failure_message);
   }
+  return reload_record(*record);
+}
+
+sdk::Result<ReloadOutcome> PluginManager::reload_record(Record& record) {
   const auto started = clock_.monotonic_now();
-  auto staged = stage(*record);
+  auto staged = stage(record);
   if (auto* status = std::get_if<sdk::Status>(&staged)) {
     reloads_failed_.add();
     return std::move(*status);
   }
   const auto index = std::get<std::size_t>(staged);
-  if (auto status = transfer_state(*record, index); !status.ok()) {
-    release(*record, index);
+  if (auto status = transfer_state(record, index); !status.ok()) {
+    release(record, index);
     reloads_failed_.add();
     return status;
   }
   ReloadOutcome outcome;
-  outcome.generation = record->slot->owned_[index]->number();
-  outcome.version = record->slot->owned_[index]->descriptor().version;
-  const int previous = activate(*record, index);
+  outcome.generation = record.slot->owned_[index]->number();
+  outcome.version = record.slot->owned_[index]->descriptor().version;
+  const int previous = activate(record, index);
   const auto swapped = clock_.monotonic_now();
   outcome.swap_latency = swapped - started;
   if (previous != PluginSlot::kNone) {
-    outcome.previous_unmapped = drain(*record, static_cast<std::size_t>(previous), drain_timeout());
+    outcome.previous_unmapped = drain(record, static_cast<std::size_t>(previous), drain_timeout());
     outcome.drain_time = clock_.monotonic_now() - swapped;
   }
   reloads_succeeded_.add();

@@ -1,5 +1,5 @@
-// PluginManager: owns every configured plugin, its generations and their lifecycle (docs/ops.md "Reloading plugins"), and
-// hands out leases so calls into plugin code never race with an unload.
+// PluginManager: owns every configured plugin, its generations and their lifecycle (docs/ops.md "Reloading
+// plugins"), and hands out leases so calls into plugin code never race with an unload.
 //
 // Each configured id gets a PluginSlot that lives as long as the manager. A slot holds up to
 // kGenerationsPerSlot generations, each with its own lease counter on its own cache line; the
@@ -196,12 +196,17 @@ class PluginManager {
   // Disabling the only ACTIVE storage backend is refused: the kernel cannot serve without one.
   sdk::Status set_enabled(std::string_view id, bool enabled);
 
+  // Told of every plugin that a config change reloaded, so the caller can audit it.
+  using ReloadObserver = std::function<void(const std::string& id, const ReloadOutcome& outcome)>;
+
   // Applies a new plugins section (config reload) so the running set matches it: plugins added are
-  // loaded, removed ones disabled, changed ones (file, config, required) reloaded as a new generation,
-  // enabled flags followed. Refusals are checked for the whole change before anything happens. A
-  // plugin whose new generation fails keeps its running one (reload semantics); the error lists every
-  // such failure. Returns one line per change made.
-  sdk::Result<std::vector<std::string>> apply_config(config::PluginsConfig next);
+  // loaded, removed ones disabled, changed ones (file, config, required) reloaded as a new generation
+  // through the same steps as reload() (state hand-over, metrics), enabled flags followed. Refusals are
+  // checked for the whole change before anything happens. A plugin whose new generation fails keeps its
+  // running one (reload semantics); the error lists every such failure. Returns one line per change
+  // made; `on_reloaded` hears of each reload that swapped a generation in.
+  sdk::Result<std::vector<std::string>> apply_config(config::PluginsConfig next,
+                                                     const ReloadObserver& on_reloaded = {});
 
   std::vector<PluginInfo> list() const;
   std::optional<PluginInfo> find(std::string_view id) const;
@@ -248,6 +253,8 @@ class PluginManager {
   sdk::Status transfer_state(Record& record, std::size_t index);
   // Swaps out the active generation, drains it and tears it down. Returns the final state.
   PluginState retire_active(Record& record, std::chrono::milliseconds timeout);
+  // The reload steps after the caller's checks: stage, hand state over, swap, drain, count.
+  sdk::Result<ReloadOutcome> reload_record(Record& record);
   // Counts, logs and shows the failure; returns `message` with credentials redacted (a plugin's text can
   // quote a URL with its password), which is all the failure path may pass on.
   std::string record_failure(Record& record, FailureReason reason, std::string_view message);

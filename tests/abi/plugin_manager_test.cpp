@@ -619,11 +619,26 @@ TEST_F(PluginManagerTest, ApplyConfigAddsRemovesAndReconfigures) {
   next.runtime_dir = runtime_.path() / "run";
   next.plugins = {plugin_entry("agent.fixture_echo", "fixture_echo_v1", false, {{"greeting", "b"}}),
                   plugin_entry("auth.fixture", "fixture_auth")};
-  auto changes = manager->apply_config(next);
+  testing::FixedAgentContext before;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(manager->acquire("agent.fixture_echo")
+                    .call<sdk::Agent>([&](sdk::Agent& a) { return a.run_step(before); })
+                    .ok());
+  }
+  std::vector<std::string> observed;
+  auto changes = manager->apply_config(next, [&](const std::string& id, const ReloadOutcome& outcome) {
+    observed.push_back(id + "@" + std::to_string(outcome.generation));
+  });
   ASSERT_TRUE(changes.ok()) << changes.status().to_string();
   // Removals first, then the new config in its order.
-  EXPECT_EQ(*changes, (std::vector<std::string>{"disabled llm.fixture", "reloaded agent.fixture_echo",
-                                                "added auth.fixture"}));
+  EXPECT_EQ(*changes,
+            (std::vector<std::string>{"disabled llm.fixture", "reloaded agent.fixture_echo (generation 2)",
+                                      "added auth.fixture"}));
+  // A reload started by the config goes the admin reload's way: observed, counted, state handed over.
+  EXPECT_EQ(observed, (std::vector<std::string>{"agent.fixture_echo@2"}));
+  EXPECT_NE(registry_.render().find("samokoder_plugin_reloads_total{outcome=\"swapped\"} 1"),
+            std::string::npos)
+      << registry_.render();
   EXPECT_EQ(info(*manager, "llm.fixture").state, PluginState::kDisabled);
   EXPECT_EQ(info(*manager, "auth.fixture").state, PluginState::kActive);
   EXPECT_EQ(info(*manager, "agent.fixture_echo").generation, 2u);
@@ -633,6 +648,7 @@ TEST_F(PluginManagerTest, ApplyConfigAddsRemovesAndReconfigures) {
   });
   ASSERT_TRUE(step.ok());
   EXPECT_EQ(step->next_state["greeting"], "b");
+  EXPECT_EQ(step->next_state["calls"], 4) << "the call count was not handed to the new generation";
 
   // The same config again changes nothing.
   auto again = manager->apply_config(next);

@@ -352,6 +352,7 @@ TEST(Cli, SighupAppliesPluginChangesAndRejectsAnInvalidConfigWhole) {
   server.signal(SIGHUP);
   server.signal(SIGTERM);
   EXPECT_EQ(server.wait(), 0) << server.err();
+  EXPECT_NE(server.err().find("config reloaded (sighup)"), std::string::npos) << server.err();
   EXPECT_NE(server.err().find("config reload rejected, nothing changed"), std::string::npos) << server.err();
   EXPECT_NE(server.err().find("/plugins/1/colour"), std::string::npos) << server.err();
 }

@@ -6,10 +6,12 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <set>
 #include <thread>
 
 #include <samokoder/sdk/storage.hpp>
 
+#include "core/logging.hpp"
 #include "security_fixture.hpp"
 #include "wait_until.hpp"
 
@@ -17,6 +19,12 @@ namespace samokoder::security_test {
 namespace {
 
 using boost::beast::http::verb;
+
+// The fixture's raised rate limits, so that a config file read by a reload differs from the running
+// config only where a test means it to.
+constexpr const char* kFixtureSecurity =
+    R"("security": {"rate_limits": {"auth": {"capacity": 1000000, "refill_per_minute": 1000000},
+                                    "default": {"capacity": 1000000, "refill_per_minute": 1000000}}})";
 
 class AdminReloadTest : public SecurityApiTest {
  protected:
@@ -140,7 +148,8 @@ TEST_F(AdminReloadTest, ConfigReloadAppliesTheFileOrRejectsItWhole) {
   const auto file = dir_.path() / "samokoder.json";
   auto write_config = [&](const std::string& extra_plugin_key) {
     std::ofstream out(file);
-    out << R"({"server": {"listen": "127.0.0.1:0"}, "log": {"access_log": false},
+    out << R"({"server": {"listen": "127.0.0.1:0"}, "log": {"access_log": false}, )" << kFixtureSecurity
+        << R"(,
       "plugin_dir": ")" SAMOKODER_PLUGIN_DIR R"(",
       "runtime_dir": ")"
         << (dir_.path() / "run").string() << R"(", "plugins": [
@@ -169,6 +178,66 @@ TEST_F(AdminReloadTest, ConfigReloadAppliesTheFileOrRejectsItWhole) {
       << rejected.body;
   EXPECT_EQ(get("/api/v1/plugins/auth.local").json()["generation"], 1) << "a rejected file changes nothing";
   EXPECT_EQ(audit_events(admin, "action=config.reload_rejected").size(), 1u);
+}
+
+// A reload applies what the running server can take (the log level, a plugin's new config, reloaded
+// with hand-over and audited with its trigger) and names what waits for a restart, in the answer and
+// the audit record; the next reload names it again until the restart.
+TEST_F(AdminReloadTest, ConfigReloadAppliesLiveSettingsAndNamesThoseThatNeedARestart) {
+  const auto file = dir_.path() / "samokoder.json";
+  auto write_config = [&](const std::string& log_level, const std::string& io_threads, int memory_kib) {
+    std::ofstream out(file);
+    out << R"({"server": {"listen": "127.0.0.1:0", "io_threads": )" << io_threads
+        << R"(}, "log": {"access_log": false, "level": ")" << log_level << R"("}, )" << kFixtureSecurity
+        << R"(,
+      "plugin_dir": ")" SAMOKODER_PLUGIN_DIR R"(", "runtime_dir": ")"
+        << (dir_.path() / "run").string() << R"(", "plugins": [
+      {"id": "storage.sqlite", "file": "storage_sqlite.so", "required": true,
+       "config": {"path": ")"
+        << (dir_.path() / "samokoder.db").string() << R"("}},
+      {"id": "auth.local", "file": "auth_local.so", "required": true,
+       "config": {"memory_kib": )"
+        << memory_kib << R"(, "iterations": 1, "parallelism": 1}},
+      {"id": "auth.apitoken", "file": "auth_apitoken.so"}]})";
+  };
+  write_config("info", "2", 1024);
+  start([&](config::Config& config) { config.source = file; });
+  const std::string admin = admin_token();
+  ASSERT_FALSE(core::logger("kernel")->should_log(spdlog::level::debug));
+
+  write_config("debug", "3", 2048);
+  const auto applied = admin_post(admin, "/api/v1/admin/config/reload");
+  ASSERT_EQ(applied.status, 200u) << applied.body;
+  EXPECT_EQ(applied.json()["applied"], nlohmann::json::array({"log.level"})) << applied.body;
+  EXPECT_EQ(applied.json()["restart_required"], nlohmann::json::array({"server.io_threads"})) << applied.body;
+  EXPECT_TRUE(core::logger("kernel")->should_log(spdlog::level::debug))
+      << "the new log level was not applied";
+  EXPECT_EQ(get("/api/v1/plugins/auth.local").json()["generation"], 2) << "the changed plugin config";
+
+  const auto reloaded = audit_events(admin, "action=config.reloaded");
+  ASSERT_EQ(reloaded.size(), 1u);
+  EXPECT_EQ(reloaded[0]["detail"]["trigger"], "admin_api");
+  EXPECT_EQ(reloaded[0]["detail"]["restart_required"], nlohmann::json::array({"server.io_threads"}));
+  const auto plugin_reloads = audit_events(admin, "action=plugin.reloaded");
+  ASSERT_EQ(plugin_reloads.size(), 1u);
+  EXPECT_EQ(plugin_reloads[0]["target"], "auth.local");
+  EXPECT_EQ(plugin_reloads[0]["detail"]["trigger"], "admin_api");
+  EXPECT_EQ(plugin_reloads[0]["detail"]["generation"], 2);
+
+  // The same file again: nothing more to apply, the restart still pending. A reload started by SIGHUP
+  // (what `samokoder serve` calls on the signal) is audited with that trigger.
+  auto again = app_->reload_config_file({"", "sighup", "sighup"});
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_TRUE(again->applied.empty());
+  EXPECT_EQ(again->restart_required, std::vector<std::string>{"server.io_threads"});
+  const auto by_signal = audit_events(admin, "action=config.reloaded");
+  ASSERT_EQ(by_signal.size(), 2u);
+  // Both were recorded in the same instant of the test's clock, so their order is not defined.
+  std::set<std::string> triggers;
+  for (const auto& event : by_signal)
+    triggers.insert(event["detail"]["trigger"].get<std::string>());
+  EXPECT_EQ(triggers, (std::set<std::string>{"admin_api", "sighup"}));
+  core::init_logging(config::LogConfig{});  // other tests expect the default level
 }
 
 TEST_F(AdminReloadTest, AuthPluginReloadUnderLoadFailsNothingAndKeepsSessions) {

@@ -2,13 +2,13 @@
 // when it meets an unknown one ("unknown key (known keys: a, b)"), so the test asks every object the
 // schema describes for its keys by putting a probe key into it, and compares both ways. docs/ops.md is
 // held to the schema by scripts/check-docs.py, so the three agree.
-#include <fstream>
 #include <set>
 #include <sstream>
 
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
+#include "config_schema.hpp"
 
 namespace samokoder::config {
 namespace {
@@ -16,21 +16,6 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kProbe = "zz_probe_key";
-
-json load_schema() {
-  std::ifstream in(std::string(SAMOKODER_SOURCE_DIR) + "/config/samokoder.schema.json");
-  EXPECT_TRUE(in.good());
-  return json::parse(in);
-}
-
-const json& resolve(const json& schema, const json& node) {
-  const json* current = &node;
-  while (current->contains("$ref")) {
-    const auto ref = current->at("$ref").get<std::string>();
-    current = &schema.at("$defs").at(ref.substr(ref.rfind('/') + 1));
-  }
-  return *current;
-}
 
 // The keys the parser accepts in the object at `pointer` of `document`, read from its error message.
 std::set<std::string> parser_keys(json document, const json::json_pointer& pointer) {
@@ -62,7 +47,7 @@ struct ObjectVisit {
 
 void collect(const json& schema, const json& node, const json::json_pointer& pointer, const json& document,
              std::vector<ObjectVisit>& out) {
-  const json& resolved = resolve(schema, node);
+  const json& resolved = testing::resolve_schema_node(schema, node);
   if (resolved.contains("properties")) {
     ObjectVisit visit{pointer, document, {}};
     for (const auto& [key, child] : resolved["properties"].items()) {
@@ -70,12 +55,12 @@ void collect(const json& schema, const json& node, const json::json_pointer& poi
       visit.schema_keys.insert(key);
       json nested = document;
       nested[pointer / key] = json::object();
-      const json& child_resolved = resolve(schema, child);
+      const json& child_resolved = testing::resolve_schema_node(schema, child);
       if (child_resolved.contains("properties") || child_resolved.contains("additionalProperties"))
         collect(schema, child, pointer / key, nested, out);
       if (child_resolved.contains("items")) {
         // An array of objects (the plugin entries): reach its first element, with its required keys.
-        const json& item = resolve(schema, child_resolved["items"]);
+        const json& item = testing::resolve_schema_node(schema, child_resolved["items"]);
         json element = json::object();
         for (const auto& required : item.value("required", json::array()))
           element[required.get<std::string>()] = required == "id" ? json("storage.probe") : json("probe.so");
@@ -94,7 +79,7 @@ void collect(const json& schema, const json& node, const json::json_pointer& poi
 }
 
 TEST(ConfigKeysTest, ParserAndSchemaKnowTheSameKeysInEveryObject) {
-  const json schema = load_schema();
+  const json schema = testing::load_config_schema();
   std::vector<ObjectVisit> visits;
   collect(schema, schema, json::json_pointer(), json::object(), visits);
   // The top level, server, log, security, its two failure windows, a rate limit group, a plugin entry.

@@ -1,0 +1,69 @@
+#include "app/config_reload.hpp"
+
+namespace samokoder::app {
+
+std::vector<SettingChange> changed_settings(const config::Config& running, const config::Config& next) {
+  std::vector<SettingChange> out;
+  auto compare = [&](const char* path, const auto& now, const auto& then, Apply apply) {
+    if (!(now == then)) out.push_back({path, apply});
+  };
+  const auto& a = running;
+  const auto& b = next;
+  constexpr Apply kLive = Apply::kLive;
+  constexpr Apply kRestart = Apply::kRestart;
+
+  compare("environment", a.environment, b.environment, kRestart);
+  // The listener, threads, pools, limits and CORS headers are built into the HTTP server when it starts.
+  compare("server.listen", a.server.listen.to_string(), b.server.listen.to_string(), kRestart);
+  compare("server.io_threads", a.server.io_threads, b.server.io_threads, kRestart);
+  compare("server.request_pool", a.server.request_pool, b.server.request_pool, kRestart);
+  compare("server.plugin_pool", a.server.plugin_pool, b.server.plugin_pool, kRestart);
+  compare("server.max_body_bytes", a.server.max_body_bytes, b.server.max_body_bytes, kRestart);
+  compare("server.max_header_bytes", a.server.max_header_bytes, b.server.max_header_bytes, kRestart);
+  compare("server.keep_alive_timeout_ms", a.server.keep_alive_timeout_ms, b.server.keep_alive_timeout_ms,
+          kRestart);
+  compare("server.request_timeout_ms", a.server.request_timeout_ms, b.server.request_timeout_ms, kRestart);
+  compare("server.shutdown_grace_ms", a.server.shutdown_grace_ms, b.server.shutdown_grace_ms, kRestart);
+  compare("server.cors_allowed_origins", a.server.cors_allowed_origins, b.server.cors_allowed_origins,
+          kRestart);
+  // Level and format belong to the logging subsystem, which can be reconfigured at any time; the access
+  // log is a switch of the HTTP server.
+  compare("log.level", a.log.level, b.log.level, kLive);
+  compare("log.format", a.log.format, b.log.format, kLive);
+  compare("log.access_log", a.log.access_log, b.log.access_log, kRestart);
+  // PluginManager::apply_config takes these with the plugin list.
+  compare("plugin_dir", a.plugins.plugin_dir, b.plugins.plugin_dir, kLive);
+  compare("runtime_dir", a.plugins.runtime_dir, b.plugins.runtime_dir, kLive);
+  compare("drain_timeout_ms", a.plugins.drain_timeout_ms, b.plugins.drain_timeout_ms, kLive);
+  compare("watch_plugins", a.plugins.watch, b.plugins.watch, kRestart);
+  // The API context, its caches and rate limiters are built from these at startup.
+  const auto& s = a.security;
+  const auto& t = b.security;
+  compare("security.access_token_ttl_seconds", s.access_token_ttl_seconds, t.access_token_ttl_seconds,
+          kRestart);
+  compare("security.refresh_token_ttl_seconds", s.refresh_token_ttl_seconds, t.refresh_token_ttl_seconds,
+          kRestart);
+  compare("security.session_max_age_seconds", s.session_max_age_seconds, t.session_max_age_seconds, kRestart);
+  compare("security.lockout.max_failures", s.lockout_max_failures, t.lockout_max_failures, kRestart);
+  compare("security.lockout.window_seconds", s.lockout_window_seconds, t.lockout_window_seconds, kRestart);
+  compare("security.address_throttle.max_failures", s.address_max_failures, t.address_max_failures, kRestart);
+  compare("security.address_throttle.window_seconds", s.address_window_seconds, t.address_window_seconds,
+          kRestart);
+  compare("security.rate_limits", s.rate_limits, t.rate_limits, kRestart);
+  compare("security.cookie_secure", s.cookie_secure, t.cookie_secure, kRestart);
+  compare("security.trust_forwarded_for", s.trust_forwarded_for, t.trust_forwarded_for, kRestart);
+  compare("security.session_check_cache_ms", s.session_check_cache_ms, t.session_check_cache_ms, kRestart);
+  // secret_key and previous_secret_key are not compared: they come from the environment of the running
+  // process, which does not change while it runs.
+  compare("housekeeping.enabled", a.housekeeping.enabled, b.housekeeping.enabled, kRestart);
+  compare("housekeeping.interval_seconds", a.housekeeping.interval_seconds, b.housekeeping.interval_seconds,
+          kRestart);
+  compare("housekeeping.jitter_seconds", a.housekeeping.jitter_seconds, b.housekeeping.jitter_seconds,
+          kRestart);
+  compare("housekeeping.login_attempt_retention_seconds", a.housekeeping.login_attempt_retention_seconds,
+          b.housekeeping.login_attempt_retention_seconds, kRestart);
+  compare("workspace_root", a.workspace_root, b.workspace_root, kRestart);
+  return out;
+}
+
+}  // namespace samokoder::app

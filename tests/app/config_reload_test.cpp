@@ -1,0 +1,97 @@
+// changed_settings() names every setting of config/samokoder.schema.json: each key of the schema is
+// changed in turn to another valid value, and the change must be reported under its own path (or the
+// path of the object it belongs to), live or restart. A new key that the reload code does not know
+// fails here instead of being ignored silently by a reload.
+#include "app/config_reload.hpp"
+
+#include <gtest/gtest.h>
+
+#include "config_schema.hpp"
+
+namespace samokoder::app {
+namespace {
+
+using nlohmann::json;
+
+struct Leaf {
+  json::json_pointer pointer;  // where to put a value: /security/rate_limits/auth/capacity
+  std::string path;            // how a reload names it: security.rate_limits.auth.capacity
+  json schema;
+};
+
+void collect_leaves(const json& schema, const json& node, const json::json_pointer& pointer,
+                    const std::string& path, std::vector<Leaf>& out) {
+  const json& resolved = testing::resolve_schema_node(schema, node);
+  if (resolved.contains("properties")) {
+    for (const auto& [key, child] : resolved["properties"].items()) {
+      if (key == "$schema" || key == "plugins") continue;  // the plugin list is PluginManager's to compare
+      collect_leaves(schema, child, pointer / key, path.empty() ? key : path + "." + key, out);
+    }
+    return;
+  }
+  if (resolved.contains("additionalProperties") && resolved["additionalProperties"].is_object()) {
+    collect_leaves(schema, resolved["additionalProperties"], pointer / "auth", path + ".auth", out);
+    return;
+  }
+  out.push_back({pointer, path, resolved});
+}
+
+// Valid values of another kind than the default, to try in turn.
+std::vector<json> candidates(const Leaf& leaf) {
+  const json& s = leaf.schema;
+  if (s.contains("enum")) return s["enum"].get<std::vector<json>>();
+  const std::string type = s.value("type", "");
+  if (type == "integer") {
+    const auto minimum = s.value("minimum", std::int64_t{0});
+    return {minimum, minimum + 1, s.value("maximum", minimum + 2)};
+  }
+  if (type == "boolean") return {true, false};
+  if (type == "array") return {json::array({"https://example.com"})};
+  if (leaf.path == "server.listen") return {"127.0.0.1:9"};
+  return {"changed/by/the/test"};
+}
+
+TEST(ConfigReloadTest, EverySettingOfTheSchemaIsReportedWhenItChanges) {
+  const json schema = testing::load_config_schema();
+  std::vector<Leaf> leaves;
+  collect_leaves(schema, schema, json::json_pointer(), "", leaves);
+  ASSERT_GE(leaves.size(), 30u);
+  const auto base = config::parse_config(json::object(), {});
+  ASSERT_TRUE(base.ok()) << base.status().to_string();
+  for (const auto& leaf : leaves) {
+    bool reported = false;
+    for (const auto& value : candidates(leaf)) {
+      json document = json::object();
+      document[leaf.pointer] = value;
+      if (leaf.path.starts_with("security.rate_limits.auth.")) {  // a group needs both of its members
+        document["/security/rate_limits/auth/capacity"_json_pointer] = 5;
+        document["/security/rate_limits/auth/refill_per_minute"_json_pointer] = 5;
+        document[leaf.pointer] = value;
+      }
+      auto next = config::parse_config(document, {});
+      if (!next.ok()) continue;  // not valid here (say, a value the schema allows but a rule refuses)
+      for (const auto& change : changed_settings(*base, *next)) {
+        // server.worker_threads is the older name of server.request_pool.threads.
+        const std::string named =
+            leaf.path == "server.worker_threads" ? "server.request_pool.threads" : leaf.path;
+        EXPECT_TRUE(named == change.path || named.starts_with(change.path + "."))
+            << "changing " << leaf.path << " was reported as " << change.path;
+        reported = true;
+      }
+    }
+    EXPECT_TRUE(reported) << leaf.path << " changed and a reload would not say so";
+  }
+}
+
+TEST(ConfigReloadTest, LogLevelIsLiveAndTheListenerWaitsForARestart) {
+  config::Config running;
+  config::Config next = running;
+  next.log.level = "debug";
+  next.server.listen.port = 9;
+  EXPECT_EQ(changed_settings(running, next),
+            (std::vector<SettingChange>{{"server.listen", Apply::kRestart}, {"log.level", Apply::kLive}}));
+  EXPECT_TRUE(changed_settings(running, running).empty());
+}
+
+}  // namespace
+}  // namespace samokoder::app

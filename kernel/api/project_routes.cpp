@@ -21,6 +21,7 @@
 #include <string>
 
 #include "api/content_type.hpp"
+#include "api/export_gate.hpp"
 #include "api/resource_routes.hpp"
 #include "api/tar_gz.hpp"
 #include "api/workspace.hpp"
@@ -54,10 +55,60 @@ class ProjectLocks {
 };
 
 struct ProjectState {
-  explicit ProjectState(std::filesystem::path root) : workspaces(std::move(root)) {}
+  ProjectState(std::filesystem::path root, const config::LimitsConfig& limits)
+      : workspaces(std::move(root)),
+        exports(limits.concurrent_exports_per_user, limits.concurrent_exports),
+        limits(limits) {}
   Workspaces workspaces;
   ProjectLocks locks;
+  ExportGate exports;
+  const config::LimitsConfig limits;
 };
+
+http::Response busy(unsigned status, std::string_view detail) {
+  auto response =
+      http::Response::problem(status, status == 429 ? "too_many_exports" : "exports_busy",
+                              status == 429 ? "Too Many Requests" : "Service Unavailable", detail);
+  response.set_header("Retry-After", "5");
+  return response;
+}
+
+// Refuses a write that would take the owner past a quota. Not atomic with the write itself: writes of one
+// user that run at the same moment can each pass the check, so a quota can be overshot by the files of
+// the writes in flight (a few request bodies), never more.
+std::optional<http::Response> quota_refusal(const ApiContext& context, const ProjectState& state,
+                                            const std::string& owner_id, const std::string& project_id,
+                                            const std::string& path, std::size_t new_size) {
+  auto usage = context.storage([&](sdk::Storage& s) { return s.usage_of_owner(owner_id); });
+  if (!usage.ok()) return problem_from_status(usage.status());
+  sdk::PageRequest newest;
+  newest.limit = 1;
+  auto versions = context.storage(
+      [&](sdk::Storage& s) { return s.list_file_versions(owner_id, project_id, path, newest); });
+  std::int64_t replaced_size = 0;
+  bool replaces_a_live_file = false;
+  if (versions.ok() && !versions->items.empty() && !versions->items.front().deleted) {
+    replaces_a_live_file = true;
+    replaced_size = versions->items.front().size;
+  } else if (!versions.ok() && versions.status().code() != sdk::StatusCode::kNotFound) {
+    return problem_from_status(versions.status());
+  }
+  const auto files = static_cast<std::uint64_t>(usage->files) + (replaces_a_live_file ? 0 : 1);
+  const auto bytes =
+      static_cast<std::uint64_t>(std::max<std::int64_t>(0, usage->bytes - replaced_size)) + new_size;
+  auto refuse = [&](const char* quota, std::uint64_t used, std::uint64_t limit) {
+    auto response = http::Response::problem(
+        413, "quota_exceeded", "Quota Exceeded",
+        std::string("this write would take your projects to ") + std::to_string(used) + " " + quota +
+            ", over the limit of " + std::to_string(limit) + "; delete files or ask an operator to raise it");
+    return response;
+  };
+  if (files > state.limits.files_per_user) return refuse("files", files, state.limits.files_per_user);
+  if (bytes > state.limits.workspace_bytes_per_user && new_size > static_cast<std::uint64_t>(replaced_size)) {
+    return refuse("bytes", bytes, state.limits.workspace_bytes_per_user);
+  }
+  return std::nullopt;
+}
 
 // A project as the API shows it, written straight into the body (lists of projects are the hottest
 // authenticated read); members in key order, as dump_json writes an object.
@@ -386,6 +437,9 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
         const Principal& auth = target->caller;
         const std::string& path = target->path;
         const sdk::Project& project = target->project;
+        if (auto refusal =
+                quota_refusal(context, *state, auth.user_id, project.id, path, request.body().size()))
+          return std::move(*refusal);
         auto stored = context.storage(
             [&](sdk::Storage& s) { return s.put_file(auth.user_id, project.id, path, request.body(), ""); });
         if (!stored.ok()) return problem_from_status(stored.status());
@@ -441,16 +495,45 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
 
   router.add(
       verb::get, "/api/v1/projects/{id}/export",
-      [&context](http::Request& request) {
+      [&context, state](http::Request& request) {
         auto auth = context.authenticate(request, Access::kRead);
         if (!auth) return auth.take_response();
         auto project = context.storage(
             [&](sdk::Storage& s) { return s.get_project(auth->user_id, request.param("id")); });
         if (!project.ok()) return problem_from_status(project.status());
-        std::string archive;
-        TarGzWriter writer(archive);
+        auto slot = state->exports.try_enter(auth->user_id);
+        if (const auto* refusal = std::get_if<ExportGate::Refusal>(&slot)) {
+          return *refusal == ExportGate::Refusal::kUserBusy
+                     ? busy(429, "you have " + std::to_string(state->exports.per_user()) +
+                                     " exports running already; retry when one has finished")
+                     : busy(503, "the server runs " + std::to_string(state->exports.total()) +
+                                     " exports already; retry shortly");
+        }
+        // The sizes first, from the file list, so that a project over the limit is refused before any
+        // content is read into memory.
+        const std::uint64_t max_bytes = state->limits.export_max_bytes;
+        std::uint64_t total = 0;
         sdk::PageRequest page;
         page.limit = sdk::kMaxPageLimit;
+        do {
+          auto files = context.storage(
+              [&](sdk::Storage& s) { return s.list_files(auth->user_id, project->id, "", page); });
+          if (!files.ok()) return problem_from_status(files.status());
+          for (const auto& entry : files->items)
+            total += static_cast<std::uint64_t>(entry.size);
+          page.cursor = files->next_cursor;
+        } while (!page.cursor.empty());
+        if (total > max_bytes) {
+          return http::Response::problem(413, "export_too_large", "Export Too Large",
+                                         "the project's files add up to " + std::to_string(total) +
+                                             " bytes, over the export limit of " + std::to_string(max_bytes) +
+                                             " bytes (limits.export_max_bytes)");
+        }
+        std::string archive;
+        TarGzWriter writer(archive);
+        page = {};
+        page.limit = sdk::kMaxPageLimit;
+        std::uint64_t content_bytes = 0;
         do {
           auto files = context.storage(
               [&](sdk::Storage& s) { return s.list_files(auth->user_id, project->id, "", page); });
@@ -461,10 +544,13 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
             });
             if (file.status().code() == sdk::StatusCode::kNotFound) continue;  // deleted meanwhile
             if (!file.ok()) return problem_from_status(file.status());
-            if (writer.tar_bytes() + file->content.size() > kMaxExportBytes) {
-              return http::Response::problem(409, "export_too_large", "Export Too Large",
+            // Files written since the sizes were added up count too.
+            content_bytes += file->content.size();
+            if (content_bytes > max_bytes) {
+              return http::Response::problem(413, "export_too_large", "Export Too Large",
                                              "the project's files exceed the export limit of " +
-                                                 std::to_string(kMaxExportBytes) + " bytes");
+                                                 std::to_string(max_bytes) +
+                                                 " bytes (limits.export_max_bytes)");
             }
             // Names come from storage, which only holds canonical paths; re-checked all the same, since
             // an archive entry is a path on the user's disk.
@@ -496,7 +582,7 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
 }  // namespace
 
 void add_project_routes(http::Router& router, ApiContext& context) {
-  auto state = std::make_shared<ProjectState>(context.config().workspace_root);
+  auto state = std::make_shared<ProjectState>(context.config().workspace_root, context.config().limits);
   add_project_crud(router, context, state);
   add_file_routes(router, context, state);
 }

@@ -27,8 +27,6 @@ namespace samokoder::api {
 
 // Body limit of PUT /api/v1/projects/{id}/files/{path...} (route group "files").
 inline constexpr std::size_t kMaxFileBytes = 10 * 1024 * 1024;
-// Uncompressed size an export may reach before it is refused with 409 export_too_large.
-inline constexpr std::size_t kMaxExportBytes = 512 * 1024 * 1024;
 inline constexpr std::string_view kGroupFiles = "files";
 
 void add_key_routes(http::Router& router, ApiContext& context);

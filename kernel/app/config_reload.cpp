@@ -62,6 +62,14 @@ std::vector<SettingChange> changed_settings(const config::Config& running, const
           kRestart);
   compare("housekeeping.login_attempt_retention_seconds", a.housekeeping.login_attempt_retention_seconds,
           b.housekeeping.login_attempt_retention_seconds, kRestart);
+  // The export gate and the quota checks are built from these at startup.
+  compare("limits.export_max_bytes", a.limits.export_max_bytes, b.limits.export_max_bytes, kRestart);
+  compare("limits.concurrent_exports_per_user", a.limits.concurrent_exports_per_user,
+          b.limits.concurrent_exports_per_user, kRestart);
+  compare("limits.concurrent_exports", a.limits.concurrent_exports, b.limits.concurrent_exports, kRestart);
+  compare("limits.workspace_bytes_per_user", a.limits.workspace_bytes_per_user,
+          b.limits.workspace_bytes_per_user, kRestart);
+  compare("limits.files_per_user", a.limits.files_per_user, b.limits.files_per_user, kRestart);
   compare("workspace_root", a.workspace_root, b.workspace_root, kRestart);
   return out;
 }

@@ -309,6 +309,20 @@ void read_security(Reader& r, const json& node, SecurityConfig& out) {
   r.integer(node, path, "session_check_cache_ms", out.session_check_cache_ms, 0, 60'000);
 }
 
+void read_limits(Reader& r, const json& node, LimitsConfig& out) {
+  const std::string path = "/limits";
+  if (!r.object(node, path)) return;
+  r.reject_unknown(node, path,
+                   {"export_max_bytes", "concurrent_exports_per_user", "concurrent_exports",
+                    "workspace_bytes_per_user", "files_per_user"});
+  constexpr std::int64_t kTiB = 1024LL * 1024 * 1024 * 1024;
+  r.integer(node, path, "export_max_bytes", out.export_max_bytes, 1, 4LL * 1024 * 1024 * 1024);
+  r.integer(node, path, "concurrent_exports_per_user", out.concurrent_exports_per_user, 1, 1000);
+  r.integer(node, path, "concurrent_exports", out.concurrent_exports, 1, 100000);
+  r.integer(node, path, "workspace_bytes_per_user", out.workspace_bytes_per_user, 1, kTiB);
+  r.integer(node, path, "files_per_user", out.files_per_user, 1, 1000000000);
+}
+
 void read_housekeeping(Reader& r, const json& node, const SecurityConfig& security, HousekeepingConfig& out) {
   const std::string path = "/housekeeping";
   if (!r.object(node, path)) return;
@@ -439,7 +453,7 @@ sdk::Result<Config> parse_config(const json& document,
   r.reject_unknown(
       effective, "",
       {"$schema", "environment", "server", "log", "plugin_dir", "runtime_dir", "drain_timeout_ms",
-       "watch_plugins", "plugins", "security", "housekeeping", "workspace_root"});
+       "watch_plugins", "plugins", "security", "housekeeping", "limits", "workspace_root"});
   std::string environment_name = "development";
   r.string(effective, "", "environment", environment_name, {"development", "production"});
   config.environment =
@@ -452,6 +466,7 @@ sdk::Result<Config> parse_config(const json& document,
   if (const auto it = effective.find("housekeeping"); it != effective.end()) {
     read_housekeeping(r, *it, config.security, config.housekeeping);
   }
+  if (const auto it = effective.find("limits"); it != effective.end()) read_limits(r, *it, config.limits);
   // Secrets come from the environment only (see read_security), never through the document.
   if (const auto it = environment.find("SAMOKODER_SECRET_KEY"); it != environment.end()) {
     config.security.secret_key = it->second;

@@ -116,6 +116,17 @@ struct HousekeepingConfig {
   std::uint32_t login_attempt_retention_seconds = 7 * 24 * 3600;
 };
 
+// Bounds on heavy requests and per-user quotas (docs/ops.md "limits").
+struct LimitsConfig {
+  // An export holds the archive in memory: refuse projects whose files add up to more than this.
+  std::uint64_t export_max_bytes = 256ULL * 1024 * 1024;
+  std::uint32_t concurrent_exports_per_user = 2;
+  std::uint32_t concurrent_exports = 8;  // across all users of this node
+  // What one user's projects may hold at once (the newest version of each file; history is free).
+  std::uint64_t workspace_bytes_per_user = 1024ULL * 1024 * 1024;
+  std::uint64_t files_per_user = 100000;
+};
+
 enum class Environment { kDevelopment, kProduction };
 
 struct Config {
@@ -125,6 +136,7 @@ struct Config {
   PluginsConfig plugins;
   SecurityConfig security;
   HousekeepingConfig housekeeping;
+  LimitsConfig limits;
   // Each project's working copy lives in <workspace_root>/<project id> (created 0700); relative paths
   // are relative to the working directory, like runtime_dir.
   std::filesystem::path workspace_root = "var/workspaces";

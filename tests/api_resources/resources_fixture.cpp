@@ -40,6 +40,7 @@ void ResourcesApiTest::SetUp() {
   for (const char* group : {"auth", "default", "files"})
     config.security.rate_limits[group] = {1'000'000, 1'000'000};
   config.workspace_root = workspace_root();
+  configure(config);
   app_ = std::make_unique<app::Application>(std::move(config), clock_);
   const sdk::Status status = app_->start();
   ASSERT_TRUE(status.ok()) << status.to_string();

@@ -31,6 +31,8 @@ class ResourcesApiTest : public ::testing::Test {
  protected:
   void SetUp() override;
   void TearDown() override;
+  // Changes the config before the kernel starts (limits for the tests of limits, say).
+  virtual void configure(config::Config& /*config*/) {}
 
   // Registers and logs in; fails the test when either step does.
   User sign_up(const std::string& email);

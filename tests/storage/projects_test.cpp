@@ -221,6 +221,35 @@ TEST_P(ProjectsTest, FileVersionsTombstonesAndOldReads) {
               kNotFound);
 }
 
+// Quotas read this: the newest live version of every path across the owner's projects; history,
+// tombstones, deleted projects and other owners do not count.
+TEST_P(ProjectsTest, UsageOfOwnerCountsCurrentFilesAcrossProjects) {
+  const sdk::User owner = make_user("usage@example.com");
+  const sdk::User other = make_user("other-usage@example.com");
+  ASSERT_OK_AND_ASSIGN(sdk::StorageUsage empty, storage().usage_of_owner(owner.id));
+  EXPECT_EQ(empty.files, 0);
+  EXPECT_EQ(empty.bytes, 0);
+  const sdk::Project a = make_project(owner, "a");
+  const sdk::Project b = make_project(owner, "b");
+  const sdk::Project gone = make_project(owner, "gone");
+  ASSERT_OK(storage().put_file(owner.id, a.id, "one.txt", std::string(100, 'x'), "").status());
+  ASSERT_OK(
+      storage().put_file(owner.id, a.id, "one.txt", std::string(30, 'y'), "").status());  // newest counts
+  ASSERT_OK(storage().put_file(owner.id, a.id, "two.txt", std::string(5, 'z'), "").status());
+  ASSERT_OK(storage().delete_file(owner.id, a.id, "two.txt", "").status());  // a tombstone counts nothing
+  ASSERT_OK(storage().put_file(owner.id, b.id, "dir/three.txt", std::string(7, 'w'), "").status());
+  ASSERT_OK(storage().put_file(owner.id, gone.id, "four.txt", std::string(1000, 'v'), "").status());
+  ASSERT_OK(storage().delete_project(owner.id, gone.id));
+  const sdk::Project others = make_project(other, "theirs");
+  ASSERT_OK(storage().put_file(other.id, others.id, "x.txt", std::string(50, 'o'), "").status());
+
+  ASSERT_OK_AND_ASSIGN(sdk::StorageUsage usage, storage().usage_of_owner(owner.id));
+  EXPECT_EQ(usage.files, 2);
+  EXPECT_EQ(usage.bytes, 37);
+  ASSERT_OK_AND_ASSIGN(sdk::StorageUsage unknown, storage().usage_of_owner(kUnknownId));
+  EXPECT_EQ(unknown.files, 0);
+}
+
 TEST_P(ProjectsTest, ContentIsStoredOncePerHash) {
   const sdk::User owner = make_user("dedup@example.com");
   const sdk::Project a = make_project(owner, "a");

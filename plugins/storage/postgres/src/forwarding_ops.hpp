@@ -157,6 +157,9 @@ class ForwardingOps : public Base {
                                          std::optional<std::int64_t> version) override {
     return self().invoke("get_file", &PgOps::get_file, owner_id, project_id, path, version);
   }
+  sdk::Result<sdk::StorageUsage> usage_of_owner(std::string_view owner_id) override {
+    return self().invoke("usage_of_owner", &PgOps::usage_of_owner, owner_id);
+  }
   sdk::Result<sdk::Page<sdk::FileVersion>> list_files(std::string_view owner_id, std::string_view project_id,
                                                       std::string_view prefix,
                                                       const sdk::PageRequest& page) override {

@@ -1067,6 +1067,16 @@ Result<sdk::Page<sdk::FileVersion>> PgOps::list_files(std::string_view owner_id,
                    [](const Rows& r, int i) { return tagged("files", hex_encode(r.text(i, 1))); });
 }
 
+Result<sdk::StorageUsage> PgOps::usage_of_owner(std::string_view owner_id) {
+  auto rows = exec(
+      "SELECT count(*), COALESCE(sum(size), 0)::bigint FROM (SELECT DISTINCT ON (fv.project_id, fv.path) "
+      "fv.size, fv.deleted FROM projects p JOIN file_versions fv ON fv.project_id = p.id "
+      "WHERE p.owner_id = $1 ORDER BY fv.project_id, fv.path, fv.version DESC) newest WHERE NOT deleted",
+      Params().text(owner_id));
+  if (!rows.ok()) return rows.status();
+  return sdk::StorageUsage{.files = rows.i64(0, 0), .bytes = rows.i64(0, 1)};
+}
+
 Result<sdk::Page<sdk::FileVersion>> PgOps::list_file_versions(std::string_view owner_id,
                                                               std::string_view project_id,
                                                               std::string_view path,

@@ -87,6 +87,7 @@ class PgOps final : public sdk::StorageOps {
                                             std::string_view path, std::string_view run_step_id) override;
   sdk::Result<sdk::FileContent> get_file(std::string_view owner_id, std::string_view project_id,
                                          std::string_view path, std::optional<std::int64_t> version) override;
+  sdk::Result<sdk::StorageUsage> usage_of_owner(std::string_view owner_id) override;
   sdk::Result<sdk::Page<sdk::FileVersion>> list_files(std::string_view owner_id, std::string_view project_id,
                                                       std::string_view prefix,
                                                       const sdk::PageRequest& page) override;

@@ -1044,6 +1044,19 @@ Result<sdk::Page<sdk::FileVersion>> SqliteOps::list_files(std::string_view owner
                     [](const sdk::FileVersion& v) { return encode_text_cursor("f", v.path); });
 }
 
+Result<sdk::StorageUsage> SqliteOps::usage_of_owner(std::string_view owner_id) {
+  STORAGE_ASSIGN_OR_RETURN(
+      Stmt q, db_.prepare("SELECT COUNT(*), COALESCE(SUM(fv.size), 0)"
+                          " FROM projects p JOIN file_heads h ON h.project_id = p.id AND h.deleted = 0"
+                          " JOIN file_versions fv"
+                          " ON fv.project_id = h.project_id AND fv.path = h.path AND fv.version = h.version"
+                          " WHERE p.owner_id = ?"));
+  q.text(owner_id);
+  STORAGE_ASSIGN_OR_RETURN(bool row, q.step());
+  if (!row) return sdk::StorageUsage{};
+  return sdk::StorageUsage{.files = q.column_int(0), .bytes = q.column_int(1)};
+}
+
 Result<sdk::Page<sdk::FileVersion>> SqliteOps::list_file_versions(std::string_view owner_id,
                                                                   std::string_view project_id,
                                                                   std::string_view path,

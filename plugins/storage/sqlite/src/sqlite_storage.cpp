@@ -246,6 +246,9 @@ class TransactionOps final : public sdk::StorageOps {
                                                       const sdk::PageRequest& page) override {
     return checked([&] { return inner_.list_files(owner_id, project_id, prefix, page); });
   }
+  sdk::Result<sdk::StorageUsage> usage_of_owner(std::string_view owner_id) override {
+    return checked([&] { return inner_.usage_of_owner(owner_id); });
+  }
   sdk::Result<sdk::Page<sdk::FileVersion>> list_file_versions(std::string_view owner_id,
                                                               std::string_view project_id,
                                                               std::string_view path,
@@ -1134,6 +1137,10 @@ sdk::Result<sdk::FileContent> SqliteStorage::get_file(std::string_view owner_id,
                                                       std::string_view path,
                                                       std::optional<std::int64_t> version) {
   return read("get_file", [&](SqliteOps& ops) { return ops.get_file(owner_id, project_id, path, version); });
+}
+
+sdk::Result<sdk::StorageUsage> SqliteStorage::usage_of_owner(std::string_view owner_id) {
+  return read("usage_of_owner", [&](SqliteOps& ops) { return ops.usage_of_owner(owner_id); });
 }
 
 sdk::Result<sdk::Page<sdk::FileVersion>> SqliteStorage::list_files(std::string_view owner_id,

@@ -292,6 +292,12 @@ struct ProjectUpdate {
 
 // ---- Files -------------------------------------------------------------------------------------------
 
+// A user's current files, across their projects (Storage::usage_of_owner).
+struct StorageUsage {
+  std::int64_t files = 0;
+  std::int64_t bytes = 0;
+};
+
 // File paths: relative, '/'-separated, 1..4096 bytes, no NUL, no leading '/', no empty, "." or ".."
 // segment (so no trailing '/'). Anything else is kInvalidArgument. The kernel normalises user input
 // before it gets here; storage only refuses what is not normal.
@@ -605,6 +611,10 @@ class StorageOps {
   // empty for all). Order: path ascending, bytewise.
   virtual Result<Page<FileVersion>> list_files(std::string_view owner_id, std::string_view project_id,
                                                std::string_view prefix, const PageRequest& page) = 0;
+  // What one user's projects hold now, for quotas: live files (the newest version of each path, not a
+  // tombstone) and the sum of their sizes, across every project the user owns. Versions kept in history
+  // are not counted. An unknown user holds nothing.
+  virtual Result<StorageUsage> usage_of_owner(std::string_view owner_id) = 0;
   // Every version of one path, tombstones included. Order: version descending (newest first).
   // kNotFound if the path never existed in the project.
   virtual Result<Page<FileVersion>> list_file_versions(std::string_view owner_id, std::string_view project_id,

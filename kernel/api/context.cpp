@@ -292,7 +292,17 @@ ApiContext::ApiContext(Dependencies dependencies)
       clock_(*dependencies.clock),
       metrics_(*dependencies.metrics),
       plugins_(*dependencies.plugins),
-      storage_(std::move(dependencies.storage)) {}
+      storage_(std::move(dependencies.storage)) {
+  // Same order as AuthFailure.
+  constexpr std::array<std::string_view, kAuthFailureReasons> kReasons = {
+      "access_tokens_disabled", "admin_required",  "csrf",         "disabled_user", "insufficient_scope",
+      "invalid_token",          "revoked_session", "revoked_token"};
+  for (std::size_t i = 0; i < kReasons.size(); ++i) {
+    auth_failures_[i] =
+        &metrics_.counter("samokoder_auth_failures_total", "Requests refused by authentication, by reason",
+                          {{"reason", std::string(kReasons[i])}});
+  }
+}
 
 ApiContext::~ApiContext() = default;
 
@@ -378,7 +388,7 @@ std::shared_ptr<http::Middleware> ApiContext::address_rate_limit_middleware() co
 std::optional<http::Response> ApiContext::check_csrf(const http::Request& request) const {
   const auto cookie = security::find_cookie(request.header("Cookie"), sessions_->cookie_names().csrf);
   if (!cookie || !security::verify_csrf(*cookie, request.header(security::kCsrfHeaderName))) {
-    count_auth_failure("csrf");
+    count_auth_failure(AuthFailure::kCsrf);
     return forbidden("csrf_failed",
                      "cookie-authenticated writes need the X-CSRF-Token header equal to the CSRF cookie");
   }
@@ -415,7 +425,7 @@ AuthResult ApiContext::authenticate_session(const http::Request& request, std::s
   constexpr std::string_view kInvalid = "the access token is invalid, expired or revoked";
   auto claims = sessions_->verify_access(jwt);
   if (!claims.ok()) {
-    count_auth_failure("invalid_token");
+    count_auth_failure(AuthFailure::kInvalidToken);
     return unauthorized(kInvalid);
   }
   auto verified = session_checks_->find(claims->jti, now());
@@ -446,19 +456,19 @@ Outcome<SessionCheckCache::Verified> ApiContext::check_session_in_storage(const 
   auto revoked = storage([&](sdk::Storage& s) { return s.is_token_id_revoked(claims.jti); });
   if (!revoked.ok()) return problem_from_status(revoked.status());
   if (*revoked) {
-    count_auth_failure("revoked_token");
+    count_auth_failure(AuthFailure::kRevokedToken);
     return unauthorized(kInvalid);
   }
   auto session = storage([&](sdk::Storage& s) { return s.get_session(claims.session_id); });
   if (!session.ok()) return auth_storage_failure(session.status(), kInvalid);
   if (session->revoked_at || session->expires_at <= now() || session->user_id != claims.user_id) {
-    count_auth_failure("revoked_session");
+    count_auth_failure(AuthFailure::kRevokedSession);
     return unauthorized(kInvalid);
   }
   auto user = storage([&](sdk::Storage& s) { return s.get_user(claims.user_id); });
   if (!user.ok()) return auth_storage_failure(user.status(), kInvalid);
   if (user->disabled) {
-    count_auth_failure("disabled_user");
+    count_auth_failure(AuthFailure::kDisabledUser);
     return unauthorized(kInvalid);
   }
   SessionCheckCache::Verified verified;
@@ -475,11 +485,8 @@ void ApiContext::credentials_changed() const {
   session_checks_->invalidate_all();
 }
 
-void ApiContext::count_auth_failure(std::string_view reason) const {
-  metrics_
-      .counter("samokoder_auth_failures_total", "Requests refused by authentication, by reason",
-               {{"reason", std::string(reason)}})
-      .add();
+void ApiContext::count_auth_failure(AuthFailure reason) const {
+  auth_failures_[static_cast<std::size_t>(reason)]->add();
 }
 
 AuthResult ApiContext::authenticate_access_token(const http::Request& request, std::string_view token,
@@ -487,31 +494,31 @@ AuthResult ApiContext::authenticate_access_token(const http::Request& request, s
   constexpr std::string_view kInvalid = "the access token is invalid, expired or revoked";
   const plugins::Lease provider = auth_provider("api_token");
   if (!provider) {
-    count_auth_failure("access_tokens_disabled");
+    count_auth_failure(AuthFailure::kAccessTokensDisabled);
     return unauthorized("personal access tokens are not enabled on this server");
   }
   if (!provider.call<sdk::AuthProvider>([&](sdk::AuthProvider& p) { return p.check_policy(token); }).ok()) {
-    count_auth_failure("invalid_token");
+    count_auth_failure(AuthFailure::kInvalidToken);
     return unauthorized(kInvalid);
   }
   auto hash = provider.call<sdk::AuthProvider>([&](sdk::AuthProvider& p) { return p.hash_secret(token); });
   if (!hash.ok()) return problem_from_status(hash.status());
   auto stored = storage([&](sdk::Storage& s) { return s.find_access_token(*hash); });
   if (!stored.ok()) {
-    if (stored.status().code() == sdk::StatusCode::kNotFound) count_auth_failure("invalid_token");
+    if (stored.status().code() == sdk::StatusCode::kNotFound) count_auth_failure(AuthFailure::kInvalidToken);
     return auth_storage_failure(stored.status(), kInvalid);
   }
   auto matches = provider.call<sdk::AuthProvider>(
       [&](sdk::AuthProvider& p) { return p.verify_secret(token, stored->token_hash); });
   if (!matches.ok()) return problem_from_status(matches.status());
   if (!*matches || stored->revoked || (stored->expires_at && *stored->expires_at <= now())) {
-    count_auth_failure("revoked_token");
+    count_auth_failure(AuthFailure::kRevokedToken);
     return unauthorized(kInvalid);
   }
   auto user = storage([&](sdk::Storage& s) { return s.get_user(stored->user_id); });
   if (!user.ok()) return auth_storage_failure(user.status(), kInvalid);
   if (user->disabled) {
-    count_auth_failure("disabled_user");
+    count_auth_failure(AuthFailure::kDisabledUser);
     return unauthorized(kInvalid);
   }
   // last_used_at is informational: one write a minute per token is plenty, and a failed write must
@@ -532,25 +539,29 @@ AuthResult ApiContext::authenticate_access_token(const http::Request& request, s
 }
 
 AuthResult ApiContext::authorize(const http::Request& request, Principal principal, Access needed) const {
-  auto refuse = [&](std::string_view slug, std::string_view detail) {
-    count_auth_failure(slug);
+  auto refuse = [&](AuthFailure reason, std::string_view slug, std::string_view detail) {
+    count_auth_failure(reason);
     return forbidden(slug, detail);
   };
   switch (needed) {
     case Access::kRead:
       if (!principal.has_scope(kScopeRead) && !principal.has_scope(kScopeWrite)) {
-        return refuse("insufficient_scope", "this credential lacks the \"read\" scope");
+        return refuse(AuthFailure::kInsufficientScope, "insufficient_scope",
+                      "this credential lacks the \"read\" scope");
       }
       break;
     case Access::kWrite:
       if (!principal.has_scope(kScopeWrite)) {
-        return refuse("insufficient_scope", "this credential lacks the \"write\" scope");
+        return refuse(AuthFailure::kInsufficientScope, "insufficient_scope",
+                      "this credential lacks the \"write\" scope");
       }
       break;
     case Access::kAdmin:
-      if (!principal.is_admin) return refuse("admin_required", "administrator privileges are required");
+      if (!principal.is_admin)
+        return refuse(AuthFailure::kAdminRequired, "admin_required", "administrator privileges are required");
       if (!principal.has_scope(kScopeAdmin)) {
-        return refuse("insufficient_scope", "this credential lacks the \"admin\" scope");
+        return refuse(AuthFailure::kInsufficientScope, "insufficient_scope",
+                      "this credential lacks the \"admin\" scope");
       }
       break;
   }

@@ -35,7 +35,9 @@
 // client_address, now and the problem helpers.
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -257,8 +259,21 @@ class ApiContext {
                                   Access needed) const;
   // The storage half of authenticating an access JWT: jti not revoked, session live, user enabled.
   Outcome<SessionCheckCache::Verified> check_session_in_storage(const AccessClaims& claims) const;
+  // The reasons of samokoder_auth_failures_total; their counters are resolved once, at construction,
+  // so a refused request touches one atomic and never the registry's lock.
+  enum class AuthFailure {
+    kAccessTokensDisabled,
+    kAdminRequired,
+    kCsrf,
+    kDisabledUser,
+    kInsufficientScope,
+    kInvalidToken,
+    kRevokedSession,
+    kRevokedToken,
+  };
+  static constexpr std::size_t kAuthFailureReasons = 8;
   // Counts a refused request in samokoder_auth_failures_total{reason}.
-  void count_auth_failure(std::string_view reason) const;
+  void count_auth_failure(AuthFailure reason) const;
   // Scope, admin and per-principal rate-limit checks shared by both kinds of credential.
   AuthResult authorize(const http::Request& request, Principal principal, Access needed) const;
 
@@ -271,6 +286,7 @@ class ApiContext {
   std::unique_ptr<Sessions> sessions_;
   std::unique_ptr<RateLimits> rate_limits_;
   std::unique_ptr<SessionCheckCache> session_checks_;
+  std::array<metrics::Counter*, kAuthFailureReasons> auth_failures_{};
 };
 
 }  // namespace samokoder::api

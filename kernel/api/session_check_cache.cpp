@@ -1,24 +1,34 @@
 #include "api/session_check_cache.hpp"
 
+#include <functional>
 #include <iterator>
 #include <utility>
 
 namespace samokoder::api {
 
-SessionCheckCache::SessionCheckCache(std::chrono::milliseconds ttl, std::size_t capacity)
-    : ttl_(ttl), capacity_(capacity) {}
+SessionCheckCache::SessionCheckCache(std::chrono::milliseconds ttl, std::size_t capacity) : ttl_(ttl) {
+  shard_count_ = 1;
+  while (shard_count_ < kMaxShards && capacity / (shard_count_ * 2) >= kMinShardCapacity)
+    shard_count_ *= 2;
+  shard_capacity_ = capacity / shard_count_;
+  shards_ = std::make_unique<Shard[]>(shard_count_);
+}
+
+SessionCheckCache::Shard& SessionCheckCache::shard_of(std::string_view jti) const noexcept {
+  return shards_[std::hash<std::string_view>{}(jti) & (shard_count_ - 1)];
+}
 
 std::uint64_t SessionCheckCache::epoch() const {
-  std::lock_guard lock(mutex_);
-  return epoch_;
+  return epoch_.load();
 }
 
 std::optional<SessionCheckCache::Verified> SessionCheckCache::find(std::string_view jti,
                                                                    Timestamp now) const {
   if (ttl_.count() == 0) return std::nullopt;
-  std::lock_guard lock(mutex_);
-  const auto it = entries_.find(std::string(jti));
-  if (it == entries_.end()) return std::nullopt;
+  const Shard& shard = shard_of(jti);
+  std::lock_guard lock(shard.mutex);
+  const auto it = shard.entries.find(std::string(jti));
+  if (it == shard.entries.end()) return std::nullopt;
   const Entry& entry = it->second;
   // A clock that moved backwards counts as expired too: better a storage read than a stale answer.
   if (now < entry.stored_at || now - entry.stored_at >= ttl_ || entry.verified.session_expires_at <= now) {
@@ -29,28 +39,38 @@ std::optional<SessionCheckCache::Verified> SessionCheckCache::find(std::string_v
 
 void SessionCheckCache::store(std::string_view jti, Verified verified, std::uint64_t epoch_before_check,
                               Timestamp checked_at) {
-  if (ttl_.count() == 0 || capacity_ == 0) return;
-  std::lock_guard lock(mutex_);
-  if (epoch_before_check != epoch_) return;
-  if (entries_.size() >= capacity_ && entries_.find(std::string(jti)) == entries_.end()) {
-    for (auto it = entries_.begin(); it != entries_.end();) {
-      it = checked_at - it->second.stored_at >= ttl_ ? entries_.erase(it) : std::next(it);
+  if (ttl_.count() == 0 || shard_capacity_ == 0) return;
+  Shard& shard = shard_of(jti);
+  std::lock_guard lock(shard.mutex);
+  // Checked under the shard's lock: an invalidate_all() that bumps the epoch after this check clears
+  // this shard only after the insert below.
+  if (epoch_before_check != epoch_.load()) return;
+  auto& entries = shard.entries;
+  if (entries.size() >= shard_capacity_ && entries.find(std::string(jti)) == entries.end()) {
+    for (auto it = entries.begin(); it != entries.end();) {
+      it = checked_at - it->second.stored_at >= ttl_ ? entries.erase(it) : std::next(it);
     }
     // Still nearly full of live entries: start over rather than sweep again on every insert.
-    if (entries_.size() >= capacity_ - capacity_ / 10) entries_.clear();
+    if (entries.size() >= shard_capacity_ - shard_capacity_ / 10) entries.clear();
   }
-  entries_.insert_or_assign(std::string(jti), Entry{std::move(verified), checked_at});
+  entries.insert_or_assign(std::string(jti), Entry{std::move(verified), checked_at});
 }
 
 void SessionCheckCache::invalidate_all() {
-  std::lock_guard lock(mutex_);
-  ++epoch_;
-  entries_.clear();
+  ++epoch_;  // first: a store() racing with the clears below sees the new epoch or is cleared
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    std::lock_guard lock(shards_[i].mutex);
+    shards_[i].entries.clear();
+  }
 }
 
 std::size_t SessionCheckCache::size() const {
-  std::lock_guard lock(mutex_);
-  return entries_.size();
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    std::lock_guard lock(shards_[i].mutex);
+    total += shards_[i].entries.size();
+  }
+  return total;
 }
 
 }  // namespace samokoder::api

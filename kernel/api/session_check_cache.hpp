@@ -13,13 +13,20 @@
 // pass it to store(), which drops the entry when invalidate_all() ran in between, so a check that read
 // the pre-revocation state can never be cached after the revocation.
 //
+// Sharding: every authenticated request looks here, so there is no process-wide lock: entries are
+// spread over shards by the jti's hash, each shard with its own mutex on its own cache line, and the
+// epoch is an atomic. invalidate_all() bumps the epoch first and then clears every shard, so a store()
+// that passed its epoch check before the bump is cleared after it.
+//
 // Ownership: owned by the ApiContext. Thread-safety: every method may be called concurrently; they
-// lock a mutex for a map lookup or insert only, never across I/O.
+// lock one shard's mutex for a map lookup or insert only, never across I/O.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -33,6 +40,8 @@ inline constexpr std::size_t kSessionCheckCacheCapacity = 50'000;
 
 class SessionCheckCache {
  public:
+  static constexpr std::size_t kMaxShards = 64;
+  static constexpr std::size_t kMinShardCapacity = 512;
   using Timestamp = std::chrono::system_clock::time_point;
 
   // What the storage check established about the caller.
@@ -45,9 +54,10 @@ class SessionCheckCache {
     Timestamp session_expires_at;
   };
 
-  // ttl 0: disabled (find never hits, store keeps nothing). At most `capacity` entries; when full,
-  // expired ones are dropped and, if that frees less than a tenth, everything (a flood of distinct
-  // tokens costs storage reads, never memory, and at most one sweep per tenth of the capacity).
+  // ttl 0: disabled (find never hits, store keeps nothing). At most `capacity` entries, split evenly
+  // over up to kMaxShards shards of at least kMinShardCapacity entries each; when a shard is full,
+  // its expired entries are dropped and, if that frees less than a tenth, all of them (a flood of
+  // distinct tokens costs storage reads, never memory, and at most one sweep per tenth of a shard).
   SessionCheckCache(std::chrono::milliseconds ttl, std::size_t capacity);
 
   std::uint64_t epoch() const;
@@ -68,11 +78,17 @@ class SessionCheckCache {
     Timestamp stored_at;
   };
 
+  struct alignas(64) Shard {
+    mutable std::mutex mutex;
+    std::unordered_map<std::string, Entry> entries;
+  };
+  Shard& shard_of(std::string_view jti) const noexcept;
+
   const std::chrono::milliseconds ttl_;
-  const std::size_t capacity_;
-  mutable std::mutex mutex_;
-  std::uint64_t epoch_ = 0;
-  std::unordered_map<std::string, Entry> entries_;
+  std::size_t shard_count_;     // a power of two, so a hash picks its shard with a mask
+  std::size_t shard_capacity_;  // capacity / shard_count_: the whole cache never exceeds capacity
+  std::unique_ptr<Shard[]> shards_;
+  std::atomic<std::uint64_t> epoch_{0};
 };
 
 }  // namespace samokoder::api

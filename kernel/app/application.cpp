@@ -203,13 +203,7 @@ sdk::Status Application::check_schema() const {
 }
 
 plugins::Lease Application::storage() const noexcept {
-  try {
-    for (const auto& id : plugins_->active_ids(SAMOKODER_KIND_STORAGE)) {
-      if (auto lease = plugins_->acquire(id)) return lease;
-    }
-  } catch (...) {  // only allocation can throw here; no storage is the honest answer
-  }
-  return {};
+  return plugins_->acquire_storage();
 }
 
 sdk::Status Application::storage_health() const {

@@ -266,6 +266,7 @@ int PluginManager::activate(Record& record, std::size_t index) {
     info.failure_message.clear();
     info.unique_symbols = generation.unique_symbols();
     info.loaded_at = generation.loaded_at();
+    publish_first_storage();
   }
   core::logger("plugins")->info("plugin {} {} active (generation {}, sha256 {})", record.entry.id,
                                 generation.descriptor().version, generation.number(), generation.sha256());
@@ -376,6 +377,7 @@ PluginState PluginManager::retire_active(Record& record, std::chrono::millisecon
   {
     std::lock_guard lock(info_mutex_);
     record.info.state = PluginState::kDraining;
+    publish_first_storage();  // before the drain: new calls go to another storage plugin at once
   }
   const PluginState final_state =
       drain(record, static_cast<std::size_t>(index), timeout) ? PluginState::kUnloaded : PluginState::kPinned;
@@ -649,6 +651,32 @@ PluginSlot* PluginManager::slot(std::string_view id) const noexcept {
 Lease PluginManager::acquire(std::string_view id) const noexcept {
   PluginSlot* found = slot(id);
   return found == nullptr ? Lease() : found->acquire();
+}
+
+void PluginManager::publish_first_storage() {
+  PluginSlot* first = nullptr;
+  for (const auto& record : records_) {
+    if (record->info.state == PluginState::kActive &&
+        record->info.kind == kind_name(SAMOKODER_KIND_STORAGE)) {
+      first = record->slot.get();
+      break;
+    }
+  }
+  first_storage_.store(first, std::memory_order_release);
+}
+
+Lease PluginManager::acquire_storage() const noexcept {
+  if (PluginSlot* first = first_storage_.load(std::memory_order_acquire)) {
+    if (Lease lease = first->acquire()) return lease;
+  }
+  // The published slot is being retired right now (an unload or disable under way): ask the records.
+  try {
+    for (const auto& id : active_ids(SAMOKODER_KIND_STORAGE)) {
+      if (Lease lease = acquire(id)) return lease;
+    }
+  } catch (...) {  // only allocation can throw here; no storage is the honest answer
+  }
+  return {};
 }
 
 std::vector<std::string> PluginManager::active_ids(std::uint32_t kind) const {

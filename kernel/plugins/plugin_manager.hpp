@@ -217,6 +217,10 @@ class PluginManager {
   Lease acquire(std::string_view id) const noexcept;
   // Ids of the ACTIVE plugins of one kind, in config order.
   std::vector<std::string> active_ids(std::uint32_t kind) const;
+  // A lease on the first ACTIVE storage plugin in config order, or empty. Every request asks, so this
+  // reads a slot pointer published at each activation and retirement and takes no lock; only while
+  // that slot is being retired does it fall back to active_ids().
+  Lease acquire_storage() const noexcept;
 
  private:
   struct Record {
@@ -259,6 +263,8 @@ class PluginManager {
   // quote a URL with its password), which is all the failure path may pass on.
   std::string record_failure(Record& record, FailureReason reason, std::string_view message);
   void collect(metrics::Exposition& out) const;
+  // Recomputes first_storage_; called under info_mutex_ whenever a plugin becomes or stops being ACTIVE.
+  void publish_first_storage();
   std::filesystem::path resolve(const std::string& file) const;
   void remove_stale_copies() const;
 
@@ -271,6 +277,7 @@ class PluginManager {
   mutable std::mutex info_mutex_;   // guards every Record::info; held briefly
   std::vector<std::unique_ptr<Record>> records_;  // config order; fixed after construction
   std::map<std::string, Record*, std::less<>> by_id_;
+  std::atomic<PluginSlot*> first_storage_{nullptr};  // slots live as long as the manager
   metrics::Counter& pinned_total_;
   metrics::Counter& reloads_succeeded_;
   metrics::Counter& reloads_failed_;

@@ -89,5 +89,23 @@ TEST(SessionCheckCache, ZeroTtlKeepsNothing) {
   EXPECT_FALSE(cache.find("jti-1", kStart).has_value());
 }
 
+TEST(SessionCheckCache, ShardsKeepTheBoundAndTheEpochAcrossEveryShard) {
+  constexpr std::size_t kCapacity = 64 * SessionCheckCache::kMinShardCapacity;
+  SessionCheckCache cache(60'000ms, kCapacity);
+  const auto epoch_before_check = cache.epoch();
+  for (std::size_t i = 0; i < 3 * kCapacity; ++i)
+    cache.store("jti-" + std::to_string(i), verified_for("u"), cache.epoch(), kStart);
+  EXPECT_LE(cache.size(), kCapacity);
+  cache.store("late", verified_for("u"), cache.epoch(), kStart);
+  EXPECT_TRUE(cache.find("late", kStart).has_value());
+  cache.invalidate_all();
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_FALSE(cache.find("late", kStart).has_value());
+  // A check begun before the invalidation is dropped whichever shard its jti falls in.
+  for (int i = 0; i < 256; ++i)
+    cache.store("stale-" + std::to_string(i), verified_for("u"), epoch_before_check, kStart);
+  EXPECT_EQ(cache.size(), 0u);
+}
+
 }  // namespace
 }  // namespace samokoder::api

@@ -1,11 +1,14 @@
 // Projects and their files. Storage is the source of truth (every write is a content-addressed
 // version); each project's workspace directory mirrors the current tree for commands and previews.
 //
-// Consistency order, per project serialised by a striped lock on this node:
+// Consistency order, per project serialised by a striped lock on this node and, across nodes sharing
+// one database, by the project row lock the storage write takes:
 //   PUT file     confirm the project (404) -> check the workspace path (400 for a symlink or special
-//                file, 409 for a directory clash) -> storage put_file -> atomic workspace write. If the
-//                workspace write fails the version stays stored and the answer is 500
-//                workspace_write_failed; the next write of the path, or a later sync, repairs the copy.
+//                file, 409 for a directory clash) -> storage put_file -> atomic workspace write ->
+//                confirm the project again. If the workspace write fails the version stays stored and
+//                the answer is 500 workspace_write_failed; the next write of the path, or a later sync,
+//                repairs the copy. A project found gone (deleted by another node meanwhile) at either
+//                confirmation has its directory removed and the answer is 404.
 //   DELETE file  confirm the project -> check the workspace path -> storage delete_file (404 when not
 //                live) -> workspace unlink (500 workspace_write_failed on failure, like a write).
 //   DELETE project  storage delete_project (cascades to versions) -> remove the directory; a failure
@@ -18,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "api/content_type.hpp"
@@ -192,6 +196,29 @@ http::Response workspace_problem(const sdk::Status& status) {
   return problem_from_status(status);
 }
 
+// The project was deleted, perhaps by another node sharing the workspace root, while a file write
+// ran: that node may have removed the directory before this request created it again (the path check
+// or the write), so the request that finds the project gone last removes it. Storage keeps nothing
+// for it: the write's transaction locks the project row, so it either lands before the deletion
+// (which removes it) or fails.
+http::Response project_gone(ProjectState& state, const http::Request& request, const sdk::Project& project) {
+  if (const sdk::Status removed = state.workspaces.remove(project.id); !removed.ok()) {
+    core::logger("api")->error("request {}: project {} is deleted but its workspace is not: {}",
+                               request.request_id(), project.id, removed.to_string());
+  }
+  return problem_from_status(sdk::Status::not_found("project " + project.id + " does not exist"));
+}
+
+// Looks the project up once more after touching its directory: when it is gone, cleans up after the
+// deletion as above and returns the 404.
+std::optional<http::Response> unless_project_gone(ApiContext& context, ProjectState& state,
+                                                  const http::Request& request, const Principal& caller,
+                                                  const sdk::Project& project) {
+  auto found = context.storage([&](sdk::Storage& s) { return s.get_project(caller.user_id, project.id); });
+  if (found.status().code() != sdk::StatusCode::kNotFound) return std::nullopt;
+  return project_gone(state, request, project);
+}
+
 Outcome<FileTarget> file_target(ApiContext& context, ProjectState& state, const http::Request& request,
                                 FileIntent intent) {
   auto auth = context.authenticate(request, intent == FileIntent::kRead ? Access::kRead : Access::kWrite);
@@ -205,7 +232,14 @@ Outcome<FileTarget> file_target(ApiContext& context, ProjectState& state, const 
   if (intent != FileIntent::kRead) target.lock = state.locks.lock(target.project.id);
   const sdk::Status accepted =
       state.workspaces.check_path(target.project.id, target.path, intent == FileIntent::kWrite);
-  if (!accepted.ok()) return workspace_problem(accepted);
+  if (!accepted.ok()) {
+    // A write's path check creates directories, which a deletion on another node may remove under it.
+    if (intent == FileIntent::kWrite) {
+      if (auto gone = unless_project_gone(context, state, request, target.caller, target.project))
+        return std::move(*gone);
+    }
+    return workspace_problem(accepted);
+  }
   return target;
 }
 
@@ -442,9 +476,17 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
           return std::move(*refusal);
         auto stored = context.storage(
             [&](sdk::Storage& s) { return s.put_file(auth.user_id, project.id, path, request.body(), ""); });
-        if (!stored.ok()) return problem_from_status(stored.status());
-        if (const sdk::Status written = state->workspaces.write_file(project.id, path, request.body());
-            !written.ok()) {
+        if (!stored.ok()) {
+          if (stored.status().code() == sdk::StatusCode::kNotFound)
+            return project_gone(*state, request, project);
+          return problem_from_status(stored.status());
+        }
+        const sdk::Status written = state->workspaces.write_file(project.id, path, request.body());
+        // A deletion on another node may have removed the directory under the write above, or before
+        // it made the directory again; that deletion committed before its removal, so looking once
+        // more after the write catches it.
+        if (auto gone = unless_project_gone(context, *state, request, auth, project)) return std::move(*gone);
+        if (!written.ok()) {
           return written.code() == sdk::StatusCode::kPermissionDenied
                      ? workspace_problem(written)
                      : workspace_write_failed(request, written, "write");

@@ -152,5 +152,71 @@ TEST_P(ConcurrencyTest, MixedOperationsLoseAndDuplicateNothing) {
   EXPECT_EQ(stats.blobs, 7);  // "content 0".."content 6", deduplicated
 }
 
+// Two instances on one database stand for two nodes: file writes on both race the deletion of their
+// project on one of them. A write either lands before the deletion (which then takes it along) or is
+// refused with not_found; no other error, and no file version outlives its project.
+TEST_P(ConcurrencyTest, FileWritesRacingProjectDeletionOnTwoNodesLeaveNothingBehind) {
+  constexpr int kProjects = 10;
+  constexpr int kWritersPerProject = 3;
+  constexpr int kWritesPerWriter = 15;
+  TestHost other_host("storage." + GetParam().name, database().plugin_config());
+  other_host.set_now(host().now());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<LoadedStorage> other, load_another(other_host));
+  sdk::Storage* nodes[] = {&storage(), &other->storage()};
+  const sdk::User owner = make_user("racer@example.com");
+  ASSERT_OK_AND_ASSIGN(sdk::StorageStats before, storage().stats());
+  std::vector<sdk::Project> projects;
+  for (int p = 0; p < kProjects; ++p)
+    projects.push_back(make_project(owner, "race-" + std::to_string(p)));
+
+  std::atomic<int> written{0};
+  std::atomic<int> refused{0};
+  std::vector<std::string> unexpected(kProjects * (kWritersPerProject + 1));
+  std::vector<std::thread> threads;
+  for (int p = 0; p < kProjects; ++p) {
+    const std::string project_id = projects[static_cast<std::size_t>(p)].id;
+    for (int w = 0; w < kWritersPerProject; ++w) {
+      const std::size_t slot = static_cast<std::size_t>(p * (kWritersPerProject + 1) + w);
+      threads.emplace_back([&, project_id, slot, w] {
+        sdk::Storage& node = *nodes[(slot + 1) % 2];
+        for (int i = 0; i < kWritesPerWriter; ++i) {
+          const std::string path = "w" + std::to_string(w) + "/f" + std::to_string(i % 4) + ".txt";
+          auto stored = node.put_file(owner.id, project_id, path, "content " + std::to_string(i), "");
+          if (stored.ok()) {
+            written.fetch_add(1);
+          } else if (stored.status().code() == sdk::StatusCode::kNotFound) {
+            refused.fetch_add(1);
+            return;  // the project is gone
+          } else {
+            unexpected[slot] = stored.status().to_string();
+            return;
+          }
+        }
+      });
+    }
+    const std::size_t deleter_slot =
+        static_cast<std::size_t>(p * (kWritersPerProject + 1) + kWritersPerProject);
+    threads.emplace_back([&, project_id, deleter_slot, p] {
+      // After a few reads, so that the deletion lands among the writes rather than before them.
+      for (int i = 0; i < p % 4; ++i)
+        static_cast<void>(nodes[p % 2]->get_project(owner.id, project_id));
+      const sdk::Status deleted = nodes[p % 2]->delete_project(owner.id, project_id);
+      if (!deleted.ok()) unexpected[deleter_slot] = deleted.to_string();
+    });
+  }
+  for (auto& thread : threads)
+    thread.join();
+  for (std::size_t i = 0; i < unexpected.size(); ++i)
+    EXPECT_EQ(unexpected[i], "") << "thread " << i;
+  EXPECT_GT(written.load() + refused.load(), 0);
+  ASSERT_OK_AND_ASSIGN(sdk::StorageStats after, storage().stats());
+  EXPECT_EQ(after.file_versions, before.file_versions);
+  EXPECT_EQ(after.projects, before.projects);
+  for (const sdk::Project& project : projects) {
+    EXPECT_CODE(storage().list_files(owner.id, project.id, "", sdk::PageRequest{10, ""}), kNotFound);
+    EXPECT_CODE(storage().put_file(owner.id, project.id, "late.txt", "late", ""), kNotFound);
+  }
+}
+
 }  // namespace
 }  // namespace samokoder::testing

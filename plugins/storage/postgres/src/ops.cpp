@@ -379,10 +379,13 @@ Status PgOps::check_run(std::string_view owner_id, std::string_view run_id) {
 Status PgOps::lock_file_path(std::string_view owner_id, std::string_view project_id, std::string_view path) {
   if (!is_id(project_id) || !is_id(owner_id)) return not_found("project", project_id);
   // A transaction-scoped advisory lock per (project, path) orders concurrent writers of one path, so each
-  // computes its version from the previous writer's committed one.
+  // computes its version from the previous writer's committed one. FOR KEY SHARE locks the project row
+  // until commit, ordering the write against delete_project on any node: a deletion that came first
+  // leaves no row (not_found), one that comes later waits and then removes this version with the rest,
+  // instead of the version insert failing on the foreign key.
   auto rows = exec(
       "SELECT pg_advisory_xact_lock(hashtextextended(p.id || '/' || $3::text, 0)) "
-      "FROM projects p WHERE p.id = $1 AND p.owner_id = $2",
+      "FROM projects p WHERE p.id = $1 AND p.owner_id = $2 FOR KEY SHARE OF p",
       Params().text(project_id).text(owner_id).text(path));
   if (!rows.ok()) return rows.status();
   if (rows.empty()) return not_found("project", project_id);

@@ -125,6 +125,33 @@ TEST_F(PluginManagerTest, GoodPluginOfEachKindBecomesActiveAndAnswers) {
   EXPECT_EQ(manager->active_ids(SAMOKODER_KIND_AUTH), std::vector<std::string>{"auth.fixture"});
 }
 
+// acquire_storage() reads a published slot instead of the plugin records: it must follow every
+// activation and retirement of the storage plugin, and reach the generation that is active.
+TEST_F(PluginManagerTest, StorageLeaseFollowsActivationAndRetirement) {
+  auto manager =
+      make_manager({sqlite_entry(runtime_.path()), plugin_entry("agent.fixture_echo", "fixture_echo_v1")});
+  EXPECT_FALSE(manager->acquire_storage());  // nothing loaded yet
+  ASSERT_TRUE(manager->start().ok());
+  auto generation = [&]() -> std::uint64_t {
+    const Lease lease = manager->acquire_storage();
+    if (!lease) return 0;
+    EXPECT_NE(lease.as<sdk::Storage>(), nullptr);
+    return lease.generation().number();
+  };
+  EXPECT_EQ(generation(), 1u);
+  ASSERT_TRUE(manager->reload("storage.sqlite").ok());
+  EXPECT_EQ(generation(), 2u);
+  // Another kind coming and going changes nothing.
+  ASSERT_TRUE(manager->unload("agent.fixture_echo").ok());
+  EXPECT_EQ(generation(), 2u);
+  ASSERT_TRUE(manager->unload("storage.sqlite").ok());
+  EXPECT_EQ(generation(), 0u);
+  ASSERT_TRUE(manager->reload("storage.sqlite").ok());  // restarts the unloaded plugin
+  EXPECT_EQ(generation(), 3u);
+  manager->stop();
+  EXPECT_EQ(generation(), 0u);
+}
+
 TEST_F(PluginManagerTest, DisablingTheOnlyStorageBackendIsRefused) {
   auto manager = make_manager({sqlite_entry(runtime_.path())});
   ASSERT_TRUE(manager->start().ok());

@@ -381,8 +381,9 @@ Status PgOps::lock_file_path(std::string_view owner_id, std::string_view project
   // A transaction-scoped advisory lock per (project, path) orders concurrent writers of one path, so each
   // computes its version from the previous writer's committed one. FOR KEY SHARE locks the project row
   // until commit, ordering the write against delete_project on any node: a deletion that came first
-  // leaves no row (not_found), one that comes later waits and then removes this version with the rest,
-  // instead of the version insert failing on the foreign key.
+  // leaves no row (not_found), one that comes later waits and then removes this version with the rest.
+  // The version insert's foreign key check takes the same lock; taking it first decides the outcome
+  // before any work, instead of in a foreign-key violation after the blob was written.
   auto rows = exec(
       "SELECT pg_advisory_xact_lock(hashtextextended(p.id || '/' || $3::text, 0)) "
       "FROM projects p WHERE p.id = $1 AND p.owner_id = $2 FOR KEY SHARE OF p",

@@ -29,15 +29,6 @@ using testing::HeaderList;
 
 constexpr const char* kPassword = "violet-anchor-47-quietly";
 
-config::PluginEntry plugin(std::string id, std::string file, bool required, nlohmann::json config) {
-  config::PluginEntry entry;
-  entry.id = std::move(id);
-  entry.file = std::move(file);
-  entry.required = required;
-  entry.config = std::move(config);
-  return entry;
-}
-
 class TwoNodesTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -50,9 +41,14 @@ class TwoNodesTest : public ::testing::Test {
       config.plugins.plugin_dir = SAMOKODER_PLUGIN_DIR;
       config.plugins.runtime_dir = dir_.path() / ("run-" + std::to_string(node));
       config.plugins.plugins = {
-          plugin("storage.postgres", "storage_postgres.so", true, {{"url", url}}),
-          plugin("auth.local", "auth_local.so", true,
-                 {{"memory_kib", 1024u}, {"iterations", 1u}, {"parallelism", 1u}}),
+          {.id = "storage.postgres",
+           .file = "storage_postgres.so",
+           .required = true,
+           .config = {{"url", url}}},
+          {.id = "auth.local",
+           .file = "auth_local.so",
+           .required = true,
+           .config = {{"memory_kib", 1024u}, {"iterations", 1u}, {"parallelism", 1u}}},
       };
       config.security.secret_key = secret;
       for (const char* group : {"auth", "default", "files"})

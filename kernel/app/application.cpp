@@ -13,15 +13,23 @@
 namespace samokoder::app {
 
 Application::Application(config::Config config, const core::Clock& clock)
-    : config_(std::move(config)),
+    : config_holder_(std::make_unique<config::Config>(std::move(config))),
+      metrics_holder_(std::make_unique<metrics::Registry>()),
+      config_(*config_holder_),
       clock_(clock),
+      metrics_(*metrics_holder_),
       plugins_(std::make_unique<plugins::PluginManager>(config_.plugins, metrics_, clock_)),
       reloaded_(config_) {}
 
 Application::~Application() {
   stop();
   // A call left running may still be inside the plugin manager (a reload stuck in init) or a plugin.
-  if (!unfinished_.empty()) core::keep_until_exit(std::move(plugins_));
+  // It may also record a metric or read the config through the API context kept in stop().
+  if (!unfinished_.empty()) {
+    core::keep_until_exit(std::move(plugins_));
+    core::keep_until_exit(std::move(metrics_holder_));
+    core::keep_until_exit(std::move(config_holder_));
+  }
 }
 
 std::shared_ptr<http::Router> Application::build_router() {

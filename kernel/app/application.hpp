@@ -89,9 +89,13 @@ class Application {
   std::shared_ptr<http::Router> build_router();
   sdk::Status check_schema() const;
 
-  const config::Config config_;
+  // On the heap, so that the destructor can keep them for a call that stop() left running (the API
+  // context it may still use refers to both); the references are how everything else reaches them.
+  std::unique_ptr<config::Config> config_holder_;
+  std::unique_ptr<metrics::Registry> metrics_holder_;
+  const config::Config& config_;
   const core::Clock& clock_;
-  metrics::Registry metrics_;
+  metrics::Registry& metrics_;
   std::unique_ptr<plugins::PluginManager> plugins_;
   std::unique_ptr<api::ApiContext> api_;  // created by start(), after the secret checks
   std::shared_ptr<const http::Router> router_;

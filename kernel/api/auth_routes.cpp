@@ -150,7 +150,7 @@ nlohmann::json user_json(const sdk::User& user) {
 http::Response login(ApiContext& context, http::Request& request) {
   auto credentials = read_credentials(context, request);
   if (!credentials) return credentials.take_response();
-  const auto& security = context.config().security;
+  const auto& security = context.security();
   const std::string subject = ascii_lower(credentials->email);
   const std::string address = context.client_address(request);
   const auto now = context.now();

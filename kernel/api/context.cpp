@@ -292,15 +292,12 @@ ApiContext::ApiContext(Dependencies dependencies)
       clock_(*dependencies.clock),
       metrics_(*dependencies.metrics),
       plugins_(*dependencies.plugins),
-      storage_(std::move(dependencies.storage)) {
-  // Same order as AuthFailure.
-  constexpr std::array<std::string_view, kAuthFailureReasons> kReasons = {
-      "access_tokens_disabled", "admin_required",  "csrf",         "disabled_user", "insufficient_scope",
-      "invalid_token",          "revoked_session", "revoked_token"};
-  for (std::size_t i = 0; i < kReasons.size(); ++i) {
+      storage_(std::move(dependencies.storage)),
+      log_(core::logger("security")) {
+  for (std::size_t i = 0; i < kAuthFailureNames.size(); ++i) {
     auth_failures_[i] =
         &metrics_.counter("samokoder_auth_failures_total", "Requests refused by authentication, by reason",
-                          {{"reason", std::string(kReasons[i])}});
+                          {{"reason", std::string(kAuthFailureNames[i])}});
   }
 }
 
@@ -351,11 +348,32 @@ sdk::Result<std::unique_ptr<ApiContext>> ApiContext::create(Dependencies depende
   if (!limits.ok()) return limits.status();
   std::unique_ptr<ApiContext> context(new ApiContext(std::move(dependencies)));
   context->secret_ring_ = std::move(aead);
-  context->rate_limits_ = std::move(limits).value();
+  context->rate_limit_versions_.push_back(std::move(limits).value());
+  context->rate_limits_.store(context->rate_limit_versions_.back().get());
+  context->security_versions_.push_back(std::make_unique<const config::SecurityConfig>(config.security));
+  context->security_.store(context->security_versions_.back().get());
   context->sessions_ = std::make_unique<Sessions>(*context, std::move(jwt));
   context->session_checks_ = std::make_unique<SessionCheckCache>(
       std::chrono::milliseconds(config.security.session_check_cache_ms), kSessionCheckCacheCapacity);
   return context;
+}
+
+sdk::Status ApiContext::apply_security(const config::SecurityConfig& next) {
+  const config::SecurityConfig& running = security();
+  auto snapshot = std::make_unique<config::SecurityConfig>(next);
+  snapshot->cookie_secure = running.cookie_secure;
+  snapshot->secret_key = running.secret_key;
+  snapshot->previous_secret_key = running.previous_secret_key;
+  if (next.rate_limits != running.rate_limits) {
+    auto limits = RateLimits::create(next.rate_limits, &rate_limits());
+    if (!limits.ok()) return limits.status();
+    rate_limit_versions_.push_back(std::move(limits).value());
+    rate_limits_.store(rate_limit_versions_.back().get(), std::memory_order_release);
+  }
+  session_checks_->set_ttl(std::chrono::milliseconds(next.session_check_cache_ms));
+  security_versions_.push_back(std::move(snapshot));
+  security_.store(security_versions_.back().get(), std::memory_order_release);
+  return {};
 }
 
 plugins::Lease ApiContext::auth_provider(std::string_view scheme) const {
@@ -371,7 +389,7 @@ plugins::Lease ApiContext::auth_provider(std::string_view scheme) const {
 }
 
 std::string ApiContext::client_address(const http::Request& request) const {
-  if (config_.security.trust_forwarded_for) {
+  if (security().trust_forwarded_for) {
     std::string_view forwarded = request.header("X-Forwarded-For");
     const auto comma = forwarded.rfind(',');
     const std::string_view last =
@@ -486,7 +504,10 @@ void ApiContext::credentials_changed() const {
 }
 
 void ApiContext::count_auth_failure(AuthFailure reason) const {
-  auth_failures_[static_cast<std::size_t>(reason)]->add();
+  const auto index = static_cast<std::size_t>(reason);
+  auth_failures_[index]->add();
+  // Why a client was refused is what one needs while debugging it; at info it would flood the log.
+  log_->debug("authentication refused: {}", kAuthFailureNames[index]);
 }
 
 AuthResult ApiContext::authenticate_access_token(const http::Request& request, std::string_view token,
@@ -568,7 +589,7 @@ AuthResult ApiContext::authorize(const http::Request& request, Principal princip
   const std::string_view group =
       request.route() != nullptr ? std::string_view(request.route()->options.group) : kGroupDefault;
   if (group != kUnlimitedGroup) {
-    const auto decision = rate_limits_->acquire_principal(group, principal.user_id, clock_.monotonic_now());
+    const auto decision = rate_limits().acquire_principal(group, principal.user_id, clock_.monotonic_now());
     if (!decision.allowed) {
       return too_many_requests(decision.retry_after, "too many requests for this account; retry later");
     }

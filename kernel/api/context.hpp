@@ -27,6 +27,12 @@
 // HEAD, OPTIONS). After authentication the principal's token bucket for the route's group is charged
 // (429 + Retry-After when empty).
 //
+// Live security settings: config().security is what the server started with; security() is what is in
+// force now. A config reload (apply_security) publishes a new immutable snapshot through an atomic
+// pointer, and new rate limits the same way; the versions it replaces are kept until the context is
+// destroyed, so a request that loaded one may read it to the end without a lock or a reference count.
+// Reloads are rare and a snapshot is small, so keeping them costs nothing worth a reclamation scheme.
+//
 // Ownership: the Application owns the ApiContext and keeps it alive for as long as its router serves;
 // route handlers capture it by reference. It references the Config, Clock, Registry and PluginManager,
 // which outlive it.
@@ -36,6 +42,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -49,6 +56,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/logger.h>
 
 #include <samokoder/sdk/status.hpp>
 #include <samokoder/sdk/storage.hpp>
@@ -187,7 +195,18 @@ class ApiContext {
   ApiContext(const ApiContext&) = delete;
   ApiContext& operator=(const ApiContext&) = delete;
 
+  // The config the server started with. Read its security settings through security(), never here.
   const config::Config& config() const noexcept { return config_; }
+  // The security settings in force (see the header comment): one atomic load, no lock.
+  const config::SecurityConfig& security() const noexcept {
+    return *security_.load(std::memory_order_acquire);
+  }
+  // Puts `next` in force for the requests that follow (a config reload): token lifetimes, lockout and
+  // address throttle, rate limits (a group whose limit changed starts with full buckets), the
+  // session-check cache's TTL and trust_forwarded_for. cookie_secure (it names the cookies every
+  // client holds) and the secrets keep their startup values: they need a restart. Called by one
+  // thread at a time.
+  sdk::Status apply_security(const config::SecurityConfig& next);
   const core::Clock& clock() const noexcept { return clock_; }
   Timestamp now() const noexcept { return clock_.now(); }
   metrics::Registry& metrics() const noexcept { return metrics_; }
@@ -248,7 +267,7 @@ class ApiContext {
 
   // Sessions and their tokens (used by the auth routes).
   Sessions& sessions() const noexcept { return *sessions_; }
-  RateLimits& rate_limits() const noexcept { return *rate_limits_; }
+  RateLimits& rate_limits() const noexcept { return *rate_limits_.load(std::memory_order_acquire); }
 
  private:
   ApiContext(Dependencies dependencies);
@@ -272,6 +291,10 @@ class ApiContext {
     kRevokedToken,
   };
   static constexpr std::size_t kAuthFailureReasons = 8;
+  // Their label values (and words in the debug line), in the same order.
+  static constexpr std::array<std::string_view, kAuthFailureReasons> kAuthFailureNames = {
+      "access_tokens_disabled", "admin_required",  "csrf",         "disabled_user", "insufficient_scope",
+      "invalid_token",          "revoked_session", "revoked_token"};
   // Counts a refused request in samokoder_auth_failures_total{reason}.
   void count_auth_failure(AuthFailure reason) const;
   // Scope, admin and per-principal rate-limit checks shared by both kinds of credential.
@@ -284,9 +307,15 @@ class ApiContext {
   std::function<plugins::Lease()> storage_;
   std::unique_ptr<security::KeyRing> secret_ring_;
   std::unique_ptr<Sessions> sessions_;
-  std::unique_ptr<RateLimits> rate_limits_;
   std::unique_ptr<SessionCheckCache> session_checks_;
+  // What security() and rate_limits() return: the newest of the versions below.
+  std::atomic<const config::SecurityConfig*> security_{nullptr};
+  std::atomic<RateLimits*> rate_limits_{nullptr};
+  // Every version ever published, oldest first, kept until destruction (see the header comment).
+  std::vector<std::unique_ptr<const config::SecurityConfig>> security_versions_;
+  std::vector<std::unique_ptr<RateLimits>> rate_limit_versions_;
   std::array<metrics::Counter*, kAuthFailureReasons> auth_failures_{};
+  std::shared_ptr<spdlog::logger> log_;  // "security": each refusal at debug
 };
 
 }  // namespace samokoder::api

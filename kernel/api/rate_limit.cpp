@@ -5,12 +5,23 @@
 
 namespace samokoder::api {
 
+const RateLimits::Group* RateLimits::unchanged(const RateLimits* previous, const std::string& name,
+                                               const config::RateLimitConfig& limit) {
+  if (previous == nullptr) return nullptr;
+  const auto it = previous->groups_.find(name);
+  return it != previous->groups_.end() && it->second.limit == limit ? &it->second : nullptr;
+}
+
 sdk::Result<std::unique_ptr<RateLimits>> RateLimits::create(
-    const std::map<std::string, config::RateLimitConfig>& groups) {
+    const std::map<std::string, config::RateLimitConfig>& groups, const RateLimits* previous) {
   std::unique_ptr<RateLimits> limits(new RateLimits());
   auto configured = groups;
   configured.try_emplace(std::string(kGroupDefault), config::RateLimitConfig{});
   for (const auto& [name, limit] : configured) {
+    if (const Group* kept = unchanged(previous, name, limit)) {
+      limits->groups_.emplace(name, *kept);
+      continue;
+    }
     security::RateLimiterOptions options;
     options.capacity = limit.capacity;
     options.refill_per_minute = limit.refill_per_minute;
@@ -18,7 +29,8 @@ sdk::Result<std::unique_ptr<RateLimits>> RateLimits::create(
     if (!by_address.ok()) return by_address.status();
     auto by_principal = security::RateLimiter::create(options);
     if (!by_principal.ok()) return by_principal.status();
-    limits->groups_.emplace(name, Group{std::move(by_address).value(), std::move(by_principal).value()});
+    limits->groups_.emplace(name,
+                            Group{limit, std::move(by_address).value(), std::move(by_principal).value()});
   }
   return limits;
 }

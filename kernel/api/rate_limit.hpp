@@ -11,7 +11,12 @@
 // Buckets are per process: with several kernel nodes each node limits on its own (scale-out moves
 // shared counters to PostgreSQL or Redis; login lockout already lives in storage).
 //
-// Ownership: RateLimits owns its limiters; the middleware references the ApiContext that owns it.
+// A config reload builds new RateLimits (create with `previous`) and the ApiContext publishes them: a
+// group whose limit did not change keeps its limiters, and so its buckets; a changed group starts
+// with full buckets at its new limit.
+//
+// Ownership: RateLimits shares its limiters with the RateLimits a reload built from it; the middleware
+// references the ApiContext that owns them.
 // Thread-safety: acquire_* are safe to call concurrently and never block on I/O.
 #pragma once
 
@@ -35,9 +40,10 @@ inline constexpr std::string_view kUnlimitedGroup = "ops";
 
 class RateLimits {
  public:
-  // kInvalidArgument when a configured bucket is unusable (never after config validation).
+  // kInvalidArgument when a configured bucket is unusable (never after config validation). The groups
+  // of `previous` whose limit is unchanged are taken over, buckets and all.
   static sdk::Result<std::unique_ptr<RateLimits>> create(
-      const std::map<std::string, config::RateLimitConfig>& groups);
+      const std::map<std::string, config::RateLimitConfig>& groups, const RateLimits* previous = nullptr);
 
   security::RateDecision acquire_address(std::string_view group, std::string_view address,
                                          std::chrono::steady_clock::time_point now);
@@ -46,11 +52,15 @@ class RateLimits {
 
  private:
   struct Group {
-    std::unique_ptr<security::RateLimiter> by_address;
-    std::unique_ptr<security::RateLimiter> by_principal;
+    config::RateLimitConfig limit;
+    std::shared_ptr<security::RateLimiter> by_address;
+    std::shared_ptr<security::RateLimiter> by_principal;
   };
   RateLimits() = default;
   Group& group(std::string_view name);
+  // The group `name` of `previous` when its limit equals `limit`, else null.
+  static const Group* unchanged(const RateLimits* previous, const std::string& name,
+                                const config::RateLimitConfig& limit);
 
   std::map<std::string, Group, std::less<>> groups_;  // always holds "default"; fixed after create
 };

@@ -6,7 +6,8 @@
 
 namespace samokoder::api {
 
-SessionCheckCache::SessionCheckCache(std::chrono::milliseconds ttl, std::size_t capacity) : ttl_(ttl) {
+SessionCheckCache::SessionCheckCache(std::chrono::milliseconds ttl, std::size_t capacity)
+    : ttl_ms_(ttl.count()) {
   shard_count_ = 1;
   while (shard_count_ < kMaxShards && capacity / (shard_count_ * 2) >= kMinShardCapacity)
     shard_count_ *= 2;
@@ -24,14 +25,15 @@ std::uint64_t SessionCheckCache::epoch() const {
 
 std::optional<SessionCheckCache::Verified> SessionCheckCache::find(std::string_view jti,
                                                                    Timestamp now) const {
-  if (ttl_.count() == 0) return std::nullopt;
+  const auto ttl = this->ttl();
+  if (ttl.count() == 0) return std::nullopt;
   const Shard& shard = shard_of(jti);
   std::lock_guard lock(shard.mutex);
   const auto it = shard.entries.find(std::string(jti));
   if (it == shard.entries.end()) return std::nullopt;
   const Entry& entry = it->second;
   // A clock that moved backwards counts as expired too: better a storage read than a stale answer.
-  if (now < entry.stored_at || now - entry.stored_at >= ttl_ || entry.verified.session_expires_at <= now) {
+  if (now < entry.stored_at || now - entry.stored_at >= ttl || entry.verified.session_expires_at <= now) {
     return std::nullopt;
   }
   return entry.verified;
@@ -39,7 +41,8 @@ std::optional<SessionCheckCache::Verified> SessionCheckCache::find(std::string_v
 
 void SessionCheckCache::store(std::string_view jti, Verified verified, std::uint64_t epoch_before_check,
                               Timestamp checked_at) {
-  if (ttl_.count() == 0 || shard_capacity_ == 0) return;
+  const auto ttl = this->ttl();
+  if (ttl.count() == 0 || shard_capacity_ == 0) return;
   Shard& shard = shard_of(jti);
   std::lock_guard lock(shard.mutex);
   // Checked under the shard's lock: an invalidate_all() that bumps the epoch after this check clears
@@ -48,12 +51,16 @@ void SessionCheckCache::store(std::string_view jti, Verified verified, std::uint
   auto& entries = shard.entries;
   if (entries.size() >= shard_capacity_ && entries.find(std::string(jti)) == entries.end()) {
     for (auto it = entries.begin(); it != entries.end();) {
-      it = checked_at - it->second.stored_at >= ttl_ ? entries.erase(it) : std::next(it);
+      it = checked_at - it->second.stored_at >= ttl ? entries.erase(it) : std::next(it);
     }
     // Still nearly full of live entries: start over rather than sweep again on every insert.
     if (entries.size() >= shard_capacity_ - shard_capacity_ / 10) entries.clear();
   }
   entries.insert_or_assign(std::string(jti), Entry{std::move(verified), checked_at});
+}
+
+void SessionCheckCache::set_ttl(std::chrono::milliseconds ttl) noexcept {
+  ttl_ms_.store(ttl.count(), std::memory_order_relaxed);
 }
 
 void SessionCheckCache::invalidate_all() {

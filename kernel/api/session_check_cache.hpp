@@ -69,6 +69,9 @@ class SessionCheckCache {
   void store(std::string_view jti, Verified verified, std::uint64_t epoch_before_check, Timestamp checked_at);
   // Forgets every entry: something that can fail a check changed.
   void invalidate_all();
+  // A new TTL (config reload) for the lookups and stores that follow; 0 turns the cache off. Entries
+  // already stored are judged by it too, so a shorter TTL takes effect at once.
+  void set_ttl(std::chrono::milliseconds ttl) noexcept;
 
   std::size_t size() const;
 
@@ -84,7 +87,12 @@ class SessionCheckCache {
   };
   Shard& shard_of(std::string_view jti) const noexcept;
 
-  const std::chrono::milliseconds ttl_;
+  std::chrono::milliseconds ttl() const noexcept {
+    return std::chrono::milliseconds(ttl_ms_.load(std::memory_order_relaxed));
+  }
+
+  // Atomic rather than const: a config reload changes it (set_ttl) while requests read it.
+  std::atomic<std::chrono::milliseconds::rep> ttl_ms_;
   std::size_t shard_count_;     // a power of two, so a hash picks its shard with a mask
   std::size_t shard_capacity_;  // capacity / shard_count_: the whole cache never exceeds capacity
   std::unique_ptr<Shard[]> shards_;

@@ -27,10 +27,9 @@ std::chrono::seconds seconds_until(Clock::time_point t, Clock::time_point now) {
 
 Sessions::Sessions(const ApiContext& context, std::unique_ptr<security::JwtKeyRing> keys)
     : context_(context),
-      config_(context.config().security),
       keys_(std::move(keys)),
-      secure_(
-          config_.cookie_secure.value_or(context.config().environment == config::Environment::kProduction)) {
+      secure_(context.config().security.cookie_secure.value_or(context.config().environment ==
+                                                               config::Environment::kProduction)) {
   if (secure_) {
     names_ = {"__Host-samokoder_access", "__Secure-samokoder_refresh",
               std::string(security::kCsrfCookieNameSecure)};
@@ -52,7 +51,7 @@ sdk::Result<IssuedTokens> Sessions::mint(std::string_view user_id, std::string_v
   auto jti = security::random_hex_id(16);
   if (!jti.ok()) return jti.status();
   out.jti = std::move(jti).value();
-  out.access_expires_at = now + std::chrono::seconds(config_.access_token_ttl_seconds);
+  out.access_expires_at = now + std::chrono::seconds(context_.security().access_token_ttl_seconds);
   const nlohmann::json claims = {{"sub", user_id},
                                  {"sid", session_id},
                                  {"jti", out.jti},
@@ -66,7 +65,7 @@ sdk::Result<IssuedTokens> Sessions::mint(std::string_view user_id, std::string_v
   if (!refresh.ok()) return refresh.status();
   out.refresh_token = std::move(refresh).value();
   out.refresh_expires_at =
-      std::min(now + std::chrono::seconds(config_.refresh_token_ttl_seconds), session_expires_at);
+      std::min(now + std::chrono::seconds(context_.security().refresh_token_ttl_seconds), session_expires_at);
   auto csrf = security::generate_csrf_token();
   if (!csrf.ok()) return csrf.status();
   out.csrf_token = std::move(csrf).value();
@@ -79,7 +78,7 @@ sdk::Result<IssuedTokens> Sessions::start(const sdk::User& user, std::string_vie
   session.user_id = user.id;
   session.source_address = std::string(source_address);
   session.user_agent = std::string(user_agent.substr(0, 512));
-  session.expires_at = context_.now() + std::chrono::seconds(config_.session_max_age_seconds);
+  session.expires_at = context_.now() + std::chrono::seconds(context_.security().session_max_age_seconds);
   auto created = context_.storage([&](sdk::Storage& s) { return s.create_session(session); });
   if (!created.ok()) return created.status();
   auto tokens = mint(user.id, created->id, created->expires_at);

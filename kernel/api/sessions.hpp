@@ -115,7 +115,6 @@ class Sessions {
   };
 
   const ApiContext& context_;
-  const config::SecurityConfig& config_;
   // Never changed after construction: verified_access_ answers for tokens this ring verified.
   std::unique_ptr<const security::JwtKeyRing> keys_;
   TokenMemo<VerifiedAccess> verified_access_;

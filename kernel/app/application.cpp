@@ -79,15 +79,7 @@ sdk::Status Application::start() {
     watcher_ = std::make_unique<PluginWatcher>(
         *plugins_, std::chrono::seconds(1),
         [this](const std::string& id, const sdk::Result<plugins::ReloadOutcome>& outcome) {
-          nlohmann::json detail = {{"trigger", "file_watcher"}};
-          if (outcome.ok()) {
-            detail["generation"] = outcome->generation;
-            detail["version"] = outcome->version;
-          } else {
-            detail["reason"] = outcome.status().message();
-          }
-          api_->audit_without_request("", outcome.ok() ? "plugin.reloaded" : "plugin.reload_failed", id,
-                                      "file_watcher", std::move(detail));
+          audit_plugin_reload({"", "file_watcher", "file_watcher"}, id, outcome);
         });
   }
   if (config_.housekeeping.enabled) {
@@ -112,7 +104,12 @@ void Application::stop() {
   log->info("stopping: draining HTTP requests");
   server_->stop();  // no request can reach a plugin after this returns
   unfinished_ = server_->unfinished_calls();
-  server_.reset();
+  // A config reload left running still applies its live settings to the (stopped) server.
+  if (unfinished_.empty()) {
+    server_.reset();
+  } else {
+    core::keep_until_exit(std::move(server_));
+  }
   router_.reset();
   if (unfinished_.empty()) {
     log->info("stopping: unloading plugins");
@@ -134,15 +131,15 @@ void Application::stop() {
 sdk::Result<Application::ConfigReloadReport> Application::reload_config(const config::Config& next,
                                                                         const ReloadTrigger& trigger) {
   std::lock_guard lock(reload_mutex_);
+  if (!api_ || !server_) return sdk::Status::failed_precondition("the server is not running");
   auto log = core::logger("kernel");
   auto audit = [&](std::string_view action, std::string_view target, nlohmann::json detail) {
-    if (!api_) return;
     detail["trigger"] = trigger.name;
     api_->audit_without_request(trigger.actor_id, action, target, trigger.source, std::move(detail));
   };
-  auto plugin_changes =
-      plugins_->apply_config(next.plugins, [&](const std::string& id, const plugins::ReloadOutcome& outcome) {
-        audit("plugin.reloaded", id, {{"generation", outcome.generation}, {"version", outcome.version}});
+  auto plugin_changes = plugins_->apply_config(
+      next.plugins, [&](const std::string& id, const sdk::Result<plugins::ReloadOutcome>& outcome) {
+        audit_plugin_reload(trigger, id, outcome);
       });
   if (!plugin_changes.ok()) {
     audit("config.reload_rejected", "config", {{"reason", plugin_changes.status().message()}});
@@ -152,8 +149,10 @@ sdk::Result<Application::ConfigReloadReport> Application::reload_config(const co
   report.changes = std::move(plugin_changes).value();
   // Live settings are compared with what the last reload applied, restart-only ones with what the server
   // runs on, so a restart-only change is named again by every reload until the restart.
+  bool live_change = false;
   for (const auto& change : changed_settings(reloaded_, next)) {
     if (change.apply != Apply::kLive) continue;
+    live_change = true;
     report.applied.push_back(change.path);
     report.changes.push_back(change.path + ": applied");
   }
@@ -163,7 +162,14 @@ sdk::Result<Application::ConfigReloadReport> Application::reload_config(const co
     report.changes.push_back(change.path + ": changed in the file; takes effect after a restart");
     log->warn("config reload: {} changed but takes effect only after a restart", change.path);
   }
-  if (reloaded_.log.level != next.log.level || reloaded_.log.format != next.log.format) {
+  if (live_change) {
+    // Each of these puts in force every live setting of its part (config_reload.cpp says which); the
+    // plugin settings went with apply_config above. Restart-only fields handed over are ignored there.
+    if (auto status = api_->apply_security(next.security); !status.ok()) {
+      audit("config.reload_rejected", "config", {{"reason", status.message()}});
+      return status;
+    }
+    server_->apply_live(next.server, next.log.access_log);
     core::init_logging(next.log);
   }
   reloaded_ = next;
@@ -174,6 +180,13 @@ sdk::Result<Application::ConfigReloadReport> Application::reload_config(const co
          {"applied", report.applied},
          {"restart_required", report.restart_required}});
   return report;
+}
+
+void Application::audit_plugin_reload(const ReloadTrigger& trigger, const std::string& id,
+                                      const sdk::Result<plugins::ReloadOutcome>& outcome) {
+  if (!api_) return;
+  auto audit = plugin_reload_audit(outcome, trigger.name);
+  api_->audit_without_request(trigger.actor_id, audit.action, id, trigger.source, std::move(audit.detail));
 }
 
 sdk::Result<Application::ConfigReloadReport> Application::reload_config_file(const ReloadTrigger& trigger) {

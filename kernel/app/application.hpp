@@ -49,8 +49,8 @@ class Application {
   // Who or what asked for a config reload, for the log and the audit record.
   struct ReloadTrigger {
     std::string actor_id;  // the admin's user id; empty for the server itself
-    std::string source;    // the client address, or "sighup"
-    std::string name;      // "admin_api" or "sighup"
+    std::string source;    // the client address, or "sighup" / "file_watcher"
+    std::string name;      // "admin_api", "sighup" or "file_watcher"
   };
   struct ConfigReloadReport {
     std::vector<std::string> changes;           // one line per change, for people
@@ -58,9 +58,10 @@ class Application {
     std::vector<std::string> restart_required;  // settings that keep their old value until a restart
   };
   // Applies a re-read config (SIGHUP, POST /api/v1/admin/config/reload): the plugin set follows it
-  // (PluginManager::apply_config, each plugin reload audited with the trigger), the settings that can
-  // change live (config_reload.hpp) are applied, and those that cannot are named as needing a restart,
-  // in the report, a warning line and the audit record ("config.reloaded").
+  // (PluginManager::apply_config, each plugin reload, swapped or failed, audited with the trigger), the
+  // settings that can change live (config_reload.hpp: log level and format, the access log, security
+  // settings, HTTP timeouts) are put in force for the requests that follow, and those that cannot are
+  // named as needing a restart, in the report, a warning line and the audit record ("config.reloaded").
   sdk::Result<ConfigReloadReport> reload_config(const config::Config& next, const ReloadTrigger& trigger);
   // Reads the file the config came from again (with the current SAMOKODER_* environment) and applies
   // it; an invalid file is rejected whole (kInvalidArgument listing every error, audited as
@@ -87,6 +88,10 @@ class Application {
 
  private:
   std::shared_ptr<http::Router> build_router();
+  // Audits a plugin reload that `trigger` started (a config reload or the file watcher) as the admin
+  // API audits its own (plugin_reload_audit).
+  void audit_plugin_reload(const ReloadTrigger& trigger, const std::string& id,
+                           const sdk::Result<plugins::ReloadOutcome>& outcome);
   sdk::Status check_schema() const;
 
   // On the heap, so that the destructor can keep them for a call that stop() left running (the API

@@ -2,7 +2,7 @@
 // a re-read one, each with whether the running server applies it now or only after a restart.
 //
 // The list is written out field by field so that it is reviewed with every new setting, and
-// tests/unit/config_reload_test.cpp changes every key of config/samokoder.schema.json in turn and fails
+// tests/app/config_reload_test.cpp changes every key of config/samokoder.schema.json in turn and fails
 // when a change is not reported, so a new setting cannot be ignored silently.
 //
 // Ownership: plain values. Thread-safety: a pure function.
@@ -16,7 +16,7 @@
 namespace samokoder::app {
 
 enum class Apply {
-  kLive,     // the reload applies it
+  kLive,     // the reload applies it to the requests that follow (Application::reload_config)
   kRestart,  // read once at startup; the running server keeps the old value until restarted
 };
 

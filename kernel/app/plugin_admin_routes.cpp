@@ -19,6 +19,15 @@ nlohmann::json plugin_document(const plugins::PluginManager& plugins, std::strin
 
 }  // namespace
 
+PluginReloadAudit plugin_reload_audit(const sdk::Result<plugins::ReloadOutcome>& outcome,
+                                      std::string_view trigger) {
+  if (!outcome.ok()) {
+    return {"plugin.reload_failed", {{"reason", outcome.status().message()}, {"trigger", trigger}}};
+  }
+  return {"plugin.reloaded",
+          {{"generation", outcome->generation}, {"version", outcome->version}, {"trigger", trigger}}};
+}
+
 void add_plugin_admin_routes(http::Router& router, api::ApiContext& context, plugins::PluginManager& plugins,
                              ConfigReloader reload_config) {
   // Reloads load, self-test and drain plugins, which can take as long as a plugin makes them: they run
@@ -34,13 +43,9 @@ void add_plugin_admin_routes(http::Router& router, api::ApiContext& context, plu
         if (!auth) return auth.take_response();
         const std::string id(request.param("id"));
         auto outcome = plugins.reload(id);
-        if (!outcome.ok()) {
-          context.audit(auth->user_id, "plugin.reload_failed", id, request,
-                        {{"reason", outcome.status().message()}});
-          return api::problem_from_status(outcome.status());
-        }
-        context.audit(auth->user_id, "plugin.reloaded", id, request,
-                      {{"generation", outcome->generation}, {"version", outcome->version}});
+        auto audit = plugin_reload_audit(outcome, "admin_api");
+        context.audit(auth->user_id, audit.action, id, request, std::move(audit.detail));
+        if (!outcome.ok()) return api::problem_from_status(outcome.status());
         return http::Response::json(200, {{"plugin", plugin_document(plugins, id)},
                                           {"generation", outcome->generation},
                                           {"version", outcome->version},

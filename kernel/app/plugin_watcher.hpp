@@ -27,8 +27,7 @@ class PluginWatcher {
  public:
   // Told of every reload the watcher started, whether it swapped a generation in or failed, so the
   // owner can audit it like an admin's reload. Called on the watcher's thread.
-  using ReloadObserver =
-      std::function<void(const std::string& id, const sdk::Result<plugins::ReloadOutcome>& outcome)>;
+  using ReloadObserver = plugins::PluginManager::ReloadObserver;
 
   PluginWatcher(plugins::PluginManager& plugins, std::chrono::milliseconds interval,
                 ReloadObserver on_reload = {});

@@ -150,12 +150,12 @@ void Connection::begin_request() {
   const auto now = Clock::now();
   if (buffer_.size() == 0) {
     phase_ = Phase::kIdle;
-    deadline_ = now + (first_request_ ? core_.request_timeout : core_.keep_alive_timeout);
+    deadline_ = now + (first_request_ ? core_.request_timeout() : core_.keep_alive_timeout());
     read_some();
   } else {
     phase_ = Phase::kReading;
     started_ = now;
-    deadline_ = now + core_.request_timeout;
+    deadline_ = now + core_.request_timeout();
     parse();
   }
 }
@@ -180,7 +180,7 @@ void Connection::on_read(const boost::system::error_code& ec, std::size_t bytes)
   if (phase_ == Phase::kIdle) {
     phase_ = Phase::kReading;
     started_ = Clock::now();
-    deadline_ = started_ + core_.request_timeout;
+    deadline_ = started_ + core_.request_timeout();
   }
   parse();
 }
@@ -524,7 +524,8 @@ void Connection::serialize_head() {
 void Connection::record(Clock::time_point now) {
   const double seconds = std::chrono::duration<double>(now - started_).count();
   core_.metrics.record(label_, request_.method(), response_.status, seconds);
-  if (core_.access_log && core_.access_log->should_log(spdlog::level::info)) {
+  if (core_.access_log_on.load(std::memory_order_relaxed) &&
+      core_.access_log->should_log(spdlog::level::info)) {
     const std::string_view method = request_.method_string();
     const std::string_view path = request_.raw_path();
     core_.access_log->info("{} {} {} {} {:.3f}ms id={} remote={}", method.empty() ? "-" : method,
@@ -535,7 +536,7 @@ void Connection::record(Clock::time_point now) {
 
 void Connection::write(Clock::time_point now) {
   phase_ = Phase::kWriting;
-  deadline_ = now + core_.request_timeout;
+  deadline_ = now + core_.request_timeout();
   const std::array<asio::const_buffer, 2> buffers{
       asio::buffer(head_), send_body_ ? asio::buffer(response_.body) : asio::const_buffer()};
   asio::async_write(
@@ -575,7 +576,7 @@ void Connection::start_drain() {
     return;
   }
   phase_ = Phase::kDraining;
-  deadline_ = Clock::now() + std::min<std::chrono::milliseconds>(core_.request_timeout, kMaxDrainTime);
+  deadline_ = Clock::now() + std::min<std::chrono::milliseconds>(core_.request_timeout(), kMaxDrainTime);
   drained_ = 0;
   buffer_.clear();
   drain_some();

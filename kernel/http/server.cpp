@@ -98,10 +98,12 @@ ServerCore::ServerCore(const config::ServerConfig& config_in, config::Environmen
       options(std::move(options_in)),
       registry(registry_in),
       log(core::logger("http")),
-      access_log(options.access_log ? core::logger("access") : nullptr),
+      access_log(core::logger("access")),
       metrics(registry_in, *router),
-      request_timeout(std::max<std::uint32_t>(config.request_timeout_ms, 1)),
-      keep_alive_timeout(std::max<std::uint32_t>(config.keep_alive_timeout_ms, 1)),
+      access_log_on(options.access_log),
+      request_timeout_ms(std::max<std::uint32_t>(config.request_timeout_ms, 1)),
+      keep_alive_timeout_ms(std::max<std::uint32_t>(config.keep_alive_timeout_ms, 1)),
+      shutdown_grace_ms(config.shutdown_grace_ms),
       header_limit(
           static_cast<std::uint32_t>(std::clamp<std::size_t>(config.max_header_bytes, 256, UINT32_MAX))) {
   auto add_default = [this](std::string name, std::string_view value) {
@@ -191,7 +193,6 @@ struct Server::Impl {
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::steady_timer> accept_retry;
   std::size_t next_loop = 0;  // touched by loops[0] only
-  std::chrono::milliseconds sweep_interval{1000};
   std::atomic<std::uint16_t> port{0};
   std::string host;
   std::vector<WorkPool::Unfinished> unfinished;  // filled by stop()
@@ -220,7 +221,10 @@ void Server::Impl::accept() {
 }
 
 void Server::Impl::schedule_sweep(detail::IoLoop& loop) {
-  loop.sweep.expires_after(sweep_interval);
+  // From the timeouts in force, which a config reload may have shortened.
+  const auto shortest = std::min(core.request_timeout(), core.keep_alive_timeout());
+  loop.sweep.expires_after(std::clamp<std::chrono::milliseconds>(shortest / 4, std::chrono::milliseconds(5),
+                                                                 std::chrono::milliseconds(1000)));
   loop.sweep.async_wait([this, &loop](const boost::system::error_code& ec) {
     if (ec || !loop.sweeping) return;
     const auto now = std::chrono::steady_clock::now();
@@ -287,9 +291,6 @@ sdk::Status Server::start() {
   s.port.store(s.acceptor->local_endpoint().port());
   s.host = listen_endpoint.address().to_string();
 
-  const auto shortest = std::min(s.core.request_timeout, s.core.keep_alive_timeout);
-  s.sweep_interval = std::clamp<std::chrono::milliseconds>(shortest / 4, std::chrono::milliseconds(5),
-                                                           std::chrono::milliseconds(1000));
   s.core.request_pool.emplace("request", config.request_pool, s.core.registry);
   s.core.plugin_pool.emplace("plugin", config.plugin_pool, s.core.registry);
   s.started = true;
@@ -321,7 +322,7 @@ void Server::stop() {
   s.stopped = true;
   s.core.stopping.store(true);
   const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(s.core.config.shutdown_grace_ms);
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(s.core.shutdown_grace_ms.load());
 
   asio::post(s.loops.front()->context, [&s] {
     boost::system::error_code ec;
@@ -339,7 +340,7 @@ void Server::stop() {
         s.core.drained.wait_until(lock, deadline, [&] { return s.core.open_connections.load() == 0; });
     if (!drained) {
       s.core.log->warn("shutdown grace of {} ms over; closing {} connection(s)",
-                       s.core.config.shutdown_grace_ms, s.core.open_connections.load());
+                       s.core.shutdown_grace_ms.load(), s.core.open_connections.load());
     }
   }
   for (auto& loop : s.loops) {
@@ -365,6 +366,20 @@ void Server::stop() {
     if (loop->thread.joinable()) loop->thread.join();
   }
   s.core.log->info("stopped listening on {}", endpoint());
+}
+
+void Server::apply_live(const config::ServerConfig& config, bool access_log) {
+  detail::ServerCore& core = impl_->core;
+  core.access_log_on.store(access_log, std::memory_order_relaxed);
+  core.request_timeout_ms.store(std::max<std::uint32_t>(config.request_timeout_ms, 1),
+                                std::memory_order_relaxed);
+  core.keep_alive_timeout_ms.store(std::max<std::uint32_t>(config.keep_alive_timeout_ms, 1),
+                                   std::memory_order_relaxed);
+  core.shutdown_grace_ms.store(config.shutdown_grace_ms);
+  if (core.request_pool)
+    core.request_pool->set_call_timeout(std::chrono::milliseconds(config.request_pool.call_timeout_ms));
+  if (core.plugin_pool)
+    core.plugin_pool->set_call_timeout(std::chrono::milliseconds(config.plugin_pool.call_timeout_ms));
 }
 
 const std::vector<WorkPool::Unfinished>& Server::unfinished_calls() const noexcept {

@@ -23,8 +23,8 @@
 //
 // Ownership: the server shares the Router and each middleware, and references the Registry, which
 // must outlive it. Thread-safety: construct, use(), start(), stop() and destroy from one controlling
-// thread, never from an I/O or worker thread of this server; port() and endpoint() are safe anywhere
-// after start().
+// thread, never from an I/O or worker thread of this server; port(), endpoint() and apply_live() are
+// safe anywhere after start().
 #pragma once
 
 #include <cstdint>
@@ -78,6 +78,12 @@ class Server {
   // joins all threads. Returns within about shutdown_grace_ms even when a handler never returns: such a
   // call is logged, left to its (detached) thread and listed by unfinished_calls(). Idempotent.
   void stop();
+
+  // What a config reload changes on the running server: the access log switch, request_timeout_ms and
+  // keep_alive_timeout_ms (from each connection's next deadline on), shutdown_grace_ms and the pools'
+  // call_timeout_ms (for calls that start after). Every other field of `config` is ignored here: it is
+  // built into the listener, threads and pools and needs a restart. Safe from any thread after start().
+  void apply_live(const config::ServerConfig& config, bool access_log);
 
   // The calls stop() left running (empty before stop() and when everything finished). The caller must
   // keep alive whatever those calls still use (plugins above all: see Application::stop).

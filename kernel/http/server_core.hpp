@@ -85,11 +85,21 @@ struct ServerCore {
   metrics::Registry& registry;
   std::vector<std::shared_ptr<Middleware>> middleware;  // fixed once started
   std::shared_ptr<spdlog::logger> log;
-  std::shared_ptr<spdlog::logger> access_log;  // null when disabled
+  std::shared_ptr<spdlog::logger> access_log;
   HttpMetrics metrics;
 
-  const std::chrono::milliseconds request_timeout;
-  const std::chrono::milliseconds keep_alive_timeout;
+  // What a config reload changes while connections read it (Server::apply_live): relaxed atomics, read
+  // a few times per request, never a lock. `config` keeps the values the server started with.
+  std::chrono::milliseconds request_timeout() const noexcept {
+    return std::chrono::milliseconds(request_timeout_ms.load(std::memory_order_relaxed));
+  }
+  std::chrono::milliseconds keep_alive_timeout() const noexcept {
+    return std::chrono::milliseconds(keep_alive_timeout_ms.load(std::memory_order_relaxed));
+  }
+  std::atomic<bool> access_log_on;
+  std::atomic<std::chrono::milliseconds::rep> request_timeout_ms;
+  std::atomic<std::chrono::milliseconds::rep> keep_alive_timeout_ms;
+  std::atomic<std::uint32_t> shutdown_grace_ms;
   const std::uint32_t header_limit;
 
   // Default response headers, each a complete "Name: value\r\n" line, and all of them concatenated for

@@ -67,7 +67,7 @@ struct WorkPool::State : std::enable_shared_from_this<WorkPool::State> {
   const std::string name;
   const unsigned threads;
   const std::size_t queue_limit;
-  const std::chrono::milliseconds timeout;
+  std::chrono::milliseconds timeout;  // guarded by mutex: set_call_timeout changes it
   const std::shared_ptr<spdlog::logger> log;
   // Registry objects: not touched once `stopped` is set, since the registry may be gone by then.
   metrics::Gauge& queue_depth;
@@ -138,7 +138,7 @@ void WorkPool::State::run_worker(WorkerIt it) {
       stuck_threads.set(stuck);
       log->warn("{} pool: {} returned after {} ms, past its deadline of {} ms", name, w.what,
                 std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - w.started).count(),
-                timeout.count());
+                std::chrono::duration_cast<std::chrono::milliseconds>(w.deadline - w.started).count());
       if (w.replaced) {
         --replaced;
         // Detached by the watchdog when it started the replacement; nobody else refers to the record.
@@ -162,7 +162,8 @@ void WorkPool::State::time_out(Worker& w, Clock::time_point now) {
   log->error(
       "{} pool: {}{} still running after call_timeout_ms={} ({} ms); answered 504, its thread is "
       "stuck ({} stuck now)",
-      name, w.what, plugin.empty() ? std::string() : " (plugin " + plugin + ")", timeout.count(),
+      name, w.what, plugin.empty() ? std::string() : " (plugin " + plugin + ")",
+      std::chrono::duration_cast<std::chrono::milliseconds>(w.deadline - w.started).count(),
       std::chrono::duration_cast<std::chrono::milliseconds>(now - w.started).count(), stuck);
   if (w.finish) {
     Finish finish = std::move(w.finish);
@@ -213,6 +214,11 @@ WorkPool::WorkPool(std::string name, const config::WorkPoolConfig& config, metri
 
 WorkPool::~WorkPool() {
   stop(Clock::now());
+}
+
+void WorkPool::set_call_timeout(std::chrono::milliseconds timeout) {
+  std::lock_guard lock(state_->mutex);
+  state_->timeout = std::max(timeout, std::chrono::milliseconds(1));
 }
 
 const std::string& WorkPool::name() const noexcept {

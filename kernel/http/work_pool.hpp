@@ -22,7 +22,8 @@
 // samokoder_work_pool_timeouts_total (counters).
 //
 // Ownership: the pool shares its state with its threads, so a detached thread never outlives it.
-// Thread-safety: submit() from any thread; stop() and the destructor from one controlling thread.
+// Thread-safety: submit() and set_call_timeout() from any thread; stop() and the destructor from one
+// controlling thread.
 #pragma once
 
 #include <chrono>
@@ -63,6 +64,10 @@ class WorkPool {
 
   // Idempotent; see above. Logs one line per unfinished call.
   std::vector<Unfinished> stop(std::chrono::steady_clock::time_point deadline);
+
+  // The deadline of the calls that start from now on (a config reload); calls already running keep
+  // theirs. Safe from any thread.
+  void set_call_timeout(std::chrono::milliseconds timeout);
 
   const std::string& name() const noexcept;
 

@@ -503,12 +503,12 @@ sdk::Result<std::vector<std::string>> PluginManager::apply_config(config::Plugin
       if (!status.ok()) failures.push_back(status.message());
     } else if (changed) {
       auto outcome = reload_record(*record);
+      if (on_reloaded) on_reloaded(entry.id, outcome);
       if (!outcome.ok()) {
         failures.push_back(outcome.status().message());
         continue;
       }
       changes.push_back("reloaded " + entry.id + " (generation " + std::to_string(outcome->generation) + ")");
-      if (on_reloaded) on_reloaded(entry.id, *outcome);
     }
   }
   if (!failures.empty()) {

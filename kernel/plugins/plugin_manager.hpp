@@ -196,15 +196,17 @@ class PluginManager {
   // Disabling the only ACTIVE storage backend is refused: the kernel cannot serve without one.
   sdk::Status set_enabled(std::string_view id, bool enabled);
 
-  // Told of every plugin that a config change reloaded, so the caller can audit it.
-  using ReloadObserver = std::function<void(const std::string& id, const ReloadOutcome& outcome)>;
+  // Told of every reload that a config change (or the file watcher) started, whether it swapped a
+  // generation in or failed, so the caller can audit it like an admin's reload.
+  using ReloadObserver =
+      std::function<void(const std::string& id, const sdk::Result<ReloadOutcome>& outcome)>;
 
   // Applies a new plugins section (config reload) so the running set matches it: plugins added are
   // loaded, removed ones disabled, changed ones (file, config, required) reloaded as a new generation
   // through the same steps as reload() (state hand-over, metrics), enabled flags followed. Refusals are
   // checked for the whole change before anything happens. A plugin whose new generation fails keeps its
   // running one (reload semantics); the error lists every such failure. Returns one line per change
-  // made; `on_reloaded` hears of each reload that swapped a generation in.
+  // made; `on_reloaded` hears of each reload, swapped in or failed.
   sdk::Result<std::vector<std::string>> apply_config(config::PluginsConfig next,
                                                      const ReloadObserver& on_reloaded = {});
 

@@ -653,9 +653,10 @@ TEST_F(PluginManagerTest, ApplyConfigAddsRemovesAndReconfigures) {
                     .ok());
   }
   std::vector<std::string> observed;
-  auto changes = manager->apply_config(next, [&](const std::string& id, const ReloadOutcome& outcome) {
-    observed.push_back(id + "@" + std::to_string(outcome.generation));
-  });
+  auto changes =
+      manager->apply_config(next, [&](const std::string& id, const sdk::Result<ReloadOutcome>& outcome) {
+        observed.push_back(id + "@" + (outcome.ok() ? std::to_string(outcome->generation) : "failed"));
+      });
   ASSERT_TRUE(changes.ok()) << changes.status().to_string();
   // Removals first, then the new config in its order.
   EXPECT_EQ(*changes,
@@ -690,8 +691,15 @@ TEST_F(PluginManagerTest, ApplyConfigWithABrokenUpgradeKeepsTheRunningGeneration
   next.plugin_dir = SAMOKODER_FIXTURE_DIR;
   next.runtime_dir = runtime_.path() / "run";
   next.plugins = {plugin_entry("agent.fixture_echo", "fixture_echo_init_throws")};
-  auto changes = manager->apply_config(next);
+  std::vector<std::string> observed;
+  auto changes =
+      manager->apply_config(next, [&](const std::string& id, const sdk::Result<ReloadOutcome>& outcome) {
+        observed.push_back(id + (outcome.ok() ? " swapped" : " failed: " + outcome.status().message()));
+      });
   ASSERT_FALSE(changes.ok());
+  // The failed reload is reported to the observer too, so it is audited like an admin's.
+  ASSERT_EQ(observed.size(), 1u);
+  EXPECT_TRUE(observed[0].starts_with("agent.fixture_echo failed: ")) << observed[0];
   EXPECT_NE(changes.status().message().find("init threw fixture: this version cannot start"),
             std::string::npos)
       << changes.status().message();

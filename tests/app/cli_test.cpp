@@ -68,15 +68,14 @@ class Child {
     ::close(err_);
   }
 
-  // Reads stdout until `pattern` matches what was read so far, or the deadline passes.
+  // Reads stdout (stderr) until `pattern` matches what was read so far, or the deadline passes.
   std::string read_until(const std::regex& pattern,
                          std::chrono::seconds deadline = std::chrono::seconds(20)) {
-    const auto until = std::chrono::steady_clock::now() + deadline;
-    while (!std::regex_search(out_text_, pattern) && std::chrono::steady_clock::now() < until) {
-      pollfd fd{out_, POLLIN, 0};
-      if (::poll(&fd, 1, 100) > 0 && !drain(out_, out_text_)) break;
-    }
-    return out_text_;
+    return read_until(out_, out_text_, pattern, deadline);
+  }
+  std::string read_err_until(const std::regex& pattern,
+                             std::chrono::seconds deadline = std::chrono::seconds(20)) {
+    return read_until(err_, err_text_, pattern, deadline);
   }
 
   // Collects the rest of both streams until the child closes them, then reaps it; returns the exit status
@@ -107,6 +106,15 @@ class Child {
   const std::string& err() const { return err_text_; }
 
  private:
+  static std::string read_until(int fd, std::string& text, const std::regex& pattern,
+                                std::chrono::seconds deadline) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    while (!std::regex_search(text, pattern) && std::chrono::steady_clock::now() < until) {
+      pollfd poll_fd{fd, POLLIN, 0};
+      if (::poll(&poll_fd, 1, 100) > 0 && !drain(fd, text)) break;
+    }
+    return text;
+  }
   static bool drain(int fd, std::string& into) {
     char buffer[4096];
     const ssize_t n = ::read(fd, buffer, sizeof buffer);
@@ -355,6 +363,51 @@ TEST(Cli, SighupAppliesPluginChangesAndRejectsAnInvalidConfigWhole) {
   EXPECT_NE(server.err().find("config reloaded (sighup)"), std::string::npos) << server.err();
   EXPECT_NE(server.err().find("config reload rejected, nothing changed"), std::string::npos) << server.err();
   EXPECT_NE(server.err().find("/plugins/1/colour"), std::string::npos) << server.err();
+}
+
+// A reload puts the log level and the access log switch in force for the requests that follow: a
+// refused request logs "authentication refused" at debug and an access line only after the SIGHUP that
+// turned them on.
+TEST(Cli, SighupPutsTheLogLevelAndTheAccessLogInForce) {
+  testing::TempDir dir("samokoder-cli");
+  auto write_config = [&](const std::string& level, bool access_log) {
+    return dir.write(
+        "samokoder.json", R"({"log": {"level": ")" + level + R"(", "access_log": )" +
+                              (access_log ? "true" : "false") + R"(},
+        "runtime_dir": ")" + (dir.path() / "run").string() +
+                              R"(", "plugins": [{"id": "storage.sqlite", "file": ")" SAMOKODER_PLUGIN_DIR
+                              R"(/storage_sqlite.so", "required": true, "config": {"path": ")" +
+                              (dir.path() / "samokoder.db").string() + R"("}}]})");
+  };
+  const auto config = write_config("info", false);
+  Child server({"serve", "--config", config.string(), "--listen", "127.0.0.1:0"});
+  const std::regex url(R"(listening on http://127\.0\.0\.1:(\d+)\n)");
+  const std::string out = server.read_until(url);
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(out, match, url)) << "stdout: " << out;
+  testing::HttpClient client("127.0.0.1", static_cast<std::uint16_t>(std::stoi(match[1])));
+  const testing::HeaderList forged = {{"Authorization", "Bearer not.a.jwt"}};
+  ASSERT_EQ(client.get("/api/v1/auth/me", forged).status, 401u);
+
+  write_config("debug", true);
+  server.signal(SIGHUP);
+  const std::regex reloaded("config reloaded: [^\n]*\n");
+  const std::string err = server.read_err_until(reloaded);
+  ASSERT_TRUE(std::regex_search(err, reloaded)) << err;
+  EXPECT_NE(err.find("log.level: applied"), std::string::npos) << err;
+  EXPECT_NE(err.find("log.access_log: applied"), std::string::npos) << err;
+  ASSERT_EQ(client.get("/api/v1/auth/me", forged).status, 401u);
+
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait(), 0) << server.err();
+  auto count = [&](const std::string& needle) {
+    std::size_t n = 0;
+    for (auto at = server.err().find(needle); at != std::string::npos; at = server.err().find(needle, at + 1))
+      ++n;
+    return n;
+  };
+  EXPECT_EQ(count("[security] authentication refused: invalid_token"), 1u) << server.err();
+  EXPECT_EQ(count("[access] GET /api/v1/auth/me 401"), 1u) << server.err();
 }
 
 }  // namespace

@@ -25,6 +25,8 @@ using boost::beast::http::verb;
 constexpr const char* kFixtureSecurity =
     R"("security": {"rate_limits": {"auth": {"capacity": 1000000, "refill_per_minute": 1000000},
                                     "default": {"capacity": 1000000, "refill_per_minute": 1000000}}})";
+const std::string kFixtureMembers =
+    std::string(R"("server": {"listen": "127.0.0.1:0"}, "log": {"access_log": false}, )") + kFixtureSecurity;
 
 class AdminReloadTest : public SecurityApiTest {
  protected:
@@ -38,6 +40,29 @@ class AdminReloadTest : public SecurityApiTest {
   }
   ClientResponse admin_post(const std::string& token, const std::string& path) {
     return send(verb::post, path, "", bearer(token));
+  }
+  // Writes the fixture's config as the file a reload reads: `members` are the top-level members ahead
+  // of the plugin list (kFixtureMembers is what the fixture runs on), `memory_kib` is auth.local's
+  // setting and `apitoken` the members of auth.apitoken's entry after its id.
+  std::filesystem::path write_config(const std::string& members, int memory_kib = 1024,
+                                     const std::string& apitoken = R"("file": "auth_apitoken.so")") {
+    const auto file = dir_.path() / "samokoder.json";
+    std::ofstream out(file);
+    out << "{" << members << R"(, "plugin_dir": ")" SAMOKODER_PLUGIN_DIR R"(", "runtime_dir": ")"
+        << (dir_.path() / "run").string() << R"(", "plugins": [
+      {"id": "storage.sqlite", "file": "storage_sqlite.so", "required": true,
+       "config": {"path": ")"
+        << (dir_.path() / "samokoder.db").string() << R"("}},
+      {"id": "auth.local", "file": "auth_local.so", "required": true,
+       "config": {"memory_kib": )"
+        << memory_kib << R"(, "iterations": 1, "parallelism": 1}},
+      {"id": "auth.apitoken", )"
+        << apitoken << "}]}";
+    return file;
+  }
+  // Starts the fixture's kernel with `file` as its config's source, so reloads read it.
+  void start_from(const std::filesystem::path& file) {
+    start([&](config::Config& config) { config.source = file; });
   }
 };
 
@@ -145,24 +170,7 @@ TEST_F(AdminReloadTest, DisablingTheOnlyStorageIsRefusedAndOthersToggle) {
 }
 
 TEST_F(AdminReloadTest, ConfigReloadAppliesTheFileOrRejectsItWhole) {
-  const auto file = dir_.path() / "samokoder.json";
-  auto write_config = [&](const std::string& extra_plugin_key) {
-    std::ofstream out(file);
-    out << R"({"server": {"listen": "127.0.0.1:0"}, "log": {"access_log": false}, )" << kFixtureSecurity
-        << R"(,
-      "plugin_dir": ")" SAMOKODER_PLUGIN_DIR R"(",
-      "runtime_dir": ")"
-        << (dir_.path() / "run").string() << R"(", "plugins": [
-      {"id": "storage.sqlite", "file": "storage_sqlite.so", "required": true,
-       "config": {"path": ")"
-        << (dir_.path() / "samokoder.db").string() << R"("}},
-      {"id": "auth.local", "file": "auth_local.so", "required": true,
-       "config": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}},
-      {"id": "auth.apitoken", "file": "auth_apitoken.so", "enabled": false)"
-        << extra_plugin_key << "}]}";
-  };
-  write_config("");
-  start([&](config::Config& config) { config.source = file; });
+  start_from(write_config(kFixtureMembers, 1024, R"("file": "auth_apitoken.so", "enabled": false)"));
   const std::string admin = admin_token();
   ASSERT_EQ(get("/api/v1/plugins/auth.apitoken").json()["state"], "ACTIVE");
 
@@ -171,7 +179,7 @@ TEST_F(AdminReloadTest, ConfigReloadAppliesTheFileOrRejectsItWhole) {
   EXPECT_EQ(applied.json()["changes"], nlohmann::json::array({"disabled auth.apitoken"}));
   EXPECT_EQ(get("/api/v1/plugins/auth.apitoken").json()["state"], "DISABLED");
 
-  write_config(R"(, "colour": "red")");
+  write_config(kFixtureMembers, 1024, R"("file": "auth_apitoken.so", "enabled": false, "colour": "red")");
   const auto rejected = admin_post(admin, "/api/v1/admin/config/reload");
   EXPECT_EQ(rejected.status, 400u) << rejected.body;
   EXPECT_NE(rejected.json()["detail"].get<std::string>().find("/plugins/2/colour"), std::string::npos)
@@ -184,28 +192,15 @@ TEST_F(AdminReloadTest, ConfigReloadAppliesTheFileOrRejectsItWhole) {
 // with hand-over and audited with its trigger) and names what waits for a restart, in the answer and
 // the audit record; the next reload names it again until the restart.
 TEST_F(AdminReloadTest, ConfigReloadAppliesLiveSettingsAndNamesThoseThatNeedARestart) {
-  const auto file = dir_.path() / "samokoder.json";
-  auto write_config = [&](const std::string& log_level, const std::string& io_threads, int memory_kib) {
-    std::ofstream out(file);
-    out << R"({"server": {"listen": "127.0.0.1:0", "io_threads": )" << io_threads
-        << R"(}, "log": {"access_log": false, "level": ")" << log_level << R"("}, )" << kFixtureSecurity
-        << R"(,
-      "plugin_dir": ")" SAMOKODER_PLUGIN_DIR R"(", "runtime_dir": ")"
-        << (dir_.path() / "run").string() << R"(", "plugins": [
-      {"id": "storage.sqlite", "file": "storage_sqlite.so", "required": true,
-       "config": {"path": ")"
-        << (dir_.path() / "samokoder.db").string() << R"("}},
-      {"id": "auth.local", "file": "auth_local.so", "required": true,
-       "config": {"memory_kib": )"
-        << memory_kib << R"(, "iterations": 1, "parallelism": 1}},
-      {"id": "auth.apitoken", "file": "auth_apitoken.so"}]})";
+  auto members = [](const std::string& log_level, const std::string& io_threads) {
+    return R"("server": {"listen": "127.0.0.1:0", "io_threads": )" + io_threads +
+           R"(}, "log": {"access_log": false, "level": ")" + log_level + R"("}, )" + kFixtureSecurity;
   };
-  write_config("info", "2", 1024);
-  start([&](config::Config& config) { config.source = file; });
+  start_from(write_config(members("info", "2")));
   const std::string admin = admin_token();
   ASSERT_FALSE(core::logger("kernel")->should_log(spdlog::level::debug));
 
-  write_config("debug", "3", 2048);
+  write_config(members("debug", "3"), 2048);
   const auto applied = admin_post(admin, "/api/v1/admin/config/reload");
   ASSERT_EQ(applied.status, 200u) << applied.body;
   EXPECT_EQ(applied.json()["applied"], nlohmann::json::array({"log.level"})) << applied.body;
@@ -238,6 +233,94 @@ TEST_F(AdminReloadTest, ConfigReloadAppliesLiveSettingsAndNamesThoseThatNeedARes
     triggers.insert(event["detail"]["trigger"].get<std::string>());
   EXPECT_EQ(triggers, (std::set<std::string>{"admin_api", "sighup"}));
   core::init_logging(config::LogConfig{});  // other tests expect the default level
+}
+
+// Security settings are read per request from what the last reload put in force: after a reload a
+// login gets the new access-token lifetime, and the tightened auth rate limit refuses the third login.
+TEST_F(AdminReloadTest, ConfigReloadPutsSecuritySettingsInForceForTheNextRequest) {
+  start_from(write_config(kFixtureMembers));
+  const std::string admin = admin_token();
+  sign_up("user@example.com");
+  const auto before = login("user@example.com");
+  ASSERT_EQ(before.status, 200u) << before.body;
+  EXPECT_EQ(before.json()["expires_in"], 900);
+
+  write_config(R"("server": {"listen": "127.0.0.1:0"}, "log": {"access_log": false},
+      "security": {"access_token_ttl_seconds": 120,
+                   "rate_limits": {"auth": {"capacity": 2, "refill_per_minute": 1},
+                                   "default": {"capacity": 1000000, "refill_per_minute": 1000000}}})");
+  const auto reloaded = admin_post(admin, "/api/v1/admin/config/reload");
+  ASSERT_EQ(reloaded.status, 200u) << reloaded.body;
+  EXPECT_EQ(reloaded.json()["applied"],
+            nlohmann::json::array({"security.access_token_ttl_seconds", "security.rate_limits"}))
+      << reloaded.body;
+  EXPECT_EQ(reloaded.json()["restart_required"], nlohmann::json::array()) << reloaded.body;
+
+  const auto after = login("user@example.com");
+  ASSERT_EQ(after.status, 200u) << after.body;
+  EXPECT_EQ(after.json()["expires_in"], 120) << "the new access_token_ttl_seconds was not applied";
+  EXPECT_EQ(login("user@example.com").status, 200u);
+  // The test's clock stands still, so the new bucket of 2 does not refill.
+  const auto refused = login("user@example.com");
+  EXPECT_EQ(refused.status, 429u) << "the new auth rate limit was not applied: " << refused.body;
+  // Other groups kept their buckets and limits.
+  EXPECT_EQ(get("/api/v1/auth/me", bearer(after.json()["access_token"])).status, 200u);
+}
+
+// What cannot change while the server runs is named, in the answer and the audit record, and left as
+// it was: the server keeps listening where it did.
+TEST_F(AdminReloadTest, ConfigReloadNamesTheListenerAndTheWorkspaceRootAsNeedingARestart) {
+  start_from(write_config(kFixtureMembers));
+  const std::string admin = admin_token();
+  write_config(R"("server": {"listen": "127.0.0.1:9"}, "log": {"access_log": false}, "workspace_root": ")" +
+               (dir_.path() / "elsewhere").string() + R"(", )" + kFixtureSecurity);
+  const auto reloaded = admin_post(admin, "/api/v1/admin/config/reload");
+  ASSERT_EQ(reloaded.status, 200u) << reloaded.body;
+  const auto restart = nlohmann::json::array({"server.listen", "workspace_root"});
+  EXPECT_EQ(reloaded.json()["restart_required"], restart) << reloaded.body;
+  EXPECT_EQ(reloaded.json()["applied"], nlohmann::json::array()) << reloaded.body;
+  const auto changes = reloaded.json()["changes"].dump();
+  EXPECT_NE(changes.find("server.listen: changed in the file; takes effect after a restart"),
+            std::string::npos)
+      << changes;
+  const auto audited = audit_events(admin, "action=config.reloaded");
+  ASSERT_EQ(audited.size(), 1u);
+  EXPECT_EQ(audited[0]["actor_id"], get("/api/v1/auth/me", bearer(admin)).json()["id"]);
+  EXPECT_EQ(audited[0]["detail"]["restart_required"], restart);
+  EXPECT_EQ(audited[0]["detail"]["trigger"], "admin_api");
+  EXPECT_EQ(get("/healthz").status, 200u) << "still serving on the old address";
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "elsewhere"));
+}
+
+// A plugin reload that a config change starts is audited like an admin's reload, failed or not, with
+// what started it: the admin (trigger admin_api) or the signal (trigger sighup, no actor).
+TEST_F(AdminReloadTest, PluginReloadsStartedByAConfigChangeAreAuditedWithTheirTrigger) {
+  start_from(write_config(kFixtureMembers));
+  const std::string admin = admin_token();
+  const std::string admin_id = get("/api/v1/auth/me", bearer(admin)).json()["id"];
+
+  write_config(kFixtureMembers, 1024, R"("file": "no_such_plugin.so")");
+  const auto failed = admin_post(admin, "/api/v1/admin/config/reload");
+  EXPECT_EQ(failed.status, 409u) << failed.body;
+  const auto failures = audit_events(admin, "action=plugin.reload_failed");
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures[0]["target"], "auth.apitoken");
+  EXPECT_EQ(failures[0]["actor_id"], admin_id);
+  EXPECT_EQ(failures[0]["detail"]["trigger"], "admin_api");
+  EXPECT_EQ(get("/api/v1/plugins/auth.apitoken").json()["generation"], 1) << "the running one stays";
+
+  write_config(kFixtureMembers, 2048);
+  auto by_signal = app_->reload_config_file({"", "sighup", "sighup"});
+  ASSERT_TRUE(by_signal.ok()) << by_signal.status().to_string();
+  // auth.local for its new setting (auth.apitoken too: its entry differs from the one that failed).
+  nlohmann::json local;
+  for (const auto& event : audit_events(admin, "action=plugin.reloaded")) {
+    EXPECT_EQ(event["detail"]["trigger"], "sighup") << event;
+    EXPECT_TRUE(event["actor_id"].is_null() || event["actor_id"] == "") << event;
+    if (event["target"] == "auth.local") local = event;
+  }
+  ASSERT_TRUE(local.is_object()) << "no plugin.reloaded record for auth.local";
+  EXPECT_EQ(local["detail"]["generation"], 2);
 }
 
 TEST_F(AdminReloadTest, AuthPluginReloadUnderLoadFailsNothingAndKeepsSessions) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <samokoder/sdk/storage.hpp>
+
 #include "app/ops_routes.hpp"
 #include "http_client.hpp"
 #include "temp_dir.hpp"
@@ -198,6 +200,23 @@ TEST(ApplicationWatch, ChangedPluginFileIsReloadedWhenWatchIsOn) {
   const auto plugin = application.plugins().find("agent.fixture_echo");
   EXPECT_EQ(plugin->version, "2.0.0");
   EXPECT_EQ(plugin->generation, 2u);
+  // Audited like an admin's reload, with the watcher as what started it.
+  sdk::AuditFilter filter;
+  filter.action = "plugin.reloaded";
+  std::vector<sdk::AuditEvent> events;
+  EXPECT_TRUE(testing::wait_until(
+      [&] {
+        auto page = application.storage().call<sdk::Storage>(
+            [&](sdk::Storage& s) { return s.list_audit_events(filter, sdk::PageRequest{}); });
+        if (page.ok()) events = page->items;
+        return events.size() == 1;
+      },
+      std::chrono::seconds(20)));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].target, "agent.fixture_echo");
+  EXPECT_EQ(events[0].source_address, "file_watcher");
+  EXPECT_EQ(events[0].detail["trigger"], "file_watcher");
+  EXPECT_EQ(events[0].detail["generation"], 2);
 }
 
 }  // namespace

@@ -604,6 +604,22 @@ TEST_F(ServerTest, RequestTimeoutAnswers408) {
   EXPECT_TRUE(raw_closed());
 }
 
+// A config reload shortens the timeouts of the running server: the next request that is too slow gets
+// 408 after the new request_timeout_ms (the startup one is 10 s, past the 5 s the client waits), and a
+// handler past the new call_timeout_ms is answered 504.
+TEST_F(ServerTest, TimeoutsAppliedLiveTakeEffectForTheNextRequest) {
+  start();
+  auto live = test_config();
+  live.request_timeout_ms = 200;
+  live.request_pool.call_timeout_ms = 200;
+  server_->apply_live(live, /*access_log=*/false);
+  const auto response = single_response(raw("GET /healthz HTTP/1.1\r\nHost: x\r\n"));
+  expect_problem(response, 408, "request_timeout");
+  const auto slow = client()->get("/slow");
+  EXPECT_EQ(slow.status, 504u) << slow.body;
+  gate_.open();
+}
+
 TEST_F(ServerTest, IdleKeepAliveConnectionIsClosed) {
   auto config = test_config();
   config.keep_alive_timeout_ms = 200;

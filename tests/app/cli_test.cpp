@@ -101,6 +101,18 @@ class Child {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
 
+  // The port of `serve`'s "listening on http://127.0.0.1:PORT" line; 0 (and a failure) without one.
+  std::uint16_t read_port() {
+    const std::regex url(R"(listening on http://127\.0\.0\.1:(\d+)\n)");
+    const std::string out = read_until(url);
+    std::smatch match;
+    if (!std::regex_search(out, match, url)) {
+      ADD_FAILURE() << "no URL on stdout: " << out << "\nstderr: " << err_text_;
+      return 0;
+    }
+    return static_cast<std::uint16_t>(std::stoi(match[1]));
+  }
+
   void signal(int number) const { ::kill(pid_, number); }
   const std::string& out() const { return out_text_; }
   const std::string& err() const { return err_text_; }
@@ -168,11 +180,9 @@ TEST(Cli, ServeOnEmbeddedDefaultsCreatesTheSqliteDatabaseAndStopsOnSigint) {
   testing::TempDir dir("samokoder-cli");
   Child server({"serve", "--listen", "127.0.0.1:0"}, {"SAMOKODER_PLUGIN_DIR=" SAMOKODER_PLUGIN_DIR},
                dir.path());
-  const std::regex url(R"(listening on http://127\.0\.0\.1:(\d+)\n)");
-  const std::string out = server.read_until(url);
-  std::smatch match;
-  ASSERT_TRUE(std::regex_search(out, match, url)) << "stdout: " << out;
-  testing::HttpClient client("127.0.0.1", static_cast<std::uint16_t>(std::stoi(match[1])));
+  const std::uint16_t port = server.read_port();
+  ASSERT_NE(port, 0u);
+  testing::HttpClient client("127.0.0.1", port);
   EXPECT_EQ(client.get("/readyz").status, 200u);
   const auto plugins = client.get("/api/v1/plugins").json()["items"];
   EXPECT_EQ(plugins[0]["id"], "storage.sqlite");
@@ -337,11 +347,9 @@ TEST(Cli, SighupAppliesPluginChangesAndRejectsAnInvalidConfigWhole) {
                            (dir.path() / "samokoder.db").string() + R"("}})";
   const auto config = dir.write("samokoder.json", head + "]}");
   Child server({"serve", "--config", config.string(), "--listen", "127.0.0.1:0"});
-  const std::regex url(R"(listening on http://127\.0\.0\.1:(\d+)\n)");
-  const std::string out = server.read_until(url);
-  std::smatch match;
-  ASSERT_TRUE(std::regex_search(out, match, url)) << "stdout: " << out;
-  testing::HttpClient client("127.0.0.1", static_cast<std::uint16_t>(std::stoi(match[1])));
+  const std::uint16_t port = server.read_port();
+  ASSERT_NE(port, 0u);
+  testing::HttpClient client("127.0.0.1", port);
   auto plugin_state = [&](const std::string& id) {
     const auto response = client.get("/api/v1/plugins/" + id);
     return response.status == 200 ? response.json()["state"].get<std::string>()
@@ -381,11 +389,9 @@ TEST(Cli, SighupPutsTheLogLevelAndTheAccessLogInForce) {
   };
   const auto config = write_config("info", false);
   Child server({"serve", "--config", config.string(), "--listen", "127.0.0.1:0"});
-  const std::regex url(R"(listening on http://127\.0\.0\.1:(\d+)\n)");
-  const std::string out = server.read_until(url);
-  std::smatch match;
-  ASSERT_TRUE(std::regex_search(out, match, url)) << "stdout: " << out;
-  testing::HttpClient client("127.0.0.1", static_cast<std::uint16_t>(std::stoi(match[1])));
+  const std::uint16_t port = server.read_port();
+  ASSERT_NE(port, 0u);
+  testing::HttpClient client("127.0.0.1", port);
   const testing::HeaderList forged = {{"Authorization", "Bearer not.a.jwt"}};
   ASSERT_EQ(client.get("/api/v1/auth/me", forged).status, 401u);
 

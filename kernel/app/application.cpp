@@ -142,8 +142,13 @@ sdk::Result<Application::ConfigReloadReport> Application::reload_config(const co
         audit_plugin_reload(trigger, id, outcome);
       });
   if (!plugin_changes.ok()) {
-    audit("config.reload_rejected", "config", {{"reason", plugin_changes.status().message()}});
-    return plugin_changes.status();
+    // Said outright, so nobody takes a new log level or rate limit for applied.
+    const sdk::Status status(
+        plugin_changes.status().code(),
+        plugin_changes.status().message() +
+            "\nno other setting of the file was applied; reload again once this is resolved");
+    audit("config.reload_rejected", "config", {{"reason", status.message()}});
+    return status;
   }
   ConfigReloadReport report;
   report.changes = std::move(plugin_changes).value();

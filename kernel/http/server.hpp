@@ -19,7 +19,9 @@
 // 408 and the connection closes; an idle keep-alive connection closes after keep_alive_timeout_ms; a
 // fresh connection must start its first request within request_timeout_ms; writing a response may
 // take request_timeout_ms. Deadlines are checked by a sweep per event loop, so they fire up to a
-// quarter of the shorter timeout (at most 1 s) late.
+// quarter of the shorter timeout (at most 1 s) late. A config reload may change these timeouts, the
+// shutdown grace, the pools' call deadlines and the access log switch while the server runs
+// (apply_live); everything else in ServerConfig is fixed at construction.
 //
 // Ownership: the server shares the Router and each middleware, and references the Registry, which
 // must outlive it. Thread-safety: construct, use(), start(), stop() and destroy from one controlling

@@ -302,6 +302,7 @@ TEST_F(AdminReloadTest, PluginReloadsStartedByAConfigChangeAreAuditedWithTheirTr
   write_config(kFixtureMembers, 1024, R"("file": "no_such_plugin.so")");
   const auto failed = admin_post(admin, "/api/v1/admin/config/reload");
   EXPECT_EQ(failed.status, 409u) << failed.body;
+  EXPECT_NE(failed.body.find("no other setting of the file was applied"), std::string::npos) << failed.body;
   const auto failures = audit_events(admin, "action=plugin.reload_failed");
   ASSERT_EQ(failures.size(), 1u);
   EXPECT_EQ(failures[0]["target"], "auth.apitoken");

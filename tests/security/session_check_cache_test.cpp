@@ -1,5 +1,6 @@
 // SessionCheckCache on its own: expiry by TTL and by the session's end, the epoch that keeps a check
-// made before a revocation out of the cache, the capacity bound, and the disabled (0 ms) mode.
+// made before a revocation out of the cache, the capacity bound, the disabled (0 ms) mode and a TTL
+// changed by a config reload.
 #include "api/session_check_cache.hpp"
 
 #include <gtest/gtest.h>
@@ -32,6 +33,22 @@ TEST(SessionCheckCache, AnswersWithinTheTtlAndNotAfter) {
   EXPECT_FALSE(cache.find("jti-1", kStart + 1000ms).has_value());
   EXPECT_FALSE(cache.find("jti-2", kStart).has_value());
   EXPECT_FALSE(cache.find("jti-1", kStart - 1ms).has_value()) << "a clock that went back is a miss";
+}
+
+// A config reload changes the TTL of the running cache: entries already stored are judged by the new
+// one, and 0 turns the cache off at once.
+TEST(SessionCheckCache, ANewTtlAppliesToEntriesAlreadyStored) {
+  SessionCheckCache cache(60'000ms, 100);
+  cache.store("jti-1", verified_for("ada"), cache.epoch(), kStart);
+  EXPECT_TRUE(cache.find("jti-1", kStart + 2s).has_value());
+  cache.set_ttl(1000ms);
+  EXPECT_FALSE(cache.find("jti-1", kStart + 2s).has_value());
+  EXPECT_TRUE(cache.find("jti-1", kStart + 999ms).has_value());
+  cache.set_ttl(0ms);
+  EXPECT_FALSE(cache.find("jti-1", kStart).has_value());
+  cache.store("jti-2", verified_for("bob"), cache.epoch(), kStart);
+  cache.set_ttl(60'000ms);
+  EXPECT_FALSE(cache.find("jti-2", kStart).has_value()) << "nothing is stored while the cache is off";
 }
 
 TEST(SessionCheckCache, NeverAnswersForASessionThatHasEnded) {

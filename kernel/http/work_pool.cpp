@@ -83,6 +83,9 @@ struct WorkPool::State : std::enable_shared_from_this<WorkPool::State> {
   std::deque<Job> queue;
   std::list<Worker> workers;
   std::thread watchdog;
+  // When the watchdog wakes next (guarded by mutex). A call whose deadline is later needs no wake-up:
+  // the watchdog sees it then. Waking it for every call would cost a context switch per request.
+  Clock::time_point watchdog_wakes_at = Clock::time_point::min();
   unsigned busy = 0;
   unsigned stuck = 0;
   unsigned replaced = 0;  // stuck threads that have a replacement; capped at `threads`
@@ -113,7 +116,7 @@ void WorkPool::State::run_worker(WorkerIt it) {
     w.deadline = w.started + timeout;
     ++busy;
     busy_threads.set(busy);
-    watch.notify_one();
+    if (w.deadline < watchdog_wakes_at) watch.notify_one();
     lock.unlock();
     try {
       job.work();
@@ -196,11 +199,10 @@ void WorkPool::State::run_watchdog() {
         spawn();
       }
     }
-    if (next == Clock::time_point::max()) {
-      watch.wait(lock);
-    } else {
-      watch.wait_until(lock, next);
-    }
+    // With no call running it still wakes one timeout from now: every call that starts before then has
+    // a later deadline, so none is missed, and none needs to wake it.
+    watchdog_wakes_at = std::min(next, now + timeout);
+    watch.wait_until(lock, watchdog_wakes_at);
   }
 }
 

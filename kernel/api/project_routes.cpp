@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/content_type.hpp"
 #include "api/export_gate.hpp"
@@ -100,12 +101,11 @@ std::optional<http::Response> quota_refusal(const ApiContext& context, const Pro
   const auto files = static_cast<std::uint64_t>(usage->files) + (replaces_a_live_file ? 0 : 1);
   const auto bytes =
       static_cast<std::uint64_t>(std::max<std::int64_t>(0, usage->bytes - replaced_size)) + new_size;
-  auto refuse = [&](const char* quota, std::uint64_t used, std::uint64_t limit) {
-    auto response = http::Response::problem(
+  auto refuse = [](const char* quota, std::uint64_t used, std::uint64_t limit) {
+    return http::Response::problem(
         413, "quota_exceeded", "Quota Exceeded",
         std::string("this write would take your projects to ") + std::to_string(used) + " " + quota +
             ", over the limit of " + std::to_string(limit) + "; delete files or ask an operator to raise it");
-    return response;
   };
   if (files > state.limits.files_per_user) return refuse("files", files, state.limits.files_per_user);
   if (bytes > state.limits.workspace_bytes_per_user && new_size > static_cast<std::uint64_t>(replaced_size)) {
@@ -551,9 +551,10 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
                      : busy(503, "the server runs " + std::to_string(state->exports.total()) +
                                      " exports already; retry shortly");
         }
-        // The sizes first, from the file list, so that a project over the limit is refused before any
-        // content is read into memory.
+        // The listing first: its sizes refuse a project over the limit before any content is read, and
+        // the versions it names are immutable, so the content read next has exactly those sizes.
         const std::uint64_t max_bytes = state->limits.export_max_bytes;
+        std::vector<sdk::FileVersion> entries;
         std::uint64_t total = 0;
         sdk::PageRequest page;
         page.limit = sdk::kMaxPageLimit;
@@ -561,8 +562,10 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
           auto files = context.storage(
               [&](sdk::Storage& s) { return s.list_files(auth->user_id, project->id, "", page); });
           if (!files.ok()) return problem_from_status(files.status());
-          for (const auto& entry : files->items)
+          for (auto& entry : files->items) {
             total += static_cast<std::uint64_t>(entry.size);
+            entries.push_back(std::move(entry));
+          }
           page.cursor = files->next_cursor;
         } while (!page.cursor.empty());
         if (total > max_bytes) {
@@ -573,41 +576,23 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
         }
         std::string archive;
         TarGzWriter writer(archive);
-        page = {};
-        page.limit = sdk::kMaxPageLimit;
-        std::uint64_t content_bytes = 0;
-        do {
-          auto files = context.storage(
-              [&](sdk::Storage& s) { return s.list_files(auth->user_id, project->id, "", page); });
-          if (!files.ok()) return problem_from_status(files.status());
-          for (const auto& entry : files->items) {
-            auto file = context.storage([&](sdk::Storage& s) {
-              return s.get_file(auth->user_id, project->id, entry.path, entry.version);
-            });
-            if (file.status().code() == sdk::StatusCode::kNotFound) continue;  // deleted meanwhile
-            if (!file.ok()) return problem_from_status(file.status());
-            // Files written since the sizes were added up count too.
-            content_bytes += file->content.size();
-            if (content_bytes > max_bytes) {
-              return http::Response::problem(413, "export_too_large", "Export Too Large",
-                                             "the project's files exceed the export limit of " +
-                                                 std::to_string(max_bytes) +
-                                                 " bytes (limits.export_max_bytes)");
-            }
-            // Names come from storage, which only holds canonical paths; re-checked all the same, since
-            // an archive entry is a path on the user's disk.
-            auto name = security::normalize_relative_path(file->version.path);
-            if (!name.ok())
-              return problem_from_status(sdk::Status::data_loss("stored path is not canonical"));
-            const auto mtime =
-                std::chrono::duration_cast<std::chrono::seconds>(file->version.created_at.time_since_epoch())
-                    .count();
-            if (const sdk::Status added = writer.add_file(*name, file->content, mtime); !added.ok()) {
-              return problem_from_status(added);
-            }
+        for (const auto& entry : entries) {
+          auto file = context.storage([&](sdk::Storage& s) {
+            return s.get_file(auth->user_id, project->id, entry.path, entry.version);
+          });
+          if (file.status().code() == sdk::StatusCode::kNotFound) continue;  // deleted meanwhile
+          if (!file.ok()) return problem_from_status(file.status());
+          // Names come from storage, which only holds canonical paths; re-checked all the same, since
+          // an archive entry is a path on the user's disk.
+          auto name = security::normalize_relative_path(file->version.path);
+          if (!name.ok()) return problem_from_status(sdk::Status::data_loss("stored path is not canonical"));
+          const auto mtime =
+              std::chrono::duration_cast<std::chrono::seconds>(file->version.created_at.time_since_epoch())
+                  .count();
+          if (const sdk::Status added = writer.add_file(*name, file->content, mtime); !added.ok()) {
+            return problem_from_status(added);
           }
-          page.cursor = files->next_cursor;
-        } while (!page.cursor.empty());
+        }
         if (const sdk::Status finished = writer.finish(); !finished.ok())
           return problem_from_status(finished);
         http::Response response;

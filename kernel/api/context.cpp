@@ -560,29 +560,27 @@ AuthResult ApiContext::authenticate_access_token(const http::Request& request, s
 }
 
 AuthResult ApiContext::authorize(const http::Request& request, Principal principal, Access needed) const {
-  auto refuse = [&](AuthFailure reason, std::string_view slug, std::string_view detail) {
+  // The problem's type is the metric's reason.
+  auto refuse = [&](AuthFailure reason, std::string_view detail) {
     count_auth_failure(reason);
-    return forbidden(slug, detail);
+    return forbidden(kAuthFailureNames[static_cast<std::size_t>(reason)], detail);
   };
   switch (needed) {
     case Access::kRead:
       if (!principal.has_scope(kScopeRead) && !principal.has_scope(kScopeWrite)) {
-        return refuse(AuthFailure::kInsufficientScope, "insufficient_scope",
-                      "this credential lacks the \"read\" scope");
+        return refuse(AuthFailure::kInsufficientScope, "this credential lacks the \"read\" scope");
       }
       break;
     case Access::kWrite:
       if (!principal.has_scope(kScopeWrite)) {
-        return refuse(AuthFailure::kInsufficientScope, "insufficient_scope",
-                      "this credential lacks the \"write\" scope");
+        return refuse(AuthFailure::kInsufficientScope, "this credential lacks the \"write\" scope");
       }
       break;
     case Access::kAdmin:
       if (!principal.is_admin)
-        return refuse(AuthFailure::kAdminRequired, "admin_required", "administrator privileges are required");
+        return refuse(AuthFailure::kAdminRequired, "administrator privileges are required");
       if (!principal.has_scope(kScopeAdmin)) {
-        return refuse(AuthFailure::kInsufficientScope, "insufficient_scope",
-                      "this credential lacks the \"admin\" scope");
+        return refuse(AuthFailure::kInsufficientScope, "this credential lacks the \"admin\" scope");
       }
       break;
   }

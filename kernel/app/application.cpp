@@ -133,10 +133,6 @@ sdk::Result<Application::ConfigReloadReport> Application::reload_config(const co
   std::lock_guard lock(reload_mutex_);
   if (!api_ || !server_) return sdk::Status::failed_precondition("the server is not running");
   auto log = core::logger("kernel");
-  auto audit = [&](std::string_view action, std::string_view target, nlohmann::json detail) {
-    detail["trigger"] = trigger.name;
-    api_->audit_without_request(trigger.actor_id, action, target, trigger.source, std::move(detail));
-  };
   auto plugin_changes = plugins_->apply_config(
       next.plugins, [&](const std::string& id, const sdk::Result<plugins::ReloadOutcome>& outcome) {
         audit_plugin_reload(trigger, id, outcome);
@@ -147,7 +143,7 @@ sdk::Result<Application::ConfigReloadReport> Application::reload_config(const co
         plugin_changes.status().code(),
         plugin_changes.status().message() +
             "\nno other setting of the file was applied; reload again once this is resolved");
-    audit("config.reload_rejected", "config", {{"reason", status.message()}});
+    audit(trigger, "config.reload_rejected", "config", {{"reason", status.message()}});
     return status;
   }
   ConfigReloadReport report;
@@ -171,7 +167,7 @@ sdk::Result<Application::ConfigReloadReport> Application::reload_config(const co
     // Each of these puts in force every live setting of its part (config_reload.cpp says which); the
     // plugin settings went with apply_config above. Restart-only fields handed over are ignored there.
     if (auto status = api_->apply_security(next.security); !status.ok()) {
-      audit("config.reload_rejected", "config", {{"reason", status.message()}});
+      audit(trigger, "config.reload_rejected", "config", {{"reason", status.message()}});
       return status;
     }
     server_->apply_live(next.server, next.log.access_log);
@@ -180,18 +176,24 @@ sdk::Result<Application::ConfigReloadReport> Application::reload_config(const co
   reloaded_ = next;
   log->info("config reloaded ({}): {} change(s), {} waiting for a restart", trigger.name,
             report.changes.size(), report.restart_required.size());
-  audit("config.reloaded", "config",
+  audit(trigger, "config.reloaded", "config",
         {{"changes", report.changes},
          {"applied", report.applied},
          {"restart_required", report.restart_required}});
   return report;
 }
 
+void Application::audit(const ReloadTrigger& trigger, std::string_view action, std::string_view target,
+                        nlohmann::json detail) {
+  if (!api_) return;
+  detail["trigger"] = trigger.name;
+  api_->audit_without_request(trigger.actor_id, action, target, trigger.source, std::move(detail));
+}
+
 void Application::audit_plugin_reload(const ReloadTrigger& trigger, const std::string& id,
                                       const sdk::Result<plugins::ReloadOutcome>& outcome) {
-  if (!api_) return;
-  auto audit = plugin_reload_audit(outcome, trigger.name);
-  api_->audit_without_request(trigger.actor_id, audit.action, id, trigger.source, std::move(audit.detail));
+  auto record = plugin_reload_audit(outcome, trigger.name);
+  audit(trigger, record.action, id, std::move(record.detail));
 }
 
 sdk::Result<Application::ConfigReloadReport> Application::reload_config_file(const ReloadTrigger& trigger) {
@@ -203,10 +205,7 @@ sdk::Result<Application::ConfigReloadReport> Application::reload_config_file(con
   if (!next.ok()) {
     auto refusal =
         sdk::Status::invalid_argument("config reload rejected, nothing changed: " + next.status().message());
-    if (api_) {
-      api_->audit_without_request(trigger.actor_id, "config.reload_rejected", "config", trigger.source,
-                                  {{"reason", refusal.message()}, {"trigger", trigger.name}});
-    }
+    audit(trigger, "config.reload_rejected", "config", {{"reason", refusal.message()}});
     return refusal;
   }
   return reload_config(*next, trigger);

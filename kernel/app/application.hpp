@@ -88,6 +88,9 @@ class Application {
 
  private:
   std::shared_ptr<http::Router> build_router();
+  // Records what `trigger` started, with detail.trigger set; nothing before start().
+  void audit(const ReloadTrigger& trigger, std::string_view action, std::string_view target,
+             nlohmann::json detail);
   // Audits a plugin reload that `trigger` started (a config reload or the file watcher) as the admin
   // API audits its own (plugin_reload_audit).
   void audit_plugin_reload(const ReloadTrigger& trigger, const std::string& id,

@@ -1,7 +1,7 @@
-// The cost of calling into a plugin (docs/architecture.md "The plugin boundary"): every call takes a lease on the plugin's active
-// generation, calls through the SDK interface inside Lease::call's exception guard, and releases the
-// lease. Measured against a direct virtual call to the same method body of the same class compiled
-// into this program (bench/plugin/bench_agent.hpp), so the difference is the boundary alone.
+// The cost of calling into a plugin (docs/architecture.md "The plugin boundary"): every call takes a lease on
+// the plugin's active generation, calls through the SDK interface inside Lease::call's exception guard, and
+// releases the lease. Measured against a direct virtual call to the same method body of the same class
+// compiled into this program (bench/plugin/bench_agent.hpp), so the difference is the boundary alone.
 //
 //   BM_DirectVirtualCall           the baseline: a virtual call the compiler cannot devirtualize
 //   BM_VirtualCallIntoPlugin       the same call on the plugin's instance, with no lease (the DSO hop)

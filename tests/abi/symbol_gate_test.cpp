@@ -1,5 +1,6 @@
-// The symbol gate (docs/architecture.md "The plugin boundary"): every plugin the project builds exports exactly one symbol and has
-// no STB_GNU_UNIQUE symbol. Checked twice, by the kernel's own ELF reader and by binutils' readelf.
+// The symbol gate (docs/architecture.md "The plugin boundary"): every plugin the project builds exports
+// exactly one symbol and has no STB_GNU_UNIQUE symbol. Checked twice, by the kernel's own ELF reader and by
+// binutils' readelf.
 #include <array>
 #include <cstdio>
 #include <fstream>

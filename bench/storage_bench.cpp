@@ -34,11 +34,12 @@ class BenchDatabase {
     auto loaded = LoadedStorage::load(plugin, host_);
     if (!loaded.ok()) throw std::runtime_error(loaded.status().to_string());
     loaded_ = std::move(*loaded);
-    user_id_ = storage().create_user({"bench@example.com", "", false, "free"}).value().id;
-    project_id_ = storage().create_project({user_id_, "bench", ""}).value().id;
-    run_id_ = storage().create_run(user_id_, {project_id_, "bench", "running"}).value().id;
+    user_id_ = storage().users().create_user({"bench@example.com", "", false, "free"}).value().id;
+    project_id_ = storage().projects().create_project({user_id_, "bench", ""}).value().id;
+    run_id_ = storage().runs().create_run(user_id_, {project_id_, "bench", "running"}).value().id;
     for (int i = 0; i < 1000; ++i) {
       (void)storage()
+          .runs()
           .append_run_event(user_id_, run_id_, "log", {{"line", i}, {"text", "npm install"}})
           .value();
     }
@@ -75,14 +76,14 @@ std::unique_ptr<BenchDatabase> postgres_database(samokoder::testing::PostgresSer
 
 void create_project(benchmark::State& state, BenchDatabase* db) {
   for (auto _ : state) {
-    auto project = db->storage().create_project({db->user_id(), "p", "a project"});
+    auto project = db->storage().projects().create_project({db->user_id(), "p", "a project"});
     if (!project.ok()) state.SkipWithError(project.status().to_string().c_str());
   }
 }
 
 void get_project(benchmark::State& state, BenchDatabase* db) {
   for (auto _ : state) {
-    auto project = db->storage().get_project(db->user_id(), db->project_id());
+    auto project = db->storage().projects().get_project(db->user_id(), db->project_id());
     if (!project.ok()) state.SkipWithError(project.status().to_string().c_str());
     benchmark::DoNotOptimize(project);
   }
@@ -90,15 +91,15 @@ void get_project(benchmark::State& state, BenchDatabase* db) {
 
 void append_run_event(benchmark::State& state, BenchDatabase* db) {
   for (auto _ : state) {
-    auto event =
-        db->storage().append_run_event(db->user_id(), db->run_id(), "log", {{"line", 1}, {"text", "ok"}});
+    auto event = db->storage().runs().append_run_event(db->user_id(), db->run_id(), "log",
+                                                       {{"line", 1}, {"text", "ok"}});
     if (!event.ok()) state.SkipWithError(event.status().to_string().c_str());
   }
 }
 
 void read_event_page_50(benchmark::State& state, BenchDatabase* db) {
   for (auto _ : state) {
-    auto events = db->storage().list_run_events(db->user_id(), db->run_id(), 500, 50);
+    auto events = db->storage().runs().list_run_events(db->user_id(), db->run_id(), 500, 50);
     if (!events.ok() || events->size() != 50) state.SkipWithError("expected a page of 50 events");
     benchmark::DoNotOptimize(events);
   }

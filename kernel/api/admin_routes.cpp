@@ -44,13 +44,13 @@ http::Response list_users(ApiContext& context, http::Request& request) {
   if (!auth) return auth.take_response();
   auto page = context.page_request(request);
   if (!page) return page.take_response();
-  auto users = context.storage([&](sdk::Storage& s) { return s.list_users(*page); });
-  if (!users.ok()) return problem_from_status(users.status());
+  auto listed = context.store<sdk::UserStore>([&](sdk::UserStore& users) { return users.list_users(*page); });
+  if (!listed.ok()) return problem_from_status(listed.status());
   nlohmann::json items = nlohmann::json::array();
-  for (const auto& user : users->items)
+  for (const auto& user : listed->items)
     items.push_back(admin_user_json(user));
   return http::Response::json(
-      200, {{"items", std::move(items)}, {"next_cursor", cursor_json(users->next_cursor)}});
+      200, {{"items", std::move(items)}, {"next_cursor", cursor_json(listed->next_cursor)}});
 }
 
 http::Response update_user(ApiContext& context, http::Request& request) {
@@ -96,12 +96,13 @@ http::Response update_user(ApiContext& context, http::Request& request) {
     update.disabled = *disabled;
     changes["disabled"] = *disabled;
   }
-  auto updated = context.storage([&](sdk::Storage& s) { return s.update_user(id, update); });
+  auto updated =
+      context.store<sdk::UserStore>([&](sdk::UserStore& users) { return users.update_user(id, update); });
   // Disabling also ends every login of the account, so enabling it again does not bring old sessions
   // back: the user signs in anew.
   if (updated.ok() && disabled && *disabled) {
-    auto revoked =
-        context.storage([&](sdk::Storage& s) { return s.revoke_user_sessions(id, "account_disabled"); });
+    auto revoked = context.store<sdk::SessionStore>(
+        [&](sdk::SessionStore& sessions) { return sessions.revoke_user_sessions(id, "account_disabled"); });
     if (revoked.ok()) changes["sessions_revoked"] = *revoked;
   }
   // A demotion or a disable must reach the user's next request, not the next cache expiry.
@@ -130,7 +131,8 @@ http::Response list_audit(ApiContext& context, http::Request& request) {
     }
   }
   if (!errors.empty()) return validation_problem(errors);
-  auto events = context.storage([&](sdk::Storage& s) { return s.list_audit_events(filter, *page); });
+  auto events = context.store<sdk::AuditStore>(
+      [&](sdk::AuditStore& audit) { return audit.list_audit_events(filter, *page); });
   if (!events.ok()) return problem_from_status(events.status());
   nlohmann::json items = nlohmann::json::array();
   for (const auto& event : events->items)

@@ -156,13 +156,14 @@ http::Response login(ApiContext& context, http::Request& request) {
   const auto now = context.now();
   auto record = [&](bool success) {
     const sdk::LoginAttempt attempt{subject, address, success, user_agent(request)};
-    const auto status = context.storage([&](sdk::Storage& s) { return s.record_login_attempt(attempt); });
+    const auto status = context.store<sdk::LoginAttemptStore>(
+        [&](sdk::LoginAttemptStore& login_attempts) { return login_attempts.record_login_attempt(attempt); });
     if (!status.ok()) core::logger("security")->error("login attempt not recorded: {}", status.to_string());
   };
 
-  auto address_failures = context.storage([&](sdk::Storage& s) {
-    return s.count_failed_logins_for_address(address,
-                                             now - std::chrono::seconds(security.address_window_seconds));
+  auto address_failures = context.store<sdk::LoginAttemptStore>([&](sdk::LoginAttemptStore& login_attempts) {
+    return login_attempts.count_failed_logins_for_address(
+        address, now - std::chrono::seconds(security.address_window_seconds));
   });
   if (!address_failures.ok()) return problem_from_status(address_failures.status());
   if (*address_failures >= security.address_max_failures) {
@@ -173,7 +174,8 @@ http::Response login(ApiContext& context, http::Request& request) {
   }
 
   std::optional<sdk::User> user;
-  if (auto found = context.storage([&](sdk::Storage& s) { return s.find_user_by_email(credentials->email); });
+  if (auto found = context.store<sdk::UserStore>(
+          [&](sdk::UserStore& users) { return users.find_user_by_email(credentials->email); });
       found.ok()) {
     user = std::move(found).value();
   } else if (found.status().code() != sdk::StatusCode::kNotFound) {
@@ -182,8 +184,9 @@ http::Response login(ApiContext& context, http::Request& request) {
   const std::string actor = user ? user->id : std::string();
   auto since = now - std::chrono::seconds(security.lockout_window_seconds);
   if (user) since = std::max(since, user->updated_at);
-  auto failures =
-      context.storage([&](sdk::Storage& s) { return s.count_failed_logins_for_subject(subject, since); });
+  auto failures = context.store<sdk::LoginAttemptStore>([&](sdk::LoginAttemptStore& login_attempts) {
+    return login_attempts.count_failed_logins_for_subject(subject, since);
+  });
   if (!failures.ok()) return problem_from_status(failures.status());
   if (*failures >= security.lockout_max_failures) {
     record(false);
@@ -226,7 +229,8 @@ http::Response login(ApiContext& context, http::Request& request) {
         [&](sdk::AuthProvider& p) { return p.hash_secret(credentials->password); });
     if (rehashed.ok()) update.password_hash = std::move(rehashed).value();
   }
-  auto updated = context.storage([&](sdk::Storage& s) { return s.update_user(user->id, update); });
+  auto updated = context.store<sdk::UserStore>(
+      [&](sdk::UserStore& users) { return users.update_user(user->id, update); });
   if (!updated.ok()) return problem_from_status(updated.status());
   auto tokens = context.sessions().start(*updated, address, user_agent(request));
   if (!tokens.ok()) return problem_from_status(tokens.status());
@@ -263,7 +267,8 @@ http::Response register_user(ApiContext& context, http::Request& request) {
   sdk::NewUser user;
   user.email = *email;
   user.password_hash = std::move(hash).value();
-  auto created = context.storage([&](sdk::Storage& s) { return s.create_user(user); });
+  auto created =
+      context.store<sdk::UserStore>([&](sdk::UserStore& users) { return users.create_user(user); });
   if (created.ok()) {
     context.audit(created->id, "auth.register", created->id, request);
   } else if (created.status().code() == sdk::StatusCode::kAlreadyExists) {
@@ -339,7 +344,8 @@ http::Response logout(ApiContext& context, http::Request& request) {
 http::Response me(ApiContext& context, http::Request& request) {
   auto auth = context.authenticate(request, Access::kRead);
   if (!auth) return auth.take_response();
-  auto user = context.storage([&](sdk::Storage& s) { return s.get_user(auth->user_id); });
+  auto user =
+      context.store<sdk::UserStore>([&](sdk::UserStore& users) { return users.get_user(auth->user_id); });
   if (!user.ok()) return problem_from_status(user.status());
   nlohmann::json body = user_json(*user);
   body["auth"] = {{"method", auth_method_name(auth->method)},

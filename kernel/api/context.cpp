@@ -471,19 +471,22 @@ AuthResult ApiContext::authenticate_session(const http::Request& request, std::s
 
 Outcome<SessionCheckCache::Verified> ApiContext::check_session_in_storage(const AccessClaims& claims) const {
   constexpr std::string_view kInvalid = "the access token is invalid, expired or revoked";
-  auto revoked = storage([&](sdk::Storage& s) { return s.is_token_id_revoked(claims.jti); });
+  auto revoked = store<sdk::TokenRevocationStore>([&](sdk::TokenRevocationStore& token_revocations) {
+    return token_revocations.is_token_id_revoked(claims.jti);
+  });
   if (!revoked.ok()) return problem_from_status(revoked.status());
   if (*revoked) {
     count_auth_failure(AuthFailure::kRevokedToken);
     return unauthorized(kInvalid);
   }
-  auto session = storage([&](sdk::Storage& s) { return s.get_session(claims.session_id); });
+  auto session = store<sdk::SessionStore>(
+      [&](sdk::SessionStore& sessions) { return sessions.get_session(claims.session_id); });
   if (!session.ok()) return auth_storage_failure(session.status(), kInvalid);
   if (session->revoked_at || session->expires_at <= now() || session->user_id != claims.user_id) {
     count_auth_failure(AuthFailure::kRevokedSession);
     return unauthorized(kInvalid);
   }
-  auto user = storage([&](sdk::Storage& s) { return s.get_user(claims.user_id); });
+  auto user = store<sdk::UserStore>([&](sdk::UserStore& users) { return users.get_user(claims.user_id); });
   if (!user.ok()) return auth_storage_failure(user.status(), kInvalid);
   if (user->disabled) {
     count_auth_failure(AuthFailure::kDisabledUser);
@@ -524,7 +527,8 @@ AuthResult ApiContext::authenticate_access_token(const http::Request& request, s
   }
   auto hash = provider.call<sdk::AuthProvider>([&](sdk::AuthProvider& p) { return p.hash_secret(token); });
   if (!hash.ok()) return problem_from_status(hash.status());
-  auto stored = storage([&](sdk::Storage& s) { return s.find_access_token(*hash); });
+  auto stored = store<sdk::AccessTokenStore>(
+      [&](sdk::AccessTokenStore& access_tokens) { return access_tokens.find_access_token(*hash); });
   if (!stored.ok()) {
     if (stored.status().code() == sdk::StatusCode::kNotFound) count_auth_failure(AuthFailure::kInvalidToken);
     return auth_storage_failure(stored.status(), kInvalid);
@@ -536,7 +540,7 @@ AuthResult ApiContext::authenticate_access_token(const http::Request& request, s
     count_auth_failure(AuthFailure::kRevokedToken);
     return unauthorized(kInvalid);
   }
-  auto user = storage([&](sdk::Storage& s) { return s.get_user(stored->user_id); });
+  auto user = store<sdk::UserStore>([&](sdk::UserStore& users) { return users.get_user(stored->user_id); });
   if (!user.ok()) return auth_storage_failure(user.status(), kInvalid);
   if (user->disabled) {
     count_auth_failure(AuthFailure::kDisabledUser);
@@ -545,7 +549,8 @@ AuthResult ApiContext::authenticate_access_token(const http::Request& request, s
   // last_used_at is informational: one write a minute per token is plenty, and a failed write must
   // not fail the request.
   if (!stored->last_used_at || now() - *stored->last_used_at >= std::chrono::minutes(1)) {
-    static_cast<void>(storage([&](sdk::Storage& s) { return s.touch_access_token(stored->id); }));
+    static_cast<void>(store<sdk::AccessTokenStore>(
+        [&](sdk::AccessTokenStore& access_tokens) { return access_tokens.touch_access_token(stored->id); }));
   }
   Principal principal;
   principal.user_id = user->id;
@@ -598,7 +603,8 @@ AuthResult ApiContext::authorize(const http::Request& request, Principal princip
 namespace {
 
 void append_audit_event(const ApiContext& context, sdk::NewAuditEvent event, std::string_view request_id) {
-  auto appended = context.storage([&](sdk::Storage& s) { return s.append_audit_event(event); });
+  auto appended =
+      context.store<sdk::AuditStore>([&](sdk::AuditStore& audit) { return audit.append_audit_event(event); });
   if (!appended.ok()) {
     core::logger("audit")->error(
         "audit event {} ({}) was not stored: {}", event.action,

@@ -10,8 +10,8 @@
 //   router.add(verb::get, "/api/v1/projects/{id}", [&context](http::Request& request) {
 //     auto auth = context.authenticate(request, Access::kRead);
 //     if (!auth) return auth.take_response();                  // 401 / 403 / 429, ready to send
-//     auto project = context.storage([&](sdk::Storage& s) {
-//       return s.get_project(auth->user_id, request.param("id"));
+//     auto project = context.store<sdk::ProjectStore>([&](sdk::ProjectStore& projects) {
+//       return projects.get_project(auth->user_id, request.param("id"));
 //     });
 //     if (!project.ok()) return problem_from_status(project.status());
 //     return http::Response::json(200, ...);
@@ -212,12 +212,13 @@ class ApiContext {
   metrics::Registry& metrics() const noexcept { return metrics_; }
   plugins::PluginManager& plugins() const noexcept { return plugins_; }
 
-  // Calls fn(sdk::Storage&) on the active storage backend under a lease and returns its Status or
-  // Result; kUnavailable when no backend is active, kInternal when it throws.
-  template <typename F>
-  auto storage(F&& fn) const {
+  // Calls fn(S&) with the store S (sdk::ProjectStore, sdk::UserStore, ...) of the active storage
+  // backend under a lease, and returns its Status or Result; kUnavailable when no backend is active,
+  // kInternal when it throws. Routes name the store they work on, never the whole port.
+  template <typename S, typename F>
+  auto store(F&& fn) const {
     const plugins::Lease lease = storage_();
-    return lease.call<sdk::Storage>(std::forward<F>(fn));
+    return lease.call<sdk::Storage>([&](sdk::Storage& storage) { return fn(storage.store<S>()); });
   }
 
   // A lease on the ACTIVE auth plugin serving `scheme` ("password": auth.local, "api_token":

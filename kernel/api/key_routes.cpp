@@ -41,7 +41,9 @@ void add_key_routes(http::Router& router, ApiContext& context) {
       [&context](http::Request& request) {
         auto auth = context.authenticate(request, Access::kRead);
         if (!auth) return auth.take_response();
-        auto keys = context.storage([&](sdk::Storage& s) { return s.list_provider_keys(auth->user_id); });
+        auto keys = context.store<sdk::ProviderKeyStore>([&](sdk::ProviderKeyStore& provider_keys) {
+          return provider_keys.list_provider_keys(auth->user_id);
+        });
         if (!keys.ok()) return problem_from_status(keys.status());
         nlohmann::json items = nlohmann::json::array();
         for (const auto& key : *keys)
@@ -70,7 +72,8 @@ void add_key_routes(http::Router& router, ApiContext& context) {
           }
           return problem_from_status(sealed.status());
         }
-        auto stored = context.storage([&](sdk::Storage& s) { return s.put_provider_key(*sealed); });
+        auto stored = context.store<sdk::ProviderKeyStore>(
+            [&](sdk::ProviderKeyStore& provider_keys) { return provider_keys.put_provider_key(*sealed); });
         if (!stored.ok()) return problem_from_status(stored.status());
         context.audit(
             auth->user_id, "key.set", *provider, request,
@@ -86,8 +89,9 @@ void add_key_routes(http::Router& router, ApiContext& context) {
         if (!auth) return auth.take_response();
         auto provider = provider_param(request);
         if (!provider) return provider.take_response();
-        auto key =
-            context.storage([&](sdk::Storage& s) { return s.get_provider_key(auth->user_id, *provider); });
+        auto key = context.store<sdk::ProviderKeyStore>([&](sdk::ProviderKeyStore& provider_keys) {
+          return provider_keys.get_provider_key(auth->user_id, *provider);
+        });
         if (!key.ok()) return problem_from_status(key.status());
         return http::Response::json(200, key_json(*key));
       },
@@ -101,7 +105,9 @@ void add_key_routes(http::Router& router, ApiContext& context) {
         auto provider = provider_param(request);
         if (!provider) return provider.take_response();
         const sdk::Status deleted =
-            context.storage([&](sdk::Storage& s) { return s.delete_provider_key(auth->user_id, *provider); });
+            context.store<sdk::ProviderKeyStore>([&](sdk::ProviderKeyStore& provider_keys) {
+              return provider_keys.delete_provider_key(auth->user_id, *provider);
+            });
         if (!deleted.ok()) return problem_from_status(deleted);
         context.audit(auth->user_id, "key.deleted", *provider, request, {{"provider", *provider}});
         return http::Response::no_content();

@@ -84,12 +84,13 @@ http::Response busy(unsigned status, std::string_view detail) {
 std::optional<http::Response> quota_refusal(const ApiContext& context, const ProjectState& state,
                                             const std::string& owner_id, const std::string& project_id,
                                             const std::string& path, std::size_t new_size) {
-  auto usage = context.storage([&](sdk::Storage& s) { return s.usage_of_owner(owner_id); });
+  auto usage =
+      context.store<sdk::FileStore>([&](sdk::FileStore& files) { return files.usage_of_owner(owner_id); });
   if (!usage.ok()) return problem_from_status(usage.status());
   sdk::PageRequest newest;
   newest.limit = 1;
-  auto versions = context.storage(
-      [&](sdk::Storage& s) { return s.list_file_versions(owner_id, project_id, path, newest); });
+  auto versions = context.store<sdk::FileStore>(
+      [&](sdk::FileStore& files) { return files.list_file_versions(owner_id, project_id, path, newest); });
   std::int64_t replaced_size = 0;
   bool replaces_a_live_file = false;
   if (versions.ok() && !versions->items.empty() && !versions->items.front().deleted) {
@@ -214,7 +215,8 @@ http::Response project_gone(ProjectState& state, const http::Request& request, c
 std::optional<http::Response> unless_project_gone(ApiContext& context, ProjectState& state,
                                                   const http::Request& request, const Principal& caller,
                                                   const sdk::Project& project) {
-  auto found = context.storage([&](sdk::Storage& s) { return s.get_project(caller.user_id, project.id); });
+  auto found = context.store<sdk::ProjectStore>(
+      [&](sdk::ProjectStore& projects) { return projects.get_project(caller.user_id, project.id); });
   if (found.status().code() != sdk::StatusCode::kNotFound) return std::nullopt;
   return project_gone(state, request, project);
 }
@@ -225,8 +227,8 @@ Outcome<FileTarget> file_target(ApiContext& context, ProjectState& state, const 
   if (!auth) return auth.take_response();
   auto path = path_param(request);
   if (!path) return path.take_response();
-  auto project =
-      context.storage([&](sdk::Storage& s) { return s.get_project(auth->user_id, request.param("id")); });
+  auto project = context.store<sdk::ProjectStore>(
+      [&](sdk::ProjectStore& projects) { return projects.get_project(auth->user_id, request.param("id")); });
   if (!project.ok()) return problem_from_status(project.status());
   FileTarget target{std::move(*auth), std::move(*path), std::move(project).value(), {}};
   if (intent != FileIntent::kRead) target.lock = state.locks.lock(target.project.id);
@@ -307,14 +309,16 @@ void add_project_crud(http::Router& router, ApiContext& context, const std::shar
         project.owner_id = auth->user_id;
         project.name = *name;
         project.description = description.value_or("");
-        auto created = context.storage([&](sdk::Storage& s) { return s.create_project(project); });
+        auto created = context.store<sdk::ProjectStore>(
+            [&](sdk::ProjectStore& projects) { return projects.create_project(project); });
         if (!created.ok()) return problem_from_status(created.status());
         if (const sdk::Status made = state->workspaces.create(created->id); !made.ok()) {
           // Without a workspace the project is unusable for runs; take it back rather than keep half of it.
           core::logger("api")->error("request {}: cannot create the workspace of project {}: {}",
                                      request.request_id(), created->id, made.to_string());
-          const sdk::Status undone =
-              context.storage([&](sdk::Storage& s) { return s.delete_project(auth->user_id, created->id); });
+          const sdk::Status undone = context.store<sdk::ProjectStore>([&](sdk::ProjectStore& projects) {
+            return projects.delete_project(auth->user_id, created->id);
+          });
           if (!undone.ok()) {
             core::logger("api")->error("request {}: cannot delete project {} again: {}", request.request_id(),
                                        created->id, undone.to_string());
@@ -335,20 +339,20 @@ void add_project_crud(http::Router& router, ApiContext& context, const std::shar
         if (!auth) return auth.take_response();
         auto page = context.page_request(request);
         if (!page) return page.take_response();
-        auto projects =
-            context.storage([&](sdk::Storage& s) { return s.list_projects(auth->user_id, *page); });
-        if (!projects.ok()) return problem_from_status(projects.status());
+        auto listed = context.store<sdk::ProjectStore>(
+            [&](sdk::ProjectStore& projects) { return projects.list_projects(auth->user_id, *page); });
+        if (!listed.ok()) return problem_from_status(listed.status());
         std::string body;
-        body.reserve(64 + 256 * projects->items.size());
+        body.reserve(64 + 256 * listed->items.size());
         http::JsonWriter json(body);
         json.begin_object().key("items").begin_array();
-        for (const auto& project : projects->items)
+        for (const auto& project : listed->items)
           write_project(json, project);
         json.end_array().key("next_cursor");
-        if (projects->next_cursor.empty()) {
+        if (listed->next_cursor.empty()) {
           json.null();
         } else {
-          json.string(projects->next_cursor);
+          json.string(listed->next_cursor);
         }
         json.end_object();
         return http::Response::text(200, std::move(body), "application/json");
@@ -360,8 +364,9 @@ void add_project_crud(http::Router& router, ApiContext& context, const std::shar
       [&context](http::Request& request) {
         auto auth = context.authenticate(request, Access::kRead);
         if (!auth) return auth.take_response();
-        auto project = context.storage(
-            [&](sdk::Storage& s) { return s.get_project(auth->user_id, request.param("id")); });
+        auto project = context.store<sdk::ProjectStore>([&](sdk::ProjectStore& projects) {
+          return projects.get_project(auth->user_id, request.param("id"));
+        });
         if (!project.ok()) return problem_from_status(project.status());
         return project_response(200, *project);
       },
@@ -385,8 +390,9 @@ void add_project_crud(http::Router& router, ApiContext& context, const std::shar
           reader.add_error("", "give at least one of name, description");
         }
         if (!reader.ok()) return validation_problem(reader.errors());
-        auto updated = context.storage(
-            [&](sdk::Storage& s) { return s.update_project(auth->user_id, request.param("id"), update); });
+        auto updated = context.store<sdk::ProjectStore>([&](sdk::ProjectStore& projects) {
+          return projects.update_project(auth->user_id, request.param("id"), update);
+        });
         if (!updated.ok()) return problem_from_status(updated.status());
         return project_response(200, *updated);
       },
@@ -399,10 +405,11 @@ void add_project_crud(http::Router& router, ApiContext& context, const std::shar
         if (!auth) return auth.take_response();
         const std::string id(request.param("id"));
         auto lock = state->locks.lock(id);
-        auto project = context.storage([&](sdk::Storage& s) { return s.get_project(auth->user_id, id); });
+        auto project = context.store<sdk::ProjectStore>(
+            [&](sdk::ProjectStore& projects) { return projects.get_project(auth->user_id, id); });
         if (!project.ok()) return problem_from_status(project.status());
-        const sdk::Status deleted =
-            context.storage([&](sdk::Storage& s) { return s.delete_project(auth->user_id, id); });
+        const sdk::Status deleted = context.store<sdk::ProjectStore>(
+            [&](sdk::ProjectStore& projects) { return projects.delete_project(auth->user_id, id); });
         if (!deleted.ok()) return problem_from_status(deleted);
         if (const sdk::Status removed = state->workspaces.remove(project->id); !removed.ok()) {
           core::logger("api")->error("request {}: project {} is deleted but its workspace is not: {}",
@@ -429,13 +436,14 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
         auto page = context.page_request(request);
         if (!page) return page.take_response();
         const std::string prefix = request.query_param("prefix").value_or("");
-        auto files = context.storage(
-            [&](sdk::Storage& s) { return s.list_files(auth->user_id, request.param("id"), prefix, *page); });
-        if (!files.ok()) return problem_from_status(files.status());
+        auto listed = context.store<sdk::FileStore>([&](sdk::FileStore& files) {
+          return files.list_files(auth->user_id, request.param("id"), prefix, *page);
+        });
+        if (!listed.ok()) return problem_from_status(listed.status());
         nlohmann::json items = nlohmann::json::array();
-        for (const auto& file : files->items)
+        for (const auto& file : listed->items)
           items.push_back(file_json(file));
-        return http::Response::json(200, page_json(std::move(items), files->next_cursor));
+        return http::Response::json(200, page_json(std::move(items), listed->next_cursor));
       },
       read_options);
 
@@ -449,8 +457,8 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
         const Principal& auth = target->caller;
         const std::string& path = target->path;
         const sdk::Project& project = target->project;
-        auto file = context.storage(
-            [&](sdk::Storage& s) { return s.get_file(auth.user_id, project.id, path, *version); });
+        auto file = context.store<sdk::FileStore>(
+            [&](sdk::FileStore& files) { return files.get_file(auth.user_id, project.id, path, *version); });
         if (!file.ok()) return problem_from_status(file.status());
         http::Response response;
         response.status = 200;
@@ -474,8 +482,9 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
         if (auto refusal =
                 quota_refusal(context, *state, auth.user_id, project.id, path, request.body().size()))
           return std::move(*refusal);
-        auto stored = context.storage(
-            [&](sdk::Storage& s) { return s.put_file(auth.user_id, project.id, path, request.body(), ""); });
+        auto stored = context.store<sdk::FileStore>([&](sdk::FileStore& files) {
+          return files.put_file(auth.user_id, project.id, path, request.body(), "");
+        });
         if (!stored.ok()) {
           if (stored.status().code() == sdk::StatusCode::kNotFound)
             return project_gone(*state, request, project);
@@ -503,8 +512,8 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
         const Principal& auth = target->caller;
         const std::string& path = target->path;
         const sdk::Project& project = target->project;
-        auto deleted = context.storage(
-            [&](sdk::Storage& s) { return s.delete_file(auth.user_id, project.id, path, ""); });
+        auto deleted = context.store<sdk::FileStore>(
+            [&](sdk::FileStore& files) { return files.delete_file(auth.user_id, project.id, path, ""); });
         if (!deleted.ok()) return problem_from_status(deleted.status());
         if (const sdk::Status removed = state->workspaces.remove_file(project.id, path); !removed.ok()) {
           return workspace_write_failed(request, removed, "delete");
@@ -522,8 +531,8 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
         if (!path) return path.take_response();
         auto page = context.page_request(request);
         if (!page) return page.take_response();
-        auto versions = context.storage([&](sdk::Storage& s) {
-          return s.list_file_versions(auth->user_id, request.param("id"), *path, *page);
+        auto versions = context.store<sdk::FileStore>([&](sdk::FileStore& files) {
+          return files.list_file_versions(auth->user_id, request.param("id"), *path, *page);
         });
         if (!versions.ok()) return problem_from_status(versions.status());
         nlohmann::json items = nlohmann::json::array();
@@ -540,8 +549,9 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
       [&context, state](http::Request& request) {
         auto auth = context.authenticate(request, Access::kRead);
         if (!auth) return auth.take_response();
-        auto project = context.storage(
-            [&](sdk::Storage& s) { return s.get_project(auth->user_id, request.param("id")); });
+        auto project = context.store<sdk::ProjectStore>([&](sdk::ProjectStore& projects) {
+          return projects.get_project(auth->user_id, request.param("id"));
+        });
         if (!project.ok()) return problem_from_status(project.status());
         auto slot = state->exports.try_enter(auth->user_id);
         if (const auto* refusal = std::get_if<ExportGate::Refusal>(&slot)) {
@@ -559,14 +569,14 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
         sdk::PageRequest page;
         page.limit = sdk::kMaxPageLimit;
         do {
-          auto files = context.storage(
-              [&](sdk::Storage& s) { return s.list_files(auth->user_id, project->id, "", page); });
-          if (!files.ok()) return problem_from_status(files.status());
-          for (auto& entry : files->items) {
+          auto listed = context.store<sdk::FileStore>(
+              [&](sdk::FileStore& files) { return files.list_files(auth->user_id, project->id, "", page); });
+          if (!listed.ok()) return problem_from_status(listed.status());
+          for (auto& entry : listed->items) {
             total += static_cast<std::uint64_t>(entry.size);
             entries.push_back(std::move(entry));
           }
-          page.cursor = files->next_cursor;
+          page.cursor = listed->next_cursor;
         } while (!page.cursor.empty());
         if (total > max_bytes) {
           return http::Response::problem(413, "export_too_large", "Export Too Large",
@@ -577,8 +587,8 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
         std::string archive;
         TarGzWriter writer(archive);
         for (const auto& entry : entries) {
-          auto file = context.storage([&](sdk::Storage& s) {
-            return s.get_file(auth->user_id, project->id, entry.path, entry.version);
+          auto file = context.store<sdk::FileStore>([&](sdk::FileStore& files) {
+            return files.get_file(auth->user_id, project->id, entry.path, entry.version);
           });
           if (file.status().code() == sdk::StatusCode::kNotFound) continue;  // deleted meanwhile
           if (!file.ok()) return problem_from_status(file.status());

@@ -79,7 +79,8 @@ sdk::Result<IssuedTokens> Sessions::start(const sdk::User& user, std::string_vie
   session.source_address = std::string(source_address);
   session.user_agent = std::string(user_agent.substr(0, 512));
   session.expires_at = context_.now() + std::chrono::seconds(context_.security().session_max_age_seconds);
-  auto created = context_.storage([&](sdk::Storage& s) { return s.create_session(session); });
+  auto created = context_.store<sdk::SessionStore>(
+      [&](sdk::SessionStore& sessions) { return sessions.create_session(session); });
   if (!created.ok()) return created.status();
   auto tokens = mint(user.id, created->id, created->expires_at);
   if (!tokens.ok()) return tokens.status();
@@ -87,7 +88,8 @@ sdk::Result<IssuedTokens> Sessions::start(const sdk::User& user, std::string_vie
   refresh.session_id = created->id;
   refresh.token_hash = hash_refresh_token(tokens->refresh_token);
   refresh.expires_at = tokens->refresh_expires_at;
-  auto stored = context_.storage([&](sdk::Storage& s) { return s.add_refresh_token(refresh); });
+  auto stored = context_.store<sdk::SessionStore>(
+      [&](sdk::SessionStore& sessions) { return sessions.add_refresh_token(refresh); });
   if (!stored.ok()) return stored.status();
   return tokens;
 }
@@ -105,20 +107,23 @@ sdk::Result<IssuedTokens> Sessions::refresh(std::string_view refresh_token, Refr
     return unauthenticated;
   }
   const std::string old_hash = hash_refresh_token(refresh_token);
-  auto current = context_.storage([&](sdk::Storage& s) { return s.find_refresh_token(old_hash); });
+  auto current = context_.store<sdk::SessionStore>(
+      [&](sdk::SessionStore& sessions) { return sessions.find_refresh_token(old_hash); });
   if (!current.ok()) {
     if (current.status().code() != sdk::StatusCode::kNotFound) return current.status();
     failure = RefreshFailure::kUnknown;
     return unauthenticated;
   }
-  auto session = context_.storage([&](sdk::Storage& s) { return s.get_session(current->session_id); });
+  auto session = context_.store<sdk::SessionStore>(
+      [&](sdk::SessionStore& sessions) { return sessions.get_session(current->session_id); });
   if (!session.ok()) {
     if (session.status().code() != sdk::StatusCode::kNotFound) return session.status();
     failure = RefreshFailure::kUnknown;
     return unauthenticated;
   }
   // A deleted or disabled account gets no new tokens, even from a valid refresh token.
-  auto user = context_.storage([&](sdk::Storage& s) { return s.get_user(current->user_id); });
+  auto user =
+      context_.store<sdk::UserStore>([&](sdk::UserStore& users) { return users.get_user(current->user_id); });
   if (!user.ok() && user.status().code() != sdk::StatusCode::kNotFound) return user.status();
   if (!user.ok() || user->disabled) {
     failure = RefreshFailure::kExpiredOrRevoked;
@@ -130,7 +135,8 @@ sdk::Result<IssuedTokens> Sessions::refresh(std::string_view refresh_token, Refr
   next.session_id = session->id;
   next.token_hash = hash_refresh_token(tokens->refresh_token);
   next.expires_at = tokens->refresh_expires_at;
-  auto rotated = context_.storage([&](sdk::Storage& s) { return s.rotate_refresh_token(old_hash, next); });
+  auto rotated = context_.store<sdk::SessionStore>(
+      [&](sdk::SessionStore& sessions) { return sessions.rotate_refresh_token(old_hash, next); });
   if (rotated.ok()) return tokens;
   if (rotated.status().code() == sdk::StatusCode::kNotFound) {
     failure = RefreshFailure::kUnknown;
@@ -138,14 +144,16 @@ sdk::Result<IssuedTokens> Sessions::refresh(std::string_view refresh_token, Refr
   }
   if (rotated.status().code() != sdk::StatusCode::kFailedPrecondition) return rotated.status();
   // Rotated before (reuse), or revoked or expired: read it again to tell which, as storage.hpp asks.
-  auto again = context_.storage([&](sdk::Storage& s) { return s.find_refresh_token(old_hash); });
+  auto again = context_.store<sdk::SessionStore>(
+      [&](sdk::SessionStore& sessions) { return sessions.find_refresh_token(old_hash); });
   if (!again.ok()) return again.status();
   if (again->rotated && !again->revoked) {
     failure = RefreshFailure::kReuse;
     reused_session = again->session_id;
     reused_user = again->user_id;
-    const sdk::Status revoked = context_.storage(
-        [&](sdk::Storage& s) { return s.revoke_session(again->session_id, "refresh_token_reuse"); });
+    const sdk::Status revoked = context_.store<sdk::SessionStore>([&](sdk::SessionStore& sessions) {
+      return sessions.revoke_session(again->session_id, "refresh_token_reuse");
+    });
     context_.credentials_changed();
     SAMOKODER_RETURN_IF_ERROR(revoked);
     return unauthenticated;
@@ -187,9 +195,12 @@ sdk::Result<AccessClaims> Sessions::verify_access(std::string_view token) const 
 sdk::Status Sessions::end(std::string_view session_id, std::string_view jti,
                           Clock::time_point access_expires_at, std::string_view reason) const {
   sdk::Status ended =
-      context_.storage([&](sdk::Storage& s) { return s.revoke_token_id(jti, access_expires_at, reason); });
+      context_.store<sdk::TokenRevocationStore>([&](sdk::TokenRevocationStore& token_revocations) {
+        return token_revocations.revoke_token_id(jti, access_expires_at, reason);
+      });
   if (ended.ok())
-    ended = context_.storage([&](sdk::Storage& s) { return s.revoke_session(session_id, reason); });
+    ended = context_.store<sdk::SessionStore>(
+        [&](sdk::SessionStore& sessions) { return sessions.revoke_session(session_id, reason); });
   context_.credentials_changed();
   return ended;
 }

@@ -96,7 +96,8 @@ http::Response create_token(ApiContext& context, http::Request& request) {
   token.token_hash = issued->stored_hash;
   token.scopes = scopes;
   token.expires_at = expires_at;
-  auto created = context.storage([&](sdk::Storage& s) { return s.create_access_token(token); });
+  auto created = context.store<sdk::AccessTokenStore>(
+      [&](sdk::AccessTokenStore& access_tokens) { return access_tokens.create_access_token(token); });
   if (!created.ok()) return problem_from_status(created.status());
   context.audit(
       auth->user_id, "token.created", created->id, request,
@@ -111,7 +112,8 @@ http::Response create_token(ApiContext& context, http::Request& request) {
 http::Response list_tokens(ApiContext& context, http::Request& request) {
   auto auth = context.authenticate(request, Access::kRead);
   if (!auth) return auth.take_response();
-  auto tokens = context.storage([&](sdk::Storage& s) { return s.list_access_tokens(auth->user_id); });
+  auto tokens = context.store<sdk::AccessTokenStore>(
+      [&](sdk::AccessTokenStore& access_tokens) { return access_tokens.list_access_tokens(auth->user_id); });
   if (!tokens.ok()) return problem_from_status(tokens.status());
   nlohmann::json items = nlohmann::json::array();
   for (const auto& token : *tokens)
@@ -123,8 +125,9 @@ http::Response revoke_token(ApiContext& context, http::Request& request) {
   auto auth = context.authenticate(request, Access::kWrite);
   if (!auth) return auth.take_response();
   const std::string id(request.param("id"));
-  const auto revoked =
-      context.storage([&](sdk::Storage& s) { return s.revoke_access_token(auth->user_id, id); });
+  const auto revoked = context.store<sdk::AccessTokenStore>([&](sdk::AccessTokenStore& access_tokens) {
+    return access_tokens.revoke_access_token(auth->user_id, id);
+  });
   if (!revoked.ok()) return problem_from_status(revoked);
   context.audit(auth->user_id, "token.revoked", id, request);
   return http::Response::no_content();

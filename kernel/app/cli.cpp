@@ -362,7 +362,7 @@ int create_user(const Options& options, std::ostream& out, std::ostream& err) {
   user.email = email;
   user.password_hash = std::move(hash).value();
   user.is_admin = options.admin;
-  auto created = database.call<sdk::Storage>([&](sdk::Storage& s) { return s.create_user(user); });
+  auto created = database.call<sdk::Storage>([&](sdk::Storage& s) { return s.users().create_user(user); });
   if (!created.ok()) {
     if (created.status().code() == sdk::StatusCode::kAlreadyExists) {
       err << "samokoder: a user with this email already exists\n";
@@ -377,7 +377,7 @@ int create_user(const Options& options, std::ostream& out, std::ostream& err) {
   event.source_address = "cli";
   event.detail = {{"is_admin", options.admin}, {"via", "samokoder admin create-user"}};
   static_cast<void>(
-      database.call<sdk::Storage>([&](sdk::Storage& s) { return s.append_audit_event(event); }));
+      database.call<sdk::Storage>([&](sdk::Storage& s) { return s.audit().append_audit_event(event); }));
   out << "created user " << created->id << " <" << created->email << ">" << (options.admin ? " (admin)" : "")
       << "\n";
   return kExitOk;

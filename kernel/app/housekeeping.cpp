@@ -100,7 +100,7 @@ Housekeeping::Outcome Housekeeping::pass(const std::stop_token& stop) {
   const auto started = std::chrono::steady_clock::now();
   const auto until = clock_.now() + std::chrono::seconds(config_.interval_seconds);
   auto taken = lease.call<sdk::Storage>(
-      [&](sdk::Storage& s) { return s.try_acquire_lease(kLeaseName, node_id_, until); });
+      [&](sdk::Storage& s) { return s.leases().try_acquire_lease(kLeaseName, node_id_, until); });
   if (!taken.ok()) {
     log->error("housekeeping pass failed: cannot take the lease: {}", taken.status().to_string());
     return Outcome::kFailed;
@@ -118,13 +118,13 @@ Housekeeping::Outcome Housekeeping::pass(const std::stop_token& stop) {
     std::int64_t rows = 0;
   };
   std::array<Step, 4> steps = {{
-      {"sessions", purged_sessions_, [](sdk::Storage& s) { return s.purge_expired_sessions(); }},
+      {"sessions", purged_sessions_, [](sdk::Storage& s) { return s.sessions().purge_expired_sessions(); }},
       {"token_revocations", purged_token_revocations_,
-       [](sdk::Storage& s) { return s.purge_expired_token_revocations(); }},
+       [](sdk::Storage& s) { return s.token_revocations().purge_expired_token_revocations(); }},
       {"login_attempts", purged_login_attempts_,
-       [&](sdk::Storage& s) { return s.purge_login_attempts(login_cutoff); }},
+       [&](sdk::Storage& s) { return s.login_attempts().purge_login_attempts(login_cutoff); }},
       // Last, so that content of whatever the steps above removed is not missed.
-      {"blobs", purged_blobs_, [](sdk::Storage& s) { return s.purge_unreferenced_blobs(); }},
+      {"blobs", purged_blobs_, [](sdk::Storage& s) { return s.files().purge_unreferenced_blobs(); }},
   }};
   std::string failures;
   bool stopped = false;

@@ -113,7 +113,8 @@ TEST_F(KeysApiTest, StoredEncryptedShownMaskedAndNeverLogged) {
   EXPECT_EQ(logs.find(kSecret), std::string::npos) << logs;
 
   // The database holds the sealed form only.
-  auto row = with_storage([&](sdk::Storage& s) { return s.get_provider_key(alice.id, "openai"); });
+  auto row =
+      with_storage([&](sdk::Storage& s) { return s.provider_keys().get_provider_key(alice.id, "openai"); });
   ASSERT_TRUE(row.ok()) << row.status().to_string();
   EXPECT_EQ(row->ciphertext.find(kSecret), std::string::npos);
   EXPECT_EQ(row->masked_hint, "sk-…d0Ga");
@@ -133,7 +134,8 @@ TEST_F(KeysApiTest, ARowCopiedToAnotherUserDoesNotDecrypt) {
   const User mallory = sign_up("mallory@example.com");
   ASSERT_EQ(call(verb::put, "/api/v1/keys/openai", alice, nlohmann::json{{"api_key", kSecret}}.dump()).status,
             200u);
-  auto row = with_storage([&](sdk::Storage& s) { return s.get_provider_key(alice.id, "openai"); });
+  auto row =
+      with_storage([&](sdk::Storage& s) { return s.provider_keys().get_provider_key(alice.id, "openai"); });
   ASSERT_TRUE(row.ok());
 
   // Someone with database access copies Alice's sealed key into Mallory's row.
@@ -144,7 +146,7 @@ TEST_F(KeysApiTest, ARowCopiedToAnotherUserDoesNotDecrypt) {
   copy.ciphertext = row->ciphertext;
   copy.nonce = row->nonce;
   copy.masked_hint = row->masked_hint;
-  auto planted = with_storage([&](sdk::Storage& s) { return s.put_provider_key(copy); });
+  auto planted = with_storage([&](sdk::Storage& s) { return s.provider_keys().put_provider_key(copy); });
   ASSERT_TRUE(planted.ok());
   const auto ring = kernel_ring();
   EXPECT_TRUE(api::open_provider_key(ring, *row).ok());
@@ -152,7 +154,7 @@ TEST_F(KeysApiTest, ARowCopiedToAnotherUserDoesNotDecrypt) {
   // Relabelled to another provider of Alice's own, it fails too.
   copy.user_id = alice.id;
   copy.provider = "anthropic";
-  auto relabelled = with_storage([&](sdk::Storage& s) { return s.put_provider_key(copy); });
+  auto relabelled = with_storage([&](sdk::Storage& s) { return s.provider_keys().put_provider_key(copy); });
   ASSERT_TRUE(relabelled.ok());
   EXPECT_EQ(api::open_provider_key(ring, *relabelled).status().code(), sdk::StatusCode::kDataLoss);
 }
@@ -178,8 +180,8 @@ TEST_F(KeysApiTest, ReplaceDeleteAndAudit) {
     sdk::AuditFilter filter;
     filter.action = action;
     filter.actor_id = alice.id;
-    auto events =
-        with_storage([&](sdk::Storage& s) { return s.list_audit_events(filter, sdk::PageRequest{}); });
+    auto events = with_storage(
+        [&](sdk::Storage& s) { return s.audit().list_audit_events(filter, sdk::PageRequest{}); });
     ASSERT_TRUE(events.ok());
     ASSERT_EQ(events->items.size(), expected) << action;
     EXPECT_EQ(events->items[0].target, "anthropic");

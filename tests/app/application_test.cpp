@@ -207,7 +207,7 @@ TEST(ApplicationWatch, ChangedPluginFileIsReloadedWhenWatchIsOn) {
   EXPECT_TRUE(testing::wait_until(
       [&] {
         auto page = application.storage().call<sdk::Storage>(
-            [&](sdk::Storage& s) { return s.list_audit_events(filter, sdk::PageRequest{}); });
+            [&](sdk::Storage& s) { return s.audit().list_audit_events(filter, sdk::PageRequest{}); });
         if (page.ok()) events = page->items;
         return events.size() == 1;
       },

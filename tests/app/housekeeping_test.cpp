@@ -67,9 +67,9 @@ class HousekeepingAppTest : public ::testing::TestWithParam<std::string> {
   // A new user and a session of theirs that expires at `expires_at`.
   static sdk::Result<sdk::Session> user_with_session(sdk::Storage& s, const std::string& email,
                                                      sdk::Timestamp expires_at) {
-    auto user = s.create_user(sdk::NewUser{email, "", false, "free"});
+    auto user = s.users().create_user(sdk::NewUser{email, "", false, "free"});
     if (!user.ok()) return user.status();
-    return s.create_session(sdk::NewSession{user->id, "127.0.0.1", "test", expires_at});
+    return s.sessions().create_session(sdk::NewSession{user->id, "127.0.0.1", "test", expires_at});
   }
 
   // The value of one sample of /metrics, e.g. `samokoder_housekeeping_passes_total{outcome="ran"}`; 0 when
@@ -111,15 +111,15 @@ TEST_P(HousekeepingAppTest, PassesPurgeWhatExpiredAndTheContentOfADeletedProject
     auto session = user_with_session(s, "old@example.com", clock_.now() + 1h);
     if (!session.ok()) return session.status();
     session_id = session->id;
-    SAMOKODER_RETURN_IF_ERROR(s.revoke_token_id("jti-1", clock_.now() + 1h, "logout"));
-    SAMOKODER_RETURN_IF_ERROR(
-        s.record_login_attempt(sdk::LoginAttempt{"old@example.com", "127.0.0.1", false, ""}));
-    auto project = s.create_project(sdk::NewProject{session->user_id, "doomed", ""});
+    SAMOKODER_RETURN_IF_ERROR(s.token_revocations().revoke_token_id("jti-1", clock_.now() + 1h, "logout"));
+    SAMOKODER_RETURN_IF_ERROR(s.login_attempts().record_login_attempt(
+        sdk::LoginAttempt{"old@example.com", "127.0.0.1", false, ""}));
+    auto project = s.projects().create_project(sdk::NewProject{session->user_id, "doomed", ""});
     if (!project.ok()) return project.status();
-    auto file =
-        s.put_file(session->user_id, project->id, "src/main.cpp", "content of the deleted project only", "");
+    auto file = s.files().put_file(session->user_id, project->id, "src/main.cpp",
+                                   "content of the deleted project only", "");
     if (!file.ok()) return file.status();
-    return s.delete_project(session->user_id, project->id);
+    return s.projects().delete_project(session->user_id, project->id);
   });
   ASSERT_TRUE(seeded.ok()) << seeded.to_string();
   EXPECT_EQ(metric(purged("sessions")), 0);
@@ -142,9 +142,11 @@ TEST_P(HousekeepingAppTest, PassesPurgeWhatExpiredAndTheContentOfADeletedProject
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->blobs, 0);
   EXPECT_EQ(stats->file_versions, 0);
-  EXPECT_EQ(with_storage([&](sdk::Storage& s) { return s.get_session(session_id); }).status().code(),
-            sdk::StatusCode::kNotFound);
-  auto revoked = with_storage([](sdk::Storage& s) { return s.is_token_id_revoked("jti-1"); });
+  EXPECT_EQ(
+      with_storage([&](sdk::Storage& s) { return s.sessions().get_session(session_id); }).status().code(),
+      sdk::StatusCode::kNotFound);
+  auto revoked =
+      with_storage([](sdk::Storage& s) { return s.token_revocations().is_token_id_revoked("jti-1"); });
   ASSERT_TRUE(revoked.ok());
   EXPECT_FALSE(*revoked);
 }
@@ -157,7 +159,7 @@ TEST_P(HousekeepingAppTest, PassesStandAsideWhileAnotherNodeHoldsTheLease) {
   ASSERT_TRUE(eventually([&] {
     clock_.advance(2s);
     auto taken = with_storage([&](sdk::Storage& s) {
-      return s.try_acquire_lease(Housekeeping::kLeaseName, "other-node", clock_.now() + 1h);
+      return s.leases().try_acquire_lease(Housekeeping::kLeaseName, "other-node", clock_.now() + 1h);
     });
     return taken.ok() && *taken;
   }));
@@ -170,14 +172,15 @@ TEST_P(HousekeepingAppTest, PassesStandAsideWhileAnotherNodeHoldsTheLease) {
   ASSERT_TRUE(eventually([&] { return metric(passes("skipped")) >= skipped + 2; }))
       << app_->metrics().render();
   EXPECT_EQ(metric(purged("sessions")), 0);
-  EXPECT_TRUE(with_storage([&](sdk::Storage& s) { return s.get_session(session_id); }).ok());
+  EXPECT_TRUE(with_storage([&](sdk::Storage& s) { return s.sessions().get_session(session_id); }).ok());
 
   ASSERT_TRUE(with_storage([](sdk::Storage& s) {
-                return s.release_lease(Housekeeping::kLeaseName, "other-node");
+                return s.leases().release_lease(Housekeeping::kLeaseName, "other-node");
               }).ok());
   ASSERT_TRUE(eventually([&] { return metric(purged("sessions")) >= 1; })) << app_->metrics().render();
-  EXPECT_EQ(with_storage([&](sdk::Storage& s) { return s.get_session(session_id); }).status().code(),
-            sdk::StatusCode::kNotFound);
+  EXPECT_EQ(
+      with_storage([&](sdk::Storage& s) { return s.sessions().get_session(session_id); }).status().code(),
+      sdk::StatusCode::kNotFound);
 }
 
 TEST_P(HousekeepingAppTest, ShutdownDoesNotWaitForTheInterval) {

@@ -144,7 +144,7 @@ TEST_F(AdminReloadTest, AReloadStuckInInitBlocksNeitherRequestsNorShutdown) {
     sdk::AuditFilter filter;
     filter.action = "plugin.reloaded";
     auto page = app_->storage().call<sdk::Storage>(
-        [&](sdk::Storage& s) { return s.list_audit_events(filter, sdk::PageRequest{}); });
+        [&](sdk::Storage& s) { return s.audit().list_audit_events(filter, sdk::PageRequest{}); });
     return page.ok() && page->items.size() == 1;
   }));
   EXPECT_EQ(app_->plugins().find("agent.fixture_blocking")->generation, 2u);

@@ -100,7 +100,7 @@ class ReloadUnderLoad : public ::testing::Test {
       sdk::NewUser u;
       u.email = "load@example.com";
       u.password_hash = "x";
-      return s.create_user(u);
+      return s.users().create_user(u);
     });
     ASSERT_TRUE(user.ok()) << user.status().to_string();
     owner_ = user->id;
@@ -120,7 +120,7 @@ class ReloadUnderLoad : public ::testing::Test {
         sdk::NewProject p;
         p.owner_id = owner_;
         p.name = request.body();
-        return s.create_project(p);
+        return s.projects().create_project(p);
       });
       if (!project.ok())
         return http::Response::problem(503, "storage_failed", "Storage failed", project.status().message());
@@ -349,7 +349,7 @@ TEST_F(ReloadUnderLoad, StorageReloadUnderWritesLosesNoWrite) {
   std::string cursor;
   do {
     auto page = storage_slot_->acquire().call<sdk::Storage>([&](sdk::Storage& s) {
-      return s.list_projects(owner_, sdk::PageRequest{500, cursor});
+      return s.projects().list_projects(owner_, sdk::PageRequest{500, cursor});
     });
     ASSERT_TRUE(page.ok()) << page.status().to_string();
     for (const auto& project : page->items)

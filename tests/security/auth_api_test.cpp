@@ -160,7 +160,8 @@ void disable_in_storage(app::Application& app, const std::string& user_id) {
   sdk::UserUpdate update;
   update.disabled = true;
   const auto lease = app.storage();
-  auto updated = lease.call<sdk::Storage>([&](sdk::Storage& s) { return s.update_user(user_id, update); });
+  auto updated =
+      lease.call<sdk::Storage>([&](sdk::Storage& s) { return s.users().update_user(user_id, update); });
   ASSERT_TRUE(updated.ok()) << updated.status().to_string();
 }
 

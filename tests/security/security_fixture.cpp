@@ -96,7 +96,8 @@ void SecurityApiTest::make_admin(const std::string& user_id) {
   sdk::UserUpdate update;
   update.is_admin = true;
   const auto lease = app_->storage();
-  auto updated = lease.call<sdk::Storage>([&](sdk::Storage& s) { return s.update_user(user_id, update); });
+  auto updated =
+      lease.call<sdk::Storage>([&](sdk::Storage& s) { return s.users().update_user(user_id, update); });
   ASSERT_TRUE(updated.ok()) << updated.status().to_string();
 }
 

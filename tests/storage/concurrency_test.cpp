@@ -42,7 +42,8 @@ TEST_P(ConcurrencyTest, MixedOperationsLoseAndDuplicateNothing) {
       for (int i = 0; i < kOpsPerThread; ++i) {
         switch (i % kKinds) {
           case 0: {
-            auto p = storage().create_project(sdk::NewProject{owner.id, tag + "-" + std::to_string(i), ""});
+            auto p = storage().projects().create_project(
+                sdk::NewProject{owner.id, tag + "-" + std::to_string(i), ""});
             if (p.ok()) {
               out.projects.push_back(p->id);
             } else {
@@ -51,7 +52,7 @@ TEST_P(ConcurrencyTest, MixedOperationsLoseAndDuplicateNothing) {
             break;
           }
           case 1: {
-            auto e = storage().append_run_event(owner.id, run.id, "log", {{"t", t}, {"i", i}});
+            auto e = storage().runs().append_run_event(owner.id, run.id, "log", {{"t", t}, {"i", i}});
             if (e.ok()) {
               out.seqs.push_back(e->seq);
             } else {
@@ -61,7 +62,8 @@ TEST_P(ConcurrencyTest, MixedOperationsLoseAndDuplicateNothing) {
           }
           case 2: {
             const std::string path = tag + "/f" + std::to_string(i);
-            auto f = storage().put_file(owner.id, shared.id, path, "content " + std::to_string(i % 7), "");
+            auto f =
+                storage().files().put_file(owner.id, shared.id, path, "content " + std::to_string(i % 7), "");
             if (f.ok()) {
               out.files.push_back(path);
             } else {
@@ -71,6 +73,7 @@ TEST_P(ConcurrencyTest, MixedOperationsLoseAndDuplicateNothing) {
           }
           case 3: {
             if (!storage()
+                     .login_attempts()
                      .record_login_attempt(sdk::LoginAttempt{tag, "10.0.0." + std::to_string(t), false, ""})
                      .ok()) {
               ++out.failures;
@@ -79,9 +82,13 @@ TEST_P(ConcurrencyTest, MixedOperationsLoseAndDuplicateNothing) {
           }
           default: {
             // Reads of what this thread wrote must always succeed.
-            if (!out.projects.empty() && !storage().get_project(owner.id, out.projects.back()).ok())
+            if (!out.projects.empty() &&
+                !storage().projects().get_project(owner.id, out.projects.back()).ok())
               ++out.failures;
-            if (!storage().list_run_events(owner.id, run.id, std::max<std::int64_t>(0, i - 50), 20).ok())
+            if (!storage()
+                     .runs()
+                     .list_run_events(owner.id, run.id, std::max<std::int64_t>(0, i - 50), 20)
+                     .ok())
               ++out.failures;
             break;
           }
@@ -108,7 +115,8 @@ TEST_P(ConcurrencyTest, MixedOperationsLoseAndDuplicateNothing) {
   std::set<std::string> listed;
   std::string cursor;
   do {
-    ASSERT_OK_AND_ASSIGN(auto page, storage().list_projects(owner.id, sdk::PageRequest{97, cursor}));
+    ASSERT_OK_AND_ASSIGN(auto page,
+                         storage().projects().list_projects(owner.id, sdk::PageRequest{97, cursor}));
     for (const auto& p : page.items)
       EXPECT_TRUE(listed.insert(p.id).second) << "duplicate " << p.id;
     cursor = page.next_cursor;
@@ -122,7 +130,8 @@ TEST_P(ConcurrencyTest, MixedOperationsLoseAndDuplicateNothing) {
   std::int64_t expected_seq = 1;
   std::int64_t after = 0;
   while (true) {
-    ASSERT_OK_AND_ASSIGN(auto batch, storage().list_run_events(owner.id, run.id, after, sdk::kMaxPageLimit));
+    ASSERT_OK_AND_ASSIGN(auto batch,
+                         storage().runs().list_run_events(owner.id, run.id, after, sdk::kMaxPageLimit));
     if (batch.empty()) break;
     for (const auto& e : batch)
       EXPECT_EQ(e.seq, expected_seq++);
@@ -133,8 +142,9 @@ TEST_P(ConcurrencyTest, MixedOperationsLoseAndDuplicateNothing) {
   std::set<std::string> tree;
   cursor.clear();
   do {
-    ASSERT_OK_AND_ASSIGN(auto page, storage().list_files(owner.id, shared.id, "",
-                                                         sdk::PageRequest{sdk::kMaxPageLimit, cursor}));
+    ASSERT_OK_AND_ASSIGN(
+        auto page,
+        storage().files().list_files(owner.id, shared.id, "", sdk::PageRequest{sdk::kMaxPageLimit, cursor}));
     for (const auto& f : page.items)
       EXPECT_TRUE(tree.insert(f.path).second);
     cursor = page.next_cursor;
@@ -143,8 +153,8 @@ TEST_P(ConcurrencyTest, MixedOperationsLoseAndDuplicateNothing) {
   EXPECT_EQ(tree.size(), static_cast<std::size_t>(kThreads * kPerKind));
 
   for (int t = 0; t < kThreads; ++t) {
-    ASSERT_OK_AND_ASSIGN(std::int64_t failed,
-                         storage().count_failed_logins_for_subject("t" + std::to_string(t), since));
+    ASSERT_OK_AND_ASSIGN(std::int64_t failed, storage().login_attempts().count_failed_logins_for_subject(
+                                                  "t" + std::to_string(t), since));
     EXPECT_EQ(failed, kPerKind);
   }
   ASSERT_OK_AND_ASSIGN(sdk::StorageStats stats, storage().stats());
@@ -181,7 +191,7 @@ TEST_P(ConcurrencyTest, FileWritesRacingProjectDeletionOnTwoNodesLeaveNothingBeh
         sdk::Storage& node = *nodes[(slot + 1) % 2];
         for (int i = 0; i < kWritesPerWriter; ++i) {
           const std::string path = "w" + std::to_string(w) + "/f" + std::to_string(i % 4) + ".txt";
-          auto stored = node.put_file(owner.id, project_id, path, "content " + std::to_string(i), "");
+          auto stored = node.files().put_file(owner.id, project_id, path, "content " + std::to_string(i), "");
           if (stored.ok()) {
             written.fetch_add(1);
           } else if (stored.status().code() == sdk::StatusCode::kNotFound) {
@@ -199,8 +209,8 @@ TEST_P(ConcurrencyTest, FileWritesRacingProjectDeletionOnTwoNodesLeaveNothingBeh
     threads.emplace_back([&, project_id, deleter_slot, p] {
       // After a few reads, so that the deletion lands among the writes rather than before them.
       for (int i = 0; i < p % 4; ++i)
-        static_cast<void>(nodes[p % 2]->get_project(owner.id, project_id));
-      const sdk::Status deleted = nodes[p % 2]->delete_project(owner.id, project_id);
+        static_cast<void>(nodes[p % 2]->projects().get_project(owner.id, project_id));
+      const sdk::Status deleted = nodes[p % 2]->projects().delete_project(owner.id, project_id);
       if (!deleted.ok()) unexpected[deleter_slot] = deleted.to_string();
     });
   }
@@ -213,8 +223,8 @@ TEST_P(ConcurrencyTest, FileWritesRacingProjectDeletionOnTwoNodesLeaveNothingBeh
   EXPECT_EQ(after.file_versions, before.file_versions);
   EXPECT_EQ(after.projects, before.projects);
   for (const sdk::Project& project : projects) {
-    EXPECT_CODE(storage().list_files(owner.id, project.id, "", sdk::PageRequest{10, ""}), kNotFound);
-    EXPECT_CODE(storage().put_file(owner.id, project.id, "late.txt", "late", ""), kNotFound);
+    EXPECT_CODE(storage().files().list_files(owner.id, project.id, "", sdk::PageRequest{10, ""}), kNotFound);
+    EXPECT_CODE(storage().files().put_file(owner.id, project.id, "late.txt", "late", ""), kNotFound);
   }
 }
 

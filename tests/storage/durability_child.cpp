@@ -40,22 +40,24 @@ int main(int argc, char** argv) {
   samokoder::sdk::Storage& storage = (*loaded)->storage();
 
   const std::string email = "durable-" + std::to_string(::getpid()) + "@example.com";
-  auto user = storage.create_user(samokoder::sdk::NewUser{email, "", false, "free"});
+  auto user = storage.users().create_user(samokoder::sdk::NewUser{email, "", false, "free"});
   if (!user.ok()) return fail(user.status().to_string());
   std::printf("user %s\n", user->id.c_str());
   std::fflush(stdout);
 
   for (long long i = 0; i < count; ++i) {
     std::string project_id;
-    const Status committed = storage.transaction([&](samokoder::sdk::StorageOps& ops) -> Status {
-      auto project = ops.create_project(samokoder::sdk::NewProject{user->id, "p" + std::to_string(i), ""});
+    const Status committed = storage.transaction([&](samokoder::sdk::Stores& ops) -> Status {
+      auto project =
+          ops.projects().create_project(samokoder::sdk::NewProject{user->id, "p" + std::to_string(i), ""});
       if (!project.ok()) return project.status();
       project_id = project->id;
       const nlohmann::json state = {{"i", i}, {"project", project_id}};
-      SAMOKODER_RETURN_IF_ERROR(ops.put_file(user->id, project_id, "state.json", state.dump(), "").status());
-      auto run = ops.create_run(user->id, samokoder::sdk::NewRun{project_id, "durability", "queued"});
+      SAMOKODER_RETURN_IF_ERROR(
+          ops.files().put_file(user->id, project_id, "state.json", state.dump(), "").status());
+      auto run = ops.runs().create_run(user->id, samokoder::sdk::NewRun{project_id, "durability", "queued"});
       if (!run.ok()) return run.status();
-      return ops.append_run_event(user->id, run->id, "created", state).status();
+      return ops.runs().append_run_event(user->id, run->id, "created", state).status();
     });
     if (!committed.ok()) return fail(committed.to_string());
     std::printf("project %s\n", project_id.c_str());

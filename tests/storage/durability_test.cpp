@@ -112,23 +112,27 @@ TEST_P(DurabilityTest, AKilledWriterLosesNothingItReported) {
 
     ASSERT_OK(database().check_integrity());
     ASSERT_NO_FATAL_FAILURE(reopen());
-    EXPECT_OK(storage().get_user(report.user_id).status());
+    EXPECT_OK(storage().users().get_user(report.user_id).status());
     for (const std::string& id : report.project_ids) {
-      ASSERT_OK(storage().get_project(report.user_id, id).status()) << id;
-      ASSERT_OK_AND_ASSIGN(sdk::FileContent state, storage().get_file(report.user_id, id, "state.json", {}));
+      ASSERT_OK(storage().projects().get_project(report.user_id, id).status()) << id;
+      ASSERT_OK_AND_ASSIGN(sdk::FileContent state,
+                           storage().files().get_file(report.user_id, id, "state.json", {}));
       EXPECT_EQ(nlohmann::json::parse(state.content)["project"], id);
-      ASSERT_OK_AND_ASSIGN(auto runs, storage().list_runs(report.user_id, id, sdk::PageRequest{10, ""}));
+      ASSERT_OK_AND_ASSIGN(auto runs,
+                           storage().runs().list_runs(report.user_id, id, sdk::PageRequest{10, ""}));
       ASSERT_EQ(runs.items.size(), 1u);
-      ASSERT_OK_AND_ASSIGN(auto events, storage().list_run_events(report.user_id, runs.items[0].id, 0, 10));
+      ASSERT_OK_AND_ASSIGN(auto events,
+                           storage().runs().list_run_events(report.user_id, runs.items[0].id, 0, 10));
       ASSERT_EQ(events.size(), 1u);
     }
     // A transaction in flight at the kill is either wholly there or wholly absent: every project the
     // child created has its file, run and event.
-    ASSERT_OK_AND_ASSIGN(auto all, storage().list_projects(report.user_id, sdk::PageRequest{500, ""}));
+    ASSERT_OK_AND_ASSIGN(auto all,
+                         storage().projects().list_projects(report.user_id, sdk::PageRequest{500, ""}));
     EXPECT_GE(all.items.size(), report.project_ids.size());
     EXPECT_LE(all.items.size(), report.project_ids.size() + 1);
     for (const auto& project : all.items) {
-      EXPECT_OK(storage().get_file(report.user_id, project.id, "state.json", {}).status());
+      EXPECT_OK(storage().files().get_file(report.user_id, project.id, "state.json", {}).status());
     }
     close();
   }

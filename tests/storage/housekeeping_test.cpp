@@ -16,45 +16,49 @@ class HousekeepingTest : public StorageTest {};
 SAMOKODER_STORAGE_TEST_SUITE(HousekeepingTest);
 
 TEST_P(HousekeepingTest, NamedLeaseHasOneHolderUntilItExpiresOrIsReleased) {
-  ASSERT_OK_AND_ASSIGN(bool a, storage().try_acquire_lease("housekeeping", "node-a", host().now() + 30s));
+  ASSERT_OK_AND_ASSIGN(bool a,
+                       storage().leases().try_acquire_lease("housekeeping", "node-a", host().now() + 30s));
   EXPECT_TRUE(a);
-  ASSERT_OK_AND_ASSIGN(bool b, storage().try_acquire_lease("housekeeping", "node-b", host().now() + 30s));
+  ASSERT_OK_AND_ASSIGN(bool b,
+                       storage().leases().try_acquire_lease("housekeeping", "node-b", host().now() + 30s));
   EXPECT_FALSE(b);
   // Another name is another lease.
-  ASSERT_OK_AND_ASSIGN(bool other, storage().try_acquire_lease("reaper", "node-b", host().now() + 30s));
+  ASSERT_OK_AND_ASSIGN(bool other,
+                       storage().leases().try_acquire_lease("reaper", "node-b", host().now() + 30s));
   EXPECT_TRUE(other);
   // The holder extends its own lease.
-  ASSERT_OK_AND_ASSIGN(a, storage().try_acquire_lease("housekeeping", "node-a", host().now() + 60s));
+  ASSERT_OK_AND_ASSIGN(a, storage().leases().try_acquire_lease("housekeeping", "node-a", host().now() + 60s));
   EXPECT_TRUE(a);
   host().advance(45s);  // past the first expiry, within the extended one
-  ASSERT_OK_AND_ASSIGN(b, storage().try_acquire_lease("housekeeping", "node-b", host().now() + 30s));
+  ASSERT_OK_AND_ASSIGN(b, storage().leases().try_acquire_lease("housekeeping", "node-b", host().now() + 30s));
   EXPECT_FALSE(b);
 
   // node-a dies: once its lease runs out, node-b takes over, and node-a cannot release it any more.
   host().advance(15s);
-  ASSERT_OK_AND_ASSIGN(b, storage().try_acquire_lease("housekeeping", "node-b", host().now() + 30s));
+  ASSERT_OK_AND_ASSIGN(b, storage().leases().try_acquire_lease("housekeeping", "node-b", host().now() + 30s));
   EXPECT_TRUE(b);
-  EXPECT_CODE(storage().release_lease("housekeeping", "node-a"), kFailedPrecondition);
-  ASSERT_OK_AND_ASSIGN(a, storage().try_acquire_lease("housekeeping", "node-a", host().now() + 30s));
+  EXPECT_CODE(storage().leases().release_lease("housekeeping", "node-a"), kFailedPrecondition);
+  ASSERT_OK_AND_ASSIGN(a, storage().leases().try_acquire_lease("housekeeping", "node-a", host().now() + 30s));
   EXPECT_FALSE(a);
 
   // Released: the next caller gets it at once.
-  ASSERT_OK(storage().release_lease("housekeeping", "node-b"));
-  EXPECT_CODE(storage().release_lease("housekeeping", "node-b"), kFailedPrecondition);
-  ASSERT_OK_AND_ASSIGN(a, storage().try_acquire_lease("housekeeping", "node-a", host().now() + 30s));
+  ASSERT_OK(storage().leases().release_lease("housekeeping", "node-b"));
+  EXPECT_CODE(storage().leases().release_lease("housekeeping", "node-b"), kFailedPrecondition);
+  ASSERT_OK_AND_ASSIGN(a, storage().leases().try_acquire_lease("housekeeping", "node-a", host().now() + 30s));
   EXPECT_TRUE(a);
 
-  EXPECT_CODE(storage().try_acquire_lease("", "node-a", host().now() + 30s), kInvalidArgument);
-  EXPECT_CODE(storage().try_acquire_lease("housekeeping", "", host().now() + 30s), kInvalidArgument);
+  EXPECT_CODE(storage().leases().try_acquire_lease("", "node-a", host().now() + 30s), kInvalidArgument);
+  EXPECT_CODE(storage().leases().try_acquire_lease("housekeeping", "", host().now() + 30s), kInvalidArgument);
 }
 
 TEST_P(HousekeepingTest, NamedLeaseInsideATransactionCountsLikeADirectCall) {
-  ASSERT_OK(storage().transaction([&](sdk::StorageOps& ops) -> sdk::Status {
-    auto taken = ops.try_acquire_lease("housekeeping", "node-a", host().now() + 30s);
+  ASSERT_OK(storage().transaction([&](sdk::Stores& ops) -> sdk::Status {
+    auto taken = ops.leases().try_acquire_lease("housekeeping", "node-a", host().now() + 30s);
     if (!taken.ok()) return taken.status();
     return *taken ? sdk::Status() : sdk::Status::internal("the free lease was not taken");
   }));
-  ASSERT_OK_AND_ASSIGN(bool b, storage().try_acquire_lease("housekeeping", "node-b", host().now() + 30s));
+  ASSERT_OK_AND_ASSIGN(bool b,
+                       storage().leases().try_acquire_lease("housekeeping", "node-b", host().now() + 30s));
   EXPECT_FALSE(b);
 }
 
@@ -76,7 +80,7 @@ TEST_P(HousekeepingTest, ConcurrentCallersOnTwoInstancesHaveOneWinnerPerLease) {
       sdk::Storage& node = *nodes[t % 2];
       const std::string holder = "node-" + std::to_string(t);
       for (int round = 0; round < kRounds; ++round) {
-        auto taken = node.try_acquire_lease("lease-" + std::to_string(round), holder, until);
+        auto taken = node.leases().try_acquire_lease("lease-" + std::to_string(round), holder, until);
         if (!taken.ok()) {
           failures.fetch_add(1);
         } else if (*taken) {
@@ -98,24 +102,25 @@ TEST_P(HousekeepingTest, DeletedProjectLeavesNoFileVersionAndPurgeTakesItsConten
   const sdk::User owner = make_user("gone@example.com");
   const sdk::Project doomed = make_project(owner, "doomed");
   const sdk::Project kept = make_project(owner, "kept");
-  ASSERT_OK(storage().put_file(owner.id, kept.id, "shared.txt", "shared", "").status());
+  ASSERT_OK(storage().files().put_file(owner.id, kept.id, "shared.txt", "shared", "").status());
   ASSERT_OK_AND_ASSIGN(sdk::StorageStats before, storage().stats());
-  ASSERT_OK(storage().put_file(owner.id, doomed.id, "shared.txt", "shared", "").status());
-  ASSERT_OK(storage().put_file(owner.id, doomed.id, "src/a.txt", "only in doomed, v1", "").status());
-  ASSERT_OK(storage().put_file(owner.id, doomed.id, "src/a.txt", "only in doomed, v2", "").status());
-  ASSERT_OK(storage().delete_file(owner.id, doomed.id, "src/a.txt", "").status());
-  ASSERT_OK(storage().delete_project(owner.id, doomed.id));
+  ASSERT_OK(storage().files().put_file(owner.id, doomed.id, "shared.txt", "shared", "").status());
+  ASSERT_OK(storage().files().put_file(owner.id, doomed.id, "src/a.txt", "only in doomed, v1", "").status());
+  ASSERT_OK(storage().files().put_file(owner.id, doomed.id, "src/a.txt", "only in doomed, v2", "").status());
+  ASSERT_OK(storage().files().delete_file(owner.id, doomed.id, "src/a.txt", "").status());
+  ASSERT_OK(storage().projects().delete_project(owner.id, doomed.id));
 
   ASSERT_OK_AND_ASSIGN(sdk::StorageStats deleted, storage().stats());
   EXPECT_EQ(deleted.file_versions, before.file_versions);
   EXPECT_EQ(deleted.blobs, before.blobs + 2);  // not yet purged
-  ASSERT_OK_AND_ASSIGN(std::int64_t purged, storage().purge_unreferenced_blobs());
+  ASSERT_OK_AND_ASSIGN(std::int64_t purged, storage().files().purge_unreferenced_blobs());
   EXPECT_EQ(purged, 2);
   ASSERT_OK_AND_ASSIGN(sdk::StorageStats after, storage().stats());
   EXPECT_EQ(after.blobs, before.blobs);
   EXPECT_EQ(after.blob_bytes, before.blob_bytes);
-  EXPECT_CODE(storage().list_files(owner.id, doomed.id, "", sdk::PageRequest{10, ""}), kNotFound);
-  ASSERT_OK_AND_ASSIGN(sdk::FileContent shared, storage().get_file(owner.id, kept.id, "shared.txt", {}));
+  EXPECT_CODE(storage().files().list_files(owner.id, doomed.id, "", sdk::PageRequest{10, ""}), kNotFound);
+  ASSERT_OK_AND_ASSIGN(sdk::FileContent shared,
+                       storage().files().get_file(owner.id, kept.id, "shared.txt", {}));
   EXPECT_EQ(shared.content, "shared");
 }
 

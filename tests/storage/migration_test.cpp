@@ -77,8 +77,8 @@ TEST_P(AutoMigrateTest, OffLeavesAFreshDatabaseUnmigratedUntilMigrateIsCalled) {
       EXPECT_FALSE(after.applied[i].description.empty());
     }
     // The schema is there now: data calls work on the same instance.
-    ASSERT_OK_AND_ASSIGN(sdk::User user, storage.create_user(sdk::NewUser{"auto-migrate@example.com",
-                                                                          "$argon2id$h", false, "free"}));
+    ASSERT_OK_AND_ASSIGN(sdk::User user, storage.users().create_user(sdk::NewUser{
+                                             "auto-migrate@example.com", "$argon2id$h", false, "free"}));
     user_id = user.id;
   }
 
@@ -89,7 +89,7 @@ TEST_P(AutoMigrateTest, OffLeavesAFreshDatabaseUnmigratedUntilMigrateIsCalled) {
   EXPECT_EQ(again.supported_version, supported);
   EXPECT_EQ(again.applied.size(), static_cast<std::size_t>(supported));
   EXPECT_FALSE(warned_pending(last_host()));
-  EXPECT_OK(reopened->storage().get_user(user_id).status());
+  EXPECT_OK(reopened->storage().users().get_user(user_id).status());
   ASSERT_OK(reopened->storage().migrate());  // idempotent with the switch off, too
   ASSERT_OK_AND_ASSIGN(sdk::SchemaStatus still, reopened->storage().schema_status());
   EXPECT_EQ(still.current_version, supported);

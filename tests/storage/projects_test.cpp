@@ -27,32 +27,33 @@ constexpr char kEmptySha256[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934
 TEST_P(ProjectsTest, ProjectRoundTripUpdateDelete) {
   const sdk::User owner = make_user("p@example.com");
   const auto t0 = host().now();
-  ASSERT_OK_AND_ASSIGN(sdk::Project created, storage().create_project(sdk::NewProject{
+  ASSERT_OK_AND_ASSIGN(sdk::Project created, storage().projects().create_project(sdk::NewProject{
                                                  owner.id, "Todo app", "описание: a todo list"}));
   EXPECT_EQ(created.owner_id, owner.id);
   EXPECT_EQ(created.created_at, t0);
-  ASSERT_OK_AND_ASSIGN(sdk::Project fetched, storage().get_project(owner.id, created.id));
+  ASSERT_OK_AND_ASSIGN(sdk::Project fetched, storage().projects().get_project(owner.id, created.id));
   EXPECT_EQ(fetched.name, "Todo app");
   EXPECT_EQ(fetched.description, "описание: a todo list");
   EXPECT_EQ(fetched.updated_at, t0);
-  EXPECT_CODE(storage().create_project(sdk::NewProject{owner.id, "", ""}), kInvalidArgument);
-  EXPECT_CODE(storage().create_project(sdk::NewProject{kUnknownId, "x", ""}), kNotFound);
+  EXPECT_CODE(storage().projects().create_project(sdk::NewProject{owner.id, "", ""}), kInvalidArgument);
+  EXPECT_CODE(storage().projects().create_project(sdk::NewProject{kUnknownId, "x", ""}), kNotFound);
 
   host().advance(1min);
   sdk::ProjectUpdate update;
   update.description = "changed";
-  ASSERT_OK_AND_ASSIGN(sdk::Project updated, storage().update_project(owner.id, created.id, update));
+  ASSERT_OK_AND_ASSIGN(sdk::Project updated,
+                       storage().projects().update_project(owner.id, created.id, update));
   EXPECT_EQ(updated.name, "Todo app");
   EXPECT_EQ(updated.description, "changed");
   EXPECT_EQ(updated.updated_at, t0 + 1min);
   EXPECT_EQ(updated.created_at, t0);
   sdk::ProjectUpdate empty_name;
   empty_name.name = "";
-  EXPECT_CODE(storage().update_project(owner.id, created.id, empty_name), kInvalidArgument);
+  EXPECT_CODE(storage().projects().update_project(owner.id, created.id, empty_name), kInvalidArgument);
 
-  ASSERT_OK(storage().delete_project(owner.id, created.id));
-  EXPECT_CODE(storage().get_project(owner.id, created.id), kNotFound);
-  EXPECT_CODE(storage().delete_project(owner.id, created.id), kNotFound);
+  ASSERT_OK(storage().projects().delete_project(owner.id, created.id));
+  EXPECT_CODE(storage().projects().get_project(owner.id, created.id), kNotFound);
+  EXPECT_CODE(storage().projects().delete_project(owner.id, created.id), kNotFound);
 }
 
 TEST_P(ProjectsTest, OtherUsersCannotReachAProjectOrAnythingInIt) {
@@ -62,59 +63,64 @@ TEST_P(ProjectsTest, OtherUsersCannotReachAProjectOrAnythingInIt) {
   const sdk::Run run = make_run(project);
   ASSERT_OK_AND_ASSIGN(
       sdk::RunStep step,
-      storage().append_run_step(alice.id, run.id, sdk::NewRunStep{"architect", {{"k", 1}}, ""}));
-  ASSERT_OK(storage().put_file(alice.id, project.id, "src/main.cpp", "int main() {}", "").status());
-  ASSERT_OK(storage().append_run_event(alice.id, run.id, "log", {{"line", "hi"}}).status());
+      storage().runs().append_run_step(alice.id, run.id, sdk::NewRunStep{"architect", {{"k", 1}}, ""}));
+  ASSERT_OK(storage().files().put_file(alice.id, project.id, "src/main.cpp", "int main() {}", "").status());
+  ASSERT_OK(storage().runs().append_run_event(alice.id, run.id, "log", {{"line", "hi"}}).status());
   ASSERT_OK(storage()
+                .previews()
                 .upsert_preview(alice.id, sdk::PreviewUpsert{project.id, "running", "node-1", 41000, 4242,
                                                              host().now(), host().now() + 1h})
                 .status());
 
   // Bob sees nothing and changes nothing.
-  EXPECT_CODE(storage().get_project(bob.id, project.id), kNotFound);
-  EXPECT_CODE(storage().update_project(bob.id, project.id, sdk::ProjectUpdate{"stolen", {}}), kNotFound);
-  EXPECT_CODE(storage().delete_project(bob.id, project.id), kNotFound);
-  ASSERT_OK_AND_ASSIGN(auto bobs, storage().list_projects(bob.id, sdk::PageRequest{50, ""}));
+  EXPECT_CODE(storage().projects().get_project(bob.id, project.id), kNotFound);
+  EXPECT_CODE(storage().projects().update_project(bob.id, project.id, sdk::ProjectUpdate{"stolen", {}}),
+              kNotFound);
+  EXPECT_CODE(storage().projects().delete_project(bob.id, project.id), kNotFound);
+  ASSERT_OK_AND_ASSIGN(auto bobs, storage().projects().list_projects(bob.id, sdk::PageRequest{50, ""}));
   EXPECT_TRUE(bobs.items.empty());
-  EXPECT_CODE(storage().put_file(bob.id, project.id, "evil.txt", "x", ""), kNotFound);
-  EXPECT_CODE(storage().get_file(bob.id, project.id, "src/main.cpp", {}), kNotFound);
-  EXPECT_CODE(storage().get_file(bob.id, project.id, "src/main.cpp", 1), kNotFound);
-  EXPECT_CODE(storage().delete_file(bob.id, project.id, "src/main.cpp", ""), kNotFound);
-  EXPECT_CODE(storage().list_files(bob.id, project.id, "", sdk::PageRequest{50, ""}), kNotFound);
-  EXPECT_CODE(storage().list_file_versions(bob.id, project.id, "src/main.cpp", sdk::PageRequest{50, ""}),
+  EXPECT_CODE(storage().files().put_file(bob.id, project.id, "evil.txt", "x", ""), kNotFound);
+  EXPECT_CODE(storage().files().get_file(bob.id, project.id, "src/main.cpp", {}), kNotFound);
+  EXPECT_CODE(storage().files().get_file(bob.id, project.id, "src/main.cpp", 1), kNotFound);
+  EXPECT_CODE(storage().files().delete_file(bob.id, project.id, "src/main.cpp", ""), kNotFound);
+  EXPECT_CODE(storage().files().list_files(bob.id, project.id, "", sdk::PageRequest{50, ""}), kNotFound);
+  EXPECT_CODE(
+      storage().files().list_file_versions(bob.id, project.id, "src/main.cpp", sdk::PageRequest{50, ""}),
+      kNotFound);
+  EXPECT_CODE(storage().runs().create_run(bob.id, sdk::NewRun{project.id, "x", "queued"}), kNotFound);
+  EXPECT_CODE(storage().runs().get_run(bob.id, run.id), kNotFound);
+  EXPECT_CODE(storage().runs().list_runs(bob.id, project.id, sdk::PageRequest{50, ""}), kNotFound);
+  EXPECT_CODE(storage().runs().update_run(bob.id, run.id, sdk::RunUpdate{{}, "cancelled", {}, {}, {}}),
               kNotFound);
-  EXPECT_CODE(storage().create_run(bob.id, sdk::NewRun{project.id, "x", "queued"}), kNotFound);
-  EXPECT_CODE(storage().get_run(bob.id, run.id), kNotFound);
-  EXPECT_CODE(storage().list_runs(bob.id, project.id, sdk::PageRequest{50, ""}), kNotFound);
-  EXPECT_CODE(storage().update_run(bob.id, run.id, sdk::RunUpdate{{}, "cancelled", {}, {}, {}}), kNotFound);
-  EXPECT_CODE(storage().append_run_step(bob.id, run.id, sdk::NewRunStep{"x", {}, ""}), kNotFound);
-  EXPECT_CODE(storage().get_run_step(bob.id, step.id), kNotFound);
-  EXPECT_CODE(storage().latest_run_step(bob.id, run.id), kNotFound);
-  EXPECT_CODE(storage().list_run_steps(bob.id, run.id, sdk::PageRequest{50, ""}), kNotFound);
-  EXPECT_CODE(storage().append_run_event(bob.id, run.id, "log", {}), kNotFound);
-  EXPECT_CODE(storage().list_run_events(bob.id, run.id, 0, 50), kNotFound);
-  EXPECT_CODE(storage().get_preview(bob.id, project.id), kNotFound);
-  EXPECT_CODE(storage().delete_preview(bob.id, project.id), kNotFound);
-  EXPECT_CODE(storage().upsert_preview(bob.id, sdk::PreviewUpsert{project.id, "running", "n", 1, 1, {}, {}}),
+  EXPECT_CODE(storage().runs().append_run_step(bob.id, run.id, sdk::NewRunStep{"x", {}, ""}), kNotFound);
+  EXPECT_CODE(storage().runs().get_run_step(bob.id, step.id), kNotFound);
+  EXPECT_CODE(storage().runs().latest_run_step(bob.id, run.id), kNotFound);
+  EXPECT_CODE(storage().runs().list_run_steps(bob.id, run.id, sdk::PageRequest{50, ""}), kNotFound);
+  EXPECT_CODE(storage().runs().append_run_event(bob.id, run.id, "log", {}), kNotFound);
+  EXPECT_CODE(storage().runs().list_run_events(bob.id, run.id, 0, 50), kNotFound);
+  EXPECT_CODE(storage().previews().get_preview(bob.id, project.id), kNotFound);
+  EXPECT_CODE(storage().previews().delete_preview(bob.id, project.id), kNotFound);
+  EXPECT_CODE(storage().previews().upsert_preview(
+                  bob.id, sdk::PreviewUpsert{project.id, "running", "n", 1, 1, {}, {}}),
               kNotFound);
-  EXPECT_CODE(storage().record_llm_request(
+  EXPECT_CODE(storage().llm_requests().record_llm_request(
                   sdk::NewLlmRequest{bob.id, project.id, "", "openai", "gpt", "", 1, 1, 1, "ok", ""}),
               kNotFound);
-  EXPECT_CODE(storage().record_llm_request(
+  EXPECT_CODE(storage().llm_requests().record_llm_request(
                   sdk::NewLlmRequest{bob.id, "", run.id, "openai", "gpt", "", 1, 1, 1, "ok", ""}),
               kNotFound);
   // Bob's own step cannot be attached to Alice's project either, nor Alice's step to Bob's.
   const sdk::Project bobs_project = make_project(bob, "bob's");
-  EXPECT_CODE(storage().put_file(bob.id, bobs_project.id, "a.txt", "x", step.id), kNotFound);
+  EXPECT_CODE(storage().files().put_file(bob.id, bobs_project.id, "a.txt", "x", step.id), kNotFound);
 
   // Alice still has everything.
-  ASSERT_OK_AND_ASSIGN(sdk::Project still, storage().get_project(alice.id, project.id));
+  ASSERT_OK_AND_ASSIGN(sdk::Project still, storage().projects().get_project(alice.id, project.id));
   EXPECT_EQ(still.name, "alice's");
-  ASSERT_OK_AND_ASSIGN(auto events, storage().list_run_events(alice.id, run.id, 0, 50));
+  ASSERT_OK_AND_ASSIGN(auto events, storage().runs().list_run_events(alice.id, run.id, 0, 50));
   EXPECT_EQ(events.size(), 1u);
-  ASSERT_OK_AND_ASSIGN(sdk::Run alice_run, storage().get_run(alice.id, run.id));
+  ASSERT_OK_AND_ASSIGN(sdk::Run alice_run, storage().runs().get_run(alice.id, run.id));
   EXPECT_EQ(alice_run.state, "queued");
-  EXPECT_OK(storage().get_preview(alice.id, project.id).status());
+  EXPECT_OK(storage().previews().get_preview(alice.id, project.id).status());
 }
 
 TEST_P(ProjectsTest, ListProjectsPaginatesNewestFirstWhileInserting) {
@@ -130,7 +136,8 @@ TEST_P(ProjectsTest, ListProjectsPaginatesNewestFirstWhileInserting) {
   std::string cursor;
   bool inserted = false;
   do {
-    ASSERT_OK_AND_ASSIGN(auto page, storage().list_projects(owner.id, sdk::PageRequest{4, cursor}));
+    ASSERT_OK_AND_ASSIGN(auto page,
+                         storage().projects().list_projects(owner.id, sdk::PageRequest{4, cursor}));
     seen.insert(seen.end(), page.items.begin(), page.items.end());
     cursor = page.next_cursor;
     if (!inserted) {
@@ -151,7 +158,7 @@ TEST_P(ProjectsTest, ListProjectsPaginatesNewestFirstWhileInserting) {
     EXPECT_TRUE(seen[i - 1].created_at > seen[i].created_at ||
                 (seen[i - 1].created_at == seen[i].created_at && seen[i - 1].id > seen[i].id));
   }
-  ASSERT_OK_AND_ASSIGN(auto fresh, storage().list_projects(owner.id, sdk::PageRequest{1, ""}));
+  ASSERT_OK_AND_ASSIGN(auto fresh, storage().projects().list_projects(owner.id, sdk::PageRequest{1, ""}));
   ASSERT_EQ(fresh.items.size(), 1u);
   EXPECT_EQ(fresh.items[0].name, "late");
 }
@@ -163,7 +170,7 @@ TEST_P(ProjectsTest, FileVersionsTombstonesAndOldReads) {
   const sdk::Project project = make_project(owner);
   const auto t0 = host().now();
   ASSERT_OK_AND_ASSIGN(sdk::FileVersion v1,
-                       storage().put_file(owner.id, project.id, "README.md", "hello", ""));
+                       storage().files().put_file(owner.id, project.id, "README.md", "hello", ""));
   EXPECT_EQ(v1.version, 1);
   EXPECT_EQ(v1.content_hash, kHelloSha256);
   EXPECT_EQ(v1.size, 5);
@@ -173,41 +180,44 @@ TEST_P(ProjectsTest, FileVersionsTombstonesAndOldReads) {
 
   host().advance(1s);
   ASSERT_OK_AND_ASSIGN(sdk::FileVersion same,
-                       storage().put_file(owner.id, project.id, "README.md", "hello", ""));
+                       storage().files().put_file(owner.id, project.id, "README.md", "hello", ""));
   EXPECT_EQ(same.version, 1);  // unchanged content writes nothing
   EXPECT_EQ(same.created_at, t0);
 
   ASSERT_OK_AND_ASSIGN(sdk::FileVersion v2,
-                       storage().put_file(owner.id, project.id, "README.md", "hello, world", ""));
+                       storage().files().put_file(owner.id, project.id, "README.md", "hello, world", ""));
   EXPECT_EQ(v2.version, 2);
-  ASSERT_OK_AND_ASSIGN(sdk::FileContent latest, storage().get_file(owner.id, project.id, "README.md", {}));
+  ASSERT_OK_AND_ASSIGN(sdk::FileContent latest,
+                       storage().files().get_file(owner.id, project.id, "README.md", {}));
   EXPECT_EQ(latest.content, "hello, world");
   EXPECT_EQ(latest.version.version, 2);
-  ASSERT_OK_AND_ASSIGN(sdk::FileContent old, storage().get_file(owner.id, project.id, "README.md", 1));
+  ASSERT_OK_AND_ASSIGN(sdk::FileContent old,
+                       storage().files().get_file(owner.id, project.id, "README.md", 1));
   EXPECT_EQ(old.content, "hello");
   EXPECT_EQ(old.version.content_hash, kHelloSha256);
 
-  ASSERT_OK_AND_ASSIGN(sdk::FileVersion tomb, storage().delete_file(owner.id, project.id, "README.md", ""));
+  ASSERT_OK_AND_ASSIGN(sdk::FileVersion tomb,
+                       storage().files().delete_file(owner.id, project.id, "README.md", ""));
   EXPECT_EQ(tomb.version, 3);
   EXPECT_TRUE(tomb.deleted);
   EXPECT_TRUE(tomb.content_hash.empty());
-  EXPECT_CODE(storage().get_file(owner.id, project.id, "README.md", {}), kNotFound);
-  EXPECT_CODE(storage().get_file(owner.id, project.id, "README.md", 3), kNotFound);
-  EXPECT_CODE(storage().get_file(owner.id, project.id, "README.md", 9), kNotFound);
-  EXPECT_CODE(storage().delete_file(owner.id, project.id, "README.md", ""), kNotFound);
-  EXPECT_CODE(storage().delete_file(owner.id, project.id, "never.txt", ""), kNotFound);
-  ASSERT_OK_AND_ASSIGN(old, storage().get_file(owner.id, project.id, "README.md", 2));
+  EXPECT_CODE(storage().files().get_file(owner.id, project.id, "README.md", {}), kNotFound);
+  EXPECT_CODE(storage().files().get_file(owner.id, project.id, "README.md", 3), kNotFound);
+  EXPECT_CODE(storage().files().get_file(owner.id, project.id, "README.md", 9), kNotFound);
+  EXPECT_CODE(storage().files().delete_file(owner.id, project.id, "README.md", ""), kNotFound);
+  EXPECT_CODE(storage().files().delete_file(owner.id, project.id, "never.txt", ""), kNotFound);
+  ASSERT_OK_AND_ASSIGN(old, storage().files().get_file(owner.id, project.id, "README.md", 2));
   EXPECT_EQ(old.content, "hello, world");
 
   ASSERT_OK_AND_ASSIGN(sdk::FileVersion v4,
-                       storage().put_file(owner.id, project.id, "README.md", "hello", ""));
+                       storage().files().put_file(owner.id, project.id, "README.md", "hello", ""));
   EXPECT_EQ(v4.version, 4);
 
   std::vector<sdk::FileVersion> history;
   std::string cursor;
   do {
-    ASSERT_OK_AND_ASSIGN(auto page, storage().list_file_versions(owner.id, project.id, "README.md",
-                                                                 sdk::PageRequest{3, cursor}));
+    ASSERT_OK_AND_ASSIGN(auto page, storage().files().list_file_versions(owner.id, project.id, "README.md",
+                                                                         sdk::PageRequest{3, cursor}));
     history.insert(history.end(), page.items.begin(), page.items.end());
     cursor = page.next_cursor;
   } while (!cursor.empty());
@@ -217,8 +227,9 @@ TEST_P(ProjectsTest, FileVersionsTombstonesAndOldReads) {
   EXPECT_TRUE(history[1].deleted);
   EXPECT_EQ(history[3].version, 1);
   EXPECT_EQ(history[3].content_hash, history[0].content_hash);
-  EXPECT_CODE(storage().list_file_versions(owner.id, project.id, "never.txt", sdk::PageRequest{3, ""}),
-              kNotFound);
+  EXPECT_CODE(
+      storage().files().list_file_versions(owner.id, project.id, "never.txt", sdk::PageRequest{3, ""}),
+      kNotFound);
 }
 
 // Quotas read this: the newest live version of every path across the owner's projects; history,
@@ -226,27 +237,30 @@ TEST_P(ProjectsTest, FileVersionsTombstonesAndOldReads) {
 TEST_P(ProjectsTest, UsageOfOwnerCountsCurrentFilesAcrossProjects) {
   const sdk::User owner = make_user("usage@example.com");
   const sdk::User other = make_user("other-usage@example.com");
-  ASSERT_OK_AND_ASSIGN(sdk::StorageUsage empty, storage().usage_of_owner(owner.id));
+  ASSERT_OK_AND_ASSIGN(sdk::StorageUsage empty, storage().files().usage_of_owner(owner.id));
   EXPECT_EQ(empty.files, 0);
   EXPECT_EQ(empty.bytes, 0);
   const sdk::Project a = make_project(owner, "a");
   const sdk::Project b = make_project(owner, "b");
   const sdk::Project gone = make_project(owner, "gone");
-  ASSERT_OK(storage().put_file(owner.id, a.id, "one.txt", std::string(100, 'x'), "").status());
+  ASSERT_OK(storage().files().put_file(owner.id, a.id, "one.txt", std::string(100, 'x'), "").status());
+  ASSERT_OK(storage()
+                .files()
+                .put_file(owner.id, a.id, "one.txt", std::string(30, 'y'), "")
+                .status());  // newest counts
+  ASSERT_OK(storage().files().put_file(owner.id, a.id, "two.txt", std::string(5, 'z'), "").status());
   ASSERT_OK(
-      storage().put_file(owner.id, a.id, "one.txt", std::string(30, 'y'), "").status());  // newest counts
-  ASSERT_OK(storage().put_file(owner.id, a.id, "two.txt", std::string(5, 'z'), "").status());
-  ASSERT_OK(storage().delete_file(owner.id, a.id, "two.txt", "").status());  // a tombstone counts nothing
-  ASSERT_OK(storage().put_file(owner.id, b.id, "dir/three.txt", std::string(7, 'w'), "").status());
-  ASSERT_OK(storage().put_file(owner.id, gone.id, "four.txt", std::string(1000, 'v'), "").status());
-  ASSERT_OK(storage().delete_project(owner.id, gone.id));
+      storage().files().delete_file(owner.id, a.id, "two.txt", "").status());  // a tombstone counts nothing
+  ASSERT_OK(storage().files().put_file(owner.id, b.id, "dir/three.txt", std::string(7, 'w'), "").status());
+  ASSERT_OK(storage().files().put_file(owner.id, gone.id, "four.txt", std::string(1000, 'v'), "").status());
+  ASSERT_OK(storage().projects().delete_project(owner.id, gone.id));
   const sdk::Project others = make_project(other, "theirs");
-  ASSERT_OK(storage().put_file(other.id, others.id, "x.txt", std::string(50, 'o'), "").status());
+  ASSERT_OK(storage().files().put_file(other.id, others.id, "x.txt", std::string(50, 'o'), "").status());
 
-  ASSERT_OK_AND_ASSIGN(sdk::StorageUsage usage, storage().usage_of_owner(owner.id));
+  ASSERT_OK_AND_ASSIGN(sdk::StorageUsage usage, storage().files().usage_of_owner(owner.id));
   EXPECT_EQ(usage.files, 2);
   EXPECT_EQ(usage.bytes, 37);
-  ASSERT_OK_AND_ASSIGN(sdk::StorageUsage unknown, storage().usage_of_owner(kUnknownId));
+  ASSERT_OK_AND_ASSIGN(sdk::StorageUsage unknown, storage().files().usage_of_owner(kUnknownId));
   EXPECT_EQ(unknown.files, 0);
 }
 
@@ -255,31 +269,33 @@ TEST_P(ProjectsTest, ContentIsStoredOncePerHash) {
   const sdk::Project a = make_project(owner, "a");
   const sdk::Project b = make_project(owner, "b");
   const std::string binary("\x00\x01\x02\xff\xfe\x00tail", 9);
-  ASSERT_OK(storage().put_file(owner.id, a.id, "one.bin", binary, "").status());
+  ASSERT_OK(storage().files().put_file(owner.id, a.id, "one.bin", binary, "").status());
   ASSERT_OK_AND_ASSIGN(sdk::StorageStats before, storage().stats());
-  ASSERT_OK(storage().put_file(owner.id, a.id, "copy.bin", binary, "").status());
-  ASSERT_OK(storage().put_file(owner.id, b.id, "dir/again.bin", binary, "").status());
+  ASSERT_OK(storage().files().put_file(owner.id, a.id, "copy.bin", binary, "").status());
+  ASSERT_OK(storage().files().put_file(owner.id, b.id, "dir/again.bin", binary, "").status());
   ASSERT_OK_AND_ASSIGN(sdk::StorageStats after, storage().stats());
   EXPECT_EQ(after.blobs, before.blobs);
   EXPECT_EQ(after.blob_bytes, before.blob_bytes);
   EXPECT_EQ(after.file_versions, before.file_versions + 2);
-  ASSERT_OK_AND_ASSIGN(sdk::FileContent read, storage().get_file(owner.id, b.id, "dir/again.bin", {}));
+  ASSERT_OK_AND_ASSIGN(sdk::FileContent read,
+                       storage().files().get_file(owner.id, b.id, "dir/again.bin", {}));
   EXPECT_EQ(read.content, binary);
 
-  ASSERT_OK_AND_ASSIGN(sdk::FileVersion empty, storage().put_file(owner.id, a.id, "empty.txt", "", ""));
+  ASSERT_OK_AND_ASSIGN(sdk::FileVersion empty,
+                       storage().files().put_file(owner.id, a.id, "empty.txt", "", ""));
   EXPECT_EQ(empty.content_hash, kEmptySha256);
   EXPECT_EQ(empty.size, 0);
-  ASSERT_OK_AND_ASSIGN(read, storage().get_file(owner.id, a.id, "empty.txt", {}));
+  ASSERT_OK_AND_ASSIGN(read, storage().files().get_file(owner.id, a.id, "empty.txt", {}));
   EXPECT_EQ(read.content, "");
 
   // Deleting project a leaves the shared blob for b; purging reclaims only unreferenced content.
-  ASSERT_OK(storage().put_file(owner.id, a.id, "only-in-a.txt", "unique to a", "").status());
-  ASSERT_OK(storage().delete_project(owner.id, a.id));
-  ASSERT_OK_AND_ASSIGN(std::int64_t purged, storage().purge_unreferenced_blobs());
+  ASSERT_OK(storage().files().put_file(owner.id, a.id, "only-in-a.txt", "unique to a", "").status());
+  ASSERT_OK(storage().projects().delete_project(owner.id, a.id));
+  ASSERT_OK_AND_ASSIGN(std::int64_t purged, storage().files().purge_unreferenced_blobs());
   EXPECT_EQ(purged, 2);  // "" and "unique to a"
-  ASSERT_OK_AND_ASSIGN(read, storage().get_file(owner.id, b.id, "dir/again.bin", {}));
+  ASSERT_OK_AND_ASSIGN(read, storage().files().get_file(owner.id, b.id, "dir/again.bin", {}));
   EXPECT_EQ(read.content, binary);
-  ASSERT_OK_AND_ASSIGN(purged, storage().purge_unreferenced_blobs());
+  ASSERT_OK_AND_ASSIGN(purged, storage().files().purge_unreferenced_blobs());
   EXPECT_EQ(purged, 0);
 }
 
@@ -290,15 +306,15 @@ TEST_P(ProjectsTest, CurrentTreeListingWithPrefixAndPages) {
                                           "srcx/d.cpp", "README.md", "docs/ü.md",
                                           "src/z.cpp",  "Z.txt",     "src/ä.cpp"};
   for (const auto& path : paths)
-    ASSERT_OK(storage().put_file(owner.id, project.id, path, "x" + path, "").status());
-  ASSERT_OK(storage().put_file(owner.id, project.id, "src/a.cpp", "changed", "").status());
-  ASSERT_OK(storage().delete_file(owner.id, project.id, "src/b.cpp", "").status());
+    ASSERT_OK(storage().files().put_file(owner.id, project.id, path, "x" + path, "").status());
+  ASSERT_OK(storage().files().put_file(owner.id, project.id, "src/a.cpp", "changed", "").status());
+  ASSERT_OK(storage().files().delete_file(owner.id, project.id, "src/b.cpp", "").status());
 
   std::vector<sdk::FileVersion> tree;
   std::string cursor;
   do {
     ASSERT_OK_AND_ASSIGN(auto page,
-                         storage().list_files(owner.id, project.id, "", sdk::PageRequest{2, cursor}));
+                         storage().files().list_files(owner.id, project.id, "", sdk::PageRequest{2, cursor}));
     tree.insert(tree.end(), page.items.begin(), page.items.end());
     cursor = page.next_cursor;
   } while (!cursor.empty());
@@ -314,19 +330,19 @@ TEST_P(ProjectsTest, CurrentTreeListingWithPrefixAndPages) {
   EXPECT_EQ(a->version, 2);
 
   ASSERT_OK_AND_ASSIGN(auto src,
-                       storage().list_files(owner.id, project.id, "src/", sdk::PageRequest{50, ""}));
+                       storage().files().list_files(owner.id, project.id, "src/", sdk::PageRequest{50, ""}));
   std::vector<std::string> src_paths;
   for (const auto& f : src.items)
     src_paths.push_back(f.path);
   EXPECT_EQ(src_paths, (std::vector<std::string>{"src/a.cpp", "src/sub/c.cpp", "src/z.cpp", "src/ä.cpp"}));
-  EXPECT_CODE(storage().list_files(owner.id, project.id, "docs/\xc3", sdk::PageRequest{50, ""}),
+  EXPECT_CODE(storage().files().list_files(owner.id, project.id, "docs/\xc3", sdk::PageRequest{50, ""}),
               kInvalidArgument);
-  ASSERT_OK_AND_ASSIGN(auto docs,
-                       storage().list_files(owner.id, project.id, "docs/ü", sdk::PageRequest{50, ""}));
+  ASSERT_OK_AND_ASSIGN(
+      auto docs, storage().files().list_files(owner.id, project.id, "docs/ü", sdk::PageRequest{50, ""}));
   ASSERT_EQ(docs.items.size(), 1u);
   EXPECT_EQ(docs.items[0].path, "docs/ü.md");
-  ASSERT_OK_AND_ASSIGN(auto none,
-                       storage().list_files(owner.id, project.id, "nothing/", sdk::PageRequest{50, ""}));
+  ASSERT_OK_AND_ASSIGN(
+      auto none, storage().files().list_files(owner.id, project.id, "nothing/", sdk::PageRequest{50, ""}));
   EXPECT_TRUE(none.items.empty());
   EXPECT_TRUE(none.next_cursor.empty());
 }
@@ -339,12 +355,12 @@ TEST_P(ProjectsTest, FilePathsMustBeNormalised) {
         std::string("../a"), std::string("./a"), std::string("a/."), std::string("a/"),
         std::string("a\0b", 3), std::string("bad\xff"), std::string(4097, 'a')}) {
     SCOPED_TRACE("path \"" + bad + "\"");
-    EXPECT_CODE(storage().put_file(owner.id, project.id, bad, "x", ""), kInvalidArgument);
-    EXPECT_CODE(storage().get_file(owner.id, project.id, bad, {}), kInvalidArgument);
+    EXPECT_CODE(storage().files().put_file(owner.id, project.id, bad, "x", ""), kInvalidArgument);
+    EXPECT_CODE(storage().files().get_file(owner.id, project.id, bad, {}), kInvalidArgument);
   }
-  EXPECT_OK(storage().put_file(owner.id, project.id, std::string(4096, 'a'), "x", "").status());
-  EXPECT_OK(storage().put_file(owner.id, project.id, ".env", "x", "").status());
-  EXPECT_OK(storage().put_file(owner.id, project.id, "a/..b/c..", "x", "").status());
+  EXPECT_OK(storage().files().put_file(owner.id, project.id, std::string(4096, 'a'), "x", "").status());
+  EXPECT_OK(storage().files().put_file(owner.id, project.id, ".env", "x", "").status());
+  EXPECT_OK(storage().files().put_file(owner.id, project.id, "a/..b/c..", "x", "").status());
 }
 
 // ---- runs ---------------------------------------------------------------------------------------------
@@ -353,21 +369,21 @@ TEST_P(ProjectsTest, RunsRoundTripListAndCompareAndSet) {
   const sdk::User owner = make_user("runs@example.com");
   const sdk::Project project = make_project(owner);
   const auto t0 = host().now();
-  ASSERT_OK_AND_ASSIGN(sdk::Run run,
-                       storage().create_run(owner.id, sdk::NewRun{project.id, "make a blog", "queued"}));
+  ASSERT_OK_AND_ASSIGN(
+      sdk::Run run, storage().runs().create_run(owner.id, sdk::NewRun{project.id, "make a blog", "queued"}));
   EXPECT_EQ(run.owner_id, owner.id);
   EXPECT_EQ(run.project_id, project.id);
   EXPECT_EQ(run.last_event_seq, 0);
   EXPECT_TRUE(run.lease_owner.empty());
-  EXPECT_CODE(storage().create_run(owner.id, sdk::NewRun{project.id, "x", ""}), kInvalidArgument);
-  EXPECT_CODE(storage().create_run(owner.id, sdk::NewRun{kUnknownId, "x", "queued"}), kNotFound);
+  EXPECT_CODE(storage().runs().create_run(owner.id, sdk::NewRun{project.id, "x", ""}), kInvalidArgument);
+  EXPECT_CODE(storage().runs().create_run(owner.id, sdk::NewRun{kUnknownId, "x", "queued"}), kNotFound);
 
   host().advance(1s);
   sdk::RunUpdate start;
   start.expected_state = "queued";
   start.state = "running";
   start.started_at = host().now() + 7ns;
-  ASSERT_OK_AND_ASSIGN(sdk::Run running, storage().update_run(owner.id, run.id, start));
+  ASSERT_OK_AND_ASSIGN(sdk::Run running, storage().runs().update_run(owner.id, run.id, start));
   EXPECT_EQ(running.state, "running");
   ASSERT_TRUE(running.started_at.has_value());
   EXPECT_EQ(*running.started_at, t0 + 1s);
@@ -376,14 +392,14 @@ TEST_P(ProjectsTest, RunsRoundTripListAndCompareAndSet) {
   // Compare-and-set: the run is no longer queued.
   sdk::RunUpdate stale = start;
   stale.state = "cancelled";
-  EXPECT_CODE(storage().update_run(owner.id, run.id, stale), kFailedPrecondition);
+  EXPECT_CODE(storage().runs().update_run(owner.id, run.id, stale), kFailedPrecondition);
   sdk::RunUpdate fail;
   fail.expected_state = "running";
   fail.state = "failed";
   fail.error = "npm install failed";
   fail.finished_at = host().now();
-  ASSERT_OK(storage().update_run(owner.id, run.id, fail).status());
-  ASSERT_OK_AND_ASSIGN(sdk::Run fetched, storage().get_run(owner.id, run.id));
+  ASSERT_OK(storage().runs().update_run(owner.id, run.id, fail).status());
+  ASSERT_OK_AND_ASSIGN(sdk::Run fetched, storage().runs().get_run(owner.id, run.id));
   EXPECT_EQ(fetched.state, "failed");
   EXPECT_EQ(fetched.error, "npm install failed");
   EXPECT_EQ(fetched.description, "make a blog");
@@ -396,7 +412,8 @@ TEST_P(ProjectsTest, RunsRoundTripListAndCompareAndSet) {
   std::set<std::string> listed;
   std::string cursor;
   do {
-    ASSERT_OK_AND_ASSIGN(auto page, storage().list_runs(owner.id, project.id, sdk::PageRequest{4, cursor}));
+    ASSERT_OK_AND_ASSIGN(auto page,
+                         storage().runs().list_runs(owner.id, project.id, sdk::PageRequest{4, cursor}));
     for (const auto& r : page.items)
       EXPECT_TRUE(listed.insert(r.id).second);
     cursor = page.next_cursor;
@@ -414,41 +431,45 @@ TEST_P(ProjectsTest, RunClaimsAndLeases) {
   make_run(project, "succeeded");
   const std::vector<std::string> claimable = {"queued", "running"};
 
-  ASSERT_OK_AND_ASSIGN(auto a, storage().claim_run(sdk::RunClaim{"node-a", claimable, host().now() + 30s}));
+  ASSERT_OK_AND_ASSIGN(auto a,
+                       storage().runs().claim_run(sdk::RunClaim{"node-a", claimable, host().now() + 30s}));
   ASSERT_TRUE(a.has_value());
   EXPECT_EQ(a->id, first.id);  // oldest first
   EXPECT_EQ(a->lease_owner, "node-a");
-  ASSERT_OK_AND_ASSIGN(auto b, storage().claim_run(sdk::RunClaim{"node-b", claimable, host().now() + 30s}));
+  ASSERT_OK_AND_ASSIGN(auto b,
+                       storage().runs().claim_run(sdk::RunClaim{"node-b", claimable, host().now() + 30s}));
   ASSERT_TRUE(b.has_value());
   EXPECT_EQ(b->id, second.id);
   ASSERT_OK_AND_ASSIGN(auto none,
-                       storage().claim_run(sdk::RunClaim{"node-c", claimable, host().now() + 30s}));
+                       storage().runs().claim_run(sdk::RunClaim{"node-c", claimable, host().now() + 30s}));
   EXPECT_FALSE(none.has_value());
-  EXPECT_CODE(storage().claim_run(sdk::RunClaim{"", claimable, host().now()}), kInvalidArgument);
-  EXPECT_CODE(storage().claim_run(sdk::RunClaim{"node-c", {}, host().now()}), kInvalidArgument);
+  EXPECT_CODE(storage().runs().claim_run(sdk::RunClaim{"", claimable, host().now()}), kInvalidArgument);
+  EXPECT_CODE(storage().runs().claim_run(sdk::RunClaim{"node-c", {}, host().now()}), kInvalidArgument);
 
-  EXPECT_CODE(storage().renew_run_lease(first.id, "node-b", host().now() + 1min), kFailedPrecondition);
-  ASSERT_OK_AND_ASSIGN(sdk::Run renewed, storage().renew_run_lease(first.id, "node-a", host().now() + 1min));
+  EXPECT_CODE(storage().runs().renew_run_lease(first.id, "node-b", host().now() + 1min), kFailedPrecondition);
+  ASSERT_OK_AND_ASSIGN(sdk::Run renewed,
+                       storage().runs().renew_run_lease(first.id, "node-a", host().now() + 1min));
   EXPECT_EQ(*renewed.lease_expires_at, host().now() + 1min);
-  EXPECT_CODE(storage().renew_run_lease(kUnknownId, "node-a", host().now()), kNotFound);
+  EXPECT_CODE(storage().runs().renew_run_lease(kUnknownId, "node-a", host().now()), kNotFound);
 
   // node-b dies: its lease runs out and node-c takes the run over.
   host().advance(31s);
-  EXPECT_CODE(storage().renew_run_lease(second.id, "node-b", host().now() + 1min), kFailedPrecondition);
+  EXPECT_CODE(storage().runs().renew_run_lease(second.id, "node-b", host().now() + 1min),
+              kFailedPrecondition);
   ASSERT_OK_AND_ASSIGN(auto taken,
-                       storage().claim_run(sdk::RunClaim{"node-c", claimable, host().now() + 30s}));
+                       storage().runs().claim_run(sdk::RunClaim{"node-c", claimable, host().now() + 30s}));
   ASSERT_TRUE(taken.has_value());
   EXPECT_EQ(taken->id, second.id);
-  ASSERT_OK_AND_ASSIGN(sdk::Run fetched, storage().get_run(owner.id, second.id));
+  ASSERT_OK_AND_ASSIGN(sdk::Run fetched, storage().runs().get_run(owner.id, second.id));
   EXPECT_EQ(fetched.lease_owner, "node-c");
 
-  EXPECT_CODE(storage().release_run_lease(first.id, "node-c"), kFailedPrecondition);
-  ASSERT_OK(storage().release_run_lease(first.id, "node-a"));
-  ASSERT_OK_AND_ASSIGN(fetched, storage().get_run(owner.id, first.id));
+  EXPECT_CODE(storage().runs().release_run_lease(first.id, "node-c"), kFailedPrecondition);
+  ASSERT_OK(storage().runs().release_run_lease(first.id, "node-a"));
+  ASSERT_OK_AND_ASSIGN(fetched, storage().runs().get_run(owner.id, first.id));
   EXPECT_TRUE(fetched.lease_owner.empty());
   EXPECT_FALSE(fetched.lease_expires_at.has_value());
   ASSERT_OK_AND_ASSIGN(auto again,
-                       storage().claim_run(sdk::RunClaim{"node-d", claimable, host().now() + 30s}));
+                       storage().runs().claim_run(sdk::RunClaim{"node-d", claimable, host().now() + 30s}));
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(again->id, first.id);
 }
@@ -465,8 +486,8 @@ TEST_P(ProjectsTest, ConcurrentClaimsGiveEachRunToOneNode) {
   for (int n = 0; n < 4; ++n) {
     nodes.emplace_back([&, n] {
       while (true) {
-        auto run =
-            storage().claim_run(sdk::RunClaim{"node-" + std::to_string(n), {"queued"}, host().now() + 1h});
+        auto run = storage().runs().claim_run(
+            sdk::RunClaim{"node-" + std::to_string(n), {"queued"}, host().now() + 1h});
         if (!run.ok() || !run->has_value()) return;
         std::lock_guard lock(mutex);
         claimed.insert((*run)->id);
@@ -485,23 +506,24 @@ TEST_P(ProjectsTest, RunStepsSequenceAndFileAttribution) {
   const sdk::User owner = make_user("steps@example.com");
   const sdk::Project project = make_project(owner);
   const sdk::Run run = make_run(project);
-  EXPECT_CODE(storage().latest_run_step(owner.id, run.id), kNotFound);
+  EXPECT_CODE(storage().runs().latest_run_step(owner.id, run.id), kNotFound);
   std::vector<sdk::RunStep> steps;
   for (int i = 0; i < 5; ++i) {
     nlohmann::json state = {{"epics", nlohmann::json::array({{{"name", "epic " + std::to_string(i)}}})},
                             {"step", i}};
     ASSERT_OK_AND_ASSIGN(
         sdk::RunStep s,
-        storage().append_run_step(owner.id, run.id,
-                                  sdk::NewRunStep{"developer", state, "did " + std::to_string(i)}));
+        storage().runs().append_run_step(owner.id, run.id,
+                                         sdk::NewRunStep{"developer", state, "did " + std::to_string(i)}));
     EXPECT_EQ(s.sequence, i + 1);
     steps.push_back(s);
   }
-  EXPECT_CODE(storage().append_run_step(owner.id, run.id, sdk::NewRunStep{"", {}, ""}), kInvalidArgument);
-  ASSERT_OK_AND_ASSIGN(sdk::RunStep latest, storage().latest_run_step(owner.id, run.id));
+  EXPECT_CODE(storage().runs().append_run_step(owner.id, run.id, sdk::NewRunStep{"", {}, ""}),
+              kInvalidArgument);
+  ASSERT_OK_AND_ASSIGN(sdk::RunStep latest, storage().runs().latest_run_step(owner.id, run.id));
   EXPECT_EQ(latest.id, steps.back().id);
   EXPECT_EQ(latest.state["step"], 4);
-  ASSERT_OK_AND_ASSIGN(sdk::RunStep second, storage().get_run_step(owner.id, steps[1].id));
+  ASSERT_OK_AND_ASSIGN(sdk::RunStep second, storage().runs().get_run_step(owner.id, steps[1].id));
   EXPECT_EQ(second.agent, "developer");
   EXPECT_EQ(second.summary, "did 1");
   EXPECT_EQ(second.state, steps[1].state);
@@ -510,22 +532,23 @@ TEST_P(ProjectsTest, RunStepsSequenceAndFileAttribution) {
   std::vector<std::int64_t> sequences;
   std::string cursor;
   do {
-    ASSERT_OK_AND_ASSIGN(auto page, storage().list_run_steps(owner.id, run.id, sdk::PageRequest{2, cursor}));
+    ASSERT_OK_AND_ASSIGN(auto page,
+                         storage().runs().list_run_steps(owner.id, run.id, sdk::PageRequest{2, cursor}));
     for (const auto& s : page.items)
       sequences.push_back(s.sequence);
     cursor = page.next_cursor;
   } while (!cursor.empty());
   EXPECT_EQ(sequences, (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
 
-  ASSERT_OK_AND_ASSIGN(sdk::FileVersion written,
-                       storage().put_file(owner.id, project.id, "app.js", "console.log(1)", steps[2].id));
+  ASSERT_OK_AND_ASSIGN(sdk::FileVersion written, storage().files().put_file(owner.id, project.id, "app.js",
+                                                                            "console.log(1)", steps[2].id));
   EXPECT_EQ(written.run_step_id, steps[2].id);
-  ASSERT_OK_AND_ASSIGN(sdk::FileContent read, storage().get_file(owner.id, project.id, "app.js", {}));
+  ASSERT_OK_AND_ASSIGN(sdk::FileContent read, storage().files().get_file(owner.id, project.id, "app.js", {}));
   EXPECT_EQ(read.version.run_step_id, steps[2].id);
-  EXPECT_CODE(storage().put_file(owner.id, project.id, "app.js", "y", kUnknownId), kNotFound);
-  EXPECT_CODE(storage().put_file(owner.id, project.id, "app.js", "y", "not-an-id"), kNotFound);
+  EXPECT_CODE(storage().files().put_file(owner.id, project.id, "app.js", "y", kUnknownId), kNotFound);
+  EXPECT_CODE(storage().files().put_file(owner.id, project.id, "app.js", "y", "not-an-id"), kNotFound);
   ASSERT_OK_AND_ASSIGN(sdk::FileVersion removed,
-                       storage().delete_file(owner.id, project.id, "app.js", steps[3].id));
+                       storage().files().delete_file(owner.id, project.id, "app.js", steps[3].id));
   EXPECT_EQ(removed.run_step_id, steps[3].id);
 }
 
@@ -537,24 +560,26 @@ TEST_P(ProjectsTest, RunEventsHaveIncreasingSeqAndResume) {
   const sdk::Run run = make_run(project);
   const sdk::Run other_run = make_run(project);
   for (int i = 1; i <= 10; ++i) {
-    ASSERT_OK_AND_ASSIGN(sdk::RunEvent e, storage().append_run_event(owner.id, run.id, "log", {{"line", i}}));
+    ASSERT_OK_AND_ASSIGN(sdk::RunEvent e,
+                         storage().runs().append_run_event(owner.id, run.id, "log", {{"line", i}}));
     EXPECT_EQ(e.seq, i);
     EXPECT_EQ(e.run_id, run.id);
     if (i % 3 == 0) {
       ASSERT_OK_AND_ASSIGN(sdk::RunEvent o,
-                           storage().append_run_event(owner.id, other_run.id, "tick", nullptr));
+                           storage().runs().append_run_event(owner.id, other_run.id, "tick", nullptr));
       EXPECT_EQ(o.seq, i / 3);  // each run has its own sequence
     }
   }
-  EXPECT_CODE(storage().append_run_event(owner.id, run.id, "", {}), kInvalidArgument);
-  EXPECT_CODE(storage().append_run_event(owner.id, run.id, "log", {{"bad", "\xff"}}), kInvalidArgument);
-  ASSERT_OK_AND_ASSIGN(sdk::Run fetched, storage().get_run(owner.id, run.id));
+  EXPECT_CODE(storage().runs().append_run_event(owner.id, run.id, "", {}), kInvalidArgument);
+  EXPECT_CODE(storage().runs().append_run_event(owner.id, run.id, "log", {{"bad", "\xff"}}),
+              kInvalidArgument);
+  ASSERT_OK_AND_ASSIGN(sdk::Run fetched, storage().runs().get_run(owner.id, run.id));
   EXPECT_EQ(fetched.last_event_seq, 10);  // refused appends consumed nothing
 
   std::vector<std::int64_t> seqs;
   std::int64_t after = 0;
   while (true) {
-    ASSERT_OK_AND_ASSIGN(auto batch, storage().list_run_events(owner.id, run.id, after, 4));
+    ASSERT_OK_AND_ASSIGN(auto batch, storage().runs().list_run_events(owner.id, run.id, after, 4));
     if (batch.empty()) break;
     for (const auto& e : batch) {
       EXPECT_EQ(e.payload["line"], e.seq);
@@ -564,19 +589,20 @@ TEST_P(ProjectsTest, RunEventsHaveIncreasingSeqAndResume) {
     after = batch.back().seq;
   }
   EXPECT_EQ(seqs, (std::vector<std::int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
-  EXPECT_CODE(storage().list_run_events(owner.id, run.id, 0, 0), kInvalidArgument);
-  EXPECT_CODE(storage().list_run_events(owner.id, run.id, 0, sdk::kMaxPageLimit + 1), kInvalidArgument);
-  EXPECT_CODE(storage().list_run_events(owner.id, run.id, -1, 10), kInvalidArgument);
+  EXPECT_CODE(storage().runs().list_run_events(owner.id, run.id, 0, 0), kInvalidArgument);
+  EXPECT_CODE(storage().runs().list_run_events(owner.id, run.id, 0, sdk::kMaxPageLimit + 1),
+              kInvalidArgument);
+  EXPECT_CODE(storage().runs().list_run_events(owner.id, run.id, -1, 10), kInvalidArgument);
 
   // Events survive a restart, and appends continue where they left off.
   ASSERT_NO_FATAL_FAILURE(reopen());
-  ASSERT_OK_AND_ASSIGN(auto tail, storage().list_run_events(owner.id, run.id, 8, 100));
+  ASSERT_OK_AND_ASSIGN(auto tail, storage().runs().list_run_events(owner.id, run.id, 8, 100));
   ASSERT_EQ(tail.size(), 2u);
   EXPECT_EQ(tail[0].seq, 9);
   ASSERT_OK_AND_ASSIGN(sdk::RunEvent next,
-                       storage().append_run_event(owner.id, run.id, "log", {{"line", 11}}));
+                       storage().runs().append_run_event(owner.id, run.id, "log", {{"line", 11}}));
   EXPECT_EQ(next.seq, 11);
-  ASSERT_OK_AND_ASSIGN(auto others, storage().list_run_events(owner.id, other_run.id, 0, 100));
+  ASSERT_OK_AND_ASSIGN(auto others, storage().runs().list_run_events(owner.id, other_run.id, 0, 100));
   ASSERT_EQ(others.size(), 3u);
   EXPECT_TRUE(others[0].payload.is_null());
 }
@@ -592,7 +618,7 @@ TEST_P(ProjectsTest, ConcurrentEventAppendsAreGaplessAndUnique) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
-        auto e = storage().append_run_event(owner.id, run.id, "log", {{"thread", t}, {"i", i}});
+        auto e = storage().runs().append_run_event(owner.id, run.id, "log", {{"thread", t}, {"i", i}});
         if (e.ok()) per_thread[static_cast<std::size_t>(t)].push_back(e->seq);
       }
     });
@@ -622,7 +648,7 @@ TEST_P(ProjectsTest, LlmRequestsAndUsageTotals) {
   const auto record = [&](const sdk::User& u, const std::string& provider, const std::string& model,
                           int prompt, int completion, const std::string& project_id,
                           const std::string& run_id) {
-    auto r = storage().record_llm_request(sdk::NewLlmRequest{
+    auto r = storage().llm_requests().record_llm_request(sdk::NewLlmRequest{
         u.id, project_id, run_id, provider, model, "developer", prompt, completion, 1200, "ok", ""});
     EXPECT_TRUE(r.ok()) << r.status().to_string();
     return r.value_or(sdk::LlmRequest{});
@@ -635,17 +661,17 @@ TEST_P(ProjectsTest, LlmRequestsAndUsageTotals) {
   record(user, "openai", "gpt-4o-mini", 1, 1, project.id, "");
   record(user, "anthropic", "claude", 7, 3, "", run.id);
   record(other, "openai", "gpt-4o", 1000, 1000, "", "");
-  EXPECT_CODE(
-      storage().record_llm_request(sdk::NewLlmRequest{user.id, "", "", "", "m", "", 0, 0, 0, "ok", ""}),
-      kInvalidArgument);
-  EXPECT_CODE(
-      storage().record_llm_request(sdk::NewLlmRequest{user.id, "", "", "p", "m", "", -1, 0, 0, "ok", ""}),
-      kInvalidArgument);
-  EXPECT_CODE(
-      storage().record_llm_request(sdk::NewLlmRequest{kUnknownId, "", "", "p", "m", "", 0, 0, 0, "ok", ""}),
-      kNotFound);
+  EXPECT_CODE(storage().llm_requests().record_llm_request(
+                  sdk::NewLlmRequest{user.id, "", "", "", "m", "", 0, 0, 0, "ok", ""}),
+              kInvalidArgument);
+  EXPECT_CODE(storage().llm_requests().record_llm_request(
+                  sdk::NewLlmRequest{user.id, "", "", "p", "m", "", -1, 0, 0, "ok", ""}),
+              kInvalidArgument);
+  EXPECT_CODE(storage().llm_requests().record_llm_request(
+                  sdk::NewLlmRequest{kUnknownId, "", "", "p", "m", "", 0, 0, 0, "ok", ""}),
+              kNotFound);
 
-  ASSERT_OK_AND_ASSIGN(auto totals, storage().usage_by_model(user.id, {}, {}));
+  ASSERT_OK_AND_ASSIGN(auto totals, storage().llm_requests().usage_by_model(user.id, {}, {}));
   ASSERT_EQ(totals.size(), 3u);
   EXPECT_EQ(totals[0].provider, "anthropic");
   EXPECT_EQ(totals[1].model, "gpt-4o");
@@ -653,16 +679,17 @@ TEST_P(ProjectsTest, LlmRequestsAndUsageTotals) {
   EXPECT_EQ(totals[1].prompt_tokens, 110);
   EXPECT_EQ(totals[1].completion_tokens, 55);
   EXPECT_EQ(totals[2].model, "gpt-4o-mini");
-  ASSERT_OK_AND_ASSIGN(auto early, storage().usage_by_model(user.id, {}, t0 + 1min));
+  ASSERT_OK_AND_ASSIGN(auto early, storage().llm_requests().usage_by_model(user.id, {}, t0 + 1min));
   ASSERT_EQ(early.size(), 1u);
   EXPECT_EQ(early[0].requests, 2);
-  ASSERT_OK_AND_ASSIGN(auto late, storage().usage_by_model(user.id, t0 + 1h, {}));
+  ASSERT_OK_AND_ASSIGN(auto late, storage().llm_requests().usage_by_model(user.id, t0 + 1h, {}));
   EXPECT_EQ(late.size(), 2u);
 
   std::vector<sdk::LlmRequest> listed;
   std::string cursor;
   do {
-    ASSERT_OK_AND_ASSIGN(auto page, storage().list_llm_requests(user.id, sdk::PageRequest{3, cursor}));
+    ASSERT_OK_AND_ASSIGN(auto page,
+                         storage().llm_requests().list_llm_requests(user.id, sdk::PageRequest{3, cursor}));
     listed.insert(listed.end(), page.items.begin(), page.items.end());
     cursor = page.next_cursor;
   } while (!cursor.empty());
@@ -670,14 +697,15 @@ TEST_P(ProjectsTest, LlmRequestsAndUsageTotals) {
   EXPECT_EQ(listed.back().created_at, t0);
 
   // Deleting the project keeps the records (and totals) with their references emptied.
-  ASSERT_OK(storage().delete_project(user.id, project.id));
-  ASSERT_OK_AND_ASSIGN(auto after, storage().list_llm_requests(user.id, sdk::PageRequest{10, ""}));
+  ASSERT_OK(storage().projects().delete_project(user.id, project.id));
+  ASSERT_OK_AND_ASSIGN(auto after,
+                       storage().llm_requests().list_llm_requests(user.id, sdk::PageRequest{10, ""}));
   ASSERT_EQ(after.items.size(), 4u);
   for (const auto& r : after.items) {
     EXPECT_TRUE(r.project_id.empty());
     EXPECT_TRUE(r.run_id.empty());
   }
-  ASSERT_OK_AND_ASSIGN(auto kept, storage().usage_by_model(user.id, {}, {}));
+  ASSERT_OK_AND_ASSIGN(auto kept, storage().llm_requests().usage_by_model(user.id, {}, {}));
   EXPECT_EQ(kept.size(), 3u);
 }
 
@@ -690,41 +718,43 @@ TEST_P(ProjectsTest, PreviewsUpsertListDelete) {
   const sdk::Project pa = make_project(alice);
   const sdk::Project pb = make_project(bob);
   const auto t0 = host().now();
-  ASSERT_OK_AND_ASSIGN(sdk::Preview started,
-                       storage().upsert_preview(alice.id, sdk::PreviewUpsert{pa.id, "starting", "node-1",
-                                                                             41001, 100, t0, t0 + 1h}));
+  ASSERT_OK_AND_ASSIGN(sdk::Preview started, storage().previews().upsert_preview(
+                                                 alice.id, sdk::PreviewUpsert{pa.id, "starting", "node-1",
+                                                                              41001, 100, t0, t0 + 1h}));
   EXPECT_EQ(started.owner_id, alice.id);
   EXPECT_EQ(started.port, 41001);
   host().advance(2s);
-  ASSERT_OK_AND_ASSIGN(sdk::Preview running,
-                       storage().upsert_preview(alice.id, sdk::PreviewUpsert{pa.id, "running", "node-1",
-                                                                             41001, 100, t0, t0 + 1h}));
+  ASSERT_OK_AND_ASSIGN(sdk::Preview running, storage().previews().upsert_preview(
+                                                 alice.id, sdk::PreviewUpsert{pa.id, "running", "node-1",
+                                                                              41001, 100, t0, t0 + 1h}));
   EXPECT_EQ(running.state, "running");
   EXPECT_EQ(running.updated_at, t0 + 2s);
   EXPECT_EQ(running.expires_at, t0 + 1h);
   ASSERT_OK(
       storage()
+          .previews()
           .upsert_preview(bob.id, sdk::PreviewUpsert{pb.id, "running", "node-2", 41002, 200, t0, t0 + 1h})
           .status());
-  EXPECT_CODE(storage().upsert_preview(alice.id, sdk::PreviewUpsert{pa.id, "running", "n", 70000, 1, t0, t0}),
+  EXPECT_CODE(storage().previews().upsert_preview(
+                  alice.id, sdk::PreviewUpsert{pa.id, "running", "n", 70000, 1, t0, t0}),
               kInvalidArgument);
-  EXPECT_CODE(storage().upsert_preview(alice.id, sdk::PreviewUpsert{pa.id, "", "n", 1, 1, t0, t0}),
+  EXPECT_CODE(storage().previews().upsert_preview(alice.id, sdk::PreviewUpsert{pa.id, "", "n", 1, 1, t0, t0}),
               kInvalidArgument);
 
   std::set<std::string> projects;
   std::string cursor;
   do {
-    ASSERT_OK_AND_ASSIGN(auto page, storage().list_previews(sdk::PageRequest{1, cursor}));
+    ASSERT_OK_AND_ASSIGN(auto page, storage().previews().list_previews(sdk::PageRequest{1, cursor}));
     for (const auto& p : page.items)
       projects.insert(p.project_id);
     cursor = page.next_cursor;
   } while (!cursor.empty());
   EXPECT_EQ(projects, (std::set<std::string>{pa.id, pb.id}));
 
-  ASSERT_OK(storage().delete_preview(alice.id, pa.id));
-  EXPECT_CODE(storage().get_preview(alice.id, pa.id), kNotFound);
-  EXPECT_CODE(storage().delete_preview(alice.id, pa.id), kNotFound);
-  ASSERT_OK_AND_ASSIGN(sdk::Preview bobs, storage().get_preview(bob.id, pb.id));
+  ASSERT_OK(storage().previews().delete_preview(alice.id, pa.id));
+  EXPECT_CODE(storage().previews().get_preview(alice.id, pa.id), kNotFound);
+  EXPECT_CODE(storage().previews().delete_preview(alice.id, pa.id), kNotFound);
+  ASSERT_OK_AND_ASSIGN(sdk::Preview bobs, storage().previews().get_preview(bob.id, pb.id));
   EXPECT_EQ(bobs.pid, 200);
   EXPECT_EQ(bobs.node_id, "node-2");
 }

@@ -22,23 +22,25 @@ TEST_P(TransactionTest, CommitsEveryWriteTogether) {
   const sdk::User owner = make_user("tx@example.com");
   std::string project_id;
   std::string run_id;
-  ASSERT_OK(storage().transaction([&](sdk::StorageOps& ops) -> Status {
-    auto project = ops.create_project(sdk::NewProject{owner.id, "atomic", ""});
+  ASSERT_OK(storage().transaction([&](sdk::Stores& ops) -> Status {
+    auto project = ops.projects().create_project(sdk::NewProject{owner.id, "atomic", ""});
     if (!project.ok()) return project.status();
     project_id = project->id;
-    SAMOKODER_RETURN_IF_ERROR(ops.put_file(owner.id, project_id, "index.html", "<h1>hi</h1>", "").status());
-    auto run = ops.create_run(owner.id, sdk::NewRun{project_id, "x", "queued"});
+    SAMOKODER_RETURN_IF_ERROR(
+        ops.files().put_file(owner.id, project_id, "index.html", "<h1>hi</h1>", "").status());
+    auto run = ops.runs().create_run(owner.id, sdk::NewRun{project_id, "x", "queued"});
     if (!run.ok()) return run.status();
     run_id = run->id;
     // Reads inside the transaction see its own writes.
-    auto file = ops.get_file(owner.id, project_id, "index.html", {});
+    auto file = ops.files().get_file(owner.id, project_id, "index.html", {});
     if (!file.ok()) return file.status();
-    return ops.append_run_event(owner.id, run_id, "created", {{"file", file->version.path}}).status();
+    return ops.runs().append_run_event(owner.id, run_id, "created", {{"file", file->version.path}}).status();
   }));
-  EXPECT_OK(storage().get_project(owner.id, project_id).status());
-  ASSERT_OK_AND_ASSIGN(sdk::FileContent file, storage().get_file(owner.id, project_id, "index.html", {}));
+  EXPECT_OK(storage().projects().get_project(owner.id, project_id).status());
+  ASSERT_OK_AND_ASSIGN(sdk::FileContent file,
+                       storage().files().get_file(owner.id, project_id, "index.html", {}));
   EXPECT_EQ(file.content, "<h1>hi</h1>");
-  ASSERT_OK_AND_ASSIGN(auto events, storage().list_run_events(owner.id, run_id, 0, 10));
+  ASSERT_OK_AND_ASSIGN(auto events, storage().runs().list_run_events(owner.id, run_id, 0, 10));
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].payload["file"], "index.html");
 }
@@ -46,31 +48,33 @@ TEST_P(TransactionTest, CommitsEveryWriteTogether) {
 TEST_P(TransactionTest, ErrorStatusRollsBackAndIsReturnedUnchanged) {
   const sdk::User owner = make_user("rollback@example.com");
   const sdk::Project existing = make_project(owner, "existing");
-  const Status result = storage().transaction([&](sdk::StorageOps& ops) -> Status {
-    SAMOKODER_RETURN_IF_ERROR(ops.create_project(sdk::NewProject{owner.id, "doomed", ""}).status());
-    SAMOKODER_RETURN_IF_ERROR(ops.put_file(owner.id, existing.id, "doomed.txt", "x", "").status());
-    SAMOKODER_RETURN_IF_ERROR(ops.delete_project(owner.id, existing.id));
+  const Status result = storage().transaction([&](sdk::Stores& ops) -> Status {
+    SAMOKODER_RETURN_IF_ERROR(
+        ops.projects().create_project(sdk::NewProject{owner.id, "doomed", ""}).status());
+    SAMOKODER_RETURN_IF_ERROR(ops.files().put_file(owner.id, existing.id, "doomed.txt", "x", "").status());
+    SAMOKODER_RETURN_IF_ERROR(ops.projects().delete_project(owner.id, existing.id));
     return Status::aborted("changed my mind");
   });
   EXPECT_EQ(result, Status::aborted("changed my mind"));
-  ASSERT_OK_AND_ASSIGN(auto projects, storage().list_projects(owner.id, sdk::PageRequest{10, ""}));
+  ASSERT_OK_AND_ASSIGN(auto projects, storage().projects().list_projects(owner.id, sdk::PageRequest{10, ""}));
   ASSERT_EQ(projects.items.size(), 1u);
   EXPECT_EQ(projects.items[0].id, existing.id);
-  EXPECT_CODE(storage().get_file(owner.id, existing.id, "doomed.txt", {}), kNotFound);
+  EXPECT_CODE(storage().files().get_file(owner.id, existing.id, "doomed.txt", {}), kNotFound);
 }
 
 TEST_P(TransactionTest, ThrowRollsBackAndBecomesInternal) {
   const sdk::User owner = make_user("throw@example.com");
-  const Status result = storage().transaction([&](sdk::StorageOps& ops) -> Status {
-    SAMOKODER_RETURN_IF_ERROR(ops.create_project(sdk::NewProject{owner.id, "doomed", ""}).status());
+  const Status result = storage().transaction([&](sdk::Stores& ops) -> Status {
+    SAMOKODER_RETURN_IF_ERROR(
+        ops.projects().create_project(sdk::NewProject{owner.id, "doomed", ""}).status());
     throw std::runtime_error("boom");
   });
   EXPECT_EQ(result.code(), StatusCode::kInternal);
   EXPECT_NE(result.message().find("boom"), std::string::npos) << result.message();
-  ASSERT_OK_AND_ASSIGN(auto projects, storage().list_projects(owner.id, sdk::PageRequest{10, ""}));
+  ASSERT_OK_AND_ASSIGN(auto projects, storage().projects().list_projects(owner.id, sdk::PageRequest{10, ""}));
   EXPECT_TRUE(projects.items.empty());
   // The storage is fully usable afterwards.
-  EXPECT_OK(storage().create_project(sdk::NewProject{owner.id, "after", ""}).status());
+  EXPECT_OK(storage().projects().create_project(sdk::NewProject{owner.id, "after", ""}).status());
   EXPECT_CODE(storage().transaction(nullptr), kInvalidArgument);
 }
 
@@ -78,36 +82,41 @@ TEST_P(TransactionTest, AFailedCallInsideIsUndoneAloneAndTheTransactionGoesOn) {
   const sdk::User owner = make_user("goes-on@example.com");
   const sdk::Project project = make_project(owner);
   const sdk::Run run = make_run(project);
-  ASSERT_OK(storage().transaction([&](sdk::StorageOps& ops) -> Status {
+  ASSERT_OK(storage().transaction([&](sdk::Stores& ops) -> Status {
     // Get-or-create: the collision is an answer, not a broken transaction.
-    auto duplicate = ops.create_user(sdk::NewUser{"GOES-ON@example.com", "", false, "free"});
+    auto duplicate = ops.users().create_user(sdk::NewUser{"GOES-ON@example.com", "", false, "free"});
     if (duplicate.status().code() != StatusCode::kAlreadyExists)
       return Status::internal("expected a collision");
     // A refused event consumes no seq.
-    auto refused = ops.append_run_event(owner.id, run.id, "log", {{"bad", "\xff"}});
+    auto refused = ops.runs().append_run_event(owner.id, run.id, "log", {{"bad", "\xff"}});
     if (refused.status().code() != StatusCode::kInvalidArgument)
       return Status::internal("expected a refusal");
     // A refresh rotation onto an existing hash leaves the old token unrotated.
-    auto session = ops.create_session(sdk::NewSession{owner.id, "", "", host().now() + 1h});
+    auto session = ops.sessions().create_session(sdk::NewSession{owner.id, "", "", host().now() + 1h});
     if (!session.ok()) return session.status();
     SAMOKODER_RETURN_IF_ERROR(
-        ops.add_refresh_token(sdk::NewRefreshToken{session->id, "t1", host().now() + 1h}).status());
+        ops.sessions()
+            .add_refresh_token(sdk::NewRefreshToken{session->id, "t1", host().now() + 1h})
+            .status());
     SAMOKODER_RETURN_IF_ERROR(
-        ops.add_refresh_token(sdk::NewRefreshToken{session->id, "t2", host().now() + 1h}).status());
-    auto collided = ops.rotate_refresh_token("t1", sdk::NewRefreshToken{"", "t2", host().now() + 1h});
+        ops.sessions()
+            .add_refresh_token(sdk::NewRefreshToken{session->id, "t2", host().now() + 1h})
+            .status());
+    auto collided =
+        ops.sessions().rotate_refresh_token("t1", sdk::NewRefreshToken{"", "t2", host().now() + 1h});
     if (collided.status().code() != StatusCode::kAlreadyExists)
       return Status::internal("expected a collision");
-    auto event = ops.append_run_event(owner.id, run.id, "log", {{"ok", true}});
+    auto event = ops.runs().append_run_event(owner.id, run.id, "log", {{"ok", true}});
     if (!event.ok()) return event.status();
     if (event->seq != 1)
       return Status::internal("seq " + std::to_string(event->seq) + " after a refused append");
-    return ops.create_project(sdk::NewProject{owner.id, "second", ""}).status();
+    return ops.projects().create_project(sdk::NewProject{owner.id, "second", ""}).status();
   }));
-  ASSERT_OK_AND_ASSIGN(auto projects, storage().list_projects(owner.id, sdk::PageRequest{10, ""}));
+  ASSERT_OK_AND_ASSIGN(auto projects, storage().projects().list_projects(owner.id, sdk::PageRequest{10, ""}));
   EXPECT_EQ(projects.items.size(), 2u);
-  ASSERT_OK_AND_ASSIGN(sdk::RefreshToken t1, storage().find_refresh_token("t1"));
+  ASSERT_OK_AND_ASSIGN(sdk::RefreshToken t1, storage().sessions().find_refresh_token("t1"));
   EXPECT_FALSE(t1.rotated);
-  ASSERT_OK_AND_ASSIGN(sdk::Run fetched, storage().get_run(owner.id, run.id));
+  ASSERT_OK_AND_ASSIGN(sdk::Run fetched, storage().runs().get_run(owner.id, run.id));
   EXPECT_EQ(fetched.last_event_seq, 1);
 }
 
@@ -115,23 +124,24 @@ TEST_P(TransactionTest, OthersDoNotSeeUncommittedWrites) {
   const sdk::User owner = make_user("isolation@example.com");
   std::string project_id;
   Status seen_from_outside;
-  ASSERT_OK(storage().transaction([&](sdk::StorageOps& ops) -> Status {
-    auto project = ops.create_project(sdk::NewProject{owner.id, "invisible", ""});
+  ASSERT_OK(storage().transaction([&](sdk::Stores& ops) -> Status {
+    auto project = ops.projects().create_project(sdk::NewProject{owner.id, "invisible", ""});
     if (!project.ok()) return project.status();
     project_id = project->id;
     // Another thread reads while this transaction is open; it must not see the project yet.
-    std::thread reader([&] { seen_from_outside = storage().get_project(owner.id, project_id).status(); });
+    std::thread reader(
+        [&] { seen_from_outside = storage().projects().get_project(owner.id, project_id).status(); });
     reader.join();
     return Status{};
   }));
   EXPECT_EQ(seen_from_outside.code(), StatusCode::kNotFound) << seen_from_outside.to_string();
-  EXPECT_OK(storage().get_project(owner.id, project_id).status());
+  EXPECT_OK(storage().projects().get_project(owner.id, project_id).status());
 }
 
 TEST_P(TransactionTest, ConcurrentTransactionsDoNotLoseUpdates) {
   const sdk::User owner = make_user("counter@example.com");
   const sdk::Project project = make_project(owner);
-  ASSERT_OK(storage().put_file(owner.id, project.id, "counter", "0", "").status());
+  ASSERT_OK(storage().files().put_file(owner.id, project.id, "counter", "0", "").status());
   constexpr int kThreads = 4;
   constexpr int kIncrements = 25;
   constexpr int kMaxAttempts = 1000;
@@ -141,11 +151,13 @@ TEST_P(TransactionTest, ConcurrentTransactionsDoNotLoseUpdates) {
     threads.emplace_back([&] {
       for (int i = 0; i < kIncrements; ++i) {
         for (int attempt = 1;; ++attempt) {
-          const Status s = storage().transaction([&](sdk::StorageOps& ops) -> Status {
-            auto current = ops.get_file(owner.id, project.id, "counter", {});
+          const Status s = storage().transaction([&](sdk::Stores& ops) -> Status {
+            auto current = ops.files().get_file(owner.id, project.id, "counter", {});
             if (!current.ok()) return current.status();
             const int value = std::stoi(current->content);
-            return ops.put_file(owner.id, project.id, "counter", std::to_string(value + 1), "").status();
+            return ops.files()
+                .put_file(owner.id, project.id, "counter", std::to_string(value + 1), "")
+                .status();
           });
           if (s.ok()) break;
           // Retrying forever would hide a backend that aborts every conflicting transaction (a livelock).
@@ -160,7 +172,8 @@ TEST_P(TransactionTest, ConcurrentTransactionsDoNotLoseUpdates) {
   }
   for (auto& t : threads)
     t.join();
-  ASSERT_OK_AND_ASSIGN(sdk::FileContent counter, storage().get_file(owner.id, project.id, "counter", {}));
+  ASSERT_OK_AND_ASSIGN(sdk::FileContent counter,
+                       storage().files().get_file(owner.id, project.id, "counter", {}));
   EXPECT_EQ(counter.content, std::to_string(kThreads * kIncrements));
   EXPECT_EQ(counter.version.version, kThreads * kIncrements + 1);
 }
@@ -185,7 +198,7 @@ TEST_P(TransactionTest, MigrationsAreIdempotent) {
   for (std::size_t i = 0; i < first.applied.size(); ++i) {
     EXPECT_EQ(second.applied[i].applied_at, first.applied[i].applied_at);
   }
-  EXPECT_OK(storage().get_user(user.id).status());
+  EXPECT_OK(storage().users().get_user(user.id).status());
 }
 
 TEST_P(TransactionTest, ANewerSchemaIsRefusedAtInit) {
@@ -212,7 +225,7 @@ TEST_P(TransactionTest, HealthAndMetrics) {
   EXPECT_OK(storage().health());
   EXPECT_OK(storage().self_test());
   make_user("metrics@example.com");
-  EXPECT_CODE(storage().get_user("0190f1d2a3b47c5d8e9f00112233aabb"), kNotFound);
+  EXPECT_CODE(storage().users().get_user("0190f1d2a3b47c5d8e9f00112233aabb"), kNotFound);
   EXPECT_GE(host().counter("storage_operations_total{operation=create_user,outcome=ok}"), 1.0);
   EXPECT_GE(host().counter("storage_operations_total{operation=get_user,outcome=not_found}"), 1.0);
   EXPECT_GE(host().histogram_count("storage_operation_seconds{operation=create_user}"), 1u);
@@ -235,7 +248,7 @@ TEST_P(TransactionTest, BackupWritesACopyOrIsUnimplemented) {
   EXPECT_CODE(storage().backup(target.string()), kAlreadyExists);
   EXPECT_CODE(storage().backup((dir.path() / "missing" / "copy.db").string()), kNotFound);
   EXPECT_CODE(storage().backup(""), kInvalidArgument);
-  EXPECT_OK(storage().get_user(user.id).status());
+  EXPECT_OK(storage().users().get_user(user.id).status());
 }
 
 TEST_P(TransactionTest, TimestampsAreKeptToTheMicrosecond) {
@@ -243,17 +256,17 @@ TEST_P(TransactionTest, TimestampsAreKeptToTheMicrosecond) {
   host().set_now(TestHost::kStart + 123456789ns);
   const auto expires = TestHost::kStart + 1h + 987654321ns;
   ASSERT_OK_AND_ASSIGN(sdk::Session created,
-                       storage().create_session(sdk::NewSession{user.id, "", "", expires}));
+                       storage().sessions().create_session(sdk::NewSession{user.id, "", "", expires}));
   EXPECT_EQ(created.created_at, TestHost::kStart + 123456us);
   EXPECT_EQ(created.expires_at, sdk::to_storage_precision(expires));
-  ASSERT_OK_AND_ASSIGN(sdk::Session fetched, storage().get_session(created.id));
+  ASSERT_OK_AND_ASSIGN(sdk::Session fetched, storage().sessions().get_session(created.id));
   EXPECT_EQ(fetched.created_at, TestHost::kStart + 123456us);
   EXPECT_EQ(fetched.expires_at, TestHost::kStart + 1h + 987654us);
   // Before the epoch too.
   sdk::UserUpdate update;
   update.locked_until = sdk::Timestamp(-1500ms);
-  ASSERT_OK(storage().update_user(user.id, update).status());
-  ASSERT_OK_AND_ASSIGN(sdk::User u, storage().get_user(user.id));
+  ASSERT_OK(storage().users().update_user(user.id, update).status());
+  ASSERT_OK_AND_ASSIGN(sdk::User u, storage().users().get_user(user.id));
   EXPECT_EQ(*u.locked_until, sdk::Timestamp(-1500ms));
 }
 

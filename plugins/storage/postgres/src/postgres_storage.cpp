@@ -18,9 +18,9 @@
 #include <samokoder/sdk/plugin.hpp>
 #include <samokoder/sdk/redact.hpp>
 #include <samokoder/sdk/storage.hpp>
+#include <samokoder/storage_common/stores.hpp>
 
 #include "codec.hpp"
-#include "forwarding_ops.hpp"
 #include "migrations.hpp"
 #include "ops.hpp"
 #include "pool.hpp"
@@ -179,32 +179,32 @@ class Metrics {
   sdk::HostServices& host_;
 };
 
-// The StorageOps a transaction function receives. Each call runs inside a savepoint, so a call that fails
+// The stores a transaction function receives. Each call runs inside a savepoint, so a call that fails
 // (say, kAlreadyExists) undoes only its own writes and the function may carry on; a serialization failure
 // or lost connection dooms the transaction, and every later call and the commit report kAborted.
-class TxOps final : public ForwardingOps<TxOps, sdk::StorageOps> {
+class TxOps final : public storage_common::ForwardingStores<TxOps, PgOps, sdk::Stores> {
  public:
   TxOps(Connection& conn, sdk::HostServices& host, Metrics& metrics) noexcept
       : conn_(conn), host_(host), metrics_(metrics) {}
 
   bool doomed() const noexcept { return doomed_; }
 
-  template <typename R, typename... P, typename... A>
-  R invoke(std::string_view operation, R (PgOps::*method)(P...), A&&... args) {
+  template <storage_common::StoreAccess, typename Operation>
+  auto invoke(std::string_view operation, Operation&& sql) -> decltype(sql(std::declval<PgOps&>())) {
     const auto start = host_.monotonic_now();
-    R result = run(method, std::forward<A>(args)...);
+    auto result = run(sql);
     metrics_.record(operation, status_of(result), host_.monotonic_now() - start);
     return result;
   }
 
  private:
-  template <typename R, typename... P, typename... A>
-  R run(R (PgOps::*method)(P...), A&&... args) {
+  template <typename Operation, typename R = std::invoke_result_t<Operation&, PgOps&>>
+  R run(Operation& sql) {
     if (doomed_) return R(Status::aborted("an earlier call failed the transaction; roll it back and retry"));
     auto savepoint = conn_.command("SAVEPOINT op");
     if (!savepoint.ok()) return doom<R>(savepoint.status());
     PgOps ops(conn_, host_, /*in_transaction=*/true);
-    R result = call_safely<R>([&] { return (ops.*method)(std::forward<A>(args)...); });
+    R result = call_safely<R>([&] { return sql(ops); });
     const Status status = status_of(result);
     if (status.ok()) {
       auto release = conn_.command("RELEASE SAVEPOINT op");
@@ -231,7 +231,7 @@ class TxOps final : public ForwardingOps<TxOps, sdk::StorageOps> {
   bool doomed_ = false;
 };
 
-class PostgresStorage final : public ForwardingOps<PostgresStorage, sdk::Storage> {
+class PostgresStorage final : public storage_common::ForwardingStores<PostgresStorage, PgOps, sdk::Storage> {
  public:
   Status init(sdk::HostServices& host) override {
     host_ = &host;
@@ -311,12 +311,11 @@ class PostgresStorage final : public ForwardingOps<PostgresStorage, sdk::Storage
     return {};
   }
 
-  Status transaction(const std::function<Status(sdk::StorageOps& ops)>& fn) override {
+  Status transaction(const std::function<Status(sdk::Stores& stores)>& fn) override {
     if (!pool_) return Status::failed_precondition(std::string(kPluginId) + " is not initialised");
     if (!fn) return Status::invalid_argument("transaction needs a function");
     if (inside_own_transaction()) {
-      return Status::failed_precondition(
-          "transactions do not nest; use the StorageOps passed to the function");
+      return Status::failed_precondition("transactions do not nest; use the stores passed to the function");
     }
     const auto start = host_->monotonic_now();
     const Status status = run_transaction(fn);
@@ -363,16 +362,21 @@ class PostgresStorage final : public ForwardingOps<PostgresStorage, sdk::Storage
                                  "archiving (see the plugin README)");
   }
 
- private:
-  friend class ForwardingOps<PostgresStorage, sdk::Storage>;
+  Result<sdk::StorageStats> stats() override {
+    return invoke<storage_common::StoreAccess::kRead>("stats", [](PgOps& ops) { return ops.stats(); });
+  }
 
-  template <typename R, typename... P, typename... A>
-  R invoke(std::string_view operation, R (PgOps::*method)(P...), A&&... args) {
+ private:
+  friend class storage_common::ForwardingStores<PostgresStorage, PgOps, sdk::Storage>;
+
+  template <storage_common::StoreAccess, typename Operation,
+            typename R = std::invoke_result_t<Operation&, PgOps&>>
+  R invoke(std::string_view operation, Operation&& sql) {
     if (!pool_) return R(Status::failed_precondition(std::string(kPluginId) + " is not initialised"));
     if (inside_own_transaction()) {
       return R(
           Status::failed_precondition("the Storage object was called inside its own transaction; use the "
-                                      "StorageOps passed to the function"));
+                                      "stores passed to the function"));
     }
     const auto start = host_->monotonic_now();
     R result = R(Status::internal("no attempt was made"));
@@ -384,7 +388,7 @@ class PostgresStorage final : public ForwardingOps<PostgresStorage, sdk::Storage
       }
       Connection& conn = *lease.value();
       PgOps ops(conn, *host_, /*in_transaction=*/false);
-      result = call_safely<R>([&] { return (ops.*method)(args...); });
+      result = call_safely<R>([&] { return sql(ops); });
       Status status = status_of(result);
       if (ops.unit_open()) {
         if (status.ok()) {
@@ -405,7 +409,7 @@ class PostgresStorage final : public ForwardingOps<PostgresStorage, sdk::Storage
     return result;
   }
 
-  Status run_transaction(const std::function<Status(sdk::StorageOps& ops)>& fn) {
+  Status run_transaction(const std::function<Status(sdk::Stores& stores)>& fn) {
     auto lease = pool_->acquire();
     if (!lease.ok()) return lease.status();
     Connection& conn = *lease.value();

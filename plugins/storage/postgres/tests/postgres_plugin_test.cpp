@@ -155,7 +155,7 @@ TEST(PostgresPlugin, EnvironmentUrlTakesPrecedenceOverConfig) {
   // The config points at a port nothing listens on; only the environment's URL can work.
   Node node(nlohmann::json{{"url", "postgresql://postgres@127.0.0.1:1/nowhere"}});
   ASSERT_TRUE(node.open().ok());
-  ASSERT_TRUE(node->create_user(new_user("env@example.com")).ok());
+  ASSERT_TRUE(node->users().create_user(new_user("env@example.com")).ok());
   EXPECT_EQ(query(url, "SELECT count(*) FROM users WHERE email = 'env@example.com'"), "1");
 }
 
@@ -188,7 +188,7 @@ TEST(PostgresPlugin, ExhaustedPoolFailsWithUnavailableAfterTheAcquireTimeout) {
   std::promise<void> release;
   // The transaction keeps the only connection until the main thread has seen the pool exhausted.
   std::thread holder([&] {
-    const auto status = node->transaction([&](sdk::StorageOps&) -> sdk::Status {
+    const auto status = node->transaction([&](sdk::Stores&) -> sdk::Status {
       holding.set_value();
       release.get_future().wait();
       return {};
@@ -197,12 +197,12 @@ TEST(PostgresPlugin, ExhaustedPoolFailsWithUnavailableAfterTheAcquireTimeout) {
   });
   holding.get_future().wait();
   EXPECT_EQ(node.host.gauge("storage_connections_in_use{pool=main}"), 1.0);
-  const auto blocked = node->get_user("0123456789abcdef0123456789abcdef");
+  const auto blocked = node->users().get_user("0123456789abcdef0123456789abcdef");
   EXPECT_EQ(blocked.status().code(), StatusCode::kUnavailable) << blocked.status().to_string();
   release.set_value();
   holder.join();
   EXPECT_EQ(node.host.gauge("storage_connections_in_use{pool=main}"), 0.0);
-  EXPECT_TRUE(node->create_user(new_user("after@example.com")).ok());
+  EXPECT_TRUE(node->users().create_user(new_user("after@example.com")).ok());
 }
 
 TEST(PostgresPlugin, StatementTimeoutTurnsAStuckStatementIntoUnavailable) {
@@ -215,10 +215,10 @@ TEST(PostgresPlugin, StatementTimeoutTurnsAStuckStatementIntoUnavailable) {
   std::unique_ptr<PGresult, decltype(&PQclear)> locked(
       PQexec(blocker.get(), "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE"), &PQclear);
   ASSERT_EQ(PQresultStatus(locked.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(locked.get());
-  const auto created = node->create_user(new_user("stuck@example.com"));
+  const auto created = node->users().create_user(new_user("stuck@example.com"));
   EXPECT_EQ(created.status().code(), StatusCode::kUnavailable) << created.status().to_string();
   PQclear(PQexec(blocker.get(), "ROLLBACK"));
-  EXPECT_TRUE(node->create_user(new_user("stuck@example.com")).ok());
+  EXPECT_TRUE(node->users().create_user(new_user("stuck@example.com")).ok());
 }
 
 TEST(PostgresPlugin, TwoNodesMigratingAtOnceApplyEachMigrationOnce) {
@@ -258,13 +258,14 @@ TEST(PostgresPlugin, MigrationTwoRemovesLlmRequestsOrphanedByTheInitialSchema) {
   {
     Node node(nlohmann::json{{"url", url}});
     ASSERT_TRUE(node.open().ok());
-    auto gone = node->create_user(new_user("orphan@example.com"));
-    auto kept = node->create_user(new_user("kept@example.com"));
+    auto gone = node->users().create_user(new_user("orphan@example.com"));
+    auto kept = node->users().create_user(new_user("kept@example.com"));
     ASSERT_TRUE(gone.ok() && kept.ok());
     kept_id = kept->id;
     for (const auto& id : {gone->id, kept->id}) {
       ASSERT_TRUE(
-          node->record_llm_request(sdk::NewLlmRequest{id, "", "", "openai", "gpt", "", 1, 2, 3, "ok", ""})
+          node->llm_requests()
+              .record_llm_request(sdk::NewLlmRequest{id, "", "", "openai", "gpt", "", 1, 2, 3, "ok", ""})
               .ok());
     }
     // Back to what version 1 left: SET NULL on user deletion, and a deleted user's orphaned row.
@@ -301,28 +302,28 @@ TEST(PostgresPlugin, MigrationTwoRemovesLlmRequestsOrphanedByTheInitialSchema) {
                   "SELECT is_nullable FROM information_schema.columns "
                   "WHERE table_name = 'llm_requests' AND column_name = 'user_id'"),
             "NO");
-  ASSERT_TRUE(node->delete_user(kept_id).ok());
+  ASSERT_TRUE(node->users().delete_user(kept_id).ok());
   EXPECT_EQ(query(url, "SELECT count(*) FROM llm_requests"), "0");
 }
 
 TEST(PostgresPlugin, WriteSkewBetweenTransactionsAbortsOne) {
   Node node(nlohmann::json{{"url", fresh_database()}});
   ASSERT_TRUE(node.open().ok());
-  auto owner = node->create_user(new_user("owner@example.com"));
+  auto owner = node->users().create_user(new_user("owner@example.com"));
   ASSERT_TRUE(owner.ok());
   // Both transactions read the owner's projects, then each adds one: serializable execution cannot
   // allow both, so one must come back kAborted.
   std::latch have_read(2);
   auto create_if_first = [&](const std::string& name) {
-    return node->transaction([&](sdk::StorageOps& ops) -> sdk::Status {
-      auto projects = ops.list_projects(owner->id, {50, ""});
+    return node->transaction([&](sdk::Stores& ops) -> sdk::Status {
+      auto projects = ops.projects().list_projects(owner->id, {50, ""});
       if (!projects.ok()) return projects.status();
       have_read.arrive_and_wait();
       if (!projects->items.empty()) return sdk::Status::already_exists("a project exists");
       sdk::NewProject project;
       project.owner_id = owner->id;
       project.name = name;
-      return ops.create_project(project).status();
+      return ops.projects().create_project(project).status();
     });
   };
   auto first = std::async(std::launch::async, create_if_first, "first");
@@ -333,7 +334,7 @@ TEST(PostgresPlugin, WriteSkewBetweenTransactionsAbortsOne) {
   for (const auto& status : {a, b}) {
     EXPECT_TRUE(status.ok() || status.code() == StatusCode::kAborted) << status.to_string();
   }
-  auto projects = node->list_projects(owner->id, {50, ""});
+  auto projects = node->projects().list_projects(owner->id, {50, ""});
   ASSERT_TRUE(projects.ok());
   EXPECT_EQ(projects->items.size(), 1u);
 }
@@ -350,8 +351,8 @@ TEST(PostgresPlugin, ServerCrashLosesNoAcknowledgedWriteAndThePoolRecovers) {
   for (std::size_t w = 0; w < acknowledged.size(); ++w) {
     writers.emplace_back([&, w] {
       for (int i = 0; !stop.load(); ++i) {
-        auto user =
-            node->create_user(new_user("w" + std::to_string(w) + "-" + std::to_string(i) + "@example.com"));
+        auto user = node->users().create_user(
+            new_user("w" + std::to_string(w) + "-" + std::to_string(i) + "@example.com"));
         if (user.ok()) {
           acknowledged[w].push_back(user->id);
           acknowledged_count.add();
@@ -375,7 +376,7 @@ TEST(PostgresPlugin, ServerCrashLosesNoAcknowledgedWriteAndThePoolRecovers) {
   std::size_t checked = 0;
   for (const auto& ids : acknowledged) {
     for (const auto& id : ids) {
-      EXPECT_TRUE(node->get_user(id).ok()) << "acknowledged user " << id << " was lost";
+      EXPECT_TRUE(node->users().get_user(id).ok()) << "acknowledged user " << id << " was lost";
       ++checked;
     }
   }
@@ -385,8 +386,8 @@ TEST(PostgresPlugin, ServerCrashLosesNoAcknowledgedWriteAndThePoolRecovers) {
 TEST(PostgresPlugin, ReportsOperationMetricsThroughTheHost) {
   Node node(nlohmann::json{{"url", fresh_database()}});
   ASSERT_TRUE(node.open().ok());
-  ASSERT_TRUE(node->create_user(new_user("m@example.com")).ok());
-  EXPECT_EQ(node->create_user(new_user("M@example.com")).status().code(), StatusCode::kAlreadyExists);
+  ASSERT_TRUE(node->users().create_user(new_user("m@example.com")).ok());
+  EXPECT_EQ(node->users().create_user(new_user("M@example.com")).status().code(), StatusCode::kAlreadyExists);
   EXPECT_EQ(node.host.counter("storage_operations_total{operation=create_user,outcome=ok}"), 1.0);
   EXPECT_EQ(node.host.counter("storage_operations_total{operation=create_user,outcome=already_exists}"), 1.0);
   EXPECT_EQ(node.host.histogram_count("storage_operation_seconds{operation=create_user}"), 2u);

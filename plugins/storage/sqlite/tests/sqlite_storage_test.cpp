@@ -126,36 +126,37 @@ TEST_F(SqliteStorageTest, CallsFromInsideATransactionOnTheStorageItselfAreRefuse
   sdk::Storage& storage = (*loaded)->storage();
   Status read_inside;
   Status write_inside;
-  const Status result = storage.transaction([&](sdk::StorageOps& ops) -> Status {
-    auto user = ops.create_user(sdk::NewUser{"inside@example.com", "", false, "free"});
+  const Status result = storage.transaction([&](sdk::Stores& ops) -> Status {
+    auto user = ops.users().create_user(sdk::NewUser{"inside@example.com", "", false, "free"});
     if (!user.ok()) return user.status();
-    read_inside = storage.get_user(user->id).status();
-    write_inside = storage.create_user(sdk::NewUser{"other@example.com", "", false, "free"}).status();
+    read_inside = storage.users().get_user(user->id).status();
+    write_inside = storage.users().create_user(sdk::NewUser{"other@example.com", "", false, "free"}).status();
     return Status{};
   });
   ASSERT_TRUE(result.ok()) << result.to_string();
   EXPECT_EQ(read_inside.code(), StatusCode::kFailedPrecondition) << read_inside.to_string();
   EXPECT_EQ(write_inside.code(), StatusCode::kFailedPrecondition) << write_inside.to_string();
-  EXPECT_TRUE(storage.find_user_by_email("inside@example.com").ok());
-  EXPECT_EQ(storage.find_user_by_email("other@example.com").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(storage.users().find_user_by_email("inside@example.com").ok());
+  EXPECT_EQ(storage.users().find_user_by_email("other@example.com").status().code(), StatusCode::kNotFound);
 }
 
 TEST_F(SqliteStorageTest, ABusyDatabaseIsUnavailableAndNeverSaysLocked) {
   auto loaded = load(config({{"busy_timeout_ms", 200}}));
   ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
   sdk::Storage& storage = (*loaded)->storage();
-  auto existing = storage.create_user(sdk::NewUser{"before@example.com", "", false, "free"});
+  auto existing = storage.users().create_user(sdk::NewUser{"before@example.com", "", false, "free"});
   ASSERT_TRUE(existing.ok());
 
   RawDb other_process(db_path());
   other_process.exec("BEGIN IMMEDIATE");  // holds SQLite's write lock
-  const Status blocked = storage.create_user(sdk::NewUser{"during@example.com", "", false, "free"}).status();
+  const Status blocked =
+      storage.users().create_user(sdk::NewUser{"during@example.com", "", false, "free"}).status();
   EXPECT_EQ(blocked.code(), StatusCode::kUnavailable) << blocked.to_string();
   EXPECT_EQ(blocked.message().find("locked"), std::string::npos) << blocked.message();
   // Readers are not blocked by a writer in WAL mode.
-  EXPECT_TRUE(storage.get_user(existing->id).ok());
+  EXPECT_TRUE(storage.users().get_user(existing->id).ok());
   other_process.exec("ROLLBACK");
-  EXPECT_TRUE(storage.create_user(sdk::NewUser{"after@example.com", "", false, "free"}).ok());
+  EXPECT_TRUE(storage.users().create_user(sdk::NewUser{"after@example.com", "", false, "free"}).ok());
 }
 
 // Polls the host's metric until it has the value; false after ten seconds.
@@ -192,7 +193,7 @@ class GroupCommitTest : public SqliteStorageTest {
     other_process_.emplace(db_path());
     other_process_->exec("BEGIN IMMEDIATE");
     batches_before_ = host().counter(kBatches);
-    start([this] { return storage().create_user(user_named("first")).status(); });
+    start([this] { return storage().users().create_user(user_named("first")).status(); });
     return wait_for_gauge(host(), kWriterBusy, 1);
   }
   // Starts `write` on a thread of its own; true once it waits in the queue.
@@ -226,12 +227,12 @@ class GroupCommitTest : public SqliteStorageTest {
 
 // Once the lock is gone the queued writes must commit together, one failure among them undone alone.
 TEST_F(GroupCommitTest, WritesQueuedBehindARunningOneCommitTogetherAndAFailureStaysItsOwn) {
-  ASSERT_TRUE(storage().create_user(user_named("taken")).ok());
+  ASSERT_TRUE(storage().users().create_user(user_named("taken")).ok());
   ASSERT_TRUE(block_first_write()) << "the first write never reached the writer";
   constexpr int kQueued = 6;  // the last one takes an email that is already registered
   for (int i = 0; i < kQueued; ++i) {
     const std::string name = i == kQueued - 1 ? "taken" : "queued" + std::to_string(i);
-    ASSERT_TRUE(queue([this, name] { return storage().create_user(user_named(name)).status(); }))
+    ASSERT_TRUE(queue([this, name] { return storage().users().create_user(user_named(name)).status(); }))
         << "write " << i << " never queued";
   }
   const std::vector<Status> outcomes = release();
@@ -251,17 +252,17 @@ TEST_F(GroupCommitTest, WritesQueuedBehindARunningOneCommitTogetherAndAFailureSt
 // a COMMIT with the writes queued before and after it.
 TEST_F(GroupCommitTest, ATransactionNeverJoinsABatchAndRunsOnItsCallersThread) {
   ASSERT_TRUE(block_first_write()) << "the first write never reached the writer";
-  ASSERT_TRUE(queue([this] { return storage().create_user(user_named("before")).status(); }));
+  ASSERT_TRUE(queue([this] { return storage().users().create_user(user_named("before")).status(); }));
   std::thread::id caller;
   std::thread::id ran_on;
   ASSERT_TRUE(queue([&] {
     caller = std::this_thread::get_id();
-    return storage().transaction([&](sdk::StorageOps& ops) -> Status {
+    return storage().transaction([&](sdk::Stores& ops) -> Status {
       ran_on = std::this_thread::get_id();
-      return ops.create_user(user_named("in-transaction")).status();
+      return ops.users().create_user(user_named("in-transaction")).status();
     });
   }));
-  ASSERT_TRUE(queue([this] { return storage().create_user(user_named("after")).status(); }));
+  ASSERT_TRUE(queue([this] { return storage().users().create_user(user_named("after")).status(); }));
   const std::vector<Status> outcomes = release();
 
   for (std::size_t i = 0; i < outcomes.size(); ++i)
@@ -276,19 +277,19 @@ TEST_F(SqliteStorageTest, BackupIsAConsistentCopyThatOpensAsADatabase) {
   auto loaded = load(config());
   ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
   sdk::Storage& storage = (*loaded)->storage();
-  auto user = storage.create_user(sdk::NewUser{"backup@example.com", "", false, "free"});
+  auto user = storage.users().create_user(sdk::NewUser{"backup@example.com", "", false, "free"});
   ASSERT_TRUE(user.ok());
-  auto project = storage.create_project(sdk::NewProject{user->id, "saved", ""});
+  auto project = storage.projects().create_project(sdk::NewProject{user->id, "saved", ""});
   ASSERT_TRUE(project.ok());
-  auto run = storage.create_run(user->id, sdk::NewRun{project->id, "", "running"});
+  auto run = storage.runs().create_run(user->id, sdk::NewRun{project->id, "", "running"});
   ASSERT_TRUE(run.ok());
-  ASSERT_TRUE(storage.put_file(user->id, project->id, "main.py", "print('hi')", "").ok());
+  ASSERT_TRUE(storage.files().put_file(user->id, project->id, "main.py", "print('hi')", "").ok());
 
   // A writer keeps appending while the backup runs.
   std::atomic<bool> stop{false};
   std::thread writer([&] {
     while (!stop.load()) {
-      if (!storage.append_run_event(user->id, run->id, "log", {{"x", 1}}).ok()) return;
+      if (!storage.runs().append_run_event(user->id, run->id, "log", {{"x", 1}}).ok()) return;
     }
   });
   const fs::path backup = dir_.path() / "backups" / "samokoder-backup.db";
@@ -312,7 +313,7 @@ TEST_F(SqliteStorageTest, BackupIsAConsistentCopyThatOpensAsADatabase) {
   // Restore = point a storage at the copy.
   auto restored = load(nlohmann::json{{"path", backup.string()}});
   ASSERT_TRUE(restored.ok()) << restored.status().to_string();
-  auto file = (*restored)->storage().get_file(user->id, project->id, "main.py", {});
+  auto file = (*restored)->storage().files().get_file(user->id, project->id, "main.py", {});
   ASSERT_TRUE(file.ok()) << file.status().to_string();
   EXPECT_EQ(file->content, "print('hi')");
 }
@@ -378,10 +379,10 @@ TEST_F(SqliteStorageTest, ShutdownCheckpointsTheWalAndPoolGaugesReturnToZero) {
     ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
     sdk::Storage& storage = (*loaded)->storage();
     for (int i = 0; i < 20; ++i) {
-      ASSERT_TRUE(
-          storage.create_user(sdk::NewUser{"u" + std::to_string(i) + "@example.com", "", false, "free"})
-              .ok());
-      ASSERT_TRUE(storage.list_users(sdk::PageRequest{5, ""}).ok());
+      ASSERT_TRUE(storage.users()
+                      .create_user(sdk::NewUser{"u" + std::to_string(i) + "@example.com", "", false, "free"})
+                      .ok());
+      ASSERT_TRUE(storage.users().list_users(sdk::PageRequest{5, ""}).ok());
     }
     EXPECT_EQ(last_host().gauge("storage_connections_in_use{pool=read}"), 0.0);
     EXPECT_EQ(last_host().gauge("storage_connections_in_use{pool=write}"), 0.0);

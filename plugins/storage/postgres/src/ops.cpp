@@ -54,12 +54,6 @@ Status required(std::string_view value, std::string_view field) {
   return {};
 }
 
-Status check_path(std::string_view path) {
-  if (is_valid_path(path)) return {};
-  return Status::invalid_argument("file path must be relative, normalised UTF-8 of 1..4096 bytes: " +
-                                  std::string(path));
-}
-
 // Outside a transaction the path lock makes version numbers unique. Inside a SERIALIZABLE transaction
 // the snapshot predates a concurrent writer's commit, so the same version can be computed twice: that
 // is a serialization conflict, not a duplicate the caller made.
@@ -502,7 +496,7 @@ Status PgOps::delete_user(std::string_view user_id) {
 }
 
 Result<sdk::Page<sdk::User>> PgOps::list_users(const sdk::PageRequest& page) {
-  SAMOKODER_RETURN_IF_ERROR(check_page_limit(page.limit));
+  SAMOKODER_RETURN_IF_ERROR(validate_page_limit(page.limit));
   Params params;
   SAMOKODER_RETURN_IF_ERROR(add_time_id_cursor(params, "users", page.cursor));
   params.i64(page.limit + 1);
@@ -718,7 +712,7 @@ Result<sdk::AuditEvent> PgOps::append_audit_event(const sdk::NewAuditEvent& even
 
 Result<sdk::Page<sdk::AuditEvent>> PgOps::list_audit_events(const sdk::AuditFilter& filter,
                                                             const sdk::PageRequest& page) {
-  SAMOKODER_RETURN_IF_ERROR(check_page_limit(page.limit));
+  SAMOKODER_RETURN_IF_ERROR(validate_page_limit(page.limit));
   Params params;
   SAMOKODER_RETURN_IF_ERROR(add_time_id_cursor(params, "audit", page.cursor));
   params.opt_text(filter.actor_id).opt_text(filter.action).opt_time(filter.since).opt_time(filter.until);
@@ -790,7 +784,7 @@ Status PgOps::delete_provider_key(std::string_view user_id, std::string_view pro
 
 Result<sdk::Page<sdk::ProviderKey>> PgOps::list_provider_keys_by_key_id(std::string_view key_id,
                                                                         const sdk::PageRequest& page) {
-  SAMOKODER_RETURN_IF_ERROR(check_page_limit(page.limit));
+  SAMOKODER_RETURN_IF_ERROR(validate_page_limit(page.limit));
   // Cursor: "<user_id>:<hex(provider)>" of the last key returned.
   Params params;
   params.text(key_id);
@@ -908,7 +902,7 @@ Result<sdk::Project> PgOps::get_project(std::string_view owner_id, std::string_v
 
 Result<sdk::Page<sdk::Project>> PgOps::list_projects(std::string_view owner_id,
                                                      const sdk::PageRequest& page) {
-  SAMOKODER_RETURN_IF_ERROR(check_page_limit(page.limit));
+  SAMOKODER_RETURN_IF_ERROR(validate_page_limit(page.limit));
   Params params;
   SAMOKODER_RETURN_IF_ERROR(add_time_id_cursor(params, "projects", page.cursor));
   params.text(owner_id).i64(page.limit + 1);
@@ -953,7 +947,7 @@ Status PgOps::delete_project(std::string_view owner_id, std::string_view project
 Result<sdk::FileVersion> PgOps::put_file(std::string_view owner_id, std::string_view project_id,
                                          std::string_view path, std::string_view content,
                                          std::string_view run_step_id) {
-  SAMOKODER_RETURN_IF_ERROR(check_path(path));
+  SAMOKODER_RETURN_IF_ERROR(validate_path(path));
   SAMOKODER_RETURN_IF_ERROR(begin_unit());
   SAMOKODER_RETURN_IF_ERROR(lock_file_path(owner_id, project_id, path));
   SAMOKODER_RETURN_IF_ERROR(check_run_step(project_id, run_step_id));
@@ -993,7 +987,7 @@ Result<sdk::FileVersion> PgOps::put_file(std::string_view owner_id, std::string_
 
 Result<sdk::FileVersion> PgOps::delete_file(std::string_view owner_id, std::string_view project_id,
                                             std::string_view path, std::string_view run_step_id) {
-  SAMOKODER_RETURN_IF_ERROR(check_path(path));
+  SAMOKODER_RETURN_IF_ERROR(validate_path(path));
   SAMOKODER_RETURN_IF_ERROR(begin_unit());
   SAMOKODER_RETURN_IF_ERROR(lock_file_path(owner_id, project_id, path));
   SAMOKODER_RETURN_IF_ERROR(check_run_step(project_id, run_step_id));
@@ -1015,7 +1009,7 @@ Result<sdk::FileVersion> PgOps::delete_file(std::string_view owner_id, std::stri
 
 Result<sdk::FileContent> PgOps::get_file(std::string_view owner_id, std::string_view project_id,
                                          std::string_view path, std::optional<std::int64_t> version) {
-  SAMOKODER_RETURN_IF_ERROR(check_path(path));
+  SAMOKODER_RETURN_IF_ERROR(validate_path(path));
   if (!is_id(owner_id) || !is_id(project_id)) return not_found("project", project_id);
   Params params;
   params.text(project_id).text(owner_id).text(path);
@@ -1046,7 +1040,7 @@ Result<sdk::FileContent> PgOps::get_file(std::string_view owner_id, std::string_
 
 Result<sdk::Page<sdk::FileVersion>> PgOps::list_files(std::string_view owner_id, std::string_view project_id,
                                                       std::string_view prefix, const sdk::PageRequest& page) {
-  SAMOKODER_RETURN_IF_ERROR(check_page_limit(page.limit));
+  SAMOKODER_RETURN_IF_ERROR(validate_page_limit(page.limit));
   if (!is_valid_text(prefix)) return Status::invalid_argument("path prefix must be UTF-8 without NUL bytes");
   Params params;
   params.text(project_id).text(prefix);
@@ -1085,8 +1079,8 @@ Result<sdk::Page<sdk::FileVersion>> PgOps::list_file_versions(std::string_view o
                                                               std::string_view project_id,
                                                               std::string_view path,
                                                               const sdk::PageRequest& page) {
-  SAMOKODER_RETURN_IF_ERROR(check_page_limit(page.limit));
-  SAMOKODER_RETURN_IF_ERROR(check_path(path));
+  SAMOKODER_RETURN_IF_ERROR(validate_page_limit(page.limit));
+  SAMOKODER_RETURN_IF_ERROR(validate_path(path));
   Params params;
   params.text(project_id).text(path);
   if (page.cursor.empty()) {
@@ -1156,7 +1150,7 @@ Result<sdk::Run> PgOps::get_run(std::string_view owner_id, std::string_view run_
 
 Result<sdk::Page<sdk::Run>> PgOps::list_runs(std::string_view owner_id, std::string_view project_id,
                                              const sdk::PageRequest& page) {
-  SAMOKODER_RETURN_IF_ERROR(check_page_limit(page.limit));
+  SAMOKODER_RETURN_IF_ERROR(validate_page_limit(page.limit));
   Params params;
   SAMOKODER_RETURN_IF_ERROR(add_time_id_cursor(params, "runs", page.cursor));
   params.text(project_id).i64(page.limit + 1);
@@ -1322,7 +1316,7 @@ Result<sdk::RunStep> PgOps::latest_run_step(std::string_view owner_id, std::stri
 
 Result<sdk::Page<sdk::RunStep>> PgOps::list_run_steps(std::string_view owner_id, std::string_view run_id,
                                                       const sdk::PageRequest& page) {
-  SAMOKODER_RETURN_IF_ERROR(check_page_limit(page.limit));
+  SAMOKODER_RETURN_IF_ERROR(validate_page_limit(page.limit));
   Params params;
   params.text(run_id);
   if (page.cursor.empty()) {
@@ -1365,7 +1359,7 @@ Result<sdk::RunEvent> PgOps::append_run_event(std::string_view owner_id, std::st
 
 Result<std::vector<sdk::RunEvent>> PgOps::list_run_events(std::string_view owner_id, std::string_view run_id,
                                                           std::int64_t after_seq, std::uint32_t limit) {
-  SAMOKODER_RETURN_IF_ERROR(check_page_limit(limit));
+  SAMOKODER_RETURN_IF_ERROR(validate_page_limit(limit));
   if (after_seq < 0) return Status::invalid_argument("after_seq must not be negative");
   if (!is_id(owner_id) || !is_id(run_id)) return not_found("run", run_id);
   // One round trip: the run row always comes back (with NULL event columns when there is no event), so
@@ -1430,7 +1424,7 @@ Result<sdk::LlmRequest> PgOps::record_llm_request(const sdk::NewLlmRequest& requ
 
 Result<sdk::Page<sdk::LlmRequest>> PgOps::list_llm_requests(std::string_view user_id,
                                                             const sdk::PageRequest& page) {
-  SAMOKODER_RETURN_IF_ERROR(check_page_limit(page.limit));
+  SAMOKODER_RETURN_IF_ERROR(validate_page_limit(page.limit));
   Params params;
   SAMOKODER_RETURN_IF_ERROR(add_time_id_cursor(params, "llm_requests", page.cursor));
   params.text(user_id).i64(page.limit + 1);
@@ -1514,7 +1508,7 @@ Status PgOps::delete_preview(std::string_view owner_id, std::string_view project
 }
 
 Result<sdk::Page<sdk::Preview>> PgOps::list_previews(const sdk::PageRequest& page) {
-  SAMOKODER_RETURN_IF_ERROR(check_page_limit(page.limit));
+  SAMOKODER_RETURN_IF_ERROR(validate_page_limit(page.limit));
   std::string_view after;
   if (!page.cursor.empty()) {
     auto payload = untagged("previews", page.cursor);
@@ -1553,7 +1547,7 @@ Result<sdk::Notification> PgOps::create_notification(const sdk::NewNotification&
 
 Result<sdk::Page<sdk::Notification>> PgOps::list_notifications(std::string_view user_id, bool unread_only,
                                                                const sdk::PageRequest& page) {
-  SAMOKODER_RETURN_IF_ERROR(check_page_limit(page.limit));
+  SAMOKODER_RETURN_IF_ERROR(validate_page_limit(page.limit));
   Params params;
   SAMOKODER_RETURN_IF_ERROR(add_time_id_cursor(params, "notifications", page.cursor));
   params.text(user_id).boolean(unread_only).i64(page.limit + 1);

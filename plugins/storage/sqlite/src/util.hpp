@@ -1,4 +1,5 @@
-// Small pure helpers of storage.sqlite: ids, hashing, time encoding, input validation, cursors.
+// Small pure helpers of storage.sqlite: its cursors and prefix bounds, plus the codecs both backends
+// share (ids, hashing, time encoding, text and path rules: storage_common/codec.hpp).
 //
 // Ownership: plain functions over values. Thread-safety: all are safe to call concurrently.
 #pragma once
@@ -9,36 +10,14 @@
 #include <string_view>
 
 #include <samokoder/sdk/storage.hpp>
+#include <samokoder/storage_common/codec.hpp>
 
 namespace samokoder::storage_sqlite {
 
 using sdk::Timestamp;
 
-// Microseconds since the Unix epoch: how every timestamp is stored.
-std::int64_t to_micros(Timestamp t) noexcept;
-Timestamp from_micros(std::int64_t us) noexcept;
-
-// A fresh 128-bit id: UUIDv7 layout (48-bit Unix milliseconds of `now`, version 7, variant 10, the rest
-// from the kernel's CSPRNG via getrandom), rendered as 32 lowercase hex digits without dashes.
-std::string new_id(Timestamp now);
-
-// True for exactly 32 lowercase hex digits: the shape of every id new_id() issues.
-bool is_id(std::string_view s) noexcept;
-
-// Lowercase hex SHA-256 of `bytes`.
-std::string sha256_hex(std::string_view bytes);
-
-std::string hex_encode(std::string_view bytes);
-std::optional<std::string> hex_decode(std::string_view hex);
-
-// ASCII-only lowercase: the case folding both backends agree on for emails and login subjects.
-std::string ascii_lower(std::string_view s);
-
-// Well-formed UTF-8 without NUL: what every text column accepts (PostgreSQL refuses anything else).
-bool is_valid_text(std::string_view s) noexcept;
-
-// The file path rule of the SDK (storage.hpp, "Files").
-sdk::Status validate_path(std::string_view path);
+// The codecs both backends share (storage_common/codec.hpp), unqualified as before they were shared.
+using namespace storage_common;
 
 // The smallest string greater than every string starting with `prefix`, or nullopt if there is none
 // (prefix is all 0xFF bytes). Used as the exclusive upper bound of a prefix range scan.

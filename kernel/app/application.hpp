@@ -104,6 +104,8 @@ class Application {
   const config::Config& config_;
   const core::Clock& clock_;
   metrics::Registry& metrics_;
+  // Before the plugin manager: plugins hold views of it until they are unloaded.
+  std::unique_ptr<scheduling::TaskScheduler> tasks_;
   std::unique_ptr<plugins::PluginManager> plugins_;
   std::unique_ptr<api::ApiContext> api_;  // created by start(), after the secret checks
   std::shared_ptr<const http::Router> router_;

@@ -164,7 +164,9 @@ class PluginSlot {
 
 class PluginManager {
  public:
-  PluginManager(config::PluginsConfig config, metrics::Registry& registry, const core::Clock& clock);
+  // `services` (owned by the caller, outliving the manager) back every plugin's HostServices.
+  PluginManager(config::PluginsConfig config, metrics::Registry& registry, const core::Clock& clock,
+                KernelServices services = {});
   ~PluginManager();
   PluginManager(const PluginManager&) = delete;
   PluginManager& operator=(const PluginManager&) = delete;

@@ -2,6 +2,8 @@
 
 #include <samokoder/abi.h>
 
+#include "scheduling/task_scheduler.hpp"
+
 namespace samokoder::testing {
 
 TestHost::TestHost(std::string plugin_id, nlohmann::json config)
@@ -57,6 +59,10 @@ std::chrono::system_clock::time_point TestHost::now() const noexcept {
 
 std::chrono::steady_clock::time_point TestHost::monotonic_now() const noexcept {
   return std::chrono::steady_clock::now();
+}
+
+sdk::Scheduler& TestHost::scheduler() noexcept {
+  return scheduling::unavailable_scheduler();
 }
 
 void TestHost::set_now(std::chrono::system_clock::time_point t) {

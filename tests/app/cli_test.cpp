@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <samokoder/abi.h>
+
 #include "http_client.hpp"
 #include "postgres_server.hpp"
 #include "temp_dir.hpp"
@@ -285,7 +287,9 @@ TEST(Cli, VersionNamesKernelAndAbi) {
   Child version({"version"});
   EXPECT_EQ(version.wait(), 0);
   EXPECT_NE(version.out().find("samokoder 0.1.0"), std::string::npos) << version.out();
-  EXPECT_NE(version.out().find("plugin ABI 1.0"), std::string::npos) << version.out();
+  const std::string abi =
+      "plugin ABI " + std::to_string(SAMOKODER_ABI_MAJOR) + "." + std::to_string(SAMOKODER_ABI_MINOR);
+  EXPECT_NE(version.out().find(abi), std::string::npos) << version.out();
 }
 
 TEST(Cli, UnknownCommandIsAUsageError) {

@@ -8,8 +8,9 @@
 // Thread-safety: every method may be called from any thread, concurrently.
 // Exceptions: no method throws.
 //
-// Compatibility: this interface is frozen for SDK 1.x. New services arrive as new optional
-// interfaces, probed with host_abi_minor(); existing methods never change.
+// Compatibility: existing methods never change; new services are appended at the end of the
+// interface, and a plugin that needs one newer than its SDK's ABI probes host_abi_minor() first. ABI 2
+// appended the host services (scheduler(), http(), processes()).
 #pragma once
 
 #include <chrono>

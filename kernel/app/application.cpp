@@ -11,6 +11,19 @@
 #include "core/logging.hpp"
 
 namespace samokoder::app {
+namespace {
+
+std::unique_ptr<outbound_http::Service> make_http_client(const config::HttpClientConfig& config,
+                                                         metrics::Registry& metrics) {
+  std::vector<std::string> errors;
+  auto proxies = outbound_http::ProxySettings::from_environment(
+      outbound_http::ProxySettings::process_environment(), errors);
+  for (const std::string& error : errors)
+    core::logger("http_client")->error("{}", error);
+  return std::make_unique<outbound_http::Service>(config, std::move(proxies), metrics);
+}
+
+}  // namespace
 
 Application::Application(config::Config config, const core::Clock& clock)
     : config_holder_(std::make_unique<config::Config>(std::move(config))),
@@ -18,7 +31,8 @@ Application::Application(config::Config config, const core::Clock& clock)
       config_(*config_holder_),
       clock_(clock),
       metrics_(*metrics_holder_),
-      plugins_(std::make_unique<plugins::PluginManager>(config_.plugins, metrics_, clock_)),
+      http_client_(make_http_client(config_.http_client, metrics_)),
+      plugins_(std::make_unique<plugins::PluginManager>(config_.plugins, metrics_, clock_, http_client_.get())),
       reloaded_(config_) {}
 
 Application::~Application() {
@@ -27,6 +41,7 @@ Application::~Application() {
   // It may also record a metric or read the config through the API context kept in stop().
   if (!unfinished_.empty()) {
     core::keep_until_exit(std::move(plugins_));
+    core::keep_until_exit(std::move(http_client_));
     core::keep_until_exit(std::move(metrics_holder_));
     core::keep_until_exit(std::move(config_holder_));
   }
@@ -51,6 +66,7 @@ std::shared_ptr<http::Router> Application::build_router() {
 sdk::Status Application::start() {
   if (started_) return sdk::Status::failed_precondition("already started");
   auto log = core::logger("kernel");
+  if (!http_client_->status().ok()) return http_client_->status();
   auto api =
       api::ApiContext::create({&config_, &clock_, &metrics_, plugins_.get(), [this] { return storage(); }});
   if (!api.ok()) return api.status();

@@ -236,6 +236,7 @@ bool Generation::teardown() noexcept {
         log->error("plugin {} generation {}: shutdown {}", descriptor_.id, number_, *thrown);
       }
     }
+    if (host_) host_->close_services();  // their callbacks are plugin code: gone before destroy
     if (auto thrown = guard([&] { raw_descriptor_->destroy(instance_); })) {
       log->error("plugin {} generation {}: destroy {}", descriptor_.id, number_, *thrown);
     }
@@ -342,7 +343,7 @@ std::variant<std::unique_ptr<Generation>, LoadFailure> Loader::load(const LoadRe
   report(PluginState::kLoaded);
 
   generation->host_ =
-      std::make_unique<PluginHost>(generation->descriptor_.id, request.config, registry_, clock_);
+      std::make_unique<PluginHost>(generation->descriptor_.id, request.config, registry_, clock_, http_);
   generation->initialized_ = true;
   sdk::Status init_status;
   if (auto thrown = guard([&] { init_status = generation->instance_->init(*generation->host_); })) {

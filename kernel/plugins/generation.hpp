@@ -121,7 +121,9 @@ class Generation {
 // Loads generations; holds what every load shares.
 class Loader {
  public:
-  Loader(metrics::Registry& registry, const core::Clock& clock) : registry_(registry), clock_(clock) {}
+  // `http` backs HostServices::http(); null gives plugins a client that refuses every call.
+  Loader(metrics::Registry& registry, const core::Clock& clock, outbound_http::Service* http = nullptr)
+      : registry_(registry), clock_(clock), http_(http) {}
 
   // Told when the load reaches VALIDATED (ELF checks passed) and LOADED (handshake passed, instance
   // created), so the manager can show progress while init runs.
@@ -134,6 +136,7 @@ class Loader {
  private:
   metrics::Registry& registry_;
   const core::Clock& clock_;
+  outbound_http::Service* const http_;
 };
 
 // Checks a descriptor against this kernel (docs/sdk.md "Compatibility"). Returns the failure or kNone.

@@ -36,12 +36,22 @@ bool valid_plugin_metric_name(std::string_view name) {
 }  // namespace
 
 PluginHost::PluginHost(std::string plugin_id, nlohmann::json config, metrics::Registry& registry,
-                       const core::Clock& clock)
+                       const core::Clock& clock, outbound_http::Service* http)
     : plugin_id_(std::move(plugin_id)),
       config_(config.is_object() ? std::move(config) : nlohmann::json::object()),
       registry_(registry),
       clock_(clock),
-      logger_(core::logger("plugin." + plugin_id_)) {}
+      logger_(core::logger("plugin." + plugin_id_)),
+      http_(http != nullptr ? http->client(plugin_id_) : nullptr) {}
+
+sdk::HttpClient& PluginHost::http() noexcept {
+  if (http_) return *http_;
+  return outbound_http::unavailable_client();
+}
+
+void PluginHost::close_services() noexcept {
+  if (http_) http_->close();
+}
 
 std::uint32_t PluginHost::host_abi_minor() const noexcept {
   return SAMOKODER_ABI_MINOR;

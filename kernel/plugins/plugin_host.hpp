@@ -1,12 +1,14 @@
 // PluginHost: the kernel's implementation of sdk::HostServices, one per plugin generation.
 //
 // It routes a plugin's log lines to the logger "plugin.<id>", its metrics into the kernel registry as
-// samokoder_plugin_<name>{plugin="<id>",...}, and gives it its config section and the kernel clock.
+// samokoder_plugin_<name>{plugin="<id>",...}, and gives it its config section, the kernel clock and
+// its own view of the outbound HTTP service (metrics labelled with its id; close_services() cancels
+// what it left running once the plugin has shut down).
 // Metric handles are cached per (name, labels) so the steady state takes a shared lock and one
 // atomic update; invalid names are dropped and logged once instead of throwing into plugin code.
 //
 // Ownership: owned by its Generation; outlives the plugin instance it was given to. References to
-// the registry and clock must outlive it. Thread-safety: every method may be called concurrently.
+// the registry, clock and HTTP service must outlive it. Thread-safety: every method may be called concurrently.
 #pragma once
 
 #include <memory>
@@ -21,13 +23,15 @@
 
 #include "core/clock.hpp"
 #include "metrics/registry.hpp"
+#include "outbound_http/service.hpp"
 
 namespace samokoder::plugins {
 
 class PluginHost final : public sdk::HostServices {
  public:
+  // Without an HTTP service (offline checks, some tests) http() fails every call with kUnavailable.
   PluginHost(std::string plugin_id, nlohmann::json config, metrics::Registry& registry,
-             const core::Clock& clock);
+             const core::Clock& clock, outbound_http::Service* http = nullptr);
 
   std::string_view plugin_id() const noexcept override { return plugin_id_; }
   std::uint32_t host_abi_minor() const noexcept override;
@@ -43,6 +47,12 @@ class PluginHost final : public sdk::HostServices {
   std::chrono::steady_clock::time_point monotonic_now() const noexcept override {
     return clock_.monotonic_now();
   }
+  sdk::HttpClient& http() noexcept override;
+
+  // Called after the plugin's shutdown() and before its instance is destroyed: cancels the
+  // asynchronous calls it left running and waits until their callbacks, which are plugin code, are
+  // gone. Later calls are refused.
+  void close_services() noexcept;
 
  private:
   enum class MetricType : char { kCounter = 'c', kGauge = 'g', kHistogram = 'h' };
@@ -56,6 +66,7 @@ class PluginHost final : public sdk::HostServices {
   metrics::Registry& registry_;
   const core::Clock& clock_;
   std::shared_ptr<spdlog::logger> logger_;
+  std::unique_ptr<outbound_http::PluginClient> http_;
 
   std::shared_mutex metrics_mutex_;
   std::unordered_map<std::string, void*> metric_cache_;  // key: type, name and labels, NUL-separated

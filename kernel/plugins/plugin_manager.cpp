@@ -78,11 +78,11 @@ Lease PluginSlot::acquire() noexcept {
 // --- Manager --------------------------------------------------------------------------------
 
 PluginManager::PluginManager(config::PluginsConfig config, metrics::Registry& registry,
-                             const core::Clock& clock)
+                             const core::Clock& clock, outbound_http::Service* http)
     : config_(std::move(config)),
       registry_(registry),
       clock_(clock),
-      loader_(registry, clock),
+      loader_(registry, clock, http),
       pinned_total_(registry.counter("samokoder_plugin_pinned_total",
                                      "Generations whose library stayed mapped after unload, or whose calls "
                                      "did not drain in time.")),

@@ -164,7 +164,9 @@ class PluginSlot {
 
 class PluginManager {
  public:
-  PluginManager(config::PluginsConfig config, metrics::Registry& registry, const core::Clock& clock);
+  // `http` (owned by the caller, outliving the manager) backs every plugin's HostServices::http().
+  PluginManager(config::PluginsConfig config, metrics::Registry& registry, const core::Clock& clock,
+                outbound_http::Service* http = nullptr);
   ~PluginManager();
   PluginManager(const PluginManager&) = delete;
   PluginManager& operator=(const PluginManager&) = delete;

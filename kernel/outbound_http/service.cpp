@@ -444,7 +444,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       parser.get().body().data = piece.data();
       parser.get().body().size = piece.size();
       arm(Phase::kIdle, idle_);
-      co_await conn_->on_stream([&](auto& stream) { return http::async_read(stream, conn_->buffer, parser, token); });
+      // read_some hands over what arrived; async_read would wait until the piece buffer is full.
+      co_await conn_->on_stream(
+          [&](auto& stream) { return http::async_read_some(stream, conn_->buffer, parser, token); });
       if (ec == http::error::need_buffer) ec = {};
       if (ec || aborted()) co_return failure("reading the response body", ec);
       const std::size_t n = piece.size() - parser.get().body().size;

@@ -32,7 +32,8 @@ Application::Application(config::Config config, const core::Clock& clock)
       clock_(clock),
       metrics_(*metrics_holder_),
       http_client_(make_http_client(config_.http_client, metrics_)),
-      plugins_(std::make_unique<plugins::PluginManager>(config_.plugins, metrics_, clock_, http_client_.get())),
+      plugins_(
+          std::make_unique<plugins::PluginManager>(config_.plugins, metrics_, clock_, http_client_.get())),
       reloaded_(config_) {}
 
 Application::~Application() {

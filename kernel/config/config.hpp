@@ -138,9 +138,9 @@ struct HttpClientConfig {
   std::uint32_t total_timeout_ms = 600000;      // a whole request
   std::uint64_t max_response_bytes = 64ULL * 1024 * 1024;
   std::uint64_t max_request_bytes = 16ULL * 1024 * 1024;
-  std::uint32_t pool_max_idle_per_host = 8;        // idle keep-alive connections kept per host
-  std::uint32_t pool_idle_timeout_ms = 30000;      // an idle connection older than this is closed
-  std::uint32_t threads = 1;                       // the service's own event-loop threads
+  std::uint32_t pool_max_idle_per_host = 8;    // idle keep-alive connections kept per host
+  std::uint32_t pool_idle_timeout_ms = 30000;  // an idle connection older than this is closed
+  std::uint32_t threads = 1;                   // the service's own event-loop threads
 };
 
 enum class Environment { kDevelopment, kProduction };

@@ -1,7 +1,5 @@
 #include "outbound_http/service.hpp"
 
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -29,6 +27,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include <samokoder/sdk/redact.hpp>
 
@@ -46,12 +45,14 @@ using Clock = std::chrono::steady_clock;
 using Strand = asio::strand<asio::io_context::executor_type>;
 
 constexpr std::size_t kHeaderLimit = 64 * 1024;
-constexpr std::string_view kRequestsHelp = "Outbound HTTP requests of plugins that got a response, by status class.";
+constexpr std::string_view kRequestsHelp =
+    "Outbound HTTP requests of plugins that got a response, by status class.";
 constexpr std::string_view kErrorsHelp = "Outbound HTTP requests of plugins that failed, by status code.";
 constexpr std::string_view kSecondsHelp = "Outbound HTTP request latency, from send to the last byte.";
 constexpr std::string_view kSentHelp = "Request body bytes plugins sent.";
 constexpr std::string_view kReceivedHelp = "Response body bytes plugins received.";
-constexpr std::string_view kConnectionsHelp = "Connections opened for outbound HTTP (reused ones are not counted).";
+constexpr std::string_view kConnectionsHelp =
+    "Connections opened for outbound HTTP (reused ones are not counted).";
 
 thread_local bool t_service_thread = false;
 
@@ -73,7 +74,8 @@ bool is_secret(const sdk::HttpHeader& header) noexcept {
 bool is_token(std::string_view text) noexcept {
   if (text.empty()) return false;
   return std::all_of(text.begin(), text.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
   });
 }
 
@@ -82,7 +84,8 @@ bool is_token(std::string_view text) noexcept {
 std::string scrub(std::string text, const sdk::HttpRequest& request) {
   auto replace_all = [&](std::string_view secret) {
     if (secret.size() < 4) return;  // too short to tell apart from ordinary text; never quoted anyway
-    for (std::size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + sdk::kRedacted.size()))
+    for (std::size_t at = text.find(secret); at != std::string::npos;
+         at = text.find(secret, at + sdk::kRedacted.size()))
       text.replace(at, secret.size(), sdk::kRedacted);
   };
   for (const sdk::HttpHeader& header : request.headers) {
@@ -262,7 +265,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     first_byte_ = or_default(request_->timeouts.first_byte, c.first_byte_timeout_ms);
     idle_ = or_default(request_->timeouts.idle, c.idle_timeout_ms);
     total_ = or_default(request_->timeouts.total, c.total_timeout_ms);
-    max_response_bytes_ = request_->max_response_bytes > 0 ? request_->max_response_bytes : c.max_response_bytes;
+    max_response_bytes_ =
+        request_->max_response_bytes > 0 ? request_->max_response_bytes : c.max_response_bytes;
     total_deadline_ = started_ + total_;
     pool_key_ = url_.origin() + (proxy_ != nullptr ? " via " + proxy_->url.authority() : "");
   }
@@ -271,10 +275,20 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void start(const sdk::CancelToken& cancel) {
     {
       std::lock_guard lock(calls_->mutex);
-      id_ = calls_->next_id++;
-      calls_->running.emplace(id_, [weak = weak_from_this()] {
-        if (auto self = weak.lock()) self->cancel();
-      });
+      if (calls_->closed) {
+        // close() ran since the caller checked: it waits for registered calls only, so this one must
+        // not start. Nothing runs on the strand yet, so finishing here is safe.
+        closed_before_start_ = true;
+      } else {
+        id_ = calls_->next_id++;
+        calls_->running.emplace(id_, [weak = weak_from_this()] {
+          if (auto self = weak.lock()) self->cancel();
+        });
+      }
+    }
+    if (closed_before_start_) {
+      finish(sdk::Status::unavailable("outbound HTTP is closed: the plugin is shutting down"));
+      return;
     }
     cancel_registration_.emplace(cancel, CancelFn{weak_from_this()});
     asio::co_spawn(strand_, run(shared_from_this()), asio::detached);
@@ -394,9 +408,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       out.insert(header.name, header.value);
     }
     if (!has_host) {
+      const std::string authority = url_.authority();
       const bool default_port = url_.port == (url_.tls ? 443 : 80);
-      out.set(http::field::host, default_port ? std::string_view(url_.authority()).substr(0, url_.authority().rfind(':'))
-                                              : std::string_view(url_.authority()));
+      out.set(http::field::host, default_port ? authority.substr(0, authority.rfind(':')) : authority);
     }
     if (!has_agent) out.set(http::field::user_agent, "samokoder");
     if (proxy_ != nullptr && !url_.tls && !proxy_->authorization.empty()) {
@@ -431,7 +445,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     response.headers = head.headers;
     if (in.on_headers) {
       bool more = true;
-      if (auto status = guarded("on_headers", [&] { more = in.on_headers(head); }); !status.ok()) co_return status;
+      if (auto status = guarded("on_headers", [&] { more = in.on_headers(head); }); !status.ok())
+        co_return status;
       if (!more) {
         response.stopped = true;
         conn_.reset();  // the unread body makes the connection useless
@@ -488,11 +503,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     const auto phase_deadline = Clock::now() + limit;
     armed_ = phase_deadline < total_deadline_ ? phase : Phase::kTotal;
     timer_.expires_at(std::min(phase_deadline, total_deadline_));
-    timer_.async_wait([self = shared_from_this(), generation = ++arm_generation_](const beast::error_code& ec) {
-      if (ec || generation != self->arm_generation_ || self->finished_) return;
-      self->expired_ = self->armed_;
-      self->abort_io();
-    });
+    timer_.async_wait(
+        [self = shared_from_this(), generation = ++arm_generation_](const beast::error_code& ec) {
+          if (ec || generation != self->arm_generation_ || self->finished_) return;
+          self->expired_ = self->armed_;
+          self->abort_io();
+        });
   }
 
   bool aborted() const noexcept { return cancelled_ || expired_.has_value(); }
@@ -526,12 +542,13 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   sdk::Status failure(const std::string& step, const beast::error_code& ec) const {
     if (cancelled_) return sdk::Status::cancelled(describe() + ": cancelled by the caller while " + step);
     if (expired_) {
-      return sdk::Status::deadline_exceeded(describe() + ": " + std::string(phase_name(*expired_)) + " timeout (" +
-                                            std::to_string(limit_of(*expired_).count()) + " ms) passed while " +
-                                            step);
+      return sdk::Status::deadline_exceeded(describe() + ": " + std::string(phase_name(*expired_)) +
+                                            " timeout (" + std::to_string(limit_of(*expired_).count()) +
+                                            " ms) passed while " + step);
     }
     if (ec == http::error::body_limit) {
-      return sdk::Status::resource_exhausted(describe() + ": the response body is larger than max_response_bytes (" +
+      return sdk::Status::resource_exhausted(describe() +
+                                             ": the response body is larger than max_response_bytes (" +
                                              std::to_string(max_response_bytes_) + ")");
     }
     if (ec == http::error::header_limit) {
@@ -553,9 +570,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
                                                            [&](const sdk::HttpHeader& h) {
                                                              return h.secret && iequals(h.name, header.name);
                                                            });
-      headers += (headers.empty() ? "" : ", ") + header.name + ": " + (secret ? std::string(sdk::kRedacted) : header.value);
+      headers += (headers.empty() ? "" : ", ") + header.name + ": " +
+                 (secret ? std::string(sdk::kRedacted) : header.value);
     }
-    service_->log->trace("plugin {}: {} headers: {}", calls_->plugin_id, describe(), scrub(headers, *request_));
+    service_->log->trace("plugin {}: {} headers: {}", calls_->plugin_id, describe(),
+                         scrub(headers, *request_));
   }
 
   metrics::Labels labels() const { return {{"plugin", calls_->plugin_id}, {"host", url_.authority()}}; }
@@ -569,13 +588,15 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     timer_.cancel();
     if (conn_) abort_io();
     conn_.reset();
-    if (!result.ok()) result = sdk::Status(result.status().code(), scrub(result.status().message(), *request_));
+    if (!result.ok())
+      result = sdk::Status(result.status().code(), scrub(result.status().message(), *request_));
 
     const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
     auto& registry = service_->registry;
     metrics::Labels by = labels();
     registry.histogram("samokoder_http_client_request_seconds", kSecondsHelp, by).observe(seconds);
-    registry.counter("samokoder_http_client_sent_bytes_total", kSentHelp, by).add(static_cast<double>(sent_bytes_));
+    registry.counter("samokoder_http_client_sent_bytes_total", kSentHelp, by)
+        .add(static_cast<double>(sent_bytes_));
     registry.counter("samokoder_http_client_received_bytes_total", kReceivedHelp, by)
         .add(static_cast<double>(received_bytes_));
     if (result.ok()) {
@@ -593,7 +614,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     try {
       done_(std::move(result));
     } catch (const std::exception& e) {
-      service_->log->error("plugin {}: the completion of {} threw: {}", calls_->plugin_id, describe(), e.what());
+      service_->log->error("plugin {}: the completion of {} threw: {}", calls_->plugin_id, describe(),
+                           e.what());
     } catch (...) {
       service_->log->error("plugin {}: the completion of {} threw", calls_->plugin_id, describe());
     }
@@ -602,7 +624,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     owned_.reset();
     request_ = nullptr;
     std::lock_guard lock(calls_->mutex);
-    calls_->running.erase(id_);
+    if (!closed_before_start_) calls_->running.erase(id_);
     calls_->finished.notify_all();
   }
 
@@ -614,6 +636,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   const Proxy* const proxy_;
   Completion done_;
   std::uint64_t id_ = 0;
+  bool closed_before_start_ = false;
   std::optional<sdk::OnCancel<CancelFn>> cancel_registration_;
 
   Strand strand_;
@@ -676,8 +699,9 @@ Service::Service(config::HttpClientConfig config, ProxySettings proxies, metrics
   if (!impl_->config.extra_ca_file.empty()) {
     impl_->tls.load_verify_file(impl_->config.extra_ca_file, ec);
     if (ec) {
-      impl_->status = sdk::Status::failed_precondition("http_client.extra_ca_file " + impl_->config.extra_ca_file +
-                                                       " could not be loaded: " + ec.message());
+      impl_->status =
+          sdk::Status::failed_precondition("http_client.extra_ca_file " + impl_->config.extra_ca_file +
+                                           " could not be loaded: " + ec.message());
     }
   }
   for (std::uint32_t i = 0; i < std::max<std::uint32_t>(1, impl_->config.threads); ++i) {
@@ -767,19 +791,21 @@ void PluginClient::send_async(sdk::HttpRequest request, sdk::CancelToken cancel,
     };
     {
       std::lock_guard lock(calls_->mutex);
-      if (calls_->closed) return refuse(sdk::Status::unavailable("outbound HTTP is closed: the plugin is shutting down"));
+      if (calls_->closed)
+        return refuse(sdk::Status::unavailable("outbound HTTP is closed: the plugin is shutting down"));
     }
     auto url = validate(request, service_->config);
     if (!url.ok()) return refuse(url.status());
-    auto exchange = std::make_shared<Exchange>(service_, calls_, nullptr, std::move(request), std::move(url).value(),
-                                               std::move(done));
+    auto exchange = std::make_shared<Exchange>(service_, calls_, nullptr, std::move(request),
+                                               std::move(url).value(), std::move(done));
     exchange->start(cancel);
   } catch (const std::exception& e) {
     service_->log->error("plugin {}: send_async failed: {}", calls_->plugin_id, e.what());
   }
 }
 
-sdk::Result<sdk::HttpResponse> PluginClient::send(const sdk::HttpRequest& request, sdk::CancelToken cancel) noexcept {
+sdk::Result<sdk::HttpResponse> PluginClient::send(const sdk::HttpRequest& request,
+                                                  sdk::CancelToken cancel) noexcept {
   try {
     if (t_service_thread) {
       return sdk::Status::failed_precondition(
@@ -787,7 +813,8 @@ sdk::Result<sdk::HttpResponse> PluginClient::send(const sdk::HttpRequest& reques
     }
     {
       std::lock_guard lock(calls_->mutex);
-      if (calls_->closed) return sdk::Status::unavailable("outbound HTTP is closed: the plugin is shutting down");
+      if (calls_->closed)
+        return sdk::Status::unavailable("outbound HTTP is closed: the plugin is shutting down");
     }
     auto url = validate(request, service_->config);
     if (!url.ok()) return url.status();
@@ -797,12 +824,13 @@ sdk::Result<sdk::HttpResponse> PluginClient::send(const sdk::HttpRequest& reques
       std::optional<sdk::Result<sdk::HttpResponse>> result;
     };
     auto waiter = std::make_shared<Waiter>();
-    auto exchange = std::make_shared<Exchange>(service_, calls_, &request, std::nullopt, std::move(url).value(),
-                                               [waiter](sdk::Result<sdk::HttpResponse> result) {
-                                                 std::lock_guard lock(waiter->mutex);
-                                                 waiter->result.emplace(std::move(result));
-                                                 waiter->ready.notify_all();
-                                               });
+    auto exchange =
+        std::make_shared<Exchange>(service_, calls_, &request, std::nullopt, std::move(url).value(),
+                                   [waiter](sdk::Result<sdk::HttpResponse> result) {
+                                     std::lock_guard lock(waiter->mutex);
+                                     waiter->result.emplace(std::move(result));
+                                     waiter->ready.notify_all();
+                                   });
     exchange->start(cancel);
     exchange.reset();
     std::unique_lock lock(waiter->mutex);
@@ -827,7 +855,9 @@ sdk::HttpClient& unavailable_client() noexcept {
     }
 
    private:
-    static sdk::Status status() { return sdk::Status::unavailable("outbound HTTP is not available in this process"); }
+    static sdk::Status status() {
+      return sdk::Status::unavailable("outbound HTTP is not available in this process");
+    }
   };
   static Unavailable client;
   return client;

@@ -66,7 +66,8 @@ class PluginClient final : public sdk::HttpClient {
   PluginClient(const PluginClient&) = delete;
   PluginClient& operator=(const PluginClient&) = delete;
 
-  sdk::Result<sdk::HttpResponse> send(const sdk::HttpRequest& request, sdk::CancelToken cancel) noexcept override;
+  sdk::Result<sdk::HttpResponse> send(const sdk::HttpRequest& request,
+                                      sdk::CancelToken cancel) noexcept override;
   void send_async(sdk::HttpRequest request, sdk::CancelToken cancel, Completion done) noexcept override;
 
   // Refuses new calls (kUnavailable), cancels the running ones and returns once each has finished

@@ -7,7 +7,6 @@
 
 #include <samokoder/sdk/redact.hpp>
 
-
 namespace samokoder::outbound_http {
 namespace {
 
@@ -29,7 +28,8 @@ std::string_view trim(std::string_view text) {
 std::optional<std::uint16_t> parse_port(std::string_view text) {
   unsigned value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value == 0 || value > 65535) return std::nullopt;
+  if (ec != std::errc() || end != text.data() + text.size() || value == 0 || value > 65535)
+    return std::nullopt;
   return static_cast<std::uint16_t>(value);
 }
 
@@ -96,7 +96,8 @@ sdk::Result<Url> parse(std::string_view text, std::string& userinfo) {
   const std::size_t authority_end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, authority_end);
   std::string_view target = authority_end == std::string_view::npos ? "" : rest.substr(authority_end);
-  if (const std::size_t hash = target.find('#'); hash != std::string_view::npos) target = target.substr(0, hash);
+  if (const std::size_t hash = target.find('#'); hash != std::string_view::npos)
+    target = target.substr(0, hash);
   if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) {
     userinfo = std::string(authority.substr(0, at));
     authority = authority.substr(at + 1);
@@ -177,8 +178,9 @@ ProxySettings ProxySettings::from_environment(const std::map<std::string, std::s
     if (!userinfo.empty()) {
       const std::size_t colon = userinfo.find(':');
       const std::string user = percent_decode(userinfo.substr(0, colon));
-      const std::string password =
-          colon == std::string::npos ? std::string() : percent_decode(std::string_view(userinfo).substr(colon + 1));
+      const std::string password = colon == std::string::npos
+                                       ? std::string()
+                                       : percent_decode(std::string_view(userinfo).substr(colon + 1));
       out.authorization = "Basic " + base64(user + ":" + password);
     }
     return out;
@@ -210,7 +212,8 @@ ProxySettings ProxySettings::from_environment(const std::map<std::string, std::s
 
 std::map<std::string, std::string> ProxySettings::process_environment() {
   std::map<std::string, std::string> out;
-  for (const char* name : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"}) {
+  for (const char* name :
+       {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"}) {
     if (const char* value = std::getenv(name)) out.emplace(name, value);  // NOLINT(concurrency-mt-unsafe)
   }
   return out;

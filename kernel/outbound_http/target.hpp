@@ -21,10 +21,10 @@
 namespace samokoder::outbound_http {
 
 struct Url {
-  bool tls = false;          // https
-  std::string host;          // lowercase; an IPv6 literal without its brackets
-  std::uint16_t port = 0;    // the default port when the URL names none
-  std::string target;        // path and query, at least "/"
+  bool tls = false;        // https
+  std::string host;        // lowercase; an IPv6 literal without its brackets
+  std::uint16_t port = 0;  // the default port when the URL names none
+  std::string target;      // path and query, at least "/"
   // "host:port" (IPv6 in brackets): the Host header, the CONNECT target and the metrics label.
   std::string authority() const;
   // "https://host:port", the most of a URL a message or log line ever shows (paths and queries can
@@ -36,8 +36,8 @@ struct Url {
 sdk::Result<Url> parse_url(std::string_view text);
 
 struct Proxy {
-  Url url;                           // http:// only: the CONNECT tunnel carries TLS itself
-  std::string authorization;         // "Basic ..." from the proxy URL's userinfo, or empty
+  Url url;                    // http:// only: the CONNECT tunnel carries TLS itself
+  std::string authorization;  // "Basic ..." from the proxy URL's userinfo, or empty
 };
 
 class ProxySettings {

@@ -8,7 +8,8 @@
 // atomic update; invalid names are dropped and logged once instead of throwing into plugin code.
 //
 // Ownership: owned by its Generation; outlives the plugin instance it was given to. References to
-// the registry, clock and HTTP service must outlive it. Thread-safety: every method may be called concurrently.
+// the registry, clock and HTTP service must outlive it. Thread-safety: every method may be called
+// concurrently.
 #pragma once
 
 #include <memory>

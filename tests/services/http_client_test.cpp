@@ -1,15 +1,14 @@
 // Outbound HTTP for plugins (kernel/outbound_http) against real servers on loopback: plain and TLS
 // with a CA made at test time, chunked bodies, servers that stall, trickle or close mid-body, a
 // CONNECT proxy, and the plugin's view through HostServices.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <charconv>
 #include <chrono>
 #include <cstring>
 #include <fstream>
 #include <thread>
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 
 #include "core/clock.hpp"
@@ -24,11 +23,11 @@ namespace samokoder::outbound_http {
 namespace {
 
 using namespace std::chrono_literals;
+using ::testing::HasSubstr;
 using testing::LoopbackHttpServer;
+using ::testing::Not;
 using testing::ReceivedRequest;
 using testing::ServerConnection;
-using ::testing::HasSubstr;
-using ::testing::Not;
 
 // Answers every request with "hello <target>".
 void hello(const ReceivedRequest& request, ServerConnection& connection) {
@@ -58,7 +57,9 @@ class HttpClientTest : public ::testing::Test {
     return path.string();
   }
 
-  double counter(std::string_view name, metrics::Labels labels) { return registry_.counter(name, "", labels).value(); }
+  double counter(std::string_view name, metrics::Labels labels) {
+    return registry_.counter(name, "", labels).value();
+  }
 
   static sdk::HttpRequest get(std::string url) {
     sdk::HttpRequest request;
@@ -89,12 +90,16 @@ TEST_F(HttpClientTest, GetsAResponseAndCountsItForThePluginAndHost) {
   EXPECT_EQ(received[0].header("user-agent"), "samokoder");
 
   const std::string host = "127.0.0.1:" + std::to_string(server.port());
-  EXPECT_EQ(counter("samokoder_http_client_requests_total", {{"plugin", "llm.test"}, {"host", host}, {"class", "2xx"}}), 1);
+  EXPECT_EQ(counter("samokoder_http_client_requests_total",
+                    {{"plugin", "llm.test"}, {"host", host}, {"class", "2xx"}}),
+            1);
   EXPECT_EQ(counter("samokoder_http_client_received_bytes_total", {{"plugin", "llm.test"}, {"host", host}}),
             static_cast<double>(response->body.size()));
-  EXPECT_EQ(registry_.histogram("samokoder_http_client_request_seconds", "", {{"plugin", "llm.test"}, {"host", host}})
-                .count(),
-            1u);
+  EXPECT_EQ(
+      registry_
+          .histogram("samokoder_http_client_request_seconds", "", {{"plugin", "llm.test"}, {"host", host}})
+          .count(),
+      1u);
 }
 
 TEST_F(HttpClientTest, AnErrorStatusIsAResponseAndPostSendsItsBody) {
@@ -112,9 +117,10 @@ TEST_F(HttpClientTest, AnErrorStatusIsAResponseAndPostSendsItsBody) {
   EXPECT_EQ(response->status, 503u);
   EXPECT_EQ(response->body, R"(busy: {"a":1})");
   EXPECT_EQ(server.received().at(0).header("content-length"), "7");
-  EXPECT_EQ(counter("samokoder_http_client_requests_total",
-                    {{"plugin", "p"}, {"host", "127.0.0.1:" + std::to_string(server.port())}, {"class", "5xx"}}),
-            1);
+  EXPECT_EQ(
+      counter("samokoder_http_client_requests_total",
+              {{"plugin", "p"}, {"host", "127.0.0.1:" + std::to_string(server.port())}, {"class", "5xx"}}),
+      1);
 }
 
 void chunked(const ReceivedRequest&, ServerConnection& connection) {
@@ -201,9 +207,11 @@ TEST_F(HttpClientTest, FirstByteTimeoutWhenTheServerStallsBeforeHeaders) {
   EXPECT_THAT(response.status().message(), HasSubstr("first_byte timeout (200 ms)"));
   EXPECT_LT(std::chrono::steady_clock::now() - started, 4s);
   EXPECT_TRUE(testing::wait_until([&] { return server.closed() == 1; }, 10s)) << "the connection stays open";
-  EXPECT_EQ(counter("samokoder_http_client_errors_total",
-                    {{"plugin", "p"}, {"host", "127.0.0.1:" + std::to_string(server.port())}, {"code", "deadline_exceeded"}}),
-            1);
+  EXPECT_EQ(
+      counter("samokoder_http_client_errors_total", {{"plugin", "p"},
+                                                     {"host", "127.0.0.1:" + std::to_string(server.port())},
+                                                     {"code", "deadline_exceeded"}}),
+      1);
 }
 
 TEST_F(HttpClientTest, IdleTimeoutWhenTheServerStallsMidBody) {
@@ -277,7 +285,8 @@ TEST_F(HttpClientTest, CancellationFromAnotherThreadClosesTheConnectionAtOnce) {
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), sdk::StatusCode::kCancelled);
   EXPECT_LT(took, 3s);
-  EXPECT_TRUE(testing::wait_until([&] { return server.closed() == 1; }, 2s)) << "the server still holds the connection";
+  EXPECT_TRUE(testing::wait_until([&] { return server.closed() == 1; }, 2s))
+      << "the server still holds the connection";
 }
 
 TEST_F(HttpClientTest, AnAlreadyCancelledTokenSendsNothing) {
@@ -349,14 +358,15 @@ TEST_F(HttpClientTest, AServerThatClosesMidBodyIsUnavailable) {
   auto client = service->client("p");
   auto response = client->send(get(server.url()), {});
   EXPECT_EQ(response.status().code(), sdk::StatusCode::kUnavailable);
-  EXPECT_THAT(response.status().message(), HasSubstr("closed the connection while reading the response body"));
+  EXPECT_THAT(response.status().message(),
+              HasSubstr("closed the connection while reading the response body"));
 }
 
 TEST_F(HttpClientTest, RefusesBadUrlsAndHeaders) {
   auto service = make_service();
   auto client = service->client("p");
-  for (const char* url : {"ftp://example.com/", "example.com/path", "https://user:pw@example.com/", "http://:80/",
-                          "http://host:99999/", "http://host/a b"}) {
+  for (const char* url : {"ftp://example.com/", "example.com/path", "https://user:pw@example.com/",
+                          "http://:80/", "http://host:99999/", "http://host/a b"}) {
     auto response = client->send(get(url), {});
     EXPECT_EQ(response.status().code(), sdk::StatusCode::kInvalidArgument) << url;
     EXPECT_THAT(response.status().message(), Not(HasSubstr("pw"))) << url;
@@ -411,7 +421,8 @@ TEST_F(HttpClientTest, HttpsVerifiesAgainstTheExtraCaFileWithSniAndHostName) {
 }
 
 TEST_F(HttpClientTest, AnUnreadableExtraCaFileIsReported) {
-  auto service = make_service({}, [&](config::HttpClientConfig& c) { c.extra_ca_file = (dir_.path() / "missing.pem").string(); });
+  auto service = make_service(
+      {}, [&](config::HttpClientConfig& c) { c.extra_ca_file = (dir_.path() / "missing.pem").string(); });
   EXPECT_EQ(service->status().code(), sdk::StatusCode::kFailedPrecondition);
   EXPECT_THAT(service->status().message(), HasSubstr("missing.pem"));
 }
@@ -423,8 +434,9 @@ TEST_F(HttpClientTest, HttpsGoesThroughTheProxyTunnelUnlessNoProxyNamesTheHost) 
   testing::LoopbackProxy proxy;
   const std::string ca_file = write_ca(pki);
   const std::string proxy_url = "http://user:p%40ss@127.0.0.1:" + std::to_string(proxy.port());
-  auto service = make_service({{"HTTPS_PROXY", proxy_url}, {"http_proxy", proxy_url}, {"NO_PROXY", "example.com,127.0.0.1"}},
-                              [&](config::HttpClientConfig& c) { c.extra_ca_file = ca_file; });
+  auto service = make_service(
+      {{"HTTPS_PROXY", proxy_url}, {"http_proxy", proxy_url}, {"NO_PROXY", "example.com,127.0.0.1"}},
+      [&](config::HttpClientConfig& c) { c.extra_ca_file = ca_file; });
   auto client = service->client("p");
 
   auto tunnelled = client->send(get(server.url("/via", "localhost")), {});
@@ -461,7 +473,8 @@ TEST_F(HttpClientTest, NoProxyMatchesHostsSubdomainsAndPorts) {
   EXPECT_FALSE(via_proxy("https://[::1]/"));
   EXPECT_FALSE(via_proxy("http://example.com/")) << "no HTTP_PROXY was given";
 
-  const auto broken = ProxySettings::from_environment({{"HTTPS_PROXY", "https://u:hunter22@proxy:1/"}}, errors);
+  const auto broken =
+      ProxySettings::from_environment({{"HTTPS_PROXY", "https://u:hunter22@proxy:1/"}}, errors);
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_THAT(errors[0], HasSubstr("HTTPS_PROXY is ignored"));
   EXPECT_THAT(errors[0], Not(HasSubstr("hunter22")));
@@ -574,9 +587,11 @@ TEST_F(HttpClientTest, PluginsReachTheServiceThroughHostServices) {
   auto response = services.http().send(get(server.url("/from-plugin")), {});
   ASSERT_TRUE(response.ok()) << response.status().to_string();
   EXPECT_EQ(response->body, "hello /from-plugin");
-  EXPECT_EQ(counter("samokoder_http_client_requests_total",
-                    {{"plugin", "llm.openai"}, {"host", "127.0.0.1:" + std::to_string(server.port())}, {"class", "2xx"}}),
-            1);
+  EXPECT_EQ(
+      counter("samokoder_http_client_requests_total", {{"plugin", "llm.openai"},
+                                                       {"host", "127.0.0.1:" + std::to_string(server.port())},
+                                                       {"class", "2xx"}}),
+      1);
 
   host.close_services();
   EXPECT_EQ(services.http().send(get(server.url()), {}).status().code(), sdk::StatusCode::kUnavailable);

@@ -1,11 +1,5 @@
 #include "loopback_http.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -15,10 +9,15 @@
 #include <stdexcept>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace samokoder::testing {
 namespace {
@@ -61,8 +60,8 @@ CertPtr new_cert(EVP_PKEY* key, const std::string& common_name, X509* issuer, lo
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600);
   X509_set_pubkey(cert.get(), key);
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(common_name.c_str()),
-                             -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1, 0);
   X509_set_issuer_name(cert.get(), issuer != nullptr ? X509_get_subject_name(issuer) : name);
   return cert;
 }
@@ -77,7 +76,8 @@ std::string pem_of(X509* cert) {
 
 std::string pem_of(EVP_PKEY* key) {
   BioPtr bio(BIO_new(BIO_s_mem()));
-  check(PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1, "PEM_write_bio_PrivateKey");
+  check(PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1,
+        "PEM_write_bio_PrivateKey");
   char* data = nullptr;
   const long size = BIO_get_mem_data(bio.get(), &data);
   return {data, static_cast<std::size_t>(size)};
@@ -171,7 +171,8 @@ std::optional<ReceivedRequest> read_request(Stream& stream, std::string& pending
     rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 2);
   }
   pending.erase(0, head_end + 4);
-  const std::size_t length = request.headers.count("content-length") ? std::stoul(request.headers["content-length"]) : 0;
+  const std::size_t length =
+      request.headers.count("content-length") ? std::stoul(request.headers["content-length"]) : 0;
   while (pending.size() < length) {
     const long n = stream.read(buffer, sizeof buffer);
     if (n <= 0) return std::nullopt;
@@ -255,7 +256,8 @@ TestPki make_pki(const std::vector<std::string>& names) {
   std::string alt_names;
   for (const std::string& name : names) {
     in6_addr ignored{};
-    const bool ip = ::inet_pton(AF_INET, name.c_str(), &ignored) == 1 || ::inet_pton(AF_INET6, name.c_str(), &ignored) == 1;
+    const bool ip = ::inet_pton(AF_INET, name.c_str(), &ignored) == 1 ||
+                    ::inet_pton(AF_INET6, name.c_str(), &ignored) == 1;
     alt_names += (alt_names.empty() ? "" : ",") + std::string(ip ? "IP:" : "DNS:") + name;
   }
   add_extension(cert.get(), ca.get(), NID_subject_alt_name, alt_names.c_str());
@@ -271,8 +273,10 @@ std::string ReceivedRequest::header(const std::string& lowercase_name) const {
   return it == headers.end() ? std::string() : it->second;
 }
 
-bool ServerConnection::respond(unsigned status, std::string_view body, const std::vector<std::string>& extra_headers) {
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " Status\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+bool ServerConnection::respond(unsigned status, std::string_view body,
+                               const std::vector<std::string>& extra_headers) {
+  std::string out = "HTTP/1.1 " + std::to_string(status) +
+                    " Status\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   for (const std::string& header : extra_headers)
     out += header + "\r\n";
   out += "\r\n";
@@ -312,7 +316,8 @@ class Connection final : public ServerConnection {
 
 }  // namespace
 
-LoopbackHttpServer::LoopbackHttpServer(Handler handler, const TestPki* pki) : state_(std::make_shared<State>()) {
+LoopbackHttpServer::LoopbackHttpServer(Handler handler, const TestPki* pki)
+    : state_(std::make_shared<State>()) {
   state_->handler = std::move(handler);
   if (pki != nullptr) {
     state_->tls.reset(SSL_CTX_new(TLS_server_method()));
@@ -431,7 +436,8 @@ LoopbackProxy::LoopbackProxy() : state_(std::make_shared<State>()) {
     }
     // Every test server listens on 127.0.0.1, whatever name the client used.
     const std::size_t colon = request->target.rfind(':');
-    const int upstream = connect_loopback(static_cast<std::uint16_t>(std::stoi(request->target.substr(colon + 1))));
+    const int upstream =
+        connect_loopback(static_cast<std::uint16_t>(std::stoi(request->target.substr(colon + 1))));
     if (upstream < 0) {
       client.write("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
       return;

@@ -34,6 +34,16 @@ void hello(const ReceivedRequest& request, ServerConnection& connection) {
   connection.respond(200, "hello " + request.target, {"Content-Type: text/plain"});
 }
 
+// Writes `head`, then `piece` every `interval` until the client goes away (at most 20 s): a slow or
+// endless answer.
+void trickle(ServerConnection& connection, std::string_view head, std::string_view piece,
+             std::chrono::milliseconds interval) {
+  connection.write(head);
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < until && connection.write(piece))
+    std::this_thread::sleep_for(interval);
+}
+
 class HttpClientTest : public ::testing::Test {
  protected:
   // A service with short defaults, so a test that goes wrong fails quickly instead of hanging.
@@ -238,10 +248,7 @@ TEST_F(HttpClientTest, IdleTimeoutWhenTheServerStallsMidBody) {
 TEST_F(HttpClientTest, TotalTimeoutBoundsAServerThatAnswersSlowly) {
   // A byte every 50 ms never trips the idle timeout, only the total one.
   LoopbackHttpServer server([](const ReceivedRequest&, ServerConnection& connection) {
-    connection.write("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
-    const auto until = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < until && connection.write("x"))
-      std::this_thread::sleep_for(50ms);
+    trickle(connection, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", "x", 50ms);
   });
   auto service = make_service();
   auto client = service->client("p");
@@ -302,10 +309,7 @@ TEST_F(HttpClientTest, AnAlreadyCancelledTokenSendsNothing) {
 
 TEST_F(HttpClientTest, TheBodyCallbackStopsAnEndlessStream) {
   LoopbackHttpServer server([](const ReceivedRequest&, ServerConnection& connection) {
-    connection.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
-    const auto until = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < until && connection.write("5\r\ntick,\r\n"))
-      std::this_thread::sleep_for(5ms);
+    trickle(connection, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "5\r\ntick,\r\n", 5ms);
   });
   auto service = make_service();
   auto client = service->client("p");

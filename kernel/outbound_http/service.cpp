@@ -733,8 +733,9 @@ Service::~Service() {
     std::lock_guard lock(impl_->pool_mutex);
     impl_->idle.clear();
   }
+  // Every call has finished; letting the loop run dry (rather than stop()) runs the handlers still
+  // queued, such as cancelled timer waits, so none is left holding its call.
   impl_->work.reset();
-  impl_->io.stop();
   for (auto& thread : impl_->threads)
     thread.join();
 }

@@ -69,8 +69,8 @@ struct HttpResponseHead {
 struct HttpRequest {
   std::string method = "GET";
   std::string url;  // http://host[:port]/path?query or https://...; no userinfo
-  // Host, Content-Length and User-Agent are added unless given; Connection and Transfer-Encoding
-  // are the client's own and refused here.
+  // Host and User-Agent are added unless given; Content-Length follows the body. Connection,
+  // Content-Length, Transfer-Encoding, TE and Upgrade belong to the client and are refused here.
   std::vector<HttpHeader> headers;
   std::string body;
   HttpTimeouts timeouts;
@@ -103,7 +103,8 @@ class HttpClient {
 
   using Completion = std::function<void(Result<HttpResponse>)>;
   // Starts the call and returns at once; `done` runs exactly once, on a service thread, also when
-  // the request is refused before it starts.
+  // the request is refused before it starts (on the calling thread only once the plugin has been
+  // shut down, or where the kernel offers no HTTP service, as in an offline plugin check).
   virtual void send_async(HttpRequest request, CancelToken cancel, Completion done) noexcept = 0;
 };
 

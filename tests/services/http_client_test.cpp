@@ -1,9 +1,7 @@
 // Outbound HTTP for plugins (kernel/outbound_http) against real servers on loopback: plain and TLS
 // with a CA made at test time, chunked bodies, servers that stall, trickle or close mid-body, a
 // CONNECT proxy, and the plugin's view through HostServices.
-#include <charconv>
 #include <chrono>
-#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -135,12 +133,8 @@ TEST_F(HttpClientTest, AnErrorStatusIsAResponseAndPostSendsItsBody) {
 
 void chunked(const ReceivedRequest&, ServerConnection& connection) {
   connection.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
-  for (const char* piece : {"first,", "second,", "third"}) {
-    char size[16];
-    const auto end = std::to_chars(size, size + sizeof size, std::strlen(piece), 16).ptr;
-    connection.write(std::string(size, end) + "\r\n" + piece + "\r\n");
-  }
-  connection.write("0\r\n\r\n");
+  for (const char* piece : {"first,", "second,", "third", ""})
+    connection.write_chunk(piece);
 }
 
 TEST_F(HttpClientTest, DecodesChunkedBodiesBufferedAndStreamed) {

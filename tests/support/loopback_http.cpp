@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <charconv>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -16,6 +17,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -284,6 +286,12 @@ bool ServerConnection::respond(unsigned status, std::string_view body,
   return write(out);
 }
 
+bool ServerConnection::write_chunk(std::string_view piece) {
+  char size[16];
+  char* end = std::to_chars(size, size + sizeof size, piece.size(), 16).ptr;
+  return write(std::string(size, end) + "\r\n" + std::string(piece) + "\r\n");
+}
+
 // --- the server --------------------------------------------------------------------------------------
 
 struct LoopbackHttpServer::State {
@@ -318,6 +326,8 @@ class Connection final : public ServerConnection {
 
 LoopbackHttpServer::LoopbackHttpServer(Handler handler, const TestPki* pki)
     : state_(std::make_shared<State>()) {
+  // SSL_write reaches the socket through write(), which raises SIGPIPE once the client went away.
+  ::signal(SIGPIPE, SIG_IGN);
   state_->handler = std::move(handler);
   if (pki != nullptr) {
     state_->tls.reset(SSL_CTX_new(TLS_server_method()));

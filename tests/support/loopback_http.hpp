@@ -46,6 +46,8 @@ class ServerConnection {
   virtual bool write(std::string_view bytes) = 0;
   // Writes a complete response with Content-Length.
   bool respond(unsigned status, std::string_view body, const std::vector<std::string>& extra_headers = {});
+  // Writes one chunk of a chunked body (an empty piece ends the body).
+  bool write_chunk(std::string_view piece);
   // Blocks until the client closes the connection or the server stops.
   virtual void stall() = 0;
   // Closes the connection after the handler returns instead of reading the next request.

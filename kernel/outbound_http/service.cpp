@@ -421,9 +421,14 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     out.prepare_payload();
     trace_request(out);
 
-    arm(Phase::kIdle, idle_);
-    co_await conn_->on_stream([&](auto& stream) { return http::async_write(stream, out, token); });
-    if (ec || aborted()) co_return failure("sending the request", ec);
+    // Piece by piece, so that the idle timeout bounds each silence rather than the whole upload.
+    http::request_serializer<http::span_body<const char>> serializer(out);
+    while (!serializer.is_done()) {
+      arm(Phase::kIdle, idle_);
+      co_await conn_->on_stream(
+          [&](auto& stream) { return http::async_write_some(stream, serializer, token); });
+      if (ec || aborted()) co_return failure("sending the request", ec);
+    }
     sent_bytes_ = in.body.size();
 
     arm(Phase::kFirstByte, first_byte_);

@@ -131,6 +131,26 @@ TEST_F(HttpClientTest, AnErrorStatusIsAResponseAndPostSendsItsBody) {
       1);
 }
 
+TEST_F(HttpClientTest, SendsALargeBodyWhole) {
+  LoopbackHttpServer server([](const ReceivedRequest& request, ServerConnection& connection) {
+    connection.respond(200, std::to_string(request.body.size()));
+  });
+  auto service = make_service();
+  auto client = service->client("p");
+  sdk::HttpRequest request = get(server.url("/upload"));
+  request.method = "PUT";
+  for (int i = 0; request.body.size() < 4 * 1024 * 1024; ++i)
+    request.body += std::to_string(i) + ",";
+  request.timeouts.idle = 2s;
+  auto response = client->send(request, {});
+  ASSERT_TRUE(response.ok()) << response.status().to_string();
+  EXPECT_EQ(response->body, std::to_string(request.body.size()));
+  EXPECT_TRUE(server.received().at(0).body == request.body);
+  EXPECT_EQ(counter("samokoder_http_client_sent_bytes_total",
+                    {{"plugin", "p"}, {"host", "127.0.0.1:" + std::to_string(server.port())}}),
+            static_cast<double>(request.body.size()));
+}
+
 void chunked(const ReceivedRequest&, ServerConnection& connection) {
   connection.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
   for (const char* piece : {"first,", "second,", "third", ""})

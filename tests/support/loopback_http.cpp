@@ -185,11 +185,11 @@ std::optional<ReceivedRequest> read_request(Stream& stream, std::string& pending
   return request;
 }
 
-// Accepts on a loopback port and runs `serve(fd)` on a thread per connection; the destructor wakes
-// every blocked call with shutdown() and joins.
+// Accepts on a loopback port and runs `serve(fd, acceptor)` on a thread per connection; the destructor
+// wakes every blocked call with shutdown() and joins.
 class Acceptor {
  public:
-  explicit Acceptor(std::function<void(int)> serve) : serve_(std::move(serve)) {
+  explicit Acceptor(std::function<void(int, const Acceptor&)> serve) : serve_(std::move(serve)) {
     fd_ = listen_loopback(port_);
     thread_ = std::thread([this] { run(); });
   }
@@ -223,7 +223,7 @@ class Acceptor {
       std::lock_guard lock(mutex_);
       open_.insert(fd);
       connections_.emplace_back([this, fd] {
-        serve_(fd);
+        serve_(fd, *this);
         // Closed under the lock, so that the destructor never shuts down a number accept() reused.
         std::lock_guard inner(mutex_);
         open_.erase(fd);
@@ -232,7 +232,7 @@ class Acceptor {
     }
   }
 
-  std::function<void(int)> serve_;
+  std::function<void(int, const Acceptor&)> serve_;
   int fd_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
@@ -340,12 +340,12 @@ LoopbackHttpServer::LoopbackHttpServer(Handler handler, const TestPki* pki)
           "loading the server certificate");
   }
   State* state = state_.get();
-  state_->acceptor = std::make_unique<Acceptor>([state](int fd) {
+  state_->acceptor = std::make_unique<Acceptor>([state](int fd, const Acceptor& acceptor) {
     state->accepted++;
     {
       Stream stream(fd, state->tls.get());
       if (!stream.failed()) {
-        Connection connection(stream, *state->acceptor);
+        Connection connection(stream, acceptor);
         std::string pending;
         while (auto request = read_request(stream, pending)) {
           state->requests++;
@@ -428,7 +428,7 @@ void pump(int a, int b) {
 
 LoopbackProxy::LoopbackProxy() : state_(std::make_shared<State>()) {
   State* state = state_.get();
-  state_->acceptor = std::make_unique<Acceptor>([state](int fd) {
+  state_->acceptor = std::make_unique<Acceptor>([state](int fd, const Acceptor&) {
     Stream client(fd, nullptr);
     std::string pending;
     const auto request = read_request(client, pending);

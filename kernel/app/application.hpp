@@ -105,6 +105,8 @@ class Application {
   const config::Config& config_;
   const core::Clock& clock_;
   metrics::Registry& metrics_;
+  // Before the plugin manager: plugins hold views of it until they are unloaded.
+  std::unique_ptr<scheduling::TaskScheduler> tasks_;
   // Outbound HTTP for plugins; declared before the plugin manager, which hands it to every plugin.
   std::unique_ptr<outbound_http::Service> http_client_;
   std::unique_ptr<plugins::PluginManager> plugins_;

@@ -121,9 +121,8 @@ class Generation {
 // Loads generations; holds what every load shares.
 class Loader {
  public:
-  // `http` backs HostServices::http(); null gives plugins a client that refuses every call.
-  Loader(metrics::Registry& registry, const core::Clock& clock, outbound_http::Service* http = nullptr)
-      : registry_(registry), clock_(clock), http_(http) {}
+  Loader(metrics::Registry& registry, const core::Clock& clock, KernelServices services = {})
+      : registry_(registry), clock_(clock), services_(services) {}
 
   // Told when the load reaches VALIDATED (ELF checks passed) and LOADED (handshake passed, instance
   // created), so the manager can show progress while init runs.
@@ -136,7 +135,7 @@ class Loader {
  private:
   metrics::Registry& registry_;
   const core::Clock& clock_;
-  outbound_http::Service* const http_;
+  const KernelServices services_;
 };
 
 // Checks a descriptor against this kernel (docs/sdk.md "Compatibility"). Returns the failure or kNone.

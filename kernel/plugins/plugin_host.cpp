@@ -36,20 +36,30 @@ bool valid_plugin_metric_name(std::string_view name) {
 }  // namespace
 
 PluginHost::PluginHost(std::string plugin_id, nlohmann::json config, metrics::Registry& registry,
-                       const core::Clock& clock, outbound_http::Service* http)
+                       const core::Clock& clock, const KernelServices& services)
     : plugin_id_(std::move(plugin_id)),
       config_(config.is_object() ? std::move(config) : nlohmann::json::object()),
       registry_(registry),
       clock_(clock),
       logger_(core::logger("plugin." + plugin_id_)),
-      http_(http != nullptr ? http->client(plugin_id_) : nullptr) {}
+      tasks_(services.tasks != nullptr ? services.tasks->for_plugin(plugin_id_) : nullptr),
+      http_(services.http != nullptr ? services.http->client(plugin_id_) : nullptr) {}
+
+sdk::Scheduler& PluginHost::scheduler() noexcept {
+  if (tasks_) return *tasks_;
+  return scheduling::unavailable_scheduler();
+}
+
+bool PluginHost::close_scheduler() noexcept {
+  return !tasks_ || tasks_->close();
+}
 
 sdk::HttpClient& PluginHost::http() noexcept {
   if (http_) return *http_;
   return outbound_http::unavailable_client();
 }
 
-void PluginHost::close_services() noexcept {
+void PluginHost::close_http() noexcept {
   if (http_) http_->close();
 }
 

@@ -2,8 +2,8 @@
 //
 // It routes a plugin's log lines to the logger "plugin.<id>", its metrics into the kernel registry as
 // samokoder_plugin_<name>{plugin="<id>",...}, and gives it its config section, the kernel clock and
-// its own view of the outbound HTTP service (metrics labelled with its id; close_services() cancels
-// what it left running once the plugin has shut down).
+// its own views of the task scheduler (closed before the plugin shuts down) and of the outbound HTTP
+// service (metrics labelled with its id; closed after the plugin shut down, before it is destroyed).
 // Metric handles are cached per (name, labels) so the steady state takes a shared lock and one
 // atomic update; invalid names are dropped and logged once instead of throwing into plugin code.
 //
@@ -25,14 +25,21 @@
 #include "core/clock.hpp"
 #include "metrics/registry.hpp"
 #include "outbound_http/service.hpp"
+#include "scheduling/task_scheduler.hpp"
 
 namespace samokoder::plugins {
 
+// The kernel services behind HostServices, owned by the Application and outliving every plugin. A
+// null member gives plugins a service that refuses every call (offline checks, tests).
+struct KernelServices {
+  scheduling::TaskScheduler* tasks = nullptr;
+  outbound_http::Service* http = nullptr;
+};
+
 class PluginHost final : public sdk::HostServices {
  public:
-  // Without an HTTP service (offline checks, some tests) http() fails every call with kUnavailable.
   PluginHost(std::string plugin_id, nlohmann::json config, metrics::Registry& registry,
-             const core::Clock& clock, outbound_http::Service* http = nullptr);
+             const core::Clock& clock, const KernelServices& services = {});
 
   std::string_view plugin_id() const noexcept override { return plugin_id_; }
   std::uint32_t host_abi_minor() const noexcept override;
@@ -48,12 +55,19 @@ class PluginHost final : public sdk::HostServices {
   std::chrono::steady_clock::time_point monotonic_now() const noexcept override {
     return clock_.monotonic_now();
   }
+  sdk::Scheduler& scheduler() noexcept override;
+
+  // Called before the plugin's shutdown(): cancels its timers and the tokens of its running tasks and
+  // waits (bounded) for them. False when a task is still inside plugin code: the instance, this host
+  // and the library must then stay for the life of the process.
+  bool close_scheduler() noexcept;
+
   sdk::HttpClient& http() noexcept override;
 
   // Called after the plugin's shutdown() and before its instance is destroyed: cancels the
-  // asynchronous calls it left running and waits until their callbacks, which are plugin code, are
-  // gone. Later calls are refused.
-  void close_services() noexcept;
+  // asynchronous HTTP calls it left running and waits until their callbacks, which are plugin code,
+  // are gone. Later calls are refused.
+  void close_http() noexcept;
 
  private:
   enum class MetricType : char { kCounter = 'c', kGauge = 'g', kHistogram = 'h' };
@@ -67,6 +81,7 @@ class PluginHost final : public sdk::HostServices {
   metrics::Registry& registry_;
   const core::Clock& clock_;
   std::shared_ptr<spdlog::logger> logger_;
+  std::unique_ptr<scheduling::PluginScheduler> tasks_;
   std::unique_ptr<outbound_http::PluginClient> http_;
 
   std::shared_mutex metrics_mutex_;

@@ -78,11 +78,11 @@ Lease PluginSlot::acquire() noexcept {
 // --- Manager --------------------------------------------------------------------------------
 
 PluginManager::PluginManager(config::PluginsConfig config, metrics::Registry& registry,
-                             const core::Clock& clock, outbound_http::Service* http)
+                             const core::Clock& clock, KernelServices services)
     : config_(std::move(config)),
       registry_(registry),
       clock_(clock),
-      loader_(registry, clock, http),
+      loader_(registry, clock, services),
       pinned_total_(registry.counter("samokoder_plugin_pinned_total",
                                      "Generations whose library stayed mapped after unload, or whose calls "
                                      "did not drain in time.")),

@@ -164,9 +164,9 @@ class PluginSlot {
 
 class PluginManager {
  public:
-  // `http` (owned by the caller, outliving the manager) backs every plugin's HostServices::http().
+  // `services` (owned by the caller, outliving the manager) back every plugin's HostServices.
   PluginManager(config::PluginsConfig config, metrics::Registry& registry, const core::Clock& clock,
-                outbound_http::Service* http = nullptr);
+                KernelServices services = {});
   ~PluginManager();
   PluginManager(const PluginManager&) = delete;
   PluginManager& operator=(const PluginManager&) = delete;

@@ -600,7 +600,8 @@ TEST_F(HttpClientTest, PluginsReachTheServiceThroughHostServices) {
   LoopbackHttpServer server(hello);
   auto service = make_service();
   core::SystemClock clock;
-  plugins::PluginHost host("llm.openai", nlohmann::json::object(), registry_, clock, service.get());
+  plugins::PluginHost host("llm.openai", nlohmann::json::object(), registry_, clock,
+                           plugins::KernelServices{.http = service.get()});
   sdk::HostServices& services = host;
   auto response = services.http().send(get(server.url("/from-plugin")), {});
   ASSERT_TRUE(response.ok()) << response.status().to_string();
@@ -611,7 +612,7 @@ TEST_F(HttpClientTest, PluginsReachTheServiceThroughHostServices) {
                                                        {"class", "2xx"}}),
       1);
 
-  host.close_services();
+  host.close_http();
   EXPECT_EQ(services.http().send(get(server.url()), {}).status().code(), sdk::StatusCode::kUnavailable);
 
   plugins::PluginHost offline("x.y", nlohmann::json::object(), registry_, clock);

@@ -35,12 +35,13 @@ class PluginHttpTest : public ::testing::Test {
 
     config::PluginEntry entry;
     entry.id = std::string(kPluginId);
-    entry.file = SAMOKODER_HTTP_FIXTURE;
+    entry.file = SAMOKODER_FIXTURE_DIR "/fixture_http_llm.so";
     entry.required = true;
     config::PluginsConfig plugins;
     plugins.runtime_dir = dir_.path() / "run";
     plugins.plugins = {entry};
-    manager_ = std::make_unique<plugins::PluginManager>(plugins, registry_, clock_, service_.get());
+    manager_ = std::make_unique<plugins::PluginManager>(plugins, registry_, clock_,
+                                                        plugins::KernelServices{.http = service_.get()});
   }
 
   sdk::Result<sdk::Completion> complete(const std::string& model, const std::string& url,

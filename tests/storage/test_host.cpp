@@ -3,6 +3,7 @@
 #include <samokoder/abi.h>
 
 #include "outbound_http/service.hpp"
+#include "scheduling/task_scheduler.hpp"
 
 namespace samokoder::testing {
 
@@ -63,6 +64,10 @@ sdk::HttpClient& TestHost::http() noexcept {
 
 std::chrono::steady_clock::time_point TestHost::monotonic_now() const noexcept {
   return std::chrono::steady_clock::now();
+}
+
+sdk::Scheduler& TestHost::scheduler() noexcept {
+  return scheduling::unavailable_scheduler();
 }
 
 void TestHost::set_now(std::chrono::system_clock::time_point t) {

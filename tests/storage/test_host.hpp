@@ -46,6 +46,8 @@ class TestHost final : public sdk::HostServices {
                          double value) noexcept override;
   std::chrono::system_clock::time_point now() const noexcept override;
   std::chrono::steady_clock::time_point monotonic_now() const noexcept override;
+  // Storage plugins start no background work; a call is refused (kUnavailable).
+  sdk::Scheduler& scheduler() noexcept override;
   // Storage backends make no outbound calls: the kernel's client that refuses every one.
   sdk::HttpClient& http() noexcept override;
 

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include <samokoder/sdk/http_client.hpp>
+#include <samokoder/sdk/scheduler.hpp>
 
 namespace samokoder::sdk {
 
@@ -63,6 +64,10 @@ class HostServices {
   // rather than std::chrono::*::now() for anything time-based they expose (expiry, lockout, TTL).
   virtual std::chrono::system_clock::time_point now() const noexcept = 0;
   virtual std::chrono::steady_clock::time_point monotonic_now() const noexcept = 0;
+
+  // Background tasks and timers on the kernel's task pool (scheduler.hpp). Valid until the plugin's
+  // shutdown() returned; its timers and tasks are stopped before shutdown() is called.
+  virtual Scheduler& scheduler() noexcept = 0;
 
   // Outbound HTTP and HTTPS (http_client.hpp), counted in metrics under this plugin's id. The
   // reference stays valid until shutdown; calls still running then are cancelled.

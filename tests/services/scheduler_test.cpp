@@ -56,6 +56,7 @@ class Gate {
 class SchedulerTest : public ::testing::Test {
  protected:
   void make(config::WorkPoolConfig pool, milliseconds close_timeout = milliseconds(10000)) {
+    view_.reset();  // a view must go before the scheduler it belongs to (AddressSanitizer)
     tasks_ = std::make_unique<TaskScheduler>(pool, close_timeout, registry_);
     view_ = tasks_->for_plugin("agent.test");
   }

@@ -11,6 +11,19 @@
 #include "core/logging.hpp"
 
 namespace samokoder::app {
+namespace {
+
+std::unique_ptr<outbound_http::Service> make_http_client(const config::HttpClientConfig& config,
+                                                         metrics::Registry& metrics) {
+  std::vector<std::string> errors;
+  auto proxies = outbound_http::ProxySettings::from_environment(
+      outbound_http::ProxySettings::process_environment(), errors);
+  for (const std::string& error : errors)
+    core::logger("http_client")->error("{}", error);
+  return std::make_unique<outbound_http::Service>(config, std::move(proxies), metrics);
+}
+
+}  // namespace
 
 Application::Application(config::Config config, const core::Clock& clock)
     : config_holder_(std::make_unique<config::Config>(std::move(config))),
@@ -20,8 +33,9 @@ Application::Application(config::Config config, const core::Clock& clock)
       metrics_(*metrics_holder_),
       tasks_(std::make_unique<scheduling::TaskScheduler>(
           config_.server.task_pool, std::chrono::milliseconds(config_.plugins.drain_timeout_ms), metrics_)),
-      plugins_(std::make_unique<plugins::PluginManager>(config_.plugins, metrics_, clock_,
-                                                        plugins::KernelServices{tasks_.get()})),
+      http_client_(make_http_client(config_.http_client, metrics_)),
+      plugins_(std::make_unique<plugins::PluginManager>(
+          config_.plugins, metrics_, clock_, plugins::KernelServices{tasks_.get(), http_client_.get()})),
       reloaded_(config_) {}
 
 Application::~Application() {
@@ -31,6 +45,7 @@ Application::~Application() {
   if (!unfinished_.empty()) {
     core::keep_until_exit(std::move(plugins_));
     core::keep_until_exit(std::move(tasks_));
+    core::keep_until_exit(std::move(http_client_));
     core::keep_until_exit(std::move(metrics_holder_));
     core::keep_until_exit(std::move(config_holder_));
   }
@@ -55,6 +70,7 @@ std::shared_ptr<http::Router> Application::build_router() {
 sdk::Status Application::start() {
   if (started_) return sdk::Status::failed_precondition("already started");
   auto log = core::logger("kernel");
+  if (!http_client_->status().ok()) return http_client_->status();
   auto api =
       api::ApiContext::create({&config_, &clock_, &metrics_, plugins_.get(), [this] { return storage(); }});
   if (!api.ok()) return api.status();

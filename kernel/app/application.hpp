@@ -24,6 +24,7 @@
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "metrics/registry.hpp"
+#include "outbound_http/service.hpp"
 #include "plugins/plugin_manager.hpp"
 
 namespace samokoder::api {
@@ -106,6 +107,8 @@ class Application {
   metrics::Registry& metrics_;
   // Before the plugin manager: plugins hold views of it until they are unloaded.
   std::unique_ptr<scheduling::TaskScheduler> tasks_;
+  // Outbound HTTP for plugins; declared before the plugin manager, which hands it to every plugin.
+  std::unique_ptr<outbound_http::Service> http_client_;
   std::unique_ptr<plugins::PluginManager> plugins_;
   std::unique_ptr<api::ApiContext> api_;  // created by start(), after the secret checks
   std::shared_ptr<const http::Router> router_;

@@ -72,6 +72,17 @@ std::vector<SettingChange> changed_settings(const config::Config& running, const
   SETTING("limits.concurrent_exports", limits.concurrent_exports, kRestart);
   SETTING("limits.workspace_bytes_per_user", limits.workspace_bytes_per_user, kRestart);
   SETTING("limits.files_per_user", limits.files_per_user, kRestart);
+  // The outbound HTTP service (its TLS context, pool and threads) is built from these at startup.
+  SETTING("http_client.extra_ca_file", http_client.extra_ca_file, kRestart);
+  SETTING("http_client.connect_timeout_ms", http_client.connect_timeout_ms, kRestart);
+  SETTING("http_client.first_byte_timeout_ms", http_client.first_byte_timeout_ms, kRestart);
+  SETTING("http_client.idle_timeout_ms", http_client.idle_timeout_ms, kRestart);
+  SETTING("http_client.total_timeout_ms", http_client.total_timeout_ms, kRestart);
+  SETTING("http_client.max_response_bytes", http_client.max_response_bytes, kRestart);
+  SETTING("http_client.max_request_bytes", http_client.max_request_bytes, kRestart);
+  SETTING("http_client.pool_max_idle_per_host", http_client.pool_max_idle_per_host, kRestart);
+  SETTING("http_client.pool_idle_timeout_ms", http_client.pool_idle_timeout_ms, kRestart);
+  SETTING("http_client.threads", http_client.threads, kRestart);
   // Project routes keep it in their state from startup; moving it would strand every working copy.
   SETTING("workspace_root", workspace_root, kRestart);
 #undef SETTING

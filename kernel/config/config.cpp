@@ -324,6 +324,27 @@ void read_limits(Reader& r, const json& node, LimitsConfig& out) {
   r.integer(node, path, "files_per_user", out.files_per_user, 1, 1000000000);
 }
 
+void read_http_client(Reader& r, const json& node, HttpClientConfig& out) {
+  const std::string path = "/http_client";
+  if (!r.object(node, path)) return;
+  r.reject_unknown(node, path,
+                   {"extra_ca_file", "connect_timeout_ms", "first_byte_timeout_ms", "idle_timeout_ms",
+                    "total_timeout_ms", "max_response_bytes", "max_request_bytes", "pool_max_idle_per_host",
+                    "pool_idle_timeout_ms", "threads"});
+  constexpr std::int64_t kDay = 24LL * 3600 * 1000;
+  constexpr std::int64_t kGiB = 1024LL * 1024 * 1024;
+  r.string(node, path, "extra_ca_file", out.extra_ca_file);
+  r.integer(node, path, "connect_timeout_ms", out.connect_timeout_ms, 1, kDay);
+  r.integer(node, path, "first_byte_timeout_ms", out.first_byte_timeout_ms, 1, kDay);
+  r.integer(node, path, "idle_timeout_ms", out.idle_timeout_ms, 1, kDay);
+  r.integer(node, path, "total_timeout_ms", out.total_timeout_ms, 1, kDay);
+  r.integer(node, path, "max_response_bytes", out.max_response_bytes, 1, 64 * kGiB);
+  r.integer(node, path, "max_request_bytes", out.max_request_bytes, 0, 64 * kGiB);
+  r.integer(node, path, "pool_max_idle_per_host", out.pool_max_idle_per_host, 0, 1024);
+  r.integer(node, path, "pool_idle_timeout_ms", out.pool_idle_timeout_ms, 1, kDay);
+  r.integer(node, path, "threads", out.threads, 1, 64);
+}
+
 void read_housekeeping(Reader& r, const json& node, const SecurityConfig& security, HousekeepingConfig& out) {
   const std::string path = "/housekeeping";
   if (!r.object(node, path)) return;
@@ -454,7 +475,7 @@ sdk::Result<Config> parse_config(const json& document,
   r.reject_unknown(
       effective, "",
       {"$schema", "environment", "server", "log", "plugin_dir", "runtime_dir", "drain_timeout_ms",
-       "watch_plugins", "plugins", "security", "housekeeping", "limits", "workspace_root"});
+       "watch_plugins", "plugins", "security", "housekeeping", "limits", "http_client", "workspace_root"});
   std::string environment_name = "development";
   r.string(effective, "", "environment", environment_name, {"development", "production"});
   config.environment =
@@ -468,6 +489,9 @@ sdk::Result<Config> parse_config(const json& document,
     read_housekeeping(r, *it, config.security, config.housekeeping);
   }
   if (const auto it = effective.find("limits"); it != effective.end()) read_limits(r, *it, config.limits);
+  if (const auto it = effective.find("http_client"); it != effective.end()) {
+    read_http_client(r, *it, config.http_client);
+  }
   // Secrets come from the environment only (see read_security), never through the document.
   if (const auto it = environment.find("SAMOKODER_SECRET_KEY"); it != environment.end()) {
     config.security.secret_key = it->second;

@@ -130,6 +130,22 @@ struct LimitsConfig {
   std::uint64_t files_per_user = 100000;
 };
 
+// Outbound HTTP for plugins (kernel/outbound_http, docs/ops.md "http_client"). The timeouts and the
+// response cap are defaults: a request may set its own.
+struct HttpClientConfig {
+  // PEM file of CA certificates trusted in addition to the system store (a private CA); empty: none.
+  std::string extra_ca_file;
+  std::uint32_t connect_timeout_ms = 10000;     // DNS, TCP, proxy CONNECT and TLS handshake together
+  std::uint32_t first_byte_timeout_ms = 60000;  // from the request sent to the response's headers
+  std::uint32_t idle_timeout_ms = 60000;        // the longest silence while the body streams
+  std::uint32_t total_timeout_ms = 600000;      // a whole request
+  std::uint64_t max_response_bytes = 64ULL * 1024 * 1024;
+  std::uint64_t max_request_bytes = 16ULL * 1024 * 1024;
+  std::uint32_t pool_max_idle_per_host = 8;    // idle keep-alive connections kept per host
+  std::uint32_t pool_idle_timeout_ms = 30000;  // an idle connection older than this is closed
+  std::uint32_t threads = 1;                   // the service's own event-loop threads
+};
+
 enum class Environment { kDevelopment, kProduction };
 
 struct Config {
@@ -140,6 +156,7 @@ struct Config {
   SecurityConfig security;
   HousekeepingConfig housekeeping;
   LimitsConfig limits;
+  HttpClientConfig http_client;
   // Each project's working copy lives in <workspace_root>/<project id> (created 0700); relative paths
   // are relative to the working directory, like runtime_dir.
   std::filesystem::path workspace_root = "var/workspaces";

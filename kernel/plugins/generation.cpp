@@ -252,6 +252,7 @@ bool Generation::teardown() noexcept {
         log->error("plugin {} generation {}: shutdown {}", descriptor_.id, number_, *thrown);
       }
     }
+    if (host_) host_->close_http();  // their callbacks are plugin code: gone before destroy
     if (auto thrown = guard([&] { raw_descriptor_->destroy(instance_); })) {
       log->error("plugin {} generation {}: destroy {}", descriptor_.id, number_, *thrown);
     }

@@ -42,7 +42,8 @@ PluginHost::PluginHost(std::string plugin_id, nlohmann::json config, metrics::Re
       registry_(registry),
       clock_(clock),
       logger_(core::logger("plugin." + plugin_id_)),
-      tasks_(services.tasks != nullptr ? services.tasks->for_plugin(plugin_id_) : nullptr) {}
+      tasks_(services.tasks != nullptr ? services.tasks->for_plugin(plugin_id_) : nullptr),
+      http_(services.http != nullptr ? services.http->client(plugin_id_) : nullptr) {}
 
 sdk::Scheduler& PluginHost::scheduler() noexcept {
   if (tasks_) return *tasks_;
@@ -51,6 +52,15 @@ sdk::Scheduler& PluginHost::scheduler() noexcept {
 
 bool PluginHost::close_scheduler() noexcept {
   return !tasks_ || tasks_->close();
+}
+
+sdk::HttpClient& PluginHost::http() noexcept {
+  if (http_) return *http_;
+  return outbound_http::unavailable_client();
+}
+
+void PluginHost::close_http() noexcept {
+  if (http_) http_->close();
 }
 
 std::uint32_t PluginHost::host_abi_minor() const noexcept {

@@ -2,12 +2,14 @@
 //
 // It routes a plugin's log lines to the logger "plugin.<id>", its metrics into the kernel registry as
 // samokoder_plugin_<name>{plugin="<id>",...}, and gives it its config section, the kernel clock and
-// its own view of the task scheduler (closed before the plugin shuts down).
+// its own views of the task scheduler (closed before the plugin shuts down) and of the outbound HTTP
+// service (metrics labelled with its id; closed after the plugin shut down, before it is destroyed).
 // Metric handles are cached per (name, labels) so the steady state takes a shared lock and one
 // atomic update; invalid names are dropped and logged once instead of throwing into plugin code.
 //
 // Ownership: owned by its Generation; outlives the plugin instance it was given to. References to
-// the registry and clock must outlive it. Thread-safety: every method may be called concurrently.
+// the registry, clock and HTTP service must outlive it. Thread-safety: every method may be called
+// concurrently.
 #pragma once
 
 #include <memory>
@@ -22,6 +24,7 @@
 
 #include "core/clock.hpp"
 #include "metrics/registry.hpp"
+#include "outbound_http/service.hpp"
 #include "scheduling/task_scheduler.hpp"
 
 namespace samokoder::plugins {
@@ -30,6 +33,7 @@ namespace samokoder::plugins {
 // null member gives plugins a service that refuses every call (offline checks, tests).
 struct KernelServices {
   scheduling::TaskScheduler* tasks = nullptr;
+  outbound_http::Service* http = nullptr;
 };
 
 class PluginHost final : public sdk::HostServices {
@@ -58,6 +62,13 @@ class PluginHost final : public sdk::HostServices {
   // and the library must then stay for the life of the process.
   bool close_scheduler() noexcept;
 
+  sdk::HttpClient& http() noexcept override;
+
+  // Called after the plugin's shutdown() and before its instance is destroyed: cancels the
+  // asynchronous HTTP calls it left running and waits until their callbacks, which are plugin code,
+  // are gone. Later calls are refused.
+  void close_http() noexcept;
+
  private:
   enum class MetricType : char { kCounter = 'c', kGauge = 'g', kHistogram = 'h' };
   // The metric object for (type, name, labels), or nullptr when the name or labels are invalid.
@@ -71,6 +82,7 @@ class PluginHost final : public sdk::HostServices {
   const core::Clock& clock_;
   std::shared_ptr<spdlog::logger> logger_;
   std::unique_ptr<scheduling::PluginScheduler> tasks_;
+  std::unique_ptr<outbound_http::PluginClient> http_;
 
   std::shared_mutex metrics_mutex_;
   std::unordered_map<std::string, void*> metric_cache_;  // key: type, name and labels, NUL-separated

@@ -204,7 +204,10 @@ void TaskScheduler::timer_loop() {
     }
     const auto first = due_.begin();
     if (first->first > Clock::now()) {
-      changed_.wait_until(lock, first->first);
+      // A copy: wait_until reads the deadline again after waking, when cancel_timer may have erased
+      // the entry it lives in (AddressSanitizer: heap-use-after-free).
+      const Clock::time_point deadline = first->first;
+      changed_.wait_until(lock, deadline);
       continue;
     }
     std::shared_ptr<Timer> timer = std::move(first->second);

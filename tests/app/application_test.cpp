@@ -166,6 +166,20 @@ TEST_F(ApplicationTest, RequiredPluginFailureStopsStartupWithItsReason) {
   EXPECT_EQ(application.port(), 0u);
 }
 
+TEST_F(ApplicationTest, AnUnreadableExtraCaFileStopsStartup) {
+  config::Config config;
+  config.server.listen = {"127.0.0.1", 0};
+  config.plugins.plugin_dir = SAMOKODER_FIXTURE_DIR;
+  config.plugins.runtime_dir = runtime_.path();
+  config.plugins.plugins = {sqlite_entry(runtime_.path())};
+  config.http_client.extra_ca_file = (runtime_.path() / "no-such-ca.pem").string();
+  Application application(std::move(config), clock_);
+  const sdk::Status status = application.start();
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("http_client.extra_ca_file"), std::string::npos) << status.message();
+  EXPECT_EQ(application.port(), 0u);
+}
+
 }  // namespace
 }  // namespace samokoder::app
 

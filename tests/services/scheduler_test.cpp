@@ -56,6 +56,7 @@ class Gate {
 class SchedulerTest : public ::testing::Test {
  protected:
   void make(config::WorkPoolConfig pool, milliseconds close_timeout = milliseconds(10000)) {
+    view_.reset();  // a view must go before the scheduler it belongs to (AddressSanitizer)
     tasks_ = std::make_unique<TaskScheduler>(pool, close_timeout, registry_);
     view_ = tasks_->for_plugin("agent.test");
   }
@@ -186,10 +187,11 @@ TEST_F(SchedulerTest, ADeadlineAppliedLiveGovernsTheTasksThatStartAfterIt) {
   make({.threads = 1, .queue_limit = 4, .call_timeout_ms = 600000});
   tasks_->apply_live(milliseconds(100), milliseconds(10000));
   std::atomic<bool> saw_cancel{false};
-  ASSERT_TRUE(view_->post([&](sdk::CancelToken token) {
-                      wait_until([&] { return token.stop_requested(); }, kPatience, milliseconds(1));
-                      saw_cancel = token.stop_requested();
-                    })
+  ASSERT_TRUE(view_
+                  ->post([&](sdk::CancelToken token) {
+                    wait_until([&] { return token.stop_requested(); }, kPatience, milliseconds(1));
+                    saw_cancel = token.stop_requested();
+                  })
                   .ok());
   EXPECT_TRUE(wait_until([&] { return saw_cancel.load(); }, kPatience));
 }

@@ -2,6 +2,7 @@
 
 #include <samokoder/abi.h>
 
+#include "outbound_http/service.hpp"
 #include "scheduling/task_scheduler.hpp"
 
 namespace samokoder::testing {
@@ -55,6 +56,10 @@ std::chrono::system_clock::time_point TestHost::now() const noexcept {
   const auto t = now_;
   now_ += auto_step_;
   return t;
+}
+
+sdk::HttpClient& TestHost::http() noexcept {
+  return outbound_http::unavailable_client();
 }
 
 std::chrono::steady_clock::time_point TestHost::monotonic_now() const noexcept {

@@ -48,6 +48,8 @@ class TestHost final : public sdk::HostServices {
   std::chrono::steady_clock::time_point monotonic_now() const noexcept override;
   // Storage plugins start no background work; a call is refused (kUnavailable).
   sdk::Scheduler& scheduler() noexcept override;
+  // Storage backends make no outbound calls: the kernel's client that refuses every one.
+  sdk::HttpClient& http() noexcept override;
 
   void set_now(std::chrono::system_clock::time_point t);
   void advance(std::chrono::system_clock::duration d);

@@ -349,5 +349,37 @@ TEST(ConfigTest, SecretsComeFromTheEnvironmentNeverFromTheFile) {
   EXPECT_EQ(config.security.previous_secret_key, "the-old-one");
 }
 
+TEST(ConfigTest, ReadsTheHttpClientSectionWithTheDocumentedDefaults) {
+  const HttpClientConfig defaults = parse_ok(json::object()).http_client;
+  EXPECT_EQ(defaults.extra_ca_file, "");
+  EXPECT_EQ(defaults.connect_timeout_ms, 10000u);
+  EXPECT_EQ(defaults.first_byte_timeout_ms, 60000u);
+  EXPECT_EQ(defaults.idle_timeout_ms, 60000u);
+  EXPECT_EQ(defaults.total_timeout_ms, 600000u);
+  EXPECT_EQ(defaults.max_response_bytes, 64ULL * 1024 * 1024);
+  EXPECT_EQ(defaults.max_request_bytes, 16ULL * 1024 * 1024);
+  EXPECT_EQ(defaults.pool_max_idle_per_host, 8u);
+  EXPECT_EQ(defaults.threads, 1u);
+
+  const HttpClientConfig read = parse_ok(json::parse(R"({"http_client": {"extra_ca_file": "/etc/corp-ca.pem",
+    "connect_timeout_ms": 500, "total_timeout_ms": 9000, "max_response_bytes": 1024, "pool_max_idle_per_host": 0,
+    "threads": 2}})"))
+                                    .http_client;
+  EXPECT_EQ(read.extra_ca_file, "/etc/corp-ca.pem");
+  EXPECT_EQ(read.connect_timeout_ms, 500u);
+  EXPECT_EQ(read.total_timeout_ms, 9000u);
+  EXPECT_EQ(read.max_response_bytes, 1024u);
+  EXPECT_EQ(read.pool_max_idle_per_host, 0u);
+  EXPECT_EQ(read.threads, 2u);
+  EXPECT_EQ(read.idle_timeout_ms, 60000u);
+
+  const std::string message =
+      parse_error(json::parse(R"({"http_client": {"idle_timeout_ms": 0, "threads": "many", "proxy": "x"}})"));
+  EXPECT_THAT(message,
+              HasSubstr("/http_client/idle_timeout_ms: expected an integer from 1 to 86400000, found 0"));
+  EXPECT_THAT(message, HasSubstr("/http_client/threads:"));
+  EXPECT_THAT(message, HasSubstr("/http_client/proxy: unknown key"));
+}
+
 }  // namespace
 }  // namespace samokoder::config

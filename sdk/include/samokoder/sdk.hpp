@@ -6,6 +6,7 @@
 #include <samokoder/sdk/auth.hpp>
 #include <samokoder/sdk/cancel.hpp>
 #include <samokoder/sdk/host.hpp>
+#include <samokoder/sdk/http_client.hpp>
 #include <samokoder/sdk/llm.hpp>
 #include <samokoder/sdk/plugin.hpp>
 #include <samokoder/sdk/preview.hpp>

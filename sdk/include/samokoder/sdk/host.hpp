@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <samokoder/sdk/http_client.hpp>
 #include <samokoder/sdk/scheduler.hpp>
 
 namespace samokoder::sdk {
@@ -68,6 +69,10 @@ class HostServices {
   // Background tasks and timers on the kernel's task pool (scheduler.hpp). Valid until the plugin's
   // shutdown() returned; its timers and tasks are stopped before shutdown() is called.
   virtual Scheduler& scheduler() noexcept = 0;
+
+  // Outbound HTTP and HTTPS (http_client.hpp), counted in metrics under this plugin's id. The
+  // reference stays valid until shutdown; calls still running then are cancelled.
+  virtual HttpClient& http() noexcept = 0;
 };
 
 }  // namespace samokoder::sdk

@@ -104,6 +104,8 @@ class Application {
   const config::Config& config_;
   const core::Clock& clock_;
   metrics::Registry& metrics_;
+  // Before plugins_: every generation's children are ended before the service goes.
+  std::unique_ptr<processes::ProcessService> processes_;
   std::unique_ptr<plugins::PluginManager> plugins_;
   std::unique_ptr<api::ApiContext> api_;  // created by start(), after the secret checks
   std::shared_ptr<const http::Router> router_;

@@ -327,8 +327,9 @@ void read_limits(Reader& r, const json& node, LimitsConfig& out) {
 void read_processes(Reader& r, const json& node, ProcessesConfig& out) {
   const std::string path = "/processes";
   if (!r.object(node, path)) return;
-  r.reject_unknown(node, path,
-                   {"state_dir", "default_timeout_ms", "kill_grace_ms", "output_limit_bytes", "default_limits"});
+  r.reject_unknown(
+      node, path,
+      {"state_dir", "default_timeout_ms", "kill_grace_ms", "output_limit_bytes", "default_limits"});
   std::string state_dir = out.state_dir.string();
   r.string(node, path, "state_dir", state_dir);
   out.state_dir = state_dir;

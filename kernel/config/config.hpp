@@ -140,8 +140,8 @@ struct ProcessesConfig {
   // One small record per live child, written before it runs, so the next start after a crash finds
   // and ends the children of the run that died. Empty keeps no records (tests of one process only).
   std::filesystem::path state_dir = "var/run/processes";
-  std::uint32_t default_timeout_ms = 600000;  // a spec without a timeout gets this one
-  std::uint32_t kill_grace_ms = 5000;         // from SIGTERM to SIGKILL of a child's group
+  std::uint32_t default_timeout_ms = 600000;       // a spec without a timeout gets this one
+  std::uint32_t kill_grace_ms = 5000;              // from SIGTERM to SIGKILL of a child's group
   std::uint64_t output_limit_bytes = 1024 * 1024;  // captured per stream; also the most a spec may ask
   ProcessLimitsConfig default_limits;
 };

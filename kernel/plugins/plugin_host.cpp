@@ -35,13 +35,15 @@ bool valid_plugin_metric_name(std::string_view name) {
 
 }  // namespace
 
-PluginHost::PluginHost(std::string plugin_id, nlohmann::json config, metrics::Registry& registry,
-                       const core::Clock& clock)
+PluginHost::PluginHost(std::string plugin_id, std::uint64_t generation, nlohmann::json config,
+                       metrics::Registry& registry, const core::Clock& clock,
+                       processes::ProcessService& processes)
     : plugin_id_(std::move(plugin_id)),
       config_(config.is_object() ? std::move(config) : nlohmann::json::object()),
       registry_(registry),
       clock_(clock),
-      logger_(core::logger("plugin." + plugin_id_)) {}
+      logger_(core::logger("plugin." + plugin_id_)),
+      processes_(processes, {plugin_id_, generation}) {}
 
 std::uint32_t PluginHost::host_abi_minor() const noexcept {
   return SAMOKODER_ABI_MINOR;

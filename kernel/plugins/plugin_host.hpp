@@ -5,8 +5,12 @@
 // Metric handles are cached per (name, labels) so the steady state takes a shared lock and one
 // atomic update; invalid names are dropped and logged once instead of throwing into plugin code.
 //
+// Child processes go through a PluginProcesses view tagged with the plugin id and generation number;
+// destroying the host (after the plugin's destroy) ends the children that generation left running.
+//
 // Ownership: owned by its Generation; outlives the plugin instance it was given to. References to
-// the registry and clock must outlive it. Thread-safety: every method may be called concurrently.
+// the registry, clock and process service must outlive it. Thread-safety: every method may be called
+// concurrently.
 #pragma once
 
 #include <memory>
@@ -21,13 +25,14 @@
 
 #include "core/clock.hpp"
 #include "metrics/registry.hpp"
+#include "processes/process_service.hpp"
 
 namespace samokoder::plugins {
 
 class PluginHost final : public sdk::HostServices {
  public:
-  PluginHost(std::string plugin_id, nlohmann::json config, metrics::Registry& registry,
-             const core::Clock& clock);
+  PluginHost(std::string plugin_id, std::uint64_t generation, nlohmann::json config,
+             metrics::Registry& registry, const core::Clock& clock, processes::ProcessService& processes);
 
   std::string_view plugin_id() const noexcept override { return plugin_id_; }
   std::uint32_t host_abi_minor() const noexcept override;
@@ -43,6 +48,7 @@ class PluginHost final : public sdk::HostServices {
   std::chrono::steady_clock::time_point monotonic_now() const noexcept override {
     return clock_.monotonic_now();
   }
+  sdk::ProcessRunner& processes() noexcept override { return processes_; }
 
  private:
   enum class MetricType : char { kCounter = 'c', kGauge = 'g', kHistogram = 'h' };
@@ -60,6 +66,8 @@ class PluginHost final : public sdk::HostServices {
   std::shared_mutex metrics_mutex_;
   std::unordered_map<std::string, void*> metric_cache_;  // key: type, name and labels, NUL-separated
   std::set<std::string, std::less<>> rejected_names_;    // logged once each
+
+  processes::PluginProcesses processes_;  // last: its destructor ends this generation's children
 };
 
 }  // namespace samokoder::plugins

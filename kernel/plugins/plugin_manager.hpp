@@ -39,6 +39,7 @@
 #include "metrics/registry.hpp"
 #include "plugins/generation.hpp"
 #include "plugins/plugin_types.hpp"
+#include "processes/process_service.hpp"
 
 namespace samokoder::plugins {
 
@@ -164,7 +165,10 @@ class PluginSlot {
 
 class PluginManager {
  public:
-  PluginManager(config::PluginsConfig config, metrics::Registry& registry, const core::Clock& clock);
+  // `processes` serves the plugins' child processes and must outlive the manager; without one (tests of
+  // the manager alone) the manager keeps its own, which records nothing on disk.
+  PluginManager(config::PluginsConfig config, metrics::Registry& registry, const core::Clock& clock,
+                processes::ProcessService* processes = nullptr);
   ~PluginManager();
   PluginManager(const PluginManager&) = delete;
   PluginManager& operator=(const PluginManager&) = delete;
@@ -273,6 +277,7 @@ class PluginManager {
   config::PluginsConfig config_;  // guarded by control_mutex_ once start() ran
   metrics::Registry& registry_;
   const core::Clock& clock_;
+  std::unique_ptr<processes::ProcessService> own_processes_;  // only without a service from the caller
   Loader loader_;
 
   std::timed_mutex control_mutex_;  // serializes start, stop, unload, reload; timed for stop(drain_limit)

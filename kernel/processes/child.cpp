@@ -424,7 +424,6 @@ void Child::request_stop() noexcept {
 
 sdk::ProcessResult Child::supervise(const Options& options) {
   sdk::ProcessResult result;
-  const auto started = Clock::now();
   Stream out{sdk::OutputStream::kStdout, &result.stdout_data, &result.stdout_truncated, {}};
   Stream err{sdk::OutputStream::kStderr, &result.stderr_data, &result.stderr_truncated, {}};
   std::string_view pending_stdin = options.stdin_data;
@@ -535,7 +534,7 @@ sdk::ProcessResult Child::supervise(const Options& options) {
   close_streams();
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
-  result.wall_time = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  result.wall_time = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - options.started);
   return result;
 }
 

@@ -71,6 +71,7 @@ class Child {
   sdk::Status release(const Launch& launch);
 
   struct Options {
+    std::chrono::steady_clock::time_point started;  // the wall time is measured from here
     std::chrono::steady_clock::time_point deadline;
     std::chrono::milliseconds kill_grace{0};
     std::size_t output_limit = 0;

@@ -127,6 +127,7 @@ sdk::Result<std::shared_ptr<ProcessService::Tracked>> ProcessService::launch(con
   const auto now = std::chrono::steady_clock::now();
   const auto timeout =
       spec.timeout.count() > 0 ? spec.timeout : std::chrono::milliseconds(config_.default_timeout_ms);
+  tracked->options.started = now;
   tracked->options.deadline = now + timeout;
   tracked->options.kill_grace = std::chrono::milliseconds(config_.kill_grace_ms);
   const std::size_t cap = static_cast<std::size_t>(config_.output_limit_bytes);

@@ -19,6 +19,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <samokoder/sdk/process.hpp>
+
 namespace samokoder::sdk {
 
 enum class LogLevel : std::uint32_t { kTrace = 0, kDebug = 1, kInfo = 2, kWarn = 3, kError = 4 };
@@ -61,6 +63,10 @@ class HostServices {
   // rather than std::chrono::*::now() for anything time-based they expose (expiry, lockout, TTL).
   virtual std::chrono::system_clock::time_point now() const noexcept = 0;
   virtual std::chrono::steady_clock::time_point monotonic_now() const noexcept = 0;
+
+  // Child processes (process.hpp). Each child is attributed to this plugin generation: unloading the
+  // generation (reload, disable) ends the children it still has once its last call returned.
+  virtual ProcessRunner& processes() noexcept = 0;
 };
 
 }  // namespace samokoder::sdk

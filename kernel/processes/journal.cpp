@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/logging.hpp"
 #include "processes/child.hpp"
@@ -45,6 +46,11 @@ std::size_t kill_orphaned_group(long id) {
 
 }  // namespace
 
+ChildJournal::ChildJournal(fs::path directory)
+    : directory_(std::move(directory)),
+      server_pid_(static_cast<int>(::getpid())),
+      server_start_time_(process_start_time(server_pid_)) {}
+
 fs::path ChildJournal::file_of(int pid, std::uint64_t start_time) const {
   return directory_ / (std::to_string(pid) + "-" + std::to_string(start_time) + ".child");
 }
@@ -65,7 +71,7 @@ sdk::Status ChildJournal::record(int pid, std::uint64_t start_time, const std::s
   if (directory_.empty()) return sdk::Status::ok_status();
   // No fsync: the record must survive the server process dying, not the machine; the page cache does.
   std::ofstream out(file_of(pid, start_time), std::ios::trunc);
-  out << pid << ' ' << start_time << ' ' << owner << '\n';
+  out << pid << ' ' << start_time << ' ' << owner << ' ' << server_pid_ << ' ' << server_start_time_ << '\n';
   out.close();
   if (!out) {
     return sdk::Status::unavailable("cannot record child " + std::to_string(pid) + " in \"" +
@@ -87,12 +93,20 @@ ChildJournal::SweepReport ChildJournal::sweep() {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(directory_, ec)) {
     if (entry.path().extension() != ".child") continue;
-    ++report.records;
     std::ifstream in(entry.path());
     long pid = 0;
     std::uint64_t start_time = 0;
     std::string owner;
-    if (in >> pid >> start_time >> owner && pid > 1) {
+    long server_pid = 0;
+    std::uint64_t server_start_time = 0;
+    const bool parsed =
+        static_cast<bool>(in >> pid >> start_time >> owner >> server_pid >> server_start_time);
+    if (parsed && server_start_time != 0 &&
+        process_start_time(static_cast<int>(server_pid)) == server_start_time) {
+      continue;  // the server that started it still runs and still owns it
+    }
+    ++report.records;
+    if (parsed && pid > 1) {
       const std::uint64_t now_start = process_start_time(static_cast<int>(pid));
       bool ended = false;
       if (now_start == start_time && start_time != 0) {

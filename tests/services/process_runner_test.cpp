@@ -378,9 +378,10 @@ TEST_F(ProcessServiceTest, ARestartEndsTheChildrenOfTheRunThatWasKilled) {
 TEST_F(ProcessServiceTest, TheSweepLeavesARecycledPidAlone) {
   const auto state = dir_.path() / "stale";
   std::filesystem::create_directories(state);
-  // A record naming this test process with a start time it does not have: its pid was "recycled".
+  // A record naming this test process with a start time it does not have: its pid was "recycled". The
+  // server that wrote it is "gone" the same way.
   const int self = static_cast<int>(::getpid());
-  std::ofstream(state / (std::to_string(self) + "-1.child")) << self << " 1 agent.old#1\n";
+  std::ofstream(state / (std::to_string(self) + "-1.child")) << self << " 1 agent.old#1 " << self << " 1\n";
   config::ProcessesConfig stale = config_;
   stale.state_dir = state;
   ProcessService next_run(stale, registry_);
@@ -388,6 +389,19 @@ TEST_F(ProcessServiceTest, TheSweepLeavesARecycledPidAlone) {
   EXPECT_EQ(swept.records, 1u);
   EXPECT_EQ(swept.ended, 0u);
   EXPECT_TRUE(std::filesystem::is_empty(state));
+}
+
+// Servers sharing one state directory (nodes on one host, tests in parallel): a starting server must not
+// end the children of one that runs.
+TEST_F(ProcessServiceTest, TheSweepLeavesTheChildrenOfARunningServerAlone) {
+  auto child = service_->start(owner_, shell("exec sleep 60"));
+  ASSERT_TRUE(child.ok()) << child.status().to_string();
+  ProcessService other_server(config_, registry_);
+  const auto swept = other_server.sweep_orphans();
+  EXPECT_EQ(swept.records, 0u);
+  EXPECT_EQ(swept.ended, 0u);
+  EXPECT_TRUE(alive((*child)->pid()));
+  EXPECT_FALSE(std::filesystem::is_empty(config_.state_dir));
 }
 
 }  // namespace

@@ -216,18 +216,23 @@ int poll_timeout(Clock::time_point now, Clock::time_point until) {
 
 }  // namespace
 
+std::vector<std::string> stat_fields(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  const std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 > stat.size()) return {};
+  std::istringstream in_fields(stat.substr(close + 2));
+  std::vector<std::string> fields;
+  for (std::string field; in_fields >> field;)
+    fields.push_back(field);
+  return fields;
+}
+
 std::uint64_t process_start_time(int pid) noexcept {
   try {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
-    const auto close = stat.rfind(')');
-    if (close == std::string::npos) return 0;
-    std::istringstream fields(stat.substr(close + 2));
-    std::string field;
-    for (int index = 3; index <= 22 && fields >> field; ++index) {
-      if (index == 22) return std::stoull(field);
-    }
+    const auto fields = stat_fields(pid);
+    if (fields.size() > 22 - 3) return std::stoull(fields[22 - 3]);
   } catch (...) {
   }
   return 0;

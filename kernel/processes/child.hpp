@@ -29,16 +29,12 @@
 
 #include <samokoder/sdk/process.hpp>
 
+#include "config/config.hpp"
+
 namespace samokoder::processes {
 
-// Limits after defaults were applied; 0 means unlimited.
-struct ResolvedLimits {
-  std::uint64_t cpu_seconds = 0;
-  std::uint64_t address_space_bytes = 0;
-  std::uint64_t processes = 0;
-  std::uint64_t file_size_bytes = 0;
-  std::uint64_t open_files = 0;
-};
+// Limits after the config's defaults were applied (the same shape as the config's); 0 means unlimited.
+using ResolvedLimits = config::ProcessLimitsConfig;
 
 // Everything the child needs, resolved before fork (the PATH lookup uses the spec's environment).
 struct Launch {
@@ -108,6 +104,10 @@ class Child {
 
 // Forks the child (held before exec until release()); resource_exhausted when fork or pipes fail.
 sdk::Result<Child> spawn(const Launch& launch);
+
+// The fields of /proc/<pid>/stat from field 3 (state) on, or empty when the process does not exist.
+// Field n of proc(5) is element n - 3.
+std::vector<std::string> stat_fields(int pid);
 
 // The start time field of /proc/<pid>/stat, or 0 when the process does not exist.
 std::uint64_t process_start_time(int pid) noexcept;

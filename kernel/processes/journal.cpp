@@ -3,7 +3,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -16,18 +15,6 @@ namespace samokoder::processes {
 namespace fs = std::filesystem;
 namespace {
 
-// Fields 5 and 6 of /proc/<pid>/stat (process group, session); false when the process is gone.
-bool group_and_session(const fs::path& stat_file, long& pgid, long& sid) {
-  std::ifstream in(stat_file);
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return false;
-  std::istringstream fields(stat.substr(close + 2));
-  std::string state;
-  long ppid = 0;
-  return static_cast<bool>(fields >> state >> ppid >> pgid >> sid);
-}
-
 // Kills the members of session `id` (whose leader is gone) one by one; returns how many there were.
 std::size_t kill_orphaned_group(long id) {
   std::size_t members = 0;
@@ -35,10 +22,12 @@ std::size_t kill_orphaned_group(long id) {
   for (const auto& entry : fs::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename().string();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    long pgid = 0;
-    long sid = 0;
-    if (!group_and_session(entry.path() / "stat", pgid, sid) || pgid != id || sid != id) continue;
-    ::kill(static_cast<pid_t>(std::stol(name)), SIGKILL);
+    const int pid = std::stoi(name);
+    // Fields 5 and 6: process group and session.
+    const auto fields = stat_fields(pid);
+    if (fields.size() < 4 || fields[5 - 3] != std::to_string(id) || fields[6 - 3] != std::to_string(id))
+      continue;
+    ::kill(static_cast<pid_t>(pid), SIGKILL);
     ++members;
   }
   return members;

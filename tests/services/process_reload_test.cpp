@@ -11,6 +11,7 @@
 #include <samokoder/sdk/agent.hpp>
 
 #include "fixed_agent_context.hpp"
+#include "live_process.hpp"
 #include "plugins/plugin_manager.hpp"
 #include "temp_dir.hpp"
 #include "wait_until.hpp"
@@ -19,13 +20,7 @@ namespace samokoder::plugins {
 namespace {
 
 using namespace std::chrono_literals;
-
-bool alive(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = stat.rfind(')');
-  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
-}
+using testing::alive;
 
 std::vector<int> read_pids(const std::filesystem::path& file) {
   std::vector<int> pids;

@@ -7,10 +7,13 @@
 #include <sstream>
 #include <thread>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "live_process.hpp"
 #include "processes/process_service.hpp"
 #include "temp_dir.hpp"
 #include "wait_until.hpp"
@@ -19,18 +22,8 @@ namespace samokoder::processes {
 namespace {
 
 using namespace std::chrono_literals;
-
-// True while `pid` is a live (not zombie) process.
-bool alive(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = stat.rfind(')');
-  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
-}
-
-bool gone_soon(int pid) {
-  return testing::wait_until([&] { return !alive(pid); }, 5s);
-}
+using testing::alive;
+using testing::gone_soon;
 
 std::vector<int> pids_in(const std::string& text) {
   std::vector<int> pids;
@@ -110,6 +103,16 @@ TEST_F(ProcessServiceTest, TheEnvironmentIsExactlyTheSpecs) {
   ::unsetenv("SAMOKODER_TEST_SERVER_SECRET");
   ASSERT_TRUE(result.ok()) << result.status().to_string();
   EXPECT_EQ(result->stdout_data, "PATH=/usr/bin:/bin\nGREETING=hello world\n");
+}
+
+TEST_F(ProcessServiceTest, NoFileDescriptorOfTheServerReachesTheChild) {
+  // Opened without O_CLOEXEC, like a descriptor some library of the server forgot to mark.
+  const int leaked = ::open(dir_.write("server-secret", "secret").c_str(), O_RDONLY);
+  ASSERT_GE(leaked, 3);
+  auto result = run(shell("exec ls /proc/self/fd"));
+  ::close(leaked);
+  ASSERT_TRUE(result.ok()) << result.status().to_string();
+  EXPECT_EQ(result->stdout_data, "0\n1\n2\n3\n");  // stdio, and the directory ls is listing
 }
 
 TEST_F(ProcessServiceTest, WorkingDirectoryAndStdin) {

@@ -23,12 +23,8 @@ using namespace std::chrono_literals;
 using testing::alive;
 
 std::vector<int> read_pids(const std::filesystem::path& file) {
-  std::vector<int> pids;
   std::ifstream in(file);
-  int pid = 0;
-  while (in >> pid)
-    pids.push_back(pid);
-  return pids;
+  return testing::pids_in(in);
 }
 
 TEST(ProcessReloadTest, ACallWaitingOnAChildSurvivesAReloadAndLeavesNoOrphan) {

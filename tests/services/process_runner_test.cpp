@@ -26,12 +26,8 @@ using testing::alive;
 using testing::gone_soon;
 
 std::vector<int> pids_in(const std::string& text) {
-  std::vector<int> pids;
   std::istringstream in(text);
-  int pid = 0;
-  while (in >> pid)
-    pids.push_back(pid);
-  return pids;
+  return testing::pids_in(in);
 }
 
 class ProcessServiceTest : public ::testing::Test {

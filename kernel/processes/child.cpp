@@ -191,10 +191,11 @@ struct Stream {
   }
 };
 
-// Reads what is available; false at end of stream or on an error (then the fd is closed).
+// Reads what is available, at most 1 MiB per call so a child that writes as fast as we read cannot keep
+// the loop from its deadlines; false at end of stream or on an error (then the fd is closed).
 bool drain(int& fd, Stream& stream, const Child::Options& options) {
   char buffer[65536];
-  for (;;) {
+  for (int reads = 0; reads < 16; ++reads) {
     const ssize_t got = ::read(fd, buffer, sizeof buffer);
     if (got > 0) {
       stream.feed(std::string_view(buffer, static_cast<std::size_t>(got)), options);
@@ -206,6 +207,7 @@ bool drain(int& fd, Stream& stream, const Child::Options& options) {
     close_fd(fd);
     return false;
   }
+  return true;
 }
 
 int poll_timeout(Clock::time_point now, Clock::time_point until) {

@@ -111,6 +111,33 @@ TEST_F(ProcessServiceTest, NoFileDescriptorOfTheServerReachesTheChild) {
   EXPECT_EQ(result->stdout_data, "0\n1\n2\n3\n");  // stdio, and the directory ls is listing
 }
 
+TEST_F(ProcessServiceTest, TheServersSignalMaskAndIgnoredSignalsDoNotReachTheChild) {
+  // The server blocks SIGTERM and SIGINT in every thread (its signal thread waits for them) and ignores
+  // SIGPIPE; a child inheriting that could not be stopped with SIGTERM.
+  sigset_t blocked;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGTERM);
+  sigaddset(&blocked, SIGINT);
+  sigset_t previous;
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &blocked, &previous), 0);
+  const auto previous_pipe = ::signal(SIGPIPE, SIG_IGN);
+  sdk::ProcessSpec spec;
+  spec.argv = {"grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"};
+  spec.environment = {{"PATH", "/usr/bin:/bin"}};
+  auto status = run(spec);
+  auto stopped = run([] {
+    auto s = shell("exec sleep 60");
+    s.timeout = 200ms;
+    return s;
+  }());
+  ::signal(SIGPIPE, previous_pipe);
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  ASSERT_TRUE(status.ok()) << status.status().to_string();
+  EXPECT_EQ(status->stdout_data, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+  ASSERT_TRUE(stopped.ok()) << stopped.status().to_string();
+  EXPECT_EQ(stopped->signal, SIGTERM);  // ended by the SIGTERM, not by the SIGKILL after the grace
+}
+
 TEST_F(ProcessServiceTest, WorkingDirectoryAndStdin) {
   const auto work = dir_.path() / "work";
   std::filesystem::create_directories(work);

@@ -18,8 +18,11 @@ Application::Application(config::Config config, const core::Clock& clock)
       config_(*config_holder_),
       clock_(clock),
       metrics_(*metrics_holder_),
+      tasks_(std::make_unique<scheduling::TaskScheduler>(
+          config_.server.task_pool, std::chrono::milliseconds(config_.plugins.drain_timeout_ms), metrics_)),
       processes_(std::make_unique<processes::ProcessService>(config_.processes, metrics_)),
-      plugins_(std::make_unique<plugins::PluginManager>(config_.plugins, metrics_, clock_, processes_.get())),
+      plugins_(std::make_unique<plugins::PluginManager>(
+          config_.plugins, metrics_, clock_, plugins::KernelServices{tasks_.get(), processes_.get()})),
       reloaded_(config_) {}
 
 Application::~Application() {
@@ -29,6 +32,7 @@ Application::~Application() {
   if (!unfinished_.empty()) {
     core::keep_until_exit(std::move(plugins_));
     core::keep_until_exit(std::move(processes_));
+    core::keep_until_exit(std::move(tasks_));
     core::keep_until_exit(std::move(metrics_holder_));
     core::keep_until_exit(std::move(config_holder_));
   }
@@ -122,6 +126,8 @@ void Application::stop() {
     log->info("stopping: unloading plugins");
     plugins_->stop();
     processes_->shutdown();  // children of generations that stayed PINNED
+    // Every plugin waited for its own background tasks when it was unloaded; what is left has no owner.
+    unfinished_ = tasks_->stop(std::chrono::steady_clock::now());
     api_.reset();
     log->info("stopped");
     return;
@@ -180,6 +186,8 @@ sdk::Result<Application::ConfigReloadReport> Application::reload_config(const co
       return status;
     }
     server_->apply_live(next.server, next.log.access_log);
+    tasks_->apply_live(std::chrono::milliseconds(next.server.task_pool.call_timeout_ms),
+                       std::chrono::milliseconds(next.plugins.drain_timeout_ms));
     core::init_logging(next.log);
   }
   reloaded_ = next;

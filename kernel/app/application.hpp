@@ -104,6 +104,8 @@ class Application {
   const config::Config& config_;
   const core::Clock& clock_;
   metrics::Registry& metrics_;
+  // Before the plugin manager: plugins hold views of it until they are unloaded.
+  std::unique_ptr<scheduling::TaskScheduler> tasks_;
   // Before plugins_: every generation's children are ended before the service goes.
   std::unique_ptr<processes::ProcessService> processes_;
   std::unique_ptr<plugins::PluginManager> plugins_;

@@ -24,6 +24,10 @@ std::vector<SettingChange> changed_settings(const config::Config& running, const
   SETTING("server.plugin_pool.threads", server.plugin_pool.threads, kRestart);
   SETTING("server.plugin_pool.queue_limit", server.plugin_pool.queue_limit, kRestart);
   SETTING("server.plugin_pool.call_timeout_ms", server.plugin_pool.call_timeout_ms, kLive);
+  // The task pool belongs to the task scheduler, which takes its deadline live like the server's pools.
+  SETTING("server.task_pool.threads", server.task_pool.threads, kRestart);
+  SETTING("server.task_pool.queue_limit", server.task_pool.queue_limit, kRestart);
+  SETTING("server.task_pool.call_timeout_ms", server.task_pool.call_timeout_ms, kLive);
   SETTING("server.max_body_bytes", server.max_body_bytes, kRestart);
   SETTING("server.max_header_bytes", server.max_header_bytes, kRestart);
   SETTING("server.keep_alive_timeout_ms", server.keep_alive_timeout_ms, kLive);

@@ -157,7 +157,7 @@ void read_server(Reader& r, const json& node, ServerConfig& out) {
   const std::string path = "/server";
   if (!r.object(node, path)) return;
   r.reject_unknown(node, path,
-                   {"listen", "io_threads", "worker_threads", "request_pool", "plugin_pool", "max_body_bytes",
+                   {"listen", "io_threads", "worker_threads", "request_pool", "plugin_pool", "task_pool", "max_body_bytes",
                     "max_header_bytes", "keep_alive_timeout_ms", "request_timeout_ms", "shutdown_grace_ms",
                     "cors_allowed_origins"});
   if (const auto it = node.find("listen"); it != node.end()) {
@@ -175,6 +175,7 @@ void read_server(Reader& r, const json& node, ServerConfig& out) {
   r.integer(node, path, "worker_threads", out.request_pool.threads, 1, 1024);
   read_work_pool(r, node, path, "request_pool", out.request_pool);
   read_work_pool(r, node, path, "plugin_pool", out.plugin_pool);
+  read_work_pool(r, node, path, "task_pool", out.task_pool);
   r.integer(node, path, "max_body_bytes", out.max_body_bytes, 0, std::int64_t{1} << 34);
   r.integer(node, path, "max_header_bytes", out.max_header_bytes, 1024, 1024 * 1024);
   r.integer(node, path, "keep_alive_timeout_ms", out.keep_alive_timeout_ms, 100, 3600 * 1000);

@@ -42,6 +42,9 @@ struct ServerConfig {
   WorkPoolConfig request_pool;
   // Long plugin calls: agents, LLM providers, previews, plugin reloads.
   WorkPoolConfig plugin_pool{.threads = 4, .queue_limit = 64, .call_timeout_ms = 300000};
+  // Plugins' background tasks and timer runs (HostServices::scheduler); past the deadline a task's
+  // cancel token fires.
+  WorkPoolConfig task_pool{.threads = 2, .queue_limit = 256, .call_timeout_ms = 600000};
   std::size_t max_body_bytes = 1024 * 1024;
   std::size_t max_header_bytes = 16 * 1024;
   std::uint32_t keep_alive_timeout_ms = 30000;  // an idle keep-alive connection is closed after this

@@ -12,6 +12,7 @@
 #include <samokoder/sdk.hpp>
 
 #include "core/file_util.hpp"
+#include "core/keep_until_exit.hpp"
 #include "core/logging.hpp"
 #include "plugins/elf_inspector.hpp"
 
@@ -230,6 +231,21 @@ bool Generation::teardown() noexcept {
   if (torn_down_) return unmapped_;
   torn_down_ = true;
   auto log = core::logger("plugins");
+  if (host_ && !host_->close_scheduler()) {
+    // A background task is still inside plugin code: destroying the instance, its host or the library
+    // under it would crash that thread whenever it runs on. They stay for the life of the process.
+    log->error("plugin {} generation {}: a background task did not stop; the generation stays mapped",
+               descriptor_.id, number_);
+    core::keep_until_exit(std::make_unique<sdk::Plugin*>(instance_));
+    core::keep_until_exit(std::move(host_));
+    core::keep_until_exit(std::make_unique<boost::dll::shared_library>(std::move(library_)));
+    instance_ = nullptr;
+    kind_interface_ = nullptr;
+    state_transfer_ = nullptr;
+    raw_descriptor_ = nullptr;
+    unmapped_ = false;
+    return unmapped_;
+  }
   if (instance_ != nullptr) {
     if (initialized_) {
       if (auto thrown = guard([&] { instance_->shutdown(); })) {
@@ -342,7 +358,7 @@ std::variant<std::unique_ptr<Generation>, LoadFailure> Loader::load(const LoadRe
   report(PluginState::kLoaded);
 
   generation->host_ = std::make_unique<PluginHost>(generation->descriptor_.id, request.generation,
-                                                   request.config, registry_, clock_, processes_);
+                                                   request.config, registry_, clock_, services_);
   generation->initialized_ = true;
   sdk::Status init_status;
   if (auto thrown = guard([&] { init_status = generation->instance_->init(*generation->host_); })) {

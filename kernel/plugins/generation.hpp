@@ -121,8 +121,8 @@ class Generation {
 // Loads generations; holds what every load shares.
 class Loader {
  public:
-  Loader(metrics::Registry& registry, const core::Clock& clock, processes::ProcessService& processes)
-      : registry_(registry), clock_(clock), processes_(processes) {}
+  Loader(metrics::Registry& registry, const core::Clock& clock, KernelServices services = {})
+      : registry_(registry), clock_(clock), services_(services) {}
 
   // Told when the load reaches VALIDATED (ELF checks passed) and LOADED (handshake passed, instance
   // created), so the manager can show progress while init runs.
@@ -135,7 +135,7 @@ class Loader {
  private:
   metrics::Registry& registry_;
   const core::Clock& clock_;
-  processes::ProcessService& processes_;
+  const KernelServices services_;
 };
 
 // Checks a descriptor against this kernel (docs/sdk.md "Compatibility"). Returns the failure or kNone.

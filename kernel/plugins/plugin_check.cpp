@@ -22,7 +22,7 @@ PluginCheckReport check_plugin_file(const std::filesystem::path& file, const nlo
   config::ProcessesConfig processes_config;
   processes_config.state_dir.clear();  // a check's children are its own; nothing to record on disk
   processes::ProcessService processes(processes_config, registry);
-  Loader loader(registry, clock, processes);
+  Loader loader(registry, clock, KernelServices{.processes = &processes});
   LoadRequest request;
   request.file = file;
   request.runtime_dir = runtime_dir;

@@ -1,7 +1,8 @@
 // PluginHost: the kernel's implementation of sdk::HostServices, one per plugin generation.
 //
 // It routes a plugin's log lines to the logger "plugin.<id>", its metrics into the kernel registry as
-// samokoder_plugin_<name>{plugin="<id>",...}, and gives it its config section and the kernel clock.
+// samokoder_plugin_<name>{plugin="<id>",...}, and gives it its config section, the kernel clock and
+// its own view of the task scheduler (closed before the plugin shuts down).
 // Metric handles are cached per (name, labels) so the steady state takes a shared lock and one
 // atomic update; invalid names are dropped and logged once instead of throwing into plugin code.
 //
@@ -26,13 +27,21 @@
 #include "core/clock.hpp"
 #include "metrics/registry.hpp"
 #include "processes/process_service.hpp"
+#include "scheduling/task_scheduler.hpp"
 
 namespace samokoder::plugins {
+
+// The kernel services behind HostServices, owned by the Application and outliving every plugin. A
+// null member gives plugins a service that refuses every call (offline checks, tests).
+struct KernelServices {
+  scheduling::TaskScheduler* tasks = nullptr;
+  processes::ProcessService* processes = nullptr;
+};
 
 class PluginHost final : public sdk::HostServices {
  public:
   PluginHost(std::string plugin_id, std::uint64_t generation, nlohmann::json config,
-             metrics::Registry& registry, const core::Clock& clock, processes::ProcessService& processes);
+             metrics::Registry& registry, const core::Clock& clock, const KernelServices& services = {});
 
   std::string_view plugin_id() const noexcept override { return plugin_id_; }
   std::uint32_t host_abi_minor() const noexcept override;
@@ -48,7 +57,13 @@ class PluginHost final : public sdk::HostServices {
   std::chrono::steady_clock::time_point monotonic_now() const noexcept override {
     return clock_.monotonic_now();
   }
-  sdk::ProcessRunner& processes() noexcept override { return processes_; }
+  sdk::ProcessRunner& processes() noexcept override;
+  sdk::Scheduler& scheduler() noexcept override;
+
+  // Called before the plugin's shutdown(): cancels its timers and the tokens of its running tasks and
+  // waits (bounded) for them. False when a task is still inside plugin code: the instance, this host
+  // and the library must then stay for the life of the process.
+  bool close_scheduler() noexcept;
 
  private:
   enum class MetricType : char { kCounter = 'c', kGauge = 'g', kHistogram = 'h' };
@@ -62,12 +77,14 @@ class PluginHost final : public sdk::HostServices {
   metrics::Registry& registry_;
   const core::Clock& clock_;
   std::shared_ptr<spdlog::logger> logger_;
+  std::unique_ptr<scheduling::PluginScheduler> tasks_;
 
   std::shared_mutex metrics_mutex_;
   std::unordered_map<std::string, void*> metric_cache_;  // key: type, name and labels, NUL-separated
   std::set<std::string, std::less<>> rejected_names_;    // logged once each
 
-  processes::PluginProcesses processes_;  // last: its destructor ends this generation's children
+  // Last: its destructor ends the children this generation left running. Null without a process service.
+  std::unique_ptr<processes::PluginProcesses> processes_;
 };
 
 }  // namespace samokoder::plugins

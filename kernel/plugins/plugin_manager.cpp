@@ -77,25 +77,12 @@ Lease PluginSlot::acquire() noexcept {
 
 // --- Manager --------------------------------------------------------------------------------
 
-namespace {
-
-config::ProcessesConfig unrecorded_processes() {
-  config::ProcessesConfig config;
-  config.state_dir.clear();
-  return config;
-}
-
-}  // namespace
-
 PluginManager::PluginManager(config::PluginsConfig config, metrics::Registry& registry,
-                             const core::Clock& clock, processes::ProcessService* processes)
+                             const core::Clock& clock, KernelServices services)
     : config_(std::move(config)),
       registry_(registry),
       clock_(clock),
-      own_processes_(processes != nullptr
-                         ? nullptr
-                         : std::make_unique<processes::ProcessService>(unrecorded_processes(), registry)),
-      loader_(registry, clock, processes != nullptr ? *processes : *own_processes_),
+      loader_(registry, clock, services),
       pinned_total_(registry.counter("samokoder_plugin_pinned_total",
                                      "Generations whose library stayed mapped after unload, or whose calls "
                                      "did not drain in time.")),
@@ -132,8 +119,6 @@ PluginManager::~PluginManager() {
         "plugin {}: {} call(s) still running at exit; its library stays mapped and is never unloaded",
         record->entry.id, calls);
     core::keep_until_exit(std::move(record));
-    // The call may still start or wait on a child through its host services.
-    if (own_processes_) core::keep_until_exit(std::move(own_processes_));
   }
 }
 

@@ -39,7 +39,6 @@
 #include "metrics/registry.hpp"
 #include "plugins/generation.hpp"
 #include "plugins/plugin_types.hpp"
-#include "processes/process_service.hpp"
 
 namespace samokoder::plugins {
 
@@ -165,10 +164,9 @@ class PluginSlot {
 
 class PluginManager {
  public:
-  // `processes` serves the plugins' child processes and must outlive the manager; without one (tests of
-  // the manager alone) the manager keeps its own, which records nothing on disk.
+  // `services` (owned by the caller, outliving the manager) back every plugin's HostServices.
   PluginManager(config::PluginsConfig config, metrics::Registry& registry, const core::Clock& clock,
-                processes::ProcessService* processes = nullptr);
+                KernelServices services = {});
   ~PluginManager();
   PluginManager(const PluginManager&) = delete;
   PluginManager& operator=(const PluginManager&) = delete;
@@ -277,7 +275,6 @@ class PluginManager {
   config::PluginsConfig config_;  // guarded by control_mutex_ once start() ran
   metrics::Registry& registry_;
   const core::Clock& clock_;
-  std::unique_ptr<processes::ProcessService> own_processes_;  // only without a service from the caller
   Loader loader_;
 
   std::timed_mutex control_mutex_;  // serializes start, stop, unload, reload; timed for stop(drain_limit)

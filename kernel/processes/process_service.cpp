@@ -253,6 +253,28 @@ void ProcessService::shutdown() noexcept {
   end_matching(nullptr);
 }
 
+namespace {
+
+class UnavailableProcessRunner final : public sdk::ProcessRunner {
+ public:
+  sdk::Result<sdk::ProcessResult> run(const sdk::ProcessSpec&, sdk::CancelToken) noexcept override {
+    return refusal();
+  }
+  sdk::Result<std::unique_ptr<sdk::ChildProcess>> start(const sdk::ProcessSpec&) noexcept override {
+    return refusal();
+  }
+
+ private:
+  static sdk::Status refusal() { return sdk::Status::unavailable("this host runs no child processes"); }
+};
+
+}  // namespace
+
+sdk::ProcessRunner& unavailable_process_runner() noexcept {
+  static UnavailableProcessRunner runner;
+  return runner;
+}
+
 std::size_t ProcessService::running() const {
   const std::lock_guard lock(mutex_);
   return static_cast<std::size_t>(std::count_if(children_.begin(), children_.end(), [](const auto& entry) {

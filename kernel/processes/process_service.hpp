@@ -102,4 +102,8 @@ class PluginProcesses final : public sdk::ProcessRunner {
   const Owner owner_;
 };
 
+// The ProcessRunner of a host without a process service (tests of one plugin): every call is refused
+// with kUnavailable.
+sdk::ProcessRunner& unavailable_process_runner() noexcept;
+
 }  // namespace samokoder::processes

@@ -69,7 +69,10 @@ TEST(OutOfTree, PluginBuiltAgainstTheInstalledSdkLoads) {
   config.plugins.push_back(entry);
   metrics::Registry registry;
   core::SystemClock clock;
-  PluginManager manager(config, registry, clock);
+  config::ProcessesConfig processes_config;
+  processes_config.state_dir = work.path() / "processes";
+  processes::ProcessService processes(processes_config, registry);
+  PluginManager manager(config, registry, clock, KernelServices{.processes = &processes});
   ASSERT_TRUE(manager.start().ok());
   testing::FixedAgentContext context;
   auto step =

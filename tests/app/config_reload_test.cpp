@@ -124,7 +124,8 @@ TEST(ConfigReloadTest, TheLiveSettingsAreTheOnesTheDocsList) {
                                          "server.plugin_pool.call_timeout_ms",
                                          "server.request_pool.call_timeout_ms",
                                          "server.request_timeout_ms",
-                                         "server.shutdown_grace_ms"}));
+                                         "server.shutdown_grace_ms",
+                                         "server.task_pool.call_timeout_ms"}));
   EXPECT_TRUE(restart.contains("security.cookie_secure"));
   EXPECT_TRUE(restart.contains("workspace_root"));
   EXPECT_TRUE(restart.contains("server.listen"));

@@ -45,7 +45,8 @@ TEST(ProcessReloadTest, ACallWaitingOnAChildSurvivesAReloadAndLeavesNoOrphan) {
   entry.required = true;
   entry.config = {{"dir", dir.path().string()}};
   plugins.plugins = {entry};
-  auto manager = std::make_unique<PluginManager>(plugins, registry, clock, &processes);
+  auto manager =
+      std::make_unique<PluginManager>(plugins, registry, clock, KernelServices{.processes = &processes});
   ASSERT_TRUE(manager->start().ok());
   const auto server_pids = dir.path() / "server_pids";
   ASSERT_TRUE(testing::wait_until([&] { return read_pids(server_pids).size() == 1; }, 10s));

@@ -2,30 +2,14 @@
 
 #include <samokoder/abi.h>
 
-#include "metrics/registry.hpp"
 #include "processes/process_service.hpp"
+#include "scheduling/task_scheduler.hpp"
 
 namespace samokoder::testing {
 
 TestHost::TestHost(std::string plugin_id, nlohmann::json config)
     : plugin_id_(std::move(plugin_id)),
-      config_(config.is_null() ? nlohmann::json::object() : std::move(config)),
-      registry_(std::make_unique<metrics::Registry>()),
-      process_service_(std::make_unique<processes::ProcessService>(
-          [] {
-            config::ProcessesConfig unrecorded;
-            unrecorded.state_dir.clear();
-            return unrecorded;
-          }(),
-          *registry_)),
-      processes_(
-          std::make_unique<processes::PluginProcesses>(*process_service_, processes::Owner{plugin_id_, 1})) {}
-
-TestHost::~TestHost() = default;
-
-sdk::ProcessRunner& TestHost::processes() noexcept {
-  return *processes_;
-}
+      config_(config.is_null() ? nlohmann::json::object() : std::move(config)) {}
 
 std::uint32_t TestHost::host_abi_minor() const noexcept {
   return SAMOKODER_ABI_MINOR;
@@ -76,6 +60,14 @@ std::chrono::system_clock::time_point TestHost::now() const noexcept {
 
 std::chrono::steady_clock::time_point TestHost::monotonic_now() const noexcept {
   return std::chrono::steady_clock::now();
+}
+
+sdk::Scheduler& TestHost::scheduler() noexcept {
+  return scheduling::unavailable_scheduler();
+}
+
+sdk::ProcessRunner& TestHost::processes() noexcept {
+  return processes::unavailable_process_runner();
 }
 
 void TestHost::set_now(std::chrono::system_clock::time_point t) {

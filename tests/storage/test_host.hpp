@@ -3,8 +3,7 @@
 //
 // The clock starts at a fixed instant (2030-01-01T00:00:00Z) and stands still unless the test calls
 // set_now()/advance() or enables auto-advance, so tests control every timestamp a backend writes.
-// monotonic_now() is the real steady clock (only used for latencies). processes() is the kernel's real
-// process service, recording nothing on disk.
+// monotonic_now() is the real steady clock (only used for latencies).
 //
 // Ownership: owns its config and records; must outlive the plugin it is handed to.
 // Thread-safety: every method may be called from any thread concurrently.
@@ -13,7 +12,6 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -22,14 +20,6 @@
 #include <nlohmann/json.hpp>
 
 #include <samokoder/sdk/host.hpp>
-
-namespace samokoder::metrics {
-class Registry;
-}
-namespace samokoder::processes {
-class ProcessService;
-class PluginProcesses;
-}  // namespace samokoder::processes
 
 namespace samokoder::testing {
 
@@ -43,7 +33,6 @@ class TestHost final : public sdk::HostServices {
   static constexpr std::chrono::system_clock::time_point kStart{std::chrono::seconds(1893456000)};
 
   TestHost(std::string plugin_id, nlohmann::json config);
-  ~TestHost() override;
 
   std::string_view plugin_id() const noexcept override { return plugin_id_; }
   std::uint32_t host_abi_minor() const noexcept override;
@@ -57,6 +46,9 @@ class TestHost final : public sdk::HostServices {
                          double value) noexcept override;
   std::chrono::system_clock::time_point now() const noexcept override;
   std::chrono::steady_clock::time_point monotonic_now() const noexcept override;
+  // Storage plugins start no background work; a call is refused (kUnavailable).
+  sdk::Scheduler& scheduler() noexcept override;
+  // Storage plugins start no child process; a call is refused (kUnavailable).
   sdk::ProcessRunner& processes() noexcept override;
 
   void set_now(std::chrono::system_clock::time_point t);
@@ -82,9 +74,6 @@ class TestHost final : public sdk::HostServices {
   std::map<std::string, double> counters_;
   std::map<std::string, double> gauges_;
   std::map<std::string, std::size_t> histograms_;
-  std::unique_ptr<metrics::Registry> registry_;
-  std::unique_ptr<processes::ProcessService> process_service_;
-  std::unique_ptr<processes::PluginProcesses> processes_;
 };
 
 }  // namespace samokoder::testing

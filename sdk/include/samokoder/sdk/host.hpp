@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include <samokoder/sdk/process.hpp>
+#include <samokoder/sdk/scheduler.hpp>
 
 namespace samokoder::sdk {
 
@@ -63,6 +64,10 @@ class HostServices {
   // rather than std::chrono::*::now() for anything time-based they expose (expiry, lockout, TTL).
   virtual std::chrono::system_clock::time_point now() const noexcept = 0;
   virtual std::chrono::steady_clock::time_point monotonic_now() const noexcept = 0;
+
+  // Background tasks and timers on the kernel's task pool (scheduler.hpp). Valid until the plugin's
+  // shutdown() returned; its timers and tasks are stopped before shutdown() is called.
+  virtual Scheduler& scheduler() noexcept = 0;
 
   // Child processes (process.hpp). Each child is attributed to this plugin generation: unloading the
   // generation (reload, disable) ends the children it still has once its last call returned.

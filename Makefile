@@ -45,7 +45,7 @@ ASAN_OPT_FLAGS ?= -O1 -g1
 test-asan:
 	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=$(ASAN_OPT_FLAGS)" -DSAMOKODER_WERROR=ON \
 	  -DSAMOKODER_SANITIZE=address,undefined "-DSAMOKODER_TEST_SUITES=$(ASAN_SUITES)" $(CMAKE_FLAGS)
-	cmake --build $(ASAN_DIR) -j$(JOBS) --target abi_tests reload_tests services_tests
+	cmake --build $(ASAN_DIR) -j$(JOBS) --target abi_tests reload_tests services_tests process_tests
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2 --timeout 600
 
 # The libFuzzer targets (path normalisation, request JSON, JWT verification), briefly: a clang tree that

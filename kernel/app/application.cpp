@@ -34,8 +34,10 @@ Application::Application(config::Config config, const core::Clock& clock)
       tasks_(std::make_unique<scheduling::TaskScheduler>(
           config_.server.task_pool, std::chrono::milliseconds(config_.plugins.drain_timeout_ms), metrics_)),
       http_client_(make_http_client(config_.http_client, metrics_)),
+      processes_(std::make_unique<processes::ProcessService>(config_.processes, metrics_)),
       plugins_(std::make_unique<plugins::PluginManager>(
-          config_.plugins, metrics_, clock_, plugins::KernelServices{tasks_.get(), http_client_.get()})),
+          config_.plugins, metrics_, clock_,
+          plugins::KernelServices{tasks_.get(), http_client_.get(), processes_.get()})),
       reloaded_(config_) {}
 
 Application::~Application() {
@@ -44,6 +46,7 @@ Application::~Application() {
   // It may also record a metric or read the config through the API context kept in stop().
   if (!unfinished_.empty()) {
     core::keep_until_exit(std::move(plugins_));
+    core::keep_until_exit(std::move(processes_));
     core::keep_until_exit(std::move(tasks_));
     core::keep_until_exit(std::move(http_client_));
     core::keep_until_exit(std::move(metrics_holder_));
@@ -75,6 +78,11 @@ sdk::Status Application::start() {
       api::ApiContext::create({&config_, &clock_, &metrics_, plugins_.get(), [this] { return storage(); }});
   if (!api.ok()) return api.status();
   api_ = std::move(api).value();
+  // Before any plugin can start a child: end what an earlier run of the server (killed, crashed) left.
+  if (const auto swept = processes_->sweep_orphans(); swept.records > 0) {
+    log->warn("found {} child process record(s) of an earlier run; ended {} group(s) still alive",
+              swept.records, swept.ended);
+  }
   if (auto status = plugins_->start(); !status.ok()) {
     api_.reset();
     return status;
@@ -134,6 +142,7 @@ void Application::stop() {
   if (unfinished_.empty()) {
     log->info("stopping: unloading plugins");
     plugins_->stop();
+    processes_->shutdown();  // children of generations that stayed PINNED
     // Every plugin waited for its own background tasks when it was unloaded; what is left has no owner.
     unfinished_ = tasks_->stop(std::chrono::steady_clock::now());
     api_.reset();
@@ -146,6 +155,7 @@ void Application::stop() {
   // exits.
   log->error("stopping: {} call(s) still running; the plugins they use stay loaded", unfinished_.size());
   plugins_->stop(std::chrono::milliseconds::zero());
+  processes_->shutdown();  // a call waiting on a child returns once its group is gone
   core::keep_until_exit(std::move(api_));
   log->info("stopped, leaving {} call(s) behind", unfinished_.size());
 }

@@ -109,6 +109,8 @@ class Application {
   std::unique_ptr<scheduling::TaskScheduler> tasks_;
   // Outbound HTTP for plugins; declared before the plugin manager, which hands it to every plugin.
   std::unique_ptr<outbound_http::Service> http_client_;
+  // Before plugins_: every generation's children are ended before the service goes.
+  std::unique_ptr<processes::ProcessService> processes_;
   std::unique_ptr<plugins::PluginManager> plugins_;
   std::unique_ptr<api::ApiContext> api_;  // created by start(), after the secret checks
   std::shared_ptr<const http::Router> router_;

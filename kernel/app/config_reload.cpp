@@ -83,6 +83,17 @@ std::vector<SettingChange> changed_settings(const config::Config& running, const
   SETTING("http_client.pool_max_idle_per_host", http_client.pool_max_idle_per_host, kRestart);
   SETTING("http_client.pool_idle_timeout_ms", http_client.pool_idle_timeout_ms, kRestart);
   SETTING("http_client.threads", http_client.threads, kRestart);
+  // The process service is built from these at startup; its records must stay where the next start looks.
+  SETTING("processes.state_dir", processes.state_dir, kRestart);
+  SETTING("processes.default_timeout_ms", processes.default_timeout_ms, kRestart);
+  SETTING("processes.kill_grace_ms", processes.kill_grace_ms, kRestart);
+  SETTING("processes.output_limit_bytes", processes.output_limit_bytes, kRestart);
+  SETTING("processes.default_limits.cpu_seconds", processes.default_limits.cpu_seconds, kRestart);
+  SETTING("processes.default_limits.address_space_bytes", processes.default_limits.address_space_bytes,
+          kRestart);
+  SETTING("processes.default_limits.processes", processes.default_limits.processes, kRestart);
+  SETTING("processes.default_limits.file_size_bytes", processes.default_limits.file_size_bytes, kRestart);
+  SETTING("processes.default_limits.open_files", processes.default_limits.open_files, kRestart);
   // Project routes keep it in their state from startup; moving it would strand every working copy.
   SETTING("workspace_root", workspace_root, kRestart);
 #undef SETTING

@@ -157,9 +157,9 @@ void read_server(Reader& r, const json& node, ServerConfig& out) {
   const std::string path = "/server";
   if (!r.object(node, path)) return;
   r.reject_unknown(node, path,
-                   {"listen", "io_threads", "worker_threads", "request_pool", "plugin_pool", "task_pool", "max_body_bytes",
-                    "max_header_bytes", "keep_alive_timeout_ms", "request_timeout_ms", "shutdown_grace_ms",
-                    "cors_allowed_origins"});
+                   {"listen", "io_threads", "worker_threads", "request_pool", "plugin_pool", "task_pool",
+                    "max_body_bytes", "max_header_bytes", "keep_alive_timeout_ms", "request_timeout_ms",
+                    "shutdown_grace_ms", "cors_allowed_origins"});
   if (const auto it = node.find("listen"); it != node.end()) {
     if (!it->is_string()) {
       r.error(path + "/listen", "expected \"HOST:PORT\", found " + describe(*it));
@@ -310,13 +310,14 @@ void read_security(Reader& r, const json& node, SecurityConfig& out) {
   r.integer(node, path, "session_check_cache_ms", out.session_check_cache_ms, 0, 60'000);
 }
 
+constexpr std::int64_t kTiB = 1024LL * 1024 * 1024 * 1024;
+
 void read_limits(Reader& r, const json& node, LimitsConfig& out) {
   const std::string path = "/limits";
   if (!r.object(node, path)) return;
   r.reject_unknown(node, path,
                    {"export_max_bytes", "concurrent_exports_per_user", "concurrent_exports",
                     "workspace_bytes_per_user", "files_per_user"});
-  constexpr std::int64_t kTiB = 1024LL * 1024 * 1024 * 1024;
   r.integer(node, path, "export_max_bytes", out.export_max_bytes, 1, 4LL * 1024 * 1024 * 1024);
   r.integer(node, path, "concurrent_exports_per_user", out.concurrent_exports_per_user, 1, 1000);
   r.integer(node, path, "concurrent_exports", out.concurrent_exports, 1, 100000);
@@ -343,6 +344,32 @@ void read_http_client(Reader& r, const json& node, HttpClientConfig& out) {
   r.integer(node, path, "pool_max_idle_per_host", out.pool_max_idle_per_host, 0, 1024);
   r.integer(node, path, "pool_idle_timeout_ms", out.pool_idle_timeout_ms, 1, kDay);
   r.integer(node, path, "threads", out.threads, 1, 64);
+}
+
+void read_processes(Reader& r, const json& node, ProcessesConfig& out) {
+  const std::string path = "/processes";
+  if (!r.object(node, path)) return;
+  r.reject_unknown(
+      node, path,
+      {"state_dir", "default_timeout_ms", "kill_grace_ms", "output_limit_bytes", "default_limits"});
+  std::string state_dir = out.state_dir.string();
+  r.string(node, path, "state_dir", state_dir);
+  out.state_dir = state_dir;
+  r.integer(node, path, "default_timeout_ms", out.default_timeout_ms, 1, 7LL * 24 * 3600 * 1000);
+  r.integer(node, path, "kill_grace_ms", out.kill_grace_ms, 0, 600 * 1000);
+  r.integer(node, path, "output_limit_bytes", out.output_limit_bytes, 1, 1024LL * 1024 * 1024);
+  if (const auto it = node.find("default_limits"); it != node.end()) {
+    const std::string limits = path + "/default_limits";
+    if (!r.object(*it, limits)) return;
+    r.reject_unknown(*it, limits,
+                     {"cpu_seconds", "address_space_bytes", "processes", "file_size_bytes", "open_files"});
+    auto& l = out.default_limits;
+    r.integer(*it, limits, "cpu_seconds", l.cpu_seconds, 0, 365ULL * 24 * 3600);
+    r.integer(*it, limits, "address_space_bytes", l.address_space_bytes, 0, kTiB);
+    r.integer(*it, limits, "processes", l.processes, 0, 1000000);
+    r.integer(*it, limits, "file_size_bytes", l.file_size_bytes, 0, kTiB);
+    r.integer(*it, limits, "open_files", l.open_files, 0, 1048576);
+  }
 }
 
 void read_housekeeping(Reader& r, const json& node, const SecurityConfig& security, HousekeepingConfig& out) {
@@ -472,10 +499,10 @@ sdk::Result<Config> parse_config(const json& document,
     r.error("", "the config must be a JSON object, found " + describe(effective));
     return sdk::Status::invalid_argument(join_errors(errors));
   }
-  r.reject_unknown(
-      effective, "",
-      {"$schema", "environment", "server", "log", "plugin_dir", "runtime_dir", "drain_timeout_ms",
-       "watch_plugins", "plugins", "security", "housekeeping", "limits", "http_client", "workspace_root"});
+  r.reject_unknown(effective, "",
+                   {"$schema", "environment", "server", "log", "plugin_dir", "runtime_dir",
+                    "drain_timeout_ms", "watch_plugins", "plugins", "security", "housekeeping", "limits",
+                    "http_client", "processes", "workspace_root"});
   std::string environment_name = "development";
   r.string(effective, "", "environment", environment_name, {"development", "production"});
   config.environment =
@@ -491,6 +518,9 @@ sdk::Result<Config> parse_config(const json& document,
   if (const auto it = effective.find("limits"); it != effective.end()) read_limits(r, *it, config.limits);
   if (const auto it = effective.find("http_client"); it != effective.end()) {
     read_http_client(r, *it, config.http_client);
+  }
+  if (const auto it = effective.find("processes"); it != effective.end()) {
+    read_processes(r, *it, config.processes);
   }
   // Secrets come from the environment only (see read_security), never through the document.
   if (const auto it = environment.find("SAMOKODER_SECRET_KEY"); it != environment.end()) {

@@ -146,6 +146,25 @@ struct HttpClientConfig {
   std::uint32_t threads = 1;                   // the service's own event-loop threads
 };
 
+// Child processes started for plugins (docs/ops.md "processes"). A limit of 0 means unlimited.
+struct ProcessLimitsConfig {
+  std::uint64_t cpu_seconds = 0;
+  std::uint64_t address_space_bytes = 0;
+  std::uint64_t processes = 0;
+  std::uint64_t file_size_bytes = 0;
+  std::uint64_t open_files = 1024;
+};
+
+struct ProcessesConfig {
+  // One small record per live child, written before it runs, so the next start after a crash finds
+  // and ends the children of the run that died. Empty keeps no records (tests of one process only).
+  std::filesystem::path state_dir = "var/run/processes";
+  std::uint32_t default_timeout_ms = 600000;       // a spec without a timeout gets this one
+  std::uint32_t kill_grace_ms = 5000;              // from SIGTERM to SIGKILL of a child's group
+  std::uint64_t output_limit_bytes = 1024 * 1024;  // captured per stream; also the most a spec may ask
+  ProcessLimitsConfig default_limits;
+};
+
 enum class Environment { kDevelopment, kProduction };
 
 struct Config {
@@ -157,6 +176,7 @@ struct Config {
   HousekeepingConfig housekeeping;
   LimitsConfig limits;
   HttpClientConfig http_client;
+  ProcessesConfig processes;
   // Each project's working copy lives in <workspace_root>/<project id> (created 0700); relative paths
   // are relative to the working directory, like runtime_dir.
   std::filesystem::path workspace_root = "var/workspaces";

@@ -358,8 +358,8 @@ std::variant<std::unique_ptr<Generation>, LoadFailure> Loader::load(const LoadRe
   generation->state_transfer_ = dynamic_cast<sdk::StateTransfer*>(generation->instance_);
   report(PluginState::kLoaded);
 
-  generation->host_ =
-      std::make_unique<PluginHost>(generation->descriptor_.id, request.config, registry_, clock_, services_);
+  generation->host_ = std::make_unique<PluginHost>(generation->descriptor_.id, request.generation,
+                                                   request.config, registry_, clock_, services_);
   generation->initialized_ = true;
   sdk::Status init_status;
   if (auto thrown = guard([&] { init_status = generation->instance_->init(*generation->host_); })) {

@@ -19,7 +19,10 @@ PluginCheckReport check_plugin_file(const std::filesystem::path& file, const nlo
 
   metrics::Registry registry;  // the check's metrics go nowhere
   core::SystemClock clock;
-  Loader loader(registry, clock);
+  config::ProcessesConfig processes_config;
+  processes_config.state_dir.clear();  // a check's children are its own; nothing to record on disk
+  processes::ProcessService processes(processes_config, registry);
+  Loader loader(registry, clock, KernelServices{.processes = &processes});
   LoadRequest request;
   request.file = file;
   request.runtime_dir = runtime_dir;

@@ -35,15 +35,19 @@ bool valid_plugin_metric_name(std::string_view name) {
 
 }  // namespace
 
-PluginHost::PluginHost(std::string plugin_id, nlohmann::json config, metrics::Registry& registry,
-                       const core::Clock& clock, const KernelServices& services)
+PluginHost::PluginHost(std::string plugin_id, std::uint64_t generation, nlohmann::json config,
+                       metrics::Registry& registry, const core::Clock& clock, const KernelServices& services)
     : plugin_id_(std::move(plugin_id)),
       config_(config.is_object() ? std::move(config) : nlohmann::json::object()),
       registry_(registry),
       clock_(clock),
       logger_(core::logger("plugin." + plugin_id_)),
       tasks_(services.tasks != nullptr ? services.tasks->for_plugin(plugin_id_) : nullptr),
-      http_(services.http != nullptr ? services.http->client(plugin_id_) : nullptr) {}
+      http_(services.http != nullptr ? services.http->client(plugin_id_) : nullptr),
+      processes_(services.processes != nullptr
+                     ? std::make_unique<processes::PluginProcesses>(*services.processes,
+                                                                    processes::Owner{plugin_id_, generation})
+                     : nullptr) {}
 
 sdk::Scheduler& PluginHost::scheduler() noexcept {
   if (tasks_) return *tasks_;
@@ -61,6 +65,11 @@ sdk::HttpClient& PluginHost::http() noexcept {
 
 void PluginHost::close_http() noexcept {
   if (http_) http_->close();
+}
+
+sdk::ProcessRunner& PluginHost::processes() noexcept {
+  if (processes_) return *processes_;
+  return processes::unavailable_process_runner();
 }
 
 std::uint32_t PluginHost::host_abi_minor() const noexcept {

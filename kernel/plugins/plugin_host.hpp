@@ -7,9 +7,12 @@
 // Metric handles are cached per (name, labels) so the steady state takes a shared lock and one
 // atomic update; invalid names are dropped and logged once instead of throwing into plugin code.
 //
+// Child processes go through a PluginProcesses view tagged with the plugin id and generation number;
+// destroying the host (after the plugin's destroy) ends the children that generation left running.
+//
 // Ownership: owned by its Generation; outlives the plugin instance it was given to. References to
-// the registry, clock and HTTP service must outlive it. Thread-safety: every method may be called
-// concurrently.
+// the registry, clock, HTTP service and process service must outlive it. Thread-safety: every method
+// may be called concurrently.
 #pragma once
 
 #include <memory>
@@ -25,6 +28,7 @@
 #include "core/clock.hpp"
 #include "metrics/registry.hpp"
 #include "outbound_http/service.hpp"
+#include "processes/process_service.hpp"
 #include "scheduling/task_scheduler.hpp"
 
 namespace samokoder::plugins {
@@ -34,12 +38,13 @@ namespace samokoder::plugins {
 struct KernelServices {
   scheduling::TaskScheduler* tasks = nullptr;
   outbound_http::Service* http = nullptr;
+  processes::ProcessService* processes = nullptr;
 };
 
 class PluginHost final : public sdk::HostServices {
  public:
-  PluginHost(std::string plugin_id, nlohmann::json config, metrics::Registry& registry,
-             const core::Clock& clock, const KernelServices& services = {});
+  PluginHost(std::string plugin_id, std::uint64_t generation, nlohmann::json config,
+             metrics::Registry& registry, const core::Clock& clock, const KernelServices& services = {});
 
   std::string_view plugin_id() const noexcept override { return plugin_id_; }
   std::uint32_t host_abi_minor() const noexcept override;
@@ -55,6 +60,7 @@ class PluginHost final : public sdk::HostServices {
   std::chrono::steady_clock::time_point monotonic_now() const noexcept override {
     return clock_.monotonic_now();
   }
+  sdk::ProcessRunner& processes() noexcept override;
   sdk::Scheduler& scheduler() noexcept override;
 
   // Called before the plugin's shutdown(): cancels its timers and the tokens of its running tasks and
@@ -87,6 +93,9 @@ class PluginHost final : public sdk::HostServices {
   std::shared_mutex metrics_mutex_;
   std::unordered_map<std::string, void*> metric_cache_;  // key: type, name and labels, NUL-separated
   std::set<std::string, std::less<>> rejected_names_;    // logged once each
+
+  // Last: its destructor ends the children this generation left running. Null without a process service.
+  std::unique_ptr<processes::PluginProcesses> processes_;
 };
 
 }  // namespace samokoder::plugins

@@ -1,6 +1,7 @@
 // docs/sdk.md: an integrator builds a plugin out of tree against the installed SDK only. This test
 // installs the SDK component into a fresh prefix, configures and builds tests/abi/out_of_tree with
-// nothing but that prefix on CMAKE_PREFIX_PATH, and loads the result through the plugin manager.
+// nothing but that prefix on CMAKE_PREFIX_PATH, and loads the result through the plugin manager; the
+// plugin then runs a child with limits and streams an HTTPS answer through its host services alone.
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -10,6 +11,7 @@
 #include <samokoder/sdk/agent.hpp>
 
 #include "fixed_agent_context.hpp"
+#include "loopback_http.hpp"
 #include "plugins/plugin_check.hpp"
 #include "plugins/plugin_manager.hpp"
 #include "temp_dir.hpp"
@@ -59,23 +61,47 @@ TEST(OutOfTree, PluginBuiltAgainstTheInstalledSdkLoads) {
   const auto report = check_plugin_file(plugin, {{"name", "integrator"}}, work.path() / "check");
   ASSERT_TRUE(report.accepted) << format_check_report(report);
 
+  // The news arrive over TLS, signed by a CA made now, in three chunks.
+  const testing::TestPki pki = testing::make_pki();
+  testing::LoopbackHttpServer news(
+      [](const testing::ReceivedRequest&, testing::ServerConnection& connection) {
+        connection.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        for (const char* piece : {"all ", "quiet ", "today", ""})
+          connection.write_chunk(piece);
+      },
+      &pki);
+  const auto ca_file = work.path() / "ca.pem";
+  std::ofstream(ca_file) << pki.ca_cert;
+
   config::PluginsConfig config;
   config.runtime_dir = work.path() / "run";
   config::PluginEntry entry;
   entry.id = "agent.greeter";
   entry.file = plugin.string();
   entry.required = true;
-  entry.config = {{"name", "integrator"}};
+  entry.config = {{"name", "integrator"}, {"news_url", news.url("/news", "localhost")}};
   config.plugins.push_back(entry);
   metrics::Registry registry;
   core::SystemClock clock;
-  PluginManager manager(config, registry, clock);
+  config::ProcessesConfig processes_config;
+  processes_config.state_dir = work.path() / "processes";
+  processes::ProcessService processes(processes_config, registry);
+  config::HttpClientConfig http_config;
+  http_config.extra_ca_file = ca_file.string();
+  outbound_http::Service http(http_config, outbound_http::ProxySettings{}, registry);
+  PluginManager manager(config, registry, clock, KernelServices{.http = &http, .processes = &processes});
   ASSERT_TRUE(manager.start().ok());
   testing::FixedAgentContext context;
   auto step =
       manager.acquire("agent.greeter").call<sdk::Agent>([&](sdk::Agent& a) { return a.run_step(context); });
   ASSERT_TRUE(step.ok()) << step.status().to_string();
   EXPECT_EQ(step->next_state["greeting"], "hello, integrator");
+  EXPECT_EQ(step->next_state["child_open_files"], "64");  // the limit reached the child
+  EXPECT_EQ(step->next_state["news"]["body"], "all quiet today");
+  EXPECT_GE(step->next_state["news"]["pieces"], 1);
+  EXPECT_EQ(news.requests(), 1U);
+  EXPECT_NE(registry.render().find("samokoder_http_client_requests_total{plugin=\"agent.greeter\""),
+            std::string::npos);
 }
 
 }  // namespace

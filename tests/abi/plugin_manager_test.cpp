@@ -12,6 +12,7 @@
 #include <samokoder/sdk.hpp>
 
 #include "abi_fixtures.hpp"
+#include "abi_versions.hpp"
 #include "core/file_util.hpp"
 #include "fixed_agent_context.hpp"
 #include "temp_dir.hpp"
@@ -218,18 +219,6 @@ TEST_F(PluginManagerTest, ThrowFromPluginCallBecomesFailedCallAndPluginKeepsServ
   EXPECT_EQ(info(*manager, "agent.fixture_echo").state, PluginState::kActive);
 }
 
-// The ABI fixtures are built one major (or one minor) past the SDK, so the expected messages
-// follow the SDK's version instead of naming one that the next bump would make stale.
-std::string abi_version(int major, int minor) {
-  return std::to_string(major) + "." + std::to_string(minor);
-}
-const std::string kNextMajorMessage = "built against SDK ABI " + abi_version(SAMOKODER_ABI_MAJOR + 1, 0) +
-                                      ", this kernel speaks ABI " + std::to_string(SAMOKODER_ABI_MAJOR) +
-                                      ".x";
-const std::string kNextMinorMessage =
-    "built against SDK ABI " + abi_version(SAMOKODER_ABI_MAJOR, SAMOKODER_ABI_MINOR + 1) +
-    ", newer than this kernel's " + abi_version(SAMOKODER_ABI_MAJOR, SAMOKODER_ABI_MINOR);
-
 struct NegativeCase {
   const char* name;
   const char* id;
@@ -261,9 +250,9 @@ INSTANTIATE_TEST_SUITE_P(
     AbiFixtures, NegativeFixture,
     ::testing::Values(
         NegativeCase{"WrongAbiMajor", "agent.fixture_abi_major", "fixture_abi_major",
-                     FailureReason::kAbiMajor, kNextMajorMessage},
+                     FailureReason::kAbiMajor, testing::next_major_refusal()},
         NegativeCase{"NewerAbiMinor", "agent.fixture_abi_minor", "fixture_abi_minor",
-                     FailureReason::kAbiMinor, kNextMinorMessage},
+                     FailureReason::kAbiMinor, testing::next_minor_refusal()},
         NegativeCase{"WrongFingerprint", "agent.fixture_fingerprint", "fixture_fingerprint",
                      FailureReason::kFingerprint, "built with toolchain \"gcc7/libstdc++7/cxx11abi0\""},
         NegativeCase{"NoEntrySymbol", "agent.fixture_no_entry", "fixture_no_entry",
@@ -519,7 +508,7 @@ TEST_F(ReloadTest, BrokenSuccessorLeavesTheRunningGenerationActiveAndSaysWhy) {
   const std::pair<const char*, std::string> broken[] = {
       {"fixture_echo_init_throws", "init threw fixture: this version cannot start"},
       {"fixture_echo_self_test_fails", "self_test failed: unavailable: fixture: self-test found no upstream"},
-      {"fixture_abi_major", kNextMajorMessage},
+      {"fixture_abi_major", testing::next_major_refusal()},
       {"not_elf", "not an ELF file"},
   };
   for (const auto& [name, reason] : broken) {

@@ -1,11 +1,18 @@
 #include "app/application.hpp"
 
+#include <csignal>
+#include <fstream>
+
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <samokoder/sdk/storage.hpp>
 
+#include "abi_versions.hpp"
 #include "app/ops_routes.hpp"
 #include "http_client.hpp"
+#include "processes/child.hpp"
 #include "temp_dir.hpp"
 #include "wait_until.hpp"
 
@@ -42,11 +49,14 @@ class ApplicationTest : public ::testing::Test {
     config.plugins.plugin_dir = SAMOKODER_FIXTURE_DIR;
     config.plugins.runtime_dir = runtime_.path();
     config.plugins.plugins = std::move(plugins);
+    config.processes.state_dir = process_records();
     application_ = std::make_unique<Application>(std::move(config), clock_);
     const sdk::Status status = application_->start();
     ASSERT_TRUE(status.ok()) << status.to_string();
     client_ = std::make_unique<HttpClient>("127.0.0.1", application_->port());
   }
+
+  std::filesystem::path process_records() const { return runtime_.path() / "processes"; }
 
   testing::TempDir runtime_{"samokoder-app"};
   core::SystemClock clock_;
@@ -84,6 +94,36 @@ TEST_F(ApplicationTest, ReadyzIs503WithoutStorage) {
   EXPECT_EQ(checks[1]["detail"], "no storage plugin is active");
 }
 
+// A server killed with -9 left a child running; the next start ends it before plugins load.
+TEST_F(ApplicationTest, StartEndsTheChildrenAnEarlierRunLeft) {
+  const pid_t orphan = ::fork();
+  ASSERT_GE(orphan, 0);
+  if (orphan == 0) {
+    ::setsid();
+    ::execl("/bin/sleep", "sleep", "60", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  std::uint64_t start_time = 0;
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        const auto fields = processes::stat_fields(orphan);
+        start_time = processes::process_start_time(orphan);
+        return fields.size() > 1 && start_time != 0;
+      },
+      std::chrono::seconds(5)));
+  std::filesystem::create_directories(process_records());
+  // Written by a server that is gone: its start time is not the one its pid has now.
+  std::ofstream(process_records() / (std::to_string(orphan) + "-" + std::to_string(start_time) + ".child"))
+      << orphan << ' ' << start_time << " agent.old#1 " << ::getpid() << " 1\n";
+
+  start({});
+  int status = 0;
+  ASSERT_TRUE(testing::wait_until([&] { return ::waitpid(orphan, &status, WNOHANG) == orphan; },
+                                  std::chrono::seconds(5)));
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  EXPECT_TRUE(std::filesystem::is_empty(process_records()));
+}
+
 TEST_F(ApplicationTest, StorageIsTheEmbeddedSqliteBackendAndAnswers) {
   start({});
   auto lease = application_->storage();
@@ -116,7 +156,7 @@ TEST_F(ApplicationTest, PluginsApiShowsEveryPluginWithStateReasonGenerationAndDi
   const auto failed = application_->plugins().find("agent.fixture_abi_major");
   ASSERT_TRUE(failed);
   EXPECT_NE(plugin_to_json(*failed, PluginView::kAdmin)["failure_message"].get<std::string>().find(
-                "built against SDK ABI 2.0"),
+                testing::next_major_refusal()),
             std::string::npos);
   EXPECT_EQ(items[2]["state"], "ACTIVE");
 

@@ -12,6 +12,7 @@
 
 #include <samokoder/sdk.hpp>
 
+#include "abi_versions.hpp"
 #include "fixed_agent_context.hpp"
 #include "http/server.hpp"
 #include "http_client.hpp"
@@ -260,8 +261,8 @@ TEST_F(ReloadUnderLoad, UpgradeAnswersFromV1OrV2AndOnlyV2AfterTheSwap) {
 TEST_F(ReloadUnderLoad, BrokenSuccessorsLeaveV1ServingAndSayWhy) {
   Load load;
   start_load(load, 8, bhttp::verb::get, "/echo");
-  const std::pair<const char*, const char*> broken[] = {
-      {"fixture_abi_major", "built against SDK ABI 2.0"},
+  const std::pair<const char*, std::string> broken[] = {
+      {"fixture_abi_major", testing::next_major_refusal()},
       {"fixture_echo_init_throws", "init threw fixture: this version cannot start"},
       {"fixture_echo_self_test_fails", "self_test failed"},
   };

@@ -600,7 +600,7 @@ TEST_F(HttpClientTest, PluginsReachTheServiceThroughHostServices) {
   LoopbackHttpServer server(hello);
   auto service = make_service();
   core::SystemClock clock;
-  plugins::PluginHost host("llm.openai", nlohmann::json::object(), registry_, clock,
+  plugins::PluginHost host("llm.openai", 1, nlohmann::json::object(), registry_, clock,
                            plugins::KernelServices{.http = service.get()});
   sdk::HostServices& services = host;
   auto response = services.http().send(get(server.url("/from-plugin")), {});
@@ -615,7 +615,7 @@ TEST_F(HttpClientTest, PluginsReachTheServiceThroughHostServices) {
   host.close_http();
   EXPECT_EQ(services.http().send(get(server.url()), {}).status().code(), sdk::StatusCode::kUnavailable);
 
-  plugins::PluginHost offline("x.y", nlohmann::json::object(), registry_, clock);
+  plugins::PluginHost offline("x.y", 1, nlohmann::json::object(), registry_, clock);
   EXPECT_EQ(offline.http().send(get(server.url()), {}).status().code(), sdk::StatusCode::kUnavailable);
 }
 

@@ -61,6 +61,13 @@ class SchedulerTest : public ::testing::Test {
     view_ = tasks_->for_plugin("agent.test");
   }
   void SetUp() override { make({.threads = 2, .queue_limit = 16, .call_timeout_ms = 60000}); }
+  // Posts a task that holds its thread until its token is cancelled, then sets `saw_cancel`.
+  sdk::Status post_until_cancelled(std::atomic<bool>& saw_cancel) {
+    return view_->post([&saw_cancel](sdk::CancelToken token) {
+      wait_until([&] { return token.stop_requested(); }, kPatience, milliseconds(1));
+      saw_cancel = token.stop_requested();
+    });
+  }
   void TearDown() override {
     view_.reset();
     if (tasks_) tasks_->stop(std::chrono::steady_clock::now() + std::chrono::seconds(5));
@@ -168,12 +175,7 @@ TEST_F(SchedulerTest, AFullQueueRefusesWithResourceExhausted) {
 TEST_F(SchedulerTest, ATaskPastItsDeadlineHasItsTokenCancelled) {
   make({.threads = 1, .queue_limit = 4, .call_timeout_ms = 100});
   std::atomic<bool> saw_cancel{false};
-  ASSERT_TRUE(view_
-                  ->post([&](sdk::CancelToken token) {
-                    wait_until([&] { return token.stop_requested(); }, kPatience, milliseconds(1));
-                    saw_cancel = token.stop_requested();
-                  })
-                  .ok());
+  ASSERT_TRUE(post_until_cancelled(saw_cancel).ok());
   ASSERT_TRUE(wait_until([&] { return saw_cancel.load(); }, kPatience));
   EXPECT_TRUE(
       wait_until([&] { return tasks_counted(registry_, "agent.test", "timed_out") == 1; }, kPatience));
@@ -187,12 +189,7 @@ TEST_F(SchedulerTest, ADeadlineAppliedLiveGovernsTheTasksThatStartAfterIt) {
   make({.threads = 1, .queue_limit = 4, .call_timeout_ms = 600000});
   tasks_->apply_live(milliseconds(100), milliseconds(10000));
   std::atomic<bool> saw_cancel{false};
-  ASSERT_TRUE(view_
-                  ->post([&](sdk::CancelToken token) {
-                    wait_until([&] { return token.stop_requested(); }, kPatience, milliseconds(1));
-                    saw_cancel = token.stop_requested();
-                  })
-                  .ok());
+  ASSERT_TRUE(post_until_cancelled(saw_cancel).ok());
   EXPECT_TRUE(wait_until([&] { return saw_cancel.load(); }, kPatience));
 }
 

@@ -3,6 +3,7 @@
 #include <samokoder/abi.h>
 
 #include "outbound_http/service.hpp"
+#include "processes/process_service.hpp"
 #include "scheduling/task_scheduler.hpp"
 
 namespace samokoder::testing {
@@ -68,6 +69,10 @@ std::chrono::steady_clock::time_point TestHost::monotonic_now() const noexcept {
 
 sdk::Scheduler& TestHost::scheduler() noexcept {
   return scheduling::unavailable_scheduler();
+}
+
+sdk::ProcessRunner& TestHost::processes() noexcept {
+  return processes::unavailable_process_runner();
 }
 
 void TestHost::set_now(std::chrono::system_clock::time_point t) {

@@ -50,6 +50,8 @@ class TestHost final : public sdk::HostServices {
   sdk::Scheduler& scheduler() noexcept override;
   // Storage backends make no outbound calls: the kernel's client that refuses every one.
   sdk::HttpClient& http() noexcept override;
+  // Storage plugins start no child process; a call is refused (kUnavailable).
+  sdk::ProcessRunner& processes() noexcept override;
 
   void set_now(std::chrono::system_clock::time_point t);
   void advance(std::chrono::system_clock::duration d);

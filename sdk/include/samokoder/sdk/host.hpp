@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include <samokoder/sdk/http_client.hpp>
+#include <samokoder/sdk/process.hpp>
 #include <samokoder/sdk/scheduler.hpp>
 
 namespace samokoder::sdk {
@@ -73,6 +74,9 @@ class HostServices {
   // Outbound HTTP and HTTPS (http_client.hpp), counted in metrics under this plugin's id. The
   // reference stays valid until shutdown; calls still running then are cancelled.
   virtual HttpClient& http() noexcept = 0;
+  // Child processes (process.hpp). Each child is attributed to this plugin generation: unloading the
+  // generation (reload, disable) ends the children it still has once its last call returned.
+  virtual ProcessRunner& processes() noexcept = 0;
 };
 
 }  // namespace samokoder::sdk

@@ -74,7 +74,7 @@ class EmptyContext final : public sdk::AgentContext {
   }
   sdk::Status write_file(std::string_view, std::string_view) override { return {}; }
   sdk::Status emit_event(std::string_view, const nlohmann::json&) override { return {}; }
-  bool cancelled() const noexcept override { return false; }
+  sdk::CancelToken cancel_token() const noexcept override { return sdk::never_cancelled(); }
 
  private:
   nlohmann::json state_ = nlohmann::json::object();

@@ -108,7 +108,7 @@ TEST_F(PluginManagerTest, GoodPluginOfEachKindBecomesActiveAndAnswers) {
     sdk::CompletionRequest request;
     request.model = "m";
     request.messages = {{"user", "hello"}};
-    return l.complete(request, nullptr);
+    return l.complete(request, nullptr, sdk::never_cancelled());
   });
   ASSERT_TRUE(completion.ok());
   EXPECT_EQ(completion->content, "fixed answer");

@@ -2,6 +2,7 @@
 // HostServices::http() alone, streams the answer, and an asynchronous call it leaves running is
 // cancelled and completed before its library is unloaded.
 #include <fstream>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -45,14 +46,16 @@ class PluginHttpTest : public ::testing::Test {
   }
 
   sdk::Result<sdk::Completion> complete(const std::string& model, const std::string& url,
-                                        sdk::CompletionSink* sink = nullptr) {
+                                        sdk::CompletionSink* sink = nullptr,
+                                        sdk::CancelToken cancel = sdk::never_cancelled()) {
     sdk::CompletionRequest request;
     request.model = model;
     request.base_url = url;
     request.api_key = "sk-plugin-key";
     request.messages = {{"user", "hi"}};
     auto lease = manager_->acquire(kPluginId);
-    return lease.call<sdk::LlmProvider>([&](sdk::LlmProvider& llm) { return llm.complete(request, sink); });
+    return lease.call<sdk::LlmProvider>(
+        [&](sdk::LlmProvider& llm) { return llm.complete(request, sink, cancel); });
   }
 
   const testing::TestPki pki_ = testing::make_pki();
@@ -98,6 +101,21 @@ TEST_F(PluginHttpTest, APluginStreamsAnHttpsAnswerThroughHostServicesAlone) {
                           {"class", "2xx"}})
                 .value(),
             1);
+}
+
+TEST_F(PluginHttpTest, TheCallersTokenEndsACompletionWaitingOnASilentProvider) {
+  testing::LoopbackHttpServer server(stream_events, &pki_);
+  ASSERT_TRUE(manager_->start().ok());
+  sdk::CancelSource run;
+  std::thread canceller([&] {
+    testing::wait_until([&] { return server.requests() == 1; }, 10s);
+    run.request_stop();  // the user cancels the run while the model has not answered
+  });
+  auto completion = complete("streamed", server.url("/stall", "localhost"), nullptr, run.get_token());
+  canceller.join();
+  EXPECT_EQ(completion.status().code(), sdk::StatusCode::kCancelled) << completion.status().to_string();
+  // A timeout would have ended it deadline_exceeded; the server saw its connection closed.
+  EXPECT_TRUE(testing::wait_until([&] { return server.closed() == 1; }, 10s)) << "the connection stays open";
 }
 
 TEST_F(PluginHttpTest, UnloadCancelsTheCallsAPluginLeftRunningBeforeItsLibraryGoes) {

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include <samokoder/sdk/cancel.hpp>
 #include <samokoder/sdk/plugin.hpp>
 
 namespace samokoder::sdk {
@@ -33,8 +34,10 @@ class AgentContext {
   virtual Status write_file(std::string_view path, std::string_view content) = 0;
   // Appends an event to the run's event stream (persisted before it is sent to clients).
   virtual Status emit_event(std::string_view type, const nlohmann::json& payload) = 0;
-  // True once the user or the kernel cancelled the run; long steps check it and return kCancelled.
-  virtual bool cancelled() const noexcept = 0;
+  // The run's cancellation: stopped once the user or the kernel cancelled the run. Pass it to every
+  // long call of the step (HTTP, child processes, the model), which then end early; a step that sees
+  // stop_requested() returns kCancelled.
+  virtual CancelToken cancel_token() const noexcept = 0;
 };
 
 struct AgentStepResult {

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include <samokoder/sdk/cancel.hpp>
 #include <samokoder/sdk/plugin.hpp>
 
 namespace samokoder::sdk {
@@ -42,7 +43,8 @@ struct Completion {
   TokenUsage usage;
 };
 
-// Receives streamed text as it arrives. Return false to cancel the request.
+// Receives streamed text as it arrives. Return false to stop the answer there (the call succeeds
+// with what arrived); to abandon a call from another thread, stop its CancelToken instead.
 class CompletionSink {
  public:
   virtual ~CompletionSink() = default;
@@ -53,8 +55,10 @@ class LlmProvider : public Plugin {
  public:
   // The provider name users store keys under, e.g. "openai".
   virtual std::string_view provider() const noexcept = 0;
-  // Runs one completion; `sink` may be null (no streaming). Usage is reported even on kCancelled.
-  virtual Result<Completion> complete(const CompletionRequest& request, CompletionSink* sink) = 0;
+  // Runs one completion; `sink` may be null (no streaming). Pass `cancel` to every HTTP call the
+  // completion makes: once it is stopped the provider closes its connection and returns kCancelled.
+  virtual Result<Completion> complete(const CompletionRequest& request, CompletionSink* sink,
+                                      CancelToken cancel) = 0;
 };
 
 }  // namespace samokoder::sdk

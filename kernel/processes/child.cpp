@@ -83,6 +83,21 @@ struct ChildSetup {
   int max_fd;
 };
 
+// The kernel's own struct sigaction (x86-64 and arm64 share this layout). glibc refuses the signals it
+// reserves for its threads (32 and 33), so an ignore of those inherited from whatever started the
+// server would otherwise pass on to every child; the raw system call resets them too.
+struct KernelSigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)();
+  unsigned long mask;
+};
+
+void reset_to_default(int sig) noexcept {
+  const KernelSigaction default_action{SIG_DFL, 0, nullptr, 0};
+  ::syscall(SYS_rt_sigaction, sig, &default_action, nullptr, sizeof(default_action.mask));
+}
+
 [[noreturn]] void run_child(const ChildSetup& s) noexcept {
   int error_fd = s.error_fd;
   // A new session: its own process group (pgid == pid) and no controlling terminal.
@@ -93,7 +108,7 @@ struct ChildSetup {
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+    if (sig != SIGKILL && sig != SIGSTOP) reset_to_default(sig);
   }
   int in = s.stdin_fd;
   if (in < 0) in = ::open("/dev/null", O_RDONLY);

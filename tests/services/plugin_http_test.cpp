@@ -46,7 +46,7 @@ class PluginHttpTest : public ::testing::Test {
   }
 
   sdk::Result<sdk::Completion> complete(const std::string& model, const std::string& url,
-                                        sdk::CompletionSink* sink = nullptr,
+                                        sdk::CompletionObserver* sink = nullptr,
                                         sdk::CancelToken cancel = sdk::never_cancelled()) {
     sdk::CompletionRequest request;
     request.model = model;
@@ -78,7 +78,7 @@ void stream_events(const ReceivedRequest& request, ServerConnection& connection)
 TEST_F(PluginHttpTest, APluginStreamsAnHttpsAnswerThroughHostServicesAlone) {
   testing::LoopbackHttpServer server(stream_events, &pki_);
   ASSERT_TRUE(manager_->start().ok());
-  struct Sink final : sdk::CompletionSink {
+  struct Sink final : sdk::CompletionObserver {
     bool on_delta(std::string_view text) override {
       deltas.emplace_back(text);
       return true;

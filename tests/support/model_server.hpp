@@ -3,7 +3,8 @@
 // per-test script and misbehaving on demand. Every suite that needs a model (providers, the gateway,
 // runs, the agent pipeline, the browser test) talks to this instead of the internet.
 //
-// Routes (the same server answers both formats; a base URL of url("/v1") suits both clients):
+// Routes (one server answers both formats: an OpenAI client takes url("/v1") as its base URL, an
+// Anthropic client url("") as the official SDKs do):
 //   POST /v1/chat/completions  OpenAI format; "stream": true gives SSE chunks ending in "data: [DONE]",
 //                              with a usage chunk when stream_options.include_usage is true
 //   POST /v1/messages          Anthropic format; "stream": true gives message_start,

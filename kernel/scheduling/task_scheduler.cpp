@@ -219,10 +219,13 @@ void TaskScheduler::timer_loop() {
     }
     std::shared_ptr<Timer> timer = std::move(first->second);
     due_.erase(first);
+    firing_view_ = timer->view.lock().get();
     lock.unlock();
     fire(timer);
-    timer.reset();  // a cancelled timer's task goes here, outside the lock
+    timer.reset();  // a cancelled timer's task may go here, outside the lock
     lock.lock();
+    firing_view_ = nullptr;
+    fired_.notify_all();
   }
 }
 
@@ -310,6 +313,11 @@ bool PluginScheduler::close() noexcept {
   }
   for (const TimerId id : ids)
     cancel_timer(id);
+  {
+    // The timer thread may have taken one of them off the due list just before: wait until it let go.
+    std::unique_lock lock(scheduler_.mutex_);
+    scheduler_.fired_.wait(lock, [&] { return scheduler_.firing_view_ != view_.get(); });
+  }
   view_->stop.request_stop();
   std::unique_lock lock(view_->mutex);
   const bool idle = view_->idle.wait_for(lock, std::chrono::milliseconds(scheduler_.close_timeout_ms_.load()),

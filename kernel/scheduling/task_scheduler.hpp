@@ -88,8 +88,12 @@ class TaskScheduler {
   std::condition_variable changed_;
   std::multimap<std::chrono::steady_clock::time_point, std::shared_ptr<Timer>> due_;  // guarded
   std::vector<std::function<void()>> deferred_;                                       // guarded
-  bool stopping_ = false;                                                             // guarded
-  std::uint64_t next_timer_id_ = 1;                                                   // guarded
+  // The view whose timer the timer thread holds outside the lock (firing it, or dropping it); close()
+  // waits until that is not its own, so no timer of an unloaded plugin is destroyed on this thread.
+  const void* firing_view_ = nullptr;  // guarded
+  std::condition_variable fired_;
+  bool stopping_ = false;            // guarded
+  std::uint64_t next_timer_id_ = 1;  // guarded
   std::thread timer_thread_;
 };
 

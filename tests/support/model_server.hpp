@@ -10,6 +10,9 @@
 //   POST /v1/messages          Anthropic format; "stream": true gives message_start,
 //                              content_block_start/delta/stop, message_delta (usage), message_stop
 //   GET  /v1/models            both formats' model list (the models given to the constructor)
+// Control routes, for a test that runs the server in another process (scripted_model_server):
+//   POST /__script             a JSON array of replies (model_reply_from_json), appended to the script
+//   GET  /__calls              the calls so far, as JSON
 // Anything else is 404. A request is answered by the next reply of the script (or by the responder
 // function); when neither has one, it gets 500 with the message "script exhausted", which fails the
 // test loudly instead of hanging it.
@@ -41,6 +44,8 @@ namespace samokoder::testing {
 
 enum class WireFormat { kOpenAi, kAnthropic };
 
+// Input tokens count cached ones too, as OpenAI reports them; the Anthropic rendering subtracts the
+// cache counts from input_tokens, as that API reports them apart.
 struct ScriptedUsage {
   std::uint64_t prompt_tokens = 10;
   std::uint64_t completion_tokens = 5;

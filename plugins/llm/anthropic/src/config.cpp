@@ -17,7 +17,10 @@ constexpr std::uint64_t kMaxTimeoutMs = 24ULL * 60 * 60 * 1000;
 sdk::Status read_count(const nlohmann::json& config, const char* key, std::uint64_t max, std::uint64_t& out) {
   const auto it = config.find(key);
   if (it == config.end()) return {};
-  if (!it->is_number_unsigned() || it->get<std::uint64_t>() > max)
+  // JSON parsed from a file or written as a literal makes 300 a signed integer; both count.
+  const bool non_negative =
+      it->is_number_unsigned() || (it->is_number_integer() && it->get<std::int64_t>() >= 0);
+  if (!non_negative || it->get<std::uint64_t>() > max)
     return sdk::Status::invalid_argument(std::string("llm.anthropic config: ") + key +
                                          " must be an integer from 0 to " + std::to_string(max) + ", got " +
                                          it->dump());

@@ -57,7 +57,6 @@ struct CallShared {
     int expected = kWaiting;
     if (phase.compare_exchange_strong(expected, kExpired)) source.request_stop();
   }
-  bool expired() const { return phase.load() == kExpired; }
 };
 
 // Cancels the first-token timer when the call ends, however it ends.
@@ -220,15 +219,18 @@ class AnthropicProvider final : public sdk::LlmProvider {
       report_usage(usage);
     };
 
-    if (shared->expired())
-      return partial_usage(),
-             sdk::Status::deadline_exceeded("first_token timeout: anthropic sent no content within " +
-                                            std::to_string(timeouts.first_token.count()) + " ms");
-    if (!response.ok()) {
+    // Settles the race with a timer still due: from here on it finds the call answered. A stream that
+    // completed without any content (an empty answer) is no timeout.
+    const bool expired = !shared->answered() && !(response.ok() && streamed && decoder.finished());
+    if (expired || !response.ok()) {
       partial_usage();
-      const auto& status = response.status();
+      // The caller's stop wins over a timer that fired after it: the caller gave up first.
       if (cancel.stop_requested())
         return sdk::Status::cancelled("the completion was cancelled by its caller");
+      if (expired)
+        return sdk::Status::deadline_exceeded("first_token timeout: anthropic sent no content within " +
+                                              std::to_string(timeouts.first_token.count()) + " ms");
+      const auto& status = response.status();
       if (status.code() == sdk::StatusCode::kDeadlineExceeded &&
           status.message().find("first_byte") != std::string::npos)
         return sdk::Status::deadline_exceeded("first_token timeout: anthropic sent no answer within " +

@@ -95,7 +95,8 @@ std::vector<http::WorkPool::Unfinished> TaskScheduler::stop(Clock::time_point de
 }
 
 sdk::Status TaskScheduler::submit(const std::shared_ptr<View>& view,
-                                  std::shared_ptr<sdk::Scheduler::Task> task, std::function<void()> after) {
+                                  std::shared_ptr<sdk::Scheduler::Task> task, std::function<void()> after,
+                                  std::shared_ptr<const std::atomic<bool>> cancelled) {
   {
     std::lock_guard lock(view->mutex);
     if (view->closed) {
@@ -106,7 +107,8 @@ sdk::Status TaskScheduler::submit(const std::shared_ptr<View>& view,
   }
   // The task's own token: stopped by the pool's deadline or by the plugin's close().
   auto task_stop = std::make_shared<std::stop_source>();
-  auto work = [view, task = std::move(task), after = std::move(after), task_stop]() mutable {
+  auto work = [view, task = std::move(task), after = std::move(after), task_stop,
+               cancelled = std::move(cancelled)]() mutable {
     {
       const core::PluginCallScope note(view->plugin_id);
       const sdk::CancelToken closing = view->stop.get_token();
@@ -116,7 +118,7 @@ sdk::Status TaskScheduler::submit(const std::shared_ptr<View>& view,
         std::lock_guard lock(view->mutex);
         closed_before_start = view->closed;
       }
-      if (!closed_before_start) {
+      if (!closed_before_start && !(cancelled && cancelled->load())) {
         try {
           (*task)(task_stop->get_token());
           view->done.add();
@@ -171,7 +173,8 @@ void TaskScheduler::fire(const std::shared_ptr<Timer>& timer) {
       owner->timers.erase(timer->id);
     }
   };
-  const sdk::Status submitted = submit(view, timer->task, next);
+  const sdk::Status submitted =
+      submit(view, timer->task, next, std::shared_ptr<const std::atomic<bool>>(timer, &timer->cancelled));
   if (submitted.ok()) return;
   if (submitted.code() == sdk::StatusCode::kResourceExhausted) view->skipped.add();
   next();

@@ -68,8 +68,11 @@ class TaskScheduler {
   struct Timer;
 
   // Queues one run of `task` for `view`; `after` runs on the pool thread once the task returned.
+  // When `cancelled` is set by the time a pool thread takes the run, the task is skipped: a timer
+  // cancelled while its run waited in the queue does not run again.
   sdk::Status submit(const std::shared_ptr<View>& view, std::shared_ptr<sdk::Scheduler::Task> task,
-                     std::function<void()> after);
+                     std::function<void()> after,
+                     std::shared_ptr<const std::atomic<bool>> cancelled = nullptr);
   void arm(std::shared_ptr<Timer> timer, std::chrono::steady_clock::time_point due);
   void fire(const std::shared_ptr<Timer>& timer);
   // Runs `action` on the timer thread soon (never under the pool's lock).

@@ -9,7 +9,8 @@
 //   run_after(delay, task)     runs task once, `delay` from now
 //   run_every(period, task)    runs task `period` from now, then `period` after each run ends (runs
 //                              of one timer never overlap, a slow run delays the next)
-//   cancel_timer(id)           no further runs of that timer; a run in progress finishes
+//   cancel_timer(id)           no further runs of that timer (also none already waiting for a pool
+//                              thread); a run in progress finishes
 //
 // Every task gets a CancelToken (cancel.hpp). It is cancelled when the task overruns the pool's
 // deadline (server.task_pool.call_timeout_ms) and when the plugin generation shuts down; a task

@@ -168,6 +168,10 @@ void TaskScheduler::fire(const std::shared_ptr<Timer>& timer) {
       arm(timer, Clock::now() + timer->period);
       return;
     }
+    // The timer runs no more: its task (plugin code) goes here, on the pool thread before the run
+    // tells the plugin it is idle, not with the last reference to the timer, which the timer thread
+    // may drop after the plugin was unloaded (a SIGSEGV in the task's destructor).
+    timer->task.reset();
     if (const auto owner = weak_view.lock()) {
       std::lock_guard lock(owner->mutex);
       owner->timers.erase(timer->id);

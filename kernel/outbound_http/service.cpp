@@ -239,6 +239,9 @@ struct PluginClient::Calls {
   std::uint64_t next_id = 0;
   // Running calls: how to cancel each.
   std::map<std::uint64_t, std::function<void()>> running;
+  // Refused calls whose completion (plugin code) is posted but has not run yet: close() waits for
+  // them too, or a refusal of a call made from a completion could run after the library is gone.
+  std::size_t refusals_queued = 0;
 };
 
 namespace {
@@ -778,7 +781,7 @@ void PluginClient::close() noexcept {
   calls_->closed = true;
   for (const auto& [id, cancel] : calls_->running)
     cancel();
-  calls_->finished.wait(lock, [&] { return calls_->running.empty(); });
+  calls_->finished.wait(lock, [&] { return calls_->running.empty() && calls_->refusals_queued == 0; });
 }
 
 void PluginClient::send_async(sdk::HttpRequest request, sdk::CancelToken cancel, Completion done) noexcept {
@@ -788,18 +791,29 @@ void PluginClient::send_async(sdk::HttpRequest request, sdk::CancelToken cancel,
         done(std::move(status));
         return;
       }
-      asio::post(service_->io, [done = std::move(done), status = std::move(status)]() mutable {
-        try {
-          done(std::move(status));
-        } catch (...) {  // nothing to tell: the call never started
-        }
-      });
+      {
+        std::lock_guard lock(calls_->mutex);
+        ++calls_->refusals_queued;
+      }
+      asio::post(service_->io,
+                 [calls = calls_, done = std::move(done), status = std::move(status)]() mutable {
+                   try {
+                     done(std::move(status));
+                   } catch (...) {  // nothing to tell: the call never started
+                   }
+                   done = nullptr;  // the plugin's callable goes before close() may return
+                   std::lock_guard lock(calls->mutex);
+                   --calls->refusals_queued;
+                   calls->finished.notify_all();
+                 });
     };
+    bool closed = false;
     {
       std::lock_guard lock(calls_->mutex);
-      if (calls_->closed)
-        return refuse(sdk::Status::unavailable("outbound HTTP is closed: the plugin is shutting down"));
+      closed = calls_->closed;
     }
+    if (closed)
+      return refuse(sdk::Status::unavailable("outbound HTTP is closed: the plugin is shutting down"));
     auto url = validate(request, service_->config);
     if (!url.ok()) return refuse(url.status());
     auto exchange = std::make_shared<Exchange>(service_, calls_, nullptr, std::move(request),

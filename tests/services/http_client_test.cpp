@@ -596,6 +596,24 @@ TEST_F(HttpClientTest, AsyncCallsCompleteOnServiceThreadsAndCloseCancelsThem) {
   EXPECT_EQ(refused.status().code(), sdk::StatusCode::kUnavailable);
 }
 
+TEST_F(HttpClientTest, CloseWaitsForTheRefusalOfACallMadeFromACompletion) {
+  LoopbackHttpServer server([](const ReceivedRequest&, ServerConnection& connection) { connection.stall(); });
+  auto service = make_service();
+  auto client = service->client("p");
+  std::atomic<bool> retry_completed{false};
+  // A's completion (plugin code) retries once close() has begun; the retry is refused, and its
+  // completion is plugin code too: it must have run before close() lets the plugin be unloaded.
+  client->send_async(get(server.url("/first")), {}, [&](sdk::Result<sdk::HttpResponse>) {
+    client->send_async(get(server.url("/retry")), {}, [&](sdk::Result<sdk::HttpResponse> retried) {
+      std::this_thread::sleep_for(200ms);  // a slow completion widens the window
+      retry_completed = retried.status().code() == sdk::StatusCode::kUnavailable;
+    });
+  });
+  ASSERT_TRUE(testing::wait_until([&] { return server.requests() == 1; }, 10s));
+  client->close();
+  EXPECT_TRUE(retry_completed.load()) << "close() returned before the refused call's completion ran";
+}
+
 TEST_F(HttpClientTest, PluginsReachTheServiceThroughHostServices) {
   LoopbackHttpServer server(hello);
   auto service = make_service();

@@ -33,8 +33,8 @@ Application::Application(config::Config config, const core::Clock& clock)
       metrics_(*metrics_holder_),
       tasks_(std::make_unique<scheduling::TaskScheduler>(
           config_.server.task_pool, std::chrono::milliseconds(config_.plugins.drain_timeout_ms), metrics_)),
-      http_client_(make_http_client(config_.http_client, metrics_)),
       processes_(std::make_unique<processes::ProcessService>(config_.processes, metrics_)),
+      http_client_(make_http_client(config_.http_client, metrics_)),
       plugins_(std::make_unique<plugins::PluginManager>(
           config_.plugins, metrics_, clock_,
           plugins::KernelServices{tasks_.get(), http_client_.get(), processes_.get()})),

@@ -107,10 +107,11 @@ class Application {
   metrics::Registry& metrics_;
   // Before the plugin manager: plugins hold views of it until they are unloaded.
   std::unique_ptr<scheduling::TaskScheduler> tasks_;
+  // Before plugins_: every generation's children are ended before the service goes. Before
+  // http_client_ too: the HTTP service's destructor runs completions that may still start a child.
+  std::unique_ptr<processes::ProcessService> processes_;
   // Outbound HTTP for plugins; declared before the plugin manager, which hands it to every plugin.
   std::unique_ptr<outbound_http::Service> http_client_;
-  // Before plugins_: every generation's children are ended before the service goes.
-  std::unique_ptr<processes::ProcessService> processes_;
   std::unique_ptr<plugins::PluginManager> plugins_;
   std::unique_ptr<api::ApiContext> api_;  // created by start(), after the secret checks
   std::shared_ptr<const http::Router> router_;

@@ -252,7 +252,10 @@ bool Generation::teardown() noexcept {
         log->error("plugin {} generation {}: shutdown {}", descriptor_.id, number_, *thrown);
       }
     }
-    if (host_) host_->close_http();  // their callbacks are plugin code: gone before destroy
+    if (host_) {  // their callbacks are plugin code: gone before destroy
+      host_->close_http();
+      host_->close_processes();
+    }
     if (auto thrown = guard([&] { raw_descriptor_->destroy(instance_); })) {
       log->error("plugin {} generation {}: destroy {}", descriptor_.id, number_, *thrown);
     }

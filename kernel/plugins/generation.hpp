@@ -7,7 +7,8 @@
 // expected and what was found, and carries a FailureReason for metrics. No plugin code runs before
 // the ELF checks pass; every call into plugin code is guarded, so a throw becomes a failure.
 //
-// teardown() is the reverse: shutdown, destroy, unload, and the residency check (dlopen with
+// teardown() is the reverse: close the scheduler view (timers and tasks stop), shutdown, close the
+// HTTP and process views (their callbacks end), destroy, unload, and the residency check (dlopen with
 // RTLD_NOLOAD) that tells whether the library really left the address space.
 //
 // Ownership: a Generation owns its instance, host, library handle and private copy.

@@ -67,6 +67,10 @@ void PluginHost::close_http() noexcept {
   if (http_) http_->close();
 }
 
+void PluginHost::close_processes() noexcept {
+  if (processes_) processes_->close();
+}
+
 sdk::ProcessRunner& PluginHost::processes() noexcept {
   if (processes_) return *processes_;
   return processes::unavailable_process_runner();

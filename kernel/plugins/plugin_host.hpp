@@ -75,6 +75,10 @@ class PluginHost final : public sdk::HostServices {
   // are gone. Later calls are refused.
   void close_http() noexcept;
 
+  // Called with close_http(): refuses new child processes and ends those this generation still has
+  // (a handle the plugin forgot included), so their on_line callbacks are over before destroy.
+  void close_processes() noexcept;
+
  private:
   enum class MetricType : char { kCounter = 'c', kGauge = 'g', kHistogram = 'h' };
   // The metric object for (type, name, labels), or nullptr when the name or labels are invalid.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -228,13 +229,35 @@ void ProcessService::end_matching(const Owner* owner) noexcept {
       forget(*tracked);
     }
     // Children supervised by callers (run()) leave the table when their caller's loop returns, which the
-    // kill grace bounds; a caller stuck in its own callback is not waited for past that.
-    const auto limit = std::chrono::milliseconds(2 * config_.kill_grace_ms) + std::chrono::seconds(5);
+    // kill grace bounds; a caller stuck in its own callback is not waited for past that. A child whose
+    // launch was under way when the table was read joins it later: it is stopped when it appears.
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(2 * config_.kill_grace_ms) + std::chrono::seconds(5);
+    std::set<const Tracked*> stopped;
+    for (const auto& tracked : ending)
+      stopped.insert(tracked.get());
     std::unique_lock lock(mutex_);
-    const bool gone = changed_.wait_for(lock, limit, [&] {
-      return std::none_of(children_.begin(), children_.end(),
-                          [&](const auto& entry) { return matches(*entry.second); });
-    });
+    bool gone = false;
+    while (!gone && std::chrono::steady_clock::now() < deadline) {
+      std::vector<std::shared_ptr<Tracked>> late;
+      gone = true;
+      for (const auto& [id, tracked] : children_) {
+        if (!matches(*tracked)) continue;
+        gone = false;
+        if (stopped.insert(tracked.get()).second) late.push_back(tracked);
+      }
+      if (gone) break;
+      lock.unlock();
+      for (const auto& tracked : late)
+        tracked->child.request_stop();
+      for (const auto& tracked : late) {
+        if (!tracked->started) continue;
+        tracked->join();
+        forget(*tracked);
+      }
+      lock.lock();
+      changed_.wait_for(lock, std::chrono::milliseconds(50));
+    }
     if (!gone)
       core::logger("processes")->error("child processes still supervised after their group was killed");
   } catch (...) {  // a destructor path: never throw

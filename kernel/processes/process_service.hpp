@@ -4,8 +4,9 @@
 // The service applies the config's defaults (timeout, kill grace, output cap, rlimits) to each spec,
 // records each child in the ChildJournal before it runs, and keeps every live child in a table keyed by
 // the plugin generation that started it, so that: ending a generation (reload, disable, unload) ends
-// that generation's children once its last call returned (PluginProcesses' destructor, which
-// Generation::teardown reaches after the plugin's destroy); shutdown() ends every child; and
+// that generation's children (PluginProcesses::close, which Generation::teardown calls after the
+// plugin's shutdown and before its destroy, refusing new children from then on); shutdown() ends
+// every child; and
 // sweep_orphans() at startup ends the children an earlier run of the server left behind. run()
 // supervises on the caller's thread; start() runs one supervising thread per long-lived child.
 // Metrics: samokoder_processes_started_total{plugin}, samokoder_processes_running{plugin},
@@ -15,6 +16,7 @@
 // PluginProcesses borrows it. Thread-safety: every method may be called concurrently.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -81,25 +83,42 @@ class ProcessService {
   bool shut_down_ = false;
 };
 
-// The ProcessRunner of one plugin generation. Its destructor ends the generation's children.
+// The ProcessRunner of one plugin generation. close() (after the plugin's shutdown, before its
+// instance is destroyed) refuses new children and ends the generation's children, so no on_line
+// callback (plugin code) runs once the instance is gone; the destructor does the same if close()
+// was never called.
 class PluginProcesses final : public sdk::ProcessRunner {
  public:
   PluginProcesses(ProcessService& service, Owner owner) : service_(service), owner_(std::move(owner)) {}
-  ~PluginProcesses() override { service_.end_children_of(owner_); }
+  ~PluginProcesses() override { close(); }
   PluginProcesses(const PluginProcesses&) = delete;
   PluginProcesses& operator=(const PluginProcesses&) = delete;
 
+  void close() noexcept {
+    closed_.store(true);
+    service_.end_children_of(owner_);
+  }
+
   sdk::Result<sdk::ProcessResult> run(const sdk::ProcessSpec& spec,
                                       sdk::CancelToken cancel) noexcept override {
+    if (closed_.load()) return refused();
     return service_.run(owner_, spec, std::move(cancel));
   }
   sdk::Result<std::unique_ptr<sdk::ChildProcess>> start(const sdk::ProcessSpec& spec) noexcept override {
+    if (closed_.load()) return refused();
     return service_.start(owner_, spec);
   }
 
  private:
+  static sdk::Status refused() {
+    return sdk::Status::unavailable("child processes are closed: the plugin is shutting down");
+  }
+
   ProcessService& service_;
   const Owner owner_;
+  // A call that read false just before close() may still start its child: end_children_of stops
+  // children that join the table while it waits.
+  std::atomic<bool> closed_{false};
 };
 
 // The ProcessRunner of a host without a process service (tests of one plugin): every call is refused

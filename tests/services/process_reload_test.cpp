@@ -27,6 +27,11 @@ std::vector<int> read_pids(const std::filesystem::path& file) {
   return testing::pids_in(in);
 }
 
+std::string read_text(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 TEST(ProcessReloadTest, ACallWaitingOnAChildSurvivesAReloadAndLeavesNoOrphan) {
   testing::TempDir dir("samokoder-process-reload");
   metrics::Registry registry;
@@ -86,9 +91,12 @@ TEST(ProcessReloadTest, ACallWaitingOnAChildSurvivesAReloadAndLeavesNoOrphan) {
   EXPECT_FALSE(alive(step_child));
   EXPECT_TRUE(alive(second_server));
   EXPECT_EQ(processes.running(), 1u);
+  // Ended before the instance was destroyed, so no callback of it could run against a gone instance.
+  EXPECT_EQ(read_text(dir.path() / "destroyed"), "gone\n");
 
   manager->stop();
   EXPECT_FALSE(alive(second_server));
+  EXPECT_EQ(read_text(dir.path() / "destroyed"), "gone\ngone\n");
   EXPECT_EQ(processes.running(), 0u);
   EXPECT_TRUE(std::filesystem::is_empty(processes_config.state_dir));
 }

@@ -13,7 +13,8 @@ build_packages=(
   libboost1.81-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev
   libpoco-dev libsqlite3-dev libpq-dev libargon2-dev zlib1g-dev
 )
-test_packages=(libgtest-dev libgmock-dev curl postgresql clang libclang-rt-14-dev wrk python3)
+test_packages=(libgtest-dev libgmock-dev curl postgresql clang libclang-rt-14-dev wrk python3
+               json-schema-test-suite)
 bench_packages=(libbenchmark-dev nginx-light python3-fastapi python3-uvicorn python3-jwt)
 
 case "$group" in

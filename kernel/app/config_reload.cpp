@@ -94,6 +94,9 @@ std::vector<SettingChange> changed_settings(const config::Config& running, const
   SETTING("processes.default_limits.processes", processes.default_limits.processes, kRestart);
   SETTING("processes.default_limits.file_size_bytes", processes.default_limits.file_size_bytes, kRestart);
   SETTING("processes.default_limits.open_files", processes.default_limits.open_files, kRestart);
+  // The LLM gateway is built from the whole section at startup, and the provider keys it names are read
+  // from the environment only then; one entry, since no part of it is applied live.
+  SETTING("llm", llm, kRestart);
   // Project routes keep it in their state from startup; moving it would strand every working copy.
   SETTING("workspace_root", workspace_root, kRestart);
 #undef SETTING

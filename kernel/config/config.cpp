@@ -97,6 +97,23 @@ class Reader {
     out = static_cast<Int>(value);
   }
 
+  void number(const json& parent, const std::string& parent_path, const char* key, double& out, double min,
+              double max) {
+    const auto it = parent.find(key);
+    if (it == parent.end()) return;
+    const auto range = [&] { return "expected a number from " + describe(min) + " to " + describe(max); };
+    if (!it->is_number()) {
+      error(parent_path + "/" + key, range() + ", found " + describe(*it));
+      return;
+    }
+    const double value = it->get<double>();
+    if (!(value >= min && value <= max)) {
+      error(parent_path + "/" + key, range() + ", found " + describe(*it));
+      return;
+    }
+    out = value;
+  }
+
   void boolean(const json& parent, const std::string& parent_path, const char* key, bool& out) {
     const auto it = parent.find(key);
     if (it == parent.end()) return;
@@ -372,6 +389,110 @@ void read_processes(Reader& r, const json& node, ProcessesConfig& out) {
   }
 }
 
+// "provider/model": a provider name as users store keys under, then a model name the provider knows.
+bool valid_model_ref(std::string_view ref) {
+  const auto slash = ref.find('/');
+  return slash != std::string_view::npos && slash > 0 && slash + 1 < ref.size();
+}
+
+void read_llm(Reader& r, const json& node, const std::map<std::string, std::string>& environment,
+              LlmConfig& out) {
+  const std::string path = "/llm";
+  if (!r.object(node, path)) return;
+  r.reject_unknown(node, path,
+                   {"providers", "roles", "retry", "timeouts", "json_reasks", "prices", "budgets"});
+  constexpr std::int64_t kDay = 24LL * 3600 * 1000;
+  if (const auto it = node.find("providers"); it != node.end() && r.object(*it, path + "/providers")) {
+    for (const auto& [name, entry] : it->items()) {
+      const std::string entry_path = path + "/providers/" + name;
+      if (name.empty() || name.size() > 32 ||
+          name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos) {
+        r.error(entry_path, "a provider name is 1 to 32 of a-z, 0-9, _ and -");
+      }
+      if (!r.object(entry, entry_path)) continue;
+      r.reject_unknown(entry, entry_path, {"plugin", "api_key_env", "key_required"});
+      LlmProviderConfig provider{
+          .plugin = "llm." + name, .api_key_env = {}, .key_required = true, .api_key = {}};
+      r.string(entry, entry_path, "plugin", provider.plugin);
+      if (provider.plugin.empty()) r.error(entry_path + "/plugin", "must not be empty");
+      r.string(entry, entry_path, "api_key_env", provider.api_key_env);
+      r.boolean(entry, entry_path, "key_required", provider.key_required);
+      out.providers[name] = std::move(provider);
+    }
+  }
+  if (const auto it = node.find("roles"); it != node.end() && r.object(*it, path + "/roles")) {
+    for (const auto& [role, entry] : it->items()) {
+      std::vector<std::string> chain;
+      r.string_list(*it, path + "/roles", role.c_str(), chain);
+      if (chain.empty()) r.error(path + "/roles/" + role, "expected at least one \"provider/model\"");
+      out.roles[role] = std::move(chain);
+    }
+  }
+  if (const auto it = node.find("retry"); it != node.end() && r.object(*it, path + "/retry")) {
+    r.reject_unknown(*it, path + "/retry", {"max_attempts", "initial_backoff_ms", "max_backoff_ms"});
+    r.integer(*it, path + "/retry", "max_attempts", out.retry_max_attempts, 1, 20);
+    r.integer(*it, path + "/retry", "initial_backoff_ms", out.retry_initial_backoff_ms, 0, kDay);
+    r.integer(*it, path + "/retry", "max_backoff_ms", out.retry_max_backoff_ms, 0, kDay);
+    if (out.retry_initial_backoff_ms > out.retry_max_backoff_ms) {
+      r.error(path + "/retry/initial_backoff_ms", "must not exceed max_backoff_ms");
+    }
+  }
+  if (const auto it = node.find("timeouts"); it != node.end() && r.object(*it, path + "/timeouts")) {
+    const std::string timeouts = path + "/timeouts";
+    r.reject_unknown(*it, timeouts, {"connect_ms", "first_token_ms", "idle_ms", "total_ms"});
+    r.integer(*it, timeouts, "connect_ms", out.connect_timeout_ms, 1, kDay);
+    r.integer(*it, timeouts, "first_token_ms", out.first_token_timeout_ms, 1, kDay);
+    r.integer(*it, timeouts, "idle_ms", out.idle_timeout_ms, 1, kDay);
+    r.integer(*it, timeouts, "total_ms", out.total_timeout_ms, 1, kDay);
+  }
+  r.integer(node, path, "json_reasks", out.json_reasks, 0, 5);
+  if (const auto it = node.find("prices"); it != node.end() && r.object(*it, path + "/prices")) {
+    for (const auto& [model, entry] : it->items()) {
+      const std::string entry_path = path + "/prices" + (json::json_pointer() / model).to_string();
+      if (!valid_model_ref(model)) r.error(entry_path, "a price is keyed by \"provider/model\"");
+      if (!r.object(entry, entry_path)) continue;
+      r.reject_unknown(entry, entry_path,
+                       {"prompt_usd_per_mtok", "completion_usd_per_mtok", "cached_prompt_usd_per_mtok"});
+      LlmPrice price;
+      r.number(entry, entry_path, "prompt_usd_per_mtok", price.prompt_usd_per_mtok, 0, 1e6);
+      r.number(entry, entry_path, "completion_usd_per_mtok", price.completion_usd_per_mtok, 0, 1e6);
+      // Unset: cached tokens cost what other prompt tokens cost.
+      price.cached_prompt_usd_per_mtok = price.prompt_usd_per_mtok;
+      r.number(entry, entry_path, "cached_prompt_usd_per_mtok", price.cached_prompt_usd_per_mtok, 0, 1e6);
+      out.prices[model] = price;
+    }
+  }
+  if (const auto it = node.find("budgets"); it != node.end() && r.object(*it, path + "/budgets")) {
+    const std::string budgets = path + "/budgets";
+    r.reject_unknown(*it, budgets,
+                     {"user_daily_tokens", "user_daily_cost_usd", "run_tokens", "run_cost_usd"});
+    constexpr std::int64_t kTokens = 1'000'000'000'000'000LL;
+    r.integer(*it, budgets, "user_daily_tokens", out.user_daily_tokens, 0, kTokens);
+    r.number(*it, budgets, "user_daily_cost_usd", out.user_daily_cost_usd, 0, 1e9);
+    r.integer(*it, budgets, "run_tokens", out.run_tokens, 0, kTokens);
+    r.number(*it, budgets, "run_cost_usd", out.run_cost_usd, 0, 1e9);
+  }
+  // Checked after the merge, so that a role may name a built-in provider.
+  for (const auto& [role, chain] : out.roles) {
+    for (std::size_t i = 0; i < chain.size(); ++i) {
+      const std::string entry_path = path + "/roles/" + role + "/" + std::to_string(i);
+      if (!valid_model_ref(chain[i])) {
+        r.error(entry_path, "expected \"provider/model\", found " + describe(chain[i]));
+      } else if (!out.providers.contains(chain[i].substr(0, chain[i].find('/')))) {
+        r.error(entry_path, "names provider \"" + chain[i].substr(0, chain[i].find('/')) +
+                                "\", which llm.providers does not configure");
+      }
+    }
+  }
+  if (!out.roles.contains("default")) r.error(path + "/roles", "the role \"default\" is required");
+  for (auto& [name, provider] : out.providers) {
+    if (provider.api_key_env.empty()) continue;
+    if (const auto it = environment.find(provider.api_key_env); it != environment.end()) {
+      provider.api_key = it->second;
+    }
+  }
+}
+
 void read_housekeeping(Reader& r, const json& node, const SecurityConfig& security, HousekeepingConfig& out) {
   const std::string path = "/housekeeping";
   if (!r.object(node, path)) return;
@@ -502,7 +623,7 @@ sdk::Result<Config> parse_config(const json& document,
   r.reject_unknown(effective, "",
                    {"$schema", "environment", "server", "log", "plugin_dir", "runtime_dir",
                     "drain_timeout_ms", "watch_plugins", "plugins", "security", "housekeeping", "limits",
-                    "http_client", "processes", "workspace_root"});
+                    "http_client", "processes", "llm", "workspace_root"});
   std::string environment_name = "development";
   r.string(effective, "", "environment", environment_name, {"development", "production"});
   config.environment =
@@ -521,6 +642,11 @@ sdk::Result<Config> parse_config(const json& document,
   }
   if (const auto it = effective.find("processes"); it != effective.end()) {
     read_processes(r, *it, config.processes);
+  }
+  {
+    static const json kNoLlmSection = json::object();
+    const auto it = effective.find("llm");
+    read_llm(r, it == effective.end() ? kNoLlmSection : *it, environment, config.llm);
   }
   // Secrets come from the environment only (see read_security), never through the document.
   if (const auto it = environment.find("SAMOKODER_SECRET_KEY"); it != environment.end()) {
@@ -608,11 +734,20 @@ sdk::Result<Config> load_config_file(const std::filesystem::path& path,
   return parsed;
 }
 
+LlmConfig default_llm_config() {
+  LlmConfig out;
+  out.providers["openai"] = {
+      .plugin = "llm.openai", .api_key_env = "OPENAI_API_KEY", .key_required = true, .api_key = {}};
+  out.providers["anthropic"] = {
+      .plugin = "llm.anthropic", .api_key_env = "ANTHROPIC_API_KEY", .key_required = true, .api_key = {}};
+  out.roles["default"] = {"openai/gpt-4o-mini"};
+  return out;
+}
+
 std::map<std::string, std::string> process_environment() {
   std::map<std::string, std::string> out;
   for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
     std::string_view text(*entry);
-    if (!text.starts_with("SAMOKODER_")) continue;
     const auto eq = text.find('=');
     if (eq == std::string_view::npos) continue;
     out.emplace(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));

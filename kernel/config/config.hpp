@@ -165,6 +165,53 @@ struct ProcessesConfig {
   ProcessLimitsConfig default_limits;
 };
 
+// The LLM gateway (kernel/llm, docs/ops.md "LLM providers and models").
+struct LlmProviderConfig {
+  std::string plugin;        // the LlmProvider plugin's id; default "llm.<provider name>"
+  std::string api_key_env;   // the variable holding the server-wide key; empty: none
+  bool key_required = true;  // false for local endpoints (Ollama, llama.cpp) that take no key
+  // The value of api_key_env, read once from the environment parse_config was given. Never from the
+  // file, never logged, never quoted in an error.
+  std::string api_key;
+  friend bool operator==(const LlmProviderConfig&, const LlmProviderConfig&) = default;
+};
+
+// Prices in USD per million tokens; cached prompt tokens (read from the provider's cache) are billed
+// at their own price instead of the prompt price.
+struct LlmPrice {
+  double prompt_usd_per_mtok = 0;
+  double completion_usd_per_mtok = 0;
+  double cached_prompt_usd_per_mtok = 0;
+  friend bool operator==(const LlmPrice&, const LlmPrice&) = default;
+};
+
+struct LlmConfig {
+  // By provider name (what users store keys under); the file's entries are merged over
+  // {openai: llm.openai with OPENAI_API_KEY, anthropic: llm.anthropic with ANTHROPIC_API_KEY}.
+  std::map<std::string, LlmProviderConfig> providers;
+  // By agent role: "provider/model" entries tried in order; a role without an entry uses "default".
+  // The file's entries are merged over {default: [openai/gpt-4o-mini]}.
+  std::map<std::string, std::vector<std::string>> roles;
+  std::uint32_t retry_max_attempts = 4;  // per chain entry, the first try included
+  std::uint32_t retry_initial_backoff_ms = 500;
+  std::uint32_t retry_max_backoff_ms = 20000;
+  std::uint32_t connect_timeout_ms = 10000;
+  std::uint32_t first_token_timeout_ms = 60000;
+  std::uint32_t idle_timeout_ms = 60000;
+  std::uint32_t total_timeout_ms = 600000;  // a whole logical call: every attempt, backoff and re-ask
+  std::uint32_t json_reasks = 1;            // extra asks after an answer that is not the JSON asked for
+  std::map<std::string, LlmPrice> prices;   // by "provider/model"; a model without a price costs 0
+  // 0: no budget. Daily budgets count the user's requests since 00:00 UTC.
+  std::uint64_t user_daily_tokens = 0;
+  double user_daily_cost_usd = 0;
+  std::uint64_t run_tokens = 0;
+  double run_cost_usd = 0;
+  friend bool operator==(const LlmConfig&, const LlmConfig&) = default;
+};
+
+// The built-in llm section (providers and roles before the file's entries are merged over them).
+LlmConfig default_llm_config();
+
 enum class Environment { kDevelopment, kProduction };
 
 struct Config {
@@ -177,6 +224,7 @@ struct Config {
   LimitsConfig limits;
   HttpClientConfig http_client;
   ProcessesConfig processes;
+  LlmConfig llm = default_llm_config();
   // Each project's working copy lives in <workspace_root>/<project id> (created 0700); relative paths
   // are relative to the working directory, like runtime_dir.
   std::filesystem::path workspace_root = "var/workspaces";
@@ -204,7 +252,8 @@ std::vector<PluginEntry> default_plugins();
 // every other storage plugin is disabled.
 void select_postgres_storage(std::vector<PluginEntry>& plugins);
 
-// The SAMOKODER_* variables of the current process.
+// The environment of the current process: the SAMOKODER_* overrides and the variables
+// llm.providers.*.api_key_env names (which the config cannot know before it is parsed).
 std::map<std::string, std::string> process_environment();
 
 // Parses "HOST:PORT" (IPv6 as "[::1]:8080").

@@ -32,7 +32,10 @@ void collect_leaves(const json& schema, const json& node, const json::json_point
     return;
   }
   if (resolved.contains("additionalProperties") && resolved["additionalProperties"].is_object()) {
-    collect_leaves(schema, resolved["additionalProperties"], pointer / "auth", path + ".auth", out);
+    // A map's key must be valid for its map: a rate-limit group, a provider or role name, or the
+    // "provider/model" a price is for.
+    const std::string key = path == "llm.prices" ? "openai/gpt-4o" : "auth";
+    collect_leaves(schema, resolved["additionalProperties"], pointer / key, path + "." + key, out);
     return;
   }
   out.push_back({pointer, path, resolved});
@@ -47,7 +50,10 @@ std::vector<json> candidates(const Leaf& leaf) {
     const auto minimum = s.value("minimum", std::int64_t{0});
     return {minimum, minimum + 1, s.value("maximum", minimum + 2)};
   }
+  if (type == "number") return {s.value("minimum", 0.0) + 0.5, s.value("minimum", 0.0) + 2.0};
   if (type == "boolean") return {true, false};
+  // A role's chain names configured providers (openai and anthropic are built in).
+  if (leaf.path.starts_with("llm.roles.")) return {json::array({"anthropic/claude-sonnet-4-5"})};
   if (type == "array") return {json::array({"https://example.com"})};
   if (leaf.path == "server.listen") return {"127.0.0.1:9"};
   return {"changed/by/the/test"};

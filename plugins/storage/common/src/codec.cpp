@@ -1,8 +1,10 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 #include <openssl/evp.h>
 #include <sys/random.h>
@@ -42,6 +44,24 @@ std::int64_t to_micros(sdk::Timestamp t) noexcept {
 
 sdk::Timestamp from_micros(std::int64_t us) noexcept {
   return sdk::Timestamp(std::chrono::duration_cast<sdk::Timestamp::duration>(std::chrono::microseconds(us)));
+}
+
+// Howard Hinnant's civil_from_days (http://howardhinnant.github.io/date_algorithms.html): exact for
+// every day number an int64 of microseconds can produce, which std::chrono::year (+-32767) is not.
+std::string utc_day(std::int64_t days_since_epoch) {
+  const std::int64_t z = days_since_epoch + 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const std::int64_t doe = z - era * 146097;                                       // [0, 146096]
+  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;  // [0, 399]
+  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                // [0, 365]
+  const std::int64_t mp = (5 * doy + 2) / 153;                                     // [0, 11], March first
+  const std::int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  const std::int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  const std::int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  std::array<char, 32> out{};
+  const int n = std::snprintf(out.data(), out.size(), "%04lld-%02lld-%02lld", static_cast<long long>(year),
+                              static_cast<long long>(month), static_cast<long long>(day));
+  return std::string(out.data(), static_cast<std::size_t>(n));
 }
 
 std::string new_id(sdk::Timestamp now) {
@@ -165,6 +185,29 @@ sdk::Status validate_page_limit(std::uint32_t limit) {
     return sdk::Status::invalid_argument("page limit must be 1.." + std::to_string(sdk::kMaxPageLimit) +
                                          ", got " + std::to_string(limit));
   }
+  return {};
+}
+
+sdk::Status validate_llm_request(const sdk::NewLlmRequest& request) {
+  const auto invalid = [](std::string message) { return sdk::Status::invalid_argument(std::move(message)); };
+  if (request.provider.empty()) return invalid("LLM provider is required");
+  if (request.model.empty()) return invalid("LLM model is required");
+  if (request.status != "ok" && request.status != "error" && request.status != "timeout" &&
+      request.status != "cancelled") {
+    return invalid("LLM request status must be ok, error, timeout or cancelled");
+  }
+  if (request.prompt_tokens < 0 || request.completion_tokens < 0 || request.latency_ms < 0 ||
+      request.cache_write_tokens < 0 || request.cost_micro_usd < 0) {
+    return invalid("token counts, latency and cost must not be negative");
+  }
+  // Cache reads are a part of the prompt, so budgets that count prompt_tokens already include them.
+  if (request.cached_prompt_tokens < 0 || request.cached_prompt_tokens > request.prompt_tokens) {
+    return invalid("cached prompt tokens must be 0..prompt_tokens");
+  }
+  if (request.time_to_first_token_ms < -1) {
+    return invalid("time to first token must be -1 (no token) or not negative");
+  }
+  if (request.attempt < 1) return invalid("LLM request attempt must be 1 or more");
   return {};
 }
 

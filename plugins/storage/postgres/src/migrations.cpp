@@ -242,10 +242,29 @@ CREATE TABLE leases (
 );
 )sql";
 
+// What the LLM gateway accounts per request (LlmRequest's fields after created_at). Rows recorded
+// before take the defaults the SDK documents for "not known": no step, no cache use, counted by the
+// endpoint, no first token, no cost, first attempt. A column added with a constant default rewrites no
+// rows (PostgreSQL 11+). usage_of_run reads llm_requests_by_run and usage_of_user and one user's
+// usage_by_day llm_requests_by_user (both from migration 1); the index on created_at alone serves
+// usage_by_day over every user (the admins' view), which would scan otherwise.
+constexpr std::string_view kLlmRequestAccounting = R"sql(
+ALTER TABLE llm_requests
+  ADD COLUMN step_id                text NOT NULL DEFAULT '',
+  ADD COLUMN cached_prompt_tokens   bigint NOT NULL DEFAULT 0,
+  ADD COLUMN cache_write_tokens     bigint NOT NULL DEFAULT 0,
+  ADD COLUMN usage_estimated        boolean NOT NULL DEFAULT false,
+  ADD COLUMN time_to_first_token_ms bigint NOT NULL DEFAULT -1,
+  ADD COLUMN cost_micro_usd         bigint NOT NULL DEFAULT 0,
+  ADD COLUMN attempt                integer NOT NULL DEFAULT 1;
+CREATE INDEX llm_requests_by_time ON llm_requests (created_at);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, "initial schema", kInitialSchema},
     Migration{2, "llm_requests are deleted with their user", kLlmRequestsDeletedWithUser},
     Migration{3, "named leases", kLeases},
+    Migration{4, "LLM request accounting", kLlmRequestAccounting},
 };
 
 }  // namespace

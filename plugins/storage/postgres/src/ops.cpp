@@ -37,7 +37,8 @@ constexpr std::string_view kStepCols = "id, run_id, sequence, agent, state, summ
 constexpr std::string_view kEventCols = "run_id, seq, type, payload, created_at";
 constexpr std::string_view kLlmCols =
     "id, user_id, project_id, run_id, provider, model, agent, prompt_tokens, completion_tokens, latency_ms, "
-    "status, error, created_at";
+    "status, error, created_at, step_id, cached_prompt_tokens, cache_write_tokens, usage_estimated, "
+    "time_to_first_token_ms, cost_micro_usd, attempt";
 constexpr std::string_view kPreviewCols =
     "project_id, owner_id, state, node_id, port, pid, started_at, expires_at, updated_at";
 constexpr std::string_view kNotificationCols = "id, user_id, kind, payload, read, created_at";
@@ -250,7 +251,28 @@ sdk::LlmRequest read_llm(const Rows& rows, int r) {
   q.status = rows.text(r, 10);
   q.error = rows.text(r, 11);
   q.created_at = rows.time(r, 12);
+  q.step_id = rows.text(r, 13);
+  q.cached_prompt_tokens = rows.i64(r, 14);
+  q.cache_write_tokens = rows.i64(r, 15);
+  q.usage_estimated = rows.boolean(r, 16);
+  q.time_to_first_token_ms = rows.i64(r, 17);
+  q.cost_micro_usd = rows.i64(r, 18);
+  q.attempt = static_cast<std::int32_t>(rows.i64(r, 19));
   return q;
+}
+
+// A UsageSum over the llm_requests the appended WHERE clause selects: always one row, zeros when none.
+constexpr std::string_view kUsageSumSelect =
+    "SELECT count(*), COALESCE(sum(prompt_tokens), 0)::bigint, COALESCE(sum(completion_tokens), 0)::bigint, "
+    "COALESCE(sum(cost_micro_usd), 0)::bigint FROM llm_requests";
+
+sdk::UsageSum read_usage_sum(const Rows& rows, int r) {
+  sdk::UsageSum sum;
+  sum.requests = rows.i64(r, 0);
+  sum.prompt_tokens = rows.i64(r, 1);
+  sum.completion_tokens = rows.i64(r, 2);
+  sum.cost_micro_usd = rows.i64(r, 3);
+  return sum;
 }
 
 sdk::Preview read_preview(const Rows& rows, int r) {
@@ -1383,21 +1405,16 @@ Result<std::vector<sdk::RunEvent>> PgOps::list_run_events(std::string_view owner
 // ---- LLM requests and usage
 
 Result<sdk::LlmRequest> PgOps::record_llm_request(const sdk::NewLlmRequest& request) {
-  SAMOKODER_RETURN_IF_ERROR(required(request.provider, "provider"));
-  SAMOKODER_RETURN_IF_ERROR(required(request.model, "model"));
-  SAMOKODER_RETURN_IF_ERROR(required(request.status, "status"));
-  if (request.prompt_tokens < 0 || request.completion_tokens < 0 || request.latency_ms < 0) {
-    return Status::invalid_argument("token counts and latency must not be negative");
-  }
+  SAMOKODER_RETURN_IF_ERROR(validate_llm_request(request));
   if (!is_id(request.user_id)) return not_found("user", request.user_id);
   if (!request.project_id.empty() && !is_id(request.project_id))
     return not_found("project", request.project_id);
   if (!request.run_id.empty() && !is_id(request.run_id)) return not_found("run", request.run_id);
   const auto t = now();
   auto rows = exec(
-      sql({"INSERT INTO llm_requests (id, user_id, project_id, run_id, provider, model, agent, "
-           "prompt_tokens, completion_tokens, latency_ms, status, error, created_at) "
-           "SELECT $1, u.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM users u WHERE u.id = $2 "
+      sql({"INSERT INTO llm_requests (", kLlmCols,
+           ") SELECT $1, u.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, "
+           "$20 FROM users u WHERE u.id = $2 "
            "AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM projects p WHERE p.id = $3 AND p.owner_id = "
            "u.id)) "
            "AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM runs r WHERE r.id = $4 AND r.owner_id = u.id)) "
@@ -1416,7 +1433,14 @@ Result<sdk::LlmRequest> PgOps::record_llm_request(const sdk::NewLlmRequest& requ
           .i64(request.latency_ms)
           .text(request.status)
           .text(request.error)
-          .time(t));
+          .time(t)
+          .text(request.step_id)
+          .i64(request.cached_prompt_tokens)
+          .i64(request.cache_write_tokens)
+          .boolean(request.usage_estimated)
+          .i64(request.time_to_first_token_ms)
+          .i64(request.cost_micro_usd)
+          .i64(request.attempt));
   if (!rows.ok()) return rows.status();
   if (rows.empty()) return Status::not_found("user, project or run of the LLM request does not exist");
   return read_llm(rows, 0);
@@ -1441,7 +1465,8 @@ Result<std::vector<sdk::UsageTotal>> PgOps::usage_by_model(std::string_view user
                                                            std::optional<sdk::Timestamp> until) {
   auto rows = exec(
       "SELECT provider, model, count(*), COALESCE(sum(prompt_tokens), 0)::bigint, "
-      "COALESCE(sum(completion_tokens), 0)::bigint FROM llm_requests WHERE user_id = $1 "
+      "COALESCE(sum(completion_tokens), 0)::bigint, COALESCE(sum(cached_prompt_tokens), 0)::bigint, "
+      "COALESCE(sum(cost_micro_usd), 0)::bigint FROM llm_requests WHERE user_id = $1 "
       "AND ($2::bigint IS NULL OR created_at >= $2::bigint) AND ($3::bigint IS NULL OR created_at < "
       "$3::bigint) "
       "GROUP BY provider, model ORDER BY provider, model",
@@ -1454,8 +1479,63 @@ Result<std::vector<sdk::UsageTotal>> PgOps::usage_by_model(std::string_view user
     total.requests = r.i64(i, 2);
     total.prompt_tokens = r.i64(i, 3);
     total.completion_tokens = r.i64(i, 4);
+    total.cached_prompt_tokens = r.i64(i, 5);
+    total.cost_micro_usd = r.i64(i, 6);
     return total;
   });
+}
+
+Result<std::vector<sdk::DailyUsage>> PgOps::usage_by_day(std::optional<std::string_view> user_id,
+                                                         std::optional<sdk::Timestamp> since,
+                                                         std::optional<sdk::Timestamp> until) {
+  // $1 NULL reads every user's rows (the admins' view). libpq's unnamed statements are planned with
+  // their parameter values, so the NULL tests fold away and an index range remains.
+  Params params;
+  if (user_id) {
+    params.text(*user_id);
+  } else {
+    params.null();
+  }
+  auto rows =
+      exec(sql({"SELECT ", kCreatedAtUtcDaySql,
+                " AS utc_day, user_id, provider, model, count(*), "
+                "COALESCE(sum(prompt_tokens), 0)::bigint, COALESCE(sum(completion_tokens), 0)::bigint, "
+                "COALESCE(sum(cached_prompt_tokens), 0)::bigint, COALESCE(sum(cost_micro_usd), 0)::bigint "
+                "FROM llm_requests WHERE ($1::text IS NULL OR user_id = $1::text) "
+                "AND ($2::bigint IS NULL OR created_at >= $2::bigint) "
+                "AND ($3::bigint IS NULL OR created_at < $3::bigint) "
+                "GROUP BY utc_day, user_id, provider, model ORDER BY utc_day, user_id, provider, model"}),
+           params.opt_time(since).opt_time(until));
+  if (!rows.ok()) return rows.status();
+  return read_all(rows, [](const Rows& r, int i) {
+    sdk::DailyUsage usage;
+    usage.day = utc_day(r.i64(i, 0));
+    usage.user_id = r.text(i, 1);
+    usage.provider = r.text(i, 2);
+    usage.model = r.text(i, 3);
+    usage.requests = r.i64(i, 4);
+    usage.prompt_tokens = r.i64(i, 5);
+    usage.completion_tokens = r.i64(i, 6);
+    usage.cached_prompt_tokens = r.i64(i, 7);
+    usage.cost_micro_usd = r.i64(i, 8);
+    return usage;
+  });
+}
+
+Result<sdk::UsageSum> PgOps::usage_of_run(std::string_view run_id) {
+  if (!is_id(run_id)) return sdk::UsageSum{};  // no run has that id: nothing was recorded for it
+  auto rows = exec(sql({kUsageSumSelect, " WHERE run_id = $1"}), Params().text(run_id));
+  if (!rows.ok()) return rows.status();
+  return read_usage_sum(rows, 0);
+}
+
+Result<sdk::UsageSum> PgOps::usage_of_user(std::string_view user_id, std::optional<sdk::Timestamp> since) {
+  if (!is_id(user_id)) return sdk::UsageSum{};
+  auto rows =
+      exec(sql({kUsageSumSelect, " WHERE user_id = $1 AND ($2::bigint IS NULL OR created_at >= $2::bigint)"}),
+           Params().text(user_id).opt_time(since));
+  if (!rows.ok()) return rows.status();
+  return read_usage_sum(rows, 0);
 }
 
 // ---- previews

@@ -251,7 +251,8 @@ TEST(PostgresPlugin, TwoNodesMigratingAtOnceApplyEachMigrationOnce) {
 
 // Migration 2 on a database written by the initial schema, where deleting a user left its LLM request
 // records behind with user_id NULL: with auto_migrate off the upgrade waits for migrate(), which removes
-// those rows and makes deleting a user delete its records from then on.
+// those rows and makes deleting a user delete its records from then on. Migration 4 then gives the
+// records kept the accounting fields' "nothing known" values.
 TEST(PostgresPlugin, MigrationTwoRemovesLlmRequestsOrphanedByTheInitialSchema) {
   const std::string url = fresh_database();
   std::string kept_id;
@@ -275,6 +276,10 @@ TEST(PostgresPlugin, MigrationTwoRemovesLlmRequestsOrphanedByTheInitialSchema) {
             "ALTER TABLE llm_requests ADD CONSTRAINT llm_requests_user_id_fkey FOREIGN KEY (user_id) "
             "  REFERENCES users (id) ON DELETE SET NULL;"
             "DROP TABLE leases;"
+            "DROP INDEX llm_requests_by_time;"
+            "ALTER TABLE llm_requests DROP COLUMN step_id, DROP COLUMN cached_prompt_tokens,"
+            "  DROP COLUMN cache_write_tokens, DROP COLUMN usage_estimated,"
+            "  DROP COLUMN time_to_first_token_ms, DROP COLUMN cost_micro_usd, DROP COLUMN attempt;"
             "DELETE FROM schema_migrations WHERE version > 1;");
     execute(url, "DELETE FROM users WHERE id = '" + gone->id + "'");
   }
@@ -285,19 +290,31 @@ TEST(PostgresPlugin, MigrationTwoRemovesLlmRequestsOrphanedByTheInitialSchema) {
   auto pending = node->schema_status();
   ASSERT_TRUE(pending.ok());
   EXPECT_EQ(pending->current_version, 1);
-  EXPECT_EQ(pending->supported_version, 3);
+  EXPECT_EQ(pending->supported_version, 4);
   bool warned = false;
   for (const auto& line : node.host.logs())
     warned |= line.level == sdk::LogLevel::kWarn &&
-              line.message.find("2 schema migration(s) pending") != std::string::npos;
+              line.message.find("3 schema migration(s) pending") != std::string::npos;
   EXPECT_TRUE(warned);
   EXPECT_EQ(query(url, "SELECT count(*) FROM llm_requests WHERE user_id IS NULL"), "1");
 
   ASSERT_TRUE(node->migrate().ok());
   auto migrated = node->schema_status();
   ASSERT_TRUE(migrated.ok());
-  EXPECT_EQ(migrated->current_version, 3);
+  EXPECT_EQ(migrated->current_version, 4);
   EXPECT_EQ(query(url, "SELECT count(*) FROM llm_requests"), "1");
+  auto kept_requests = node->llm_requests().list_llm_requests(kept_id, {10, ""});
+  ASSERT_TRUE(kept_requests.ok()) << kept_requests.status().to_string();
+  ASSERT_EQ(kept_requests->items.size(), 1u);
+  const sdk::LlmRequest& old = kept_requests->items[0];
+  EXPECT_EQ(old.prompt_tokens, 1);
+  EXPECT_EQ(old.step_id, "");
+  EXPECT_EQ(old.cached_prompt_tokens, 0);
+  EXPECT_EQ(old.cache_write_tokens, 0);
+  EXPECT_FALSE(old.usage_estimated);
+  EXPECT_EQ(old.time_to_first_token_ms, -1);
+  EXPECT_EQ(old.cost_micro_usd, 0);
+  EXPECT_EQ(old.attempt, 1);
   EXPECT_EQ(query(url,
                   "SELECT is_nullable FROM information_schema.columns "
                   "WHERE table_name = 'llm_requests' AND column_name = 'user_id'"),

@@ -235,9 +235,26 @@ CREATE TABLE leases (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
+// What the LLM gateway accounts per request (LlmRequest's fields after created_at). Rows recorded
+// before take the defaults the SDK documents for "not known": no step, no cache use, counted by the
+// endpoint, no first token, no cost, first attempt. usage_of_run reads llm_requests_by_run and
+// usage_of_user and one user's usage_by_day llm_requests_by_user (both from migration 1); the index on
+// created_at alone serves usage_by_day over every user (the admins' view), which would scan otherwise.
+constexpr std::string_view kLlmRequestAccounting = R"sql(
+ALTER TABLE llm_requests ADD COLUMN step_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE llm_requests ADD COLUMN cached_prompt_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE llm_requests ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE llm_requests ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE llm_requests ADD COLUMN time_to_first_token_ms INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE llm_requests ADD COLUMN cost_micro_usd INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE llm_requests ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX llm_requests_by_time ON llm_requests (created_at);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, "initial schema", kInitialSchema},
     Migration{2, "named leases", kLeases},
+    Migration{3, "LLM request accounting", kLlmRequestAccounting},
 };
 
 }  // namespace

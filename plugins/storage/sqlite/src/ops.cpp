@@ -51,7 +51,11 @@ constexpr std::int64_t kMinInt = std::numeric_limits<std::int64_t>::min();
   " JOIN runs r ON r.id = s.run_id JOIN projects p ON p.id = r.project_id"
 #define LLM_COLUMNS                                                                                        \
   "id, user_id, project_id, run_id, provider, model, agent, prompt_tokens, completion_tokens, latency_ms," \
-  " status, error, created_at"
+  " status, error, created_at, step_id, cached_prompt_tokens, cache_write_tokens, usage_estimated,"        \
+  " time_to_first_token_ms, cost_micro_usd, attempt"
+// A UsageSum over the llm_requests the appended WHERE clause selects (read by query_usage_sum).
+#define USAGE_SUM_SELECT \
+  "SELECT COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_micro_usd) FROM llm_requests"
 #define PREVIEW_SELECT                                                                              \
   "SELECT w.project_id, p.owner_id, w.state, w.node_id, w.port, w.pid, w.started_at, w.expires_at," \
   " w.updated_at FROM previews w JOIN projects p ON p.id = w.project_id"
@@ -242,6 +246,13 @@ sdk::LlmRequest read_llm(const Stmt& q) {
   r.status = q.column_text(10);
   r.error = q.column_text(11);
   r.created_at = q.column_time(12);
+  r.step_id = q.column_text(13);
+  r.cached_prompt_tokens = q.column_int(14);
+  r.cache_write_tokens = q.column_int(15);
+  r.usage_estimated = q.column_bool(16);
+  r.time_to_first_token_ms = q.column_int(17);
+  r.cost_micro_usd = q.column_int(18);
+  r.attempt = static_cast<std::int32_t>(q.column_int(19));
   return r;
 }
 
@@ -290,6 +301,19 @@ auto query_all(Stmt& q, Read read) -> Result<std::vector<decltype(read(q))>> {
     if (!*row) return items;
     items.push_back(read(q));
   }
+}
+
+// The one row of a USAGE_SUM_SELECT; its sums are NULL (read as 0) when nothing matched.
+Result<sdk::UsageSum> query_usage_sum(Stmt& q) {
+  STORAGE_ASSIGN_OR_RETURN(auto row, query_one(q, [](const Stmt& r) {
+                             sdk::UsageSum sum;
+                             sum.requests = r.column_int(0);
+                             sum.prompt_tokens = r.column_int(1);
+                             sum.completion_tokens = r.column_int(2);
+                             sum.cost_micro_usd = r.column_int(3);
+                             return sum;
+                           }));
+  return row.value_or(sdk::UsageSum{});
 }
 
 // Reads up to limit+1 rows (the query binds LIMIT limit+1): the extra row only proves there is a next
@@ -1333,12 +1357,7 @@ Result<std::vector<sdk::RunEvent>> SqliteOps::list_run_events(std::string_view o
 
 Result<sdk::LlmRequest> SqliteOps::record_llm_request(const sdk::NewLlmRequest& request) {
   if (!is_id(request.user_id)) return missing("user", request.user_id);
-  SAMOKODER_RETURN_IF_ERROR(require_text(request.provider, "LLM provider"));
-  SAMOKODER_RETURN_IF_ERROR(require_text(request.model, "LLM model"));
-  SAMOKODER_RETURN_IF_ERROR(require_text(request.status, "LLM request status"));
-  if (request.prompt_tokens < 0 || request.completion_tokens < 0 || request.latency_ms < 0) {
-    return invalid("token counts and latency must not be negative");
-  }
+  SAMOKODER_RETURN_IF_ERROR(validate_llm_request(request));
   if (!request.project_id.empty()) {
     SAMOKODER_RETURN_IF_ERROR(check_project_owner(request.user_id, request.project_id));
   }
@@ -1360,8 +1379,16 @@ Result<sdk::LlmRequest> SqliteOps::record_llm_request(const sdk::NewLlmRequest& 
   r.status = request.status;
   r.error = request.error;
   r.created_at = t;
-  STORAGE_ASSIGN_OR_RETURN(Stmt q, db_.prepare("INSERT INTO llm_requests (" LLM_COLUMNS
-                                               ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  r.step_id = request.step_id;
+  r.cached_prompt_tokens = request.cached_prompt_tokens;
+  r.cache_write_tokens = request.cache_write_tokens;
+  r.usage_estimated = request.usage_estimated;
+  r.time_to_first_token_ms = request.time_to_first_token_ms;
+  r.cost_micro_usd = request.cost_micro_usd;
+  r.attempt = request.attempt;
+  STORAGE_ASSIGN_OR_RETURN(
+      Stmt q, db_.prepare("INSERT INTO llm_requests (" LLM_COLUMNS
+                          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   q.text(r.id)
       .text(r.user_id)
       .optional_text(r.project_id)
@@ -1369,7 +1396,8 @@ Result<sdk::LlmRequest> SqliteOps::record_llm_request(const sdk::NewLlmRequest& 
       .text(r.provider)
       .text(r.model);
   q.text(r.agent).integer(r.prompt_tokens).integer(r.completion_tokens).integer(r.latency_ms).text(r.status);
-  q.text(r.error).time(t);
+  q.text(r.error).time(t).text(r.step_id).integer(r.cached_prompt_tokens).integer(r.cache_write_tokens);
+  q.boolean(r.usage_estimated).integer(r.time_to_first_token_ms).integer(r.cost_micro_usd).integer(r.attempt);
   SAMOKODER_RETURN_IF_ERROR(name_missing_parent(q.run(), "user", r.user_id));
   return r;
 }
@@ -1390,7 +1418,8 @@ Result<std::vector<sdk::UsageTotal>> SqliteOps::usage_by_model(std::string_view 
                                                                std::optional<Timestamp> since,
                                                                std::optional<Timestamp> until) {
   STORAGE_ASSIGN_OR_RETURN(
-      Stmt q, db_.prepare("SELECT provider, model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens)"
+      Stmt q, db_.prepare("SELECT provider, model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens),"
+                          " SUM(cached_prompt_tokens), SUM(cost_micro_usd)"
                           " FROM llm_requests WHERE user_id = ? AND created_at >= ? AND created_at < ?"
                           " GROUP BY provider, model ORDER BY provider, model"));
   q.text(user_id).integer(since ? to_micros(*since) : kMinInt).integer(until ? to_micros(*until) : kMaxInt);
@@ -1401,8 +1430,55 @@ Result<std::vector<sdk::UsageTotal>> SqliteOps::usage_by_model(std::string_view 
     total.requests = row.column_int(2);
     total.prompt_tokens = row.column_int(3);
     total.completion_tokens = row.column_int(4);
+    total.cached_prompt_tokens = row.column_int(5);
+    total.cost_micro_usd = row.column_int(6);
     return total;
   });
+}
+
+Result<std::vector<sdk::DailyUsage>> SqliteOps::usage_by_day(std::optional<std::string_view> user_id,
+                                                             std::optional<Timestamp> since,
+                                                             std::optional<Timestamp> until) {
+  // Every user's rows (an admin's view) are one range over llm_requests_by_time; one user's are a
+  // range over llm_requests_by_user. Two statements, because "user_id = ? OR ? IS NULL" would keep
+  // SQLite from using either index.
+  const std::string sql =
+      std::string("SELECT ") + std::string(kCreatedAtUtcDaySql) +
+      " AS utc_day, user_id, provider, model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens),"
+      " SUM(cached_prompt_tokens), SUM(cost_micro_usd) FROM llm_requests WHERE " +
+      (user_id ? "user_id = ? AND " : "") +
+      "created_at >= ? AND created_at < ? GROUP BY utc_day, user_id, provider, model"
+      " ORDER BY utc_day, user_id, provider, model";
+  STORAGE_ASSIGN_OR_RETURN(Stmt q, db_.prepare(sql));
+  if (user_id) q.text(*user_id);
+  q.integer(since ? to_micros(*since) : kMinInt).integer(until ? to_micros(*until) : kMaxInt);
+  return query_all(q, [](const Stmt& row) {
+    sdk::DailyUsage usage;
+    usage.day = utc_day(row.column_int(0));
+    usage.user_id = row.column_text(1);
+    usage.provider = row.column_text(2);
+    usage.model = row.column_text(3);
+    usage.requests = row.column_int(4);
+    usage.prompt_tokens = row.column_int(5);
+    usage.completion_tokens = row.column_int(6);
+    usage.cached_prompt_tokens = row.column_int(7);
+    usage.cost_micro_usd = row.column_int(8);
+    return usage;
+  });
+}
+
+Result<sdk::UsageSum> SqliteOps::usage_of_run(std::string_view run_id) {
+  if (!is_id(run_id)) return sdk::UsageSum{};  // no run has that id: nothing was recorded for it
+  STORAGE_ASSIGN_OR_RETURN(Stmt q, db_.prepare(USAGE_SUM_SELECT " WHERE run_id = ?"));
+  q.text(run_id);
+  return query_usage_sum(q);
+}
+
+Result<sdk::UsageSum> SqliteOps::usage_of_user(std::string_view user_id, std::optional<Timestamp> since) {
+  if (!is_id(user_id)) return sdk::UsageSum{};
+  STORAGE_ASSIGN_OR_RETURN(Stmt q, db_.prepare(USAGE_SUM_SELECT " WHERE user_id = ? AND created_at >= ?"));
+  q.text(user_id).integer(since ? to_micros(*since) : kMinInt);
+  return query_usage_sum(q);
 }
 
 // ========================================================================================= previews

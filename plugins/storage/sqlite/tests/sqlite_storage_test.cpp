@@ -340,6 +340,65 @@ TEST_F(SqliteStorageTest, ANewerSchemaIsRefusedWithTheExactMessage) {
                                   std::to_string(supported) + "); upgrade Samokoder or restore a backup"));
 }
 
+// Migration 3 on a database at version 2: LLM request records made before it read back with the
+// accounting fields' "nothing known" values and count in the new totals.
+TEST_F(SqliteStorageTest, MigrationThreeGivesEarlierLlmRequestsTheNothingKnownValues) {
+  std::string user_id;
+  {
+    auto loaded = load(config());
+    ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+    auto user = (*loaded)->storage().users().create_user(sdk::NewUser{"old@example.com", "", false, "free"});
+    ASSERT_TRUE(user.ok()) << user.status().to_string();
+    user_id = user->id;
+    sdk::NewLlmRequest request;
+    request.user_id = user_id;
+    request.provider = "openai";
+    request.model = "gpt-4o";
+    request.prompt_tokens = 12;
+    ASSERT_TRUE((*loaded)->storage().llm_requests().record_llm_request(request).ok());
+  }
+  {
+    // Back to what version 2 left.
+    RawDb raw(db_path());
+    raw.exec(
+        "DROP INDEX llm_requests_by_time;"
+        "ALTER TABLE llm_requests DROP COLUMN step_id;"
+        "ALTER TABLE llm_requests DROP COLUMN cached_prompt_tokens;"
+        "ALTER TABLE llm_requests DROP COLUMN cache_write_tokens;"
+        "ALTER TABLE llm_requests DROP COLUMN usage_estimated;"
+        "ALTER TABLE llm_requests DROP COLUMN time_to_first_token_ms;"
+        "ALTER TABLE llm_requests DROP COLUMN cost_micro_usd;"
+        "ALTER TABLE llm_requests DROP COLUMN attempt;"
+        "DELETE FROM schema_migrations WHERE version = 3;");
+  }
+  auto loaded = load(config());
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  sdk::Storage& storage = (*loaded)->storage();
+  auto schema = storage.schema_status();
+  ASSERT_TRUE(schema.ok());
+  EXPECT_EQ(schema->current_version, 3);
+  ASSERT_EQ(schema->applied.size(), 3u);
+  EXPECT_EQ(schema->applied[2].description, "LLM request accounting");
+  auto listed = storage.llm_requests().list_llm_requests(user_id, {10, ""});
+  ASSERT_TRUE(listed.ok()) << listed.status().to_string();
+  ASSERT_EQ(listed->items.size(), 1u);
+  const sdk::LlmRequest& old = listed->items[0];
+  EXPECT_EQ(old.prompt_tokens, 12);
+  EXPECT_EQ(old.step_id, "");
+  EXPECT_EQ(old.cached_prompt_tokens, 0);
+  EXPECT_EQ(old.cache_write_tokens, 0);
+  EXPECT_FALSE(old.usage_estimated);
+  EXPECT_EQ(old.time_to_first_token_ms, -1);
+  EXPECT_EQ(old.cost_micro_usd, 0);
+  EXPECT_EQ(old.attempt, 1);
+  auto sum = storage.llm_requests().usage_of_user(user_id, std::nullopt);
+  ASSERT_TRUE(sum.ok()) << sum.status().to_string();
+  EXPECT_EQ(sum->requests, 1);
+  EXPECT_EQ(sum->prompt_tokens, 12);
+  RawDb raw(db_path());
+  EXPECT_EQ(raw.value("SELECT count(*) FROM sqlite_master WHERE name = 'llm_requests_by_time'"), "1");
+}
+
 // `samokoder db status` on a path with no database yet: the file is created, empty (no tables, not even
 // schema_migrations), so status shows every migration pending and `db migrate` then fills it.
 TEST_F(SqliteStorageTest, WithoutAutoMigrateAMissingFileIsCreatedEmpty) {

@@ -381,5 +381,49 @@ TEST(ConfigTest, ReadsTheHttpClientSectionWithTheDocumentedDefaults) {
   EXPECT_THAT(message, HasSubstr("/http_client/proxy: unknown key"));
 }
 
+TEST(ConfigTest, LlmDefaultsServeEveryRoleFromOpenAi) {
+  const auto config = parse_ok(json::object());
+  EXPECT_EQ(config.llm.roles.at("default"), std::vector<std::string>{"openai/gpt-4o-mini"});
+  EXPECT_EQ(config.llm.providers.at("anthropic").plugin, "llm.anthropic");
+  EXPECT_EQ(config.llm.providers.at("openai").api_key, "");
+  EXPECT_EQ(config.llm.json_reasks, 1U);
+}
+
+TEST(ConfigTest, LlmProvidersMergeOverTheBuiltInOnesAndReadTheirKeyFromTheEnvironment) {
+  const auto config = parse_ok(json::parse(R"({"llm": {
+      "providers": {"ollama": {"key_required": false}},
+      "roles": {"architect": ["ollama/qwen", "openai/gpt-4o"]},
+      "prices": {"openai/gpt-4o": {"prompt_usd_per_mtok": 2.5, "completion_usd_per_mtok": 10}},
+      "budgets": {"user_daily_cost_usd": 1.5, "run_tokens": 100000}}})"),
+                               {{"OPENAI_API_KEY", "sk-from-env"}});
+  EXPECT_EQ(config.llm.providers.at("ollama").plugin, "llm.ollama");
+  EXPECT_FALSE(config.llm.providers.at("ollama").key_required);
+  EXPECT_EQ(config.llm.providers.at("openai").api_key, "sk-from-env");
+  EXPECT_EQ(config.llm.roles.at("architect").size(), 2U);
+  EXPECT_TRUE(config.llm.roles.contains("default"));
+  EXPECT_DOUBLE_EQ(config.llm.prices.at("openai/gpt-4o").cached_prompt_usd_per_mtok, 2.5);
+  EXPECT_DOUBLE_EQ(config.llm.user_daily_cost_usd, 1.5);
+  EXPECT_EQ(config.llm.run_tokens, 100000U);
+}
+
+TEST(ConfigTest, LlmRejectsRolesOfUnknownProvidersAndMalformedPrices) {
+  const std::string message = parse_error(json::parse(R"({"llm": {
+      "roles": {"coder": ["mistral/large"], "tester": ["no-slash"]},
+      "prices": {"gpt-4o": {"prompt_usd_per_mtok": -1}},
+      "retry": {"initial_backoff_ms": 5000, "max_backoff_ms": 1000}}})"));
+  EXPECT_THAT(
+      message,
+      HasSubstr("/llm/roles/coder/0: names provider \"mistral\", which llm.providers does not configure"));
+  EXPECT_THAT(message, HasSubstr("/llm/roles/tester/0: expected \"provider/model\""));
+  EXPECT_THAT(message, HasSubstr("/llm/prices/gpt-4o: a price is keyed by \"provider/model\""));
+  EXPECT_THAT(message, HasSubstr("/llm/prices/gpt-4o/prompt_usd_per_mtok: expected a number from 0"));
+  EXPECT_THAT(message, HasSubstr("/llm/retry/initial_backoff_ms: must not exceed max_backoff_ms"));
+}
+
+TEST(ConfigTest, LlmKeyValuesAreNeverReadFromTheFile) {
+  EXPECT_THAT(parse_error(json::parse(R"({"llm": {"providers": {"openai": {"api_key": "sk-in-file"}}}})")),
+              HasSubstr("/llm/providers/openai/api_key: unknown key"));
+}
+
 }  // namespace
 }  // namespace samokoder::config

@@ -146,27 +146,6 @@ sdk::Status error_status(unsigned http_status, std::string_view body) {
   return {code, std::move(text)};
 }
 
-std::string scrubbed(std::string_view text, std::string_view api_key) {
-  std::string out(text);
-  if (!api_key.empty()) {
-    for (std::size_t at = out.find(api_key); at != std::string::npos;
-         at = out.find(api_key, at + sdk::kRedacted.size()))
-      out.replace(at, api_key.size(), sdk::kRedacted);
-  }
-  return sdk::redact_credentials(out);
-}
-
-std::uint64_t estimated_tokens(std::size_t chars) {
-  return (chars + 3) / 4;
-}
-
-std::size_t prompt_chars(const sdk::CompletionRequest& request) {
-  std::size_t chars = request.system.size();
-  for (const auto& message : request.messages)
-    chars += message.content.size();
-  return chars;
-}
-
 StreamDecoder::StreamDecoder(const sdk::CompletionRequest& request)
     : json_tool_(request.json_output.has_value()),
       tool_name_(request.json_output ? request.json_output->name : std::string()) {}

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <samokoder/llm_common/provider_kit.hpp>
 #include <samokoder/sdk/llm.hpp>
 
 namespace samokoder::llm_anthropic {
@@ -35,13 +36,9 @@ std::string finish_reason_of(std::string_view stop_reason, bool forced_tool);
 // that is not JSON. The quoted message is cut to about 300 characters; the caller scrubs the key.
 sdk::Status error_status(unsigned http_status, std::string_view body);
 
-// Removes every occurrence of `api_key` (and URL or password= credentials) from a text about to
-// leave the plugin.
-std::string scrubbed(std::string_view text, std::string_view api_key);
-
-// About four characters a token, for answers that report no usage.
-std::uint64_t estimated_tokens(std::size_t chars);
-std::size_t prompt_chars(const sdk::CompletionRequest& request);
+using llm_common::estimated_tokens;
+using llm_common::prompt_chars;
+using llm_common::scrubbed;
 
 // Reads a streamed answer event by event and keeps what the Completion needs.
 class StreamDecoder {

@@ -34,7 +34,4 @@ struct ProviderConfig {
 // config's base_url wins over it. kInvalidArgument names the key and what was wrong with it.
 sdk::Result<ProviderConfig> parse_config(const nlohmann::json& config, const char* env_base_url);
 
-// `url` without trailing slashes, or kInvalidArgument when it is not http:// or https://.
-sdk::Result<std::string> normalized_base_url(std::string_view url, std::string_view origin);
-
 }  // namespace samokoder::llm_openai

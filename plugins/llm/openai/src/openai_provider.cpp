@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 
+#include <samokoder/llm_common/provider_kit.hpp>
 #include <samokoder/llm_common/retry_after.hpp>
 #include <samokoder/llm_common/sse.hpp>
 #include <samokoder/sdk/llm.hpp>
@@ -22,59 +23,11 @@ using nlohmann::json;
 // An error body is a few hundred bytes; past this it is not the API talking, and reading on is waste.
 constexpr std::size_t kMaxErrorBodyBytes = 64 * 1024;
 
-std::chrono::milliseconds or_default(std::chrono::milliseconds value, std::chrono::milliseconds fallback) {
-  return value.count() > 0 ? value : fallback;
-}
-
-bool retryable_http_status(unsigned status) {
-  return status == 429 || status >= 500;
-}
-
-// A compatible server that ignores "stream": true answers with one JSON body instead of events.
-bool is_json_content_type(const std::vector<sdk::HttpHeader>& headers) {
-  for (const auto& header : headers) {
-    if (header.name.size() != 12) continue;
-    std::string name = header.name;
-    for (char& c : name)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (name == "content-type") return header.value.rfind("application/json", 0) == 0;
-  }
-  return false;
-}
-
-// What a call shares with its first-token timer, which may still fire on a pool thread after the call
-// returned: the timer holds a reference, never the call's stack.
-struct CallShared {
-  enum Phase : int { kWaiting, kAnswered, kExpired };
-  sdk::CancelSource source;  // stops the HTTP call: the caller's token, or the timer
-  std::atomic<int> phase{kWaiting};
-
-  // The first content arrived; false when the timer already expired the call.
-  bool answered() {
-    int expected = kWaiting;
-    return phase.compare_exchange_strong(expected, kAnswered) || expected == kAnswered;
-  }
-  void expire() {
-    int expected = kWaiting;
-    if (phase.compare_exchange_strong(expected, kExpired)) source.request_stop();
-  }
-};
-
-// Cancels the first-token timer when the call ends, however it ends.
-class TimerGuard {
- public:
-  TimerGuard(sdk::Scheduler& scheduler, std::optional<sdk::Scheduler::TimerId> id)
-      : scheduler_(scheduler), id_(id) {}
-  ~TimerGuard() {
-    if (id_) scheduler_.cancel_timer(*id_);
-  }
-  TimerGuard(const TimerGuard&) = delete;
-  TimerGuard& operator=(const TimerGuard&) = delete;
-
- private:
-  sdk::Scheduler& scheduler_;
-  std::optional<sdk::Scheduler::TimerId> id_;
-};
+using llm_common::CallShared;
+using llm_common::is_json_content_type;
+using llm_common::or_default;
+using llm_common::retryable_http_status;
+using llm_common::TimerGuard;
 
 class OpenAiProvider final : public sdk::LlmProvider {
  public:
@@ -110,7 +63,7 @@ class OpenAiProvider final : public sdk::LlmProvider {
  private:
   sdk::Result<std::string> base_url_of(const std::string& requested) const {
     if (requested.empty()) return config_.base_url;
-    return normalized_base_url(requested, "base_url");
+    return llm_common::normalized_base_url(requested, "base_url");
   }
 
   static std::vector<sdk::HttpHeader> headers_for(const std::string& api_key) {

@@ -34,11 +34,6 @@ nlohmann::json audit_json(const sdk::AuditEvent& event) {
           {"detail", event.detail}};
 }
 
-nlohmann::json cursor_json(const std::string& cursor) {
-  if (cursor.empty()) return nullptr;
-  return cursor;
-}
-
 http::Response list_users(ApiContext& context, http::Request& request) {
   auto auth = context.authenticate(request, Access::kAdmin);
   if (!auth) return auth.take_response();
@@ -49,8 +44,7 @@ http::Response list_users(ApiContext& context, http::Request& request) {
   nlohmann::json items = nlohmann::json::array();
   for (const auto& user : listed->items)
     items.push_back(admin_user_json(user));
-  return http::Response::json(
-      200, {{"items", std::move(items)}, {"next_cursor", cursor_json(listed->next_cursor)}});
+  return http::Response::json(200, page_json(std::move(items), listed->next_cursor));
 }
 
 http::Response update_user(ApiContext& context, http::Request& request) {
@@ -137,8 +131,7 @@ http::Response list_audit(ApiContext& context, http::Request& request) {
   nlohmann::json items = nlohmann::json::array();
   for (const auto& event : events->items)
     items.push_back(audit_json(event));
-  return http::Response::json(
-      200, {{"items", std::move(items)}, {"next_cursor", cursor_json(events->next_cursor)}});
+  return http::Response::json(200, page_json(std::move(items), events->next_cursor));
 }
 
 }  // namespace

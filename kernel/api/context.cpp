@@ -285,6 +285,11 @@ nlohmann::json timestamp_json(const std::optional<Timestamp>& time) {
   return format_timestamp(*time);
 }
 
+nlohmann::json page_json(nlohmann::json items, const std::string& next_cursor) {
+  return {{"items", std::move(items)},
+          {"next_cursor", next_cursor.empty() ? nlohmann::json(nullptr) : nlohmann::json(next_cursor)}};
+}
+
 // ---- ApiContext ---------------------------------------------------------------------------------------
 
 ApiContext::ApiContext(Dependencies dependencies)
@@ -293,6 +298,7 @@ ApiContext::ApiContext(Dependencies dependencies)
       metrics_(*dependencies.metrics),
       plugins_(*dependencies.plugins),
       storage_(std::move(dependencies.storage)),
+      verify_provider_key_(std::move(dependencies.verify_provider_key)),
       log_(core::logger("security")) {
   for (std::size_t i = 0; i < kAuthFailureNames.size(); ++i) {
     auth_failures_[i] =
@@ -500,6 +506,15 @@ Outcome<SessionCheckCache::Verified> ApiContext::check_session_in_storage(const 
   verified.session_id = session->id;
   verified.session_expires_at = session->expires_at;
   return verified;
+}
+
+sdk::Status ApiContext::verify_provider_key(const std::string& provider, const std::string& api_key) const {
+  if (!verify_provider_key_) return sdk::Status::unimplemented("this server cannot verify provider keys");
+  try {
+    return verify_provider_key_(provider, api_key);
+  } catch (const std::exception& error) {
+    return sdk::Status::internal(std::string("verifying the key failed: ") + error.what());
+  }
 }
 
 void ApiContext::credentials_changed() const {

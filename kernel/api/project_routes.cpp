@@ -157,11 +157,6 @@ nlohmann::json version_json(const sdk::FileVersion& file) {
       {"run_step_id", file.run_step_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(file.run_step_id)}};
 }
 
-nlohmann::json page_json(nlohmann::json items, const std::string& next_cursor) {
-  return {{"items", std::move(items)},
-          {"next_cursor", next_cursor.empty() ? nlohmann::json(nullptr) : nlohmann::json(next_cursor)}};
-}
-
 http::Response invalid_path(std::string_view detail) {
   return http::Response::problem(400, "invalid_path", "Invalid Path", detail);
 }

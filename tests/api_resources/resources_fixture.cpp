@@ -57,6 +57,12 @@ User ResourcesApiTest::sign_up(const std::string& email) {
   const HeaderList json = {{"Content-Type", "application/json"}};
   const auto registered = client_->request(verb::post, "/api/v1/auth/register", credentials.dump(), json);
   EXPECT_EQ(registered.status, 202u) << registered.body;
+  return log_in(email);
+}
+
+User ResourcesApiTest::log_in(const std::string& email) {
+  const nlohmann::json credentials = {{"email", email}, {"password", kPassword}};
+  const HeaderList json = {{"Content-Type", "application/json"}};
   const auto login = client_->request(verb::post, "/api/v1/auth/login", credentials.dump(), json);
   EXPECT_EQ(login.status, 200u) << login.body;
   if (login.status != 200) return {};

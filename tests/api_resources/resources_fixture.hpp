@@ -36,6 +36,8 @@ class ResourcesApiTest : public ::testing::Test {
 
   // Registers and logs in; fails the test when either step does.
   User sign_up(const std::string& email);
+  // Logs in a registered user again (a new session, e.g. with the scopes of a new admin).
+  User log_in(const std::string& email);
 
   // One request with the user's Bearer token. `content_type` is sent when the body is not empty.
   ClientResponse call(boost::beast::http::verb method, std::string_view target, const User& user,

@@ -389,6 +389,24 @@ void read_processes(Reader& r, const json& node, ProcessesConfig& out) {
   }
 }
 
+// "http://host[:port][/path]" or https: what a provider's base_url may be. Credentials, a query or a
+// fragment have no place there (a key goes in a key variable, where it is never logged).
+bool plausible_base_url(std::string_view url) {
+  std::string_view rest = url;
+  if (rest.starts_with("https://")) {
+    rest.remove_prefix(8);
+  } else if (rest.starts_with("http://")) {
+    rest.remove_prefix(7);
+  } else {
+    return false;
+  }
+  const auto host_end = rest.find('/');
+  if (rest.substr(0, host_end).empty() || rest.front() == ':') return false;
+  return std::none_of(url.begin(), url.end(), [](char c) {
+    return c == '?' || c == '#' || c == '@' || static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+  });
+}
+
 // "provider/model": a provider name as users store keys under, then a model name the provider knows.
 bool valid_model_ref(std::string_view ref) {
   const auto slash = ref.find('/');
@@ -400,7 +418,8 @@ void read_llm(Reader& r, const json& node, const std::map<std::string, std::stri
   const std::string path = "/llm";
   if (!r.object(node, path)) return;
   r.reject_unknown(node, path,
-                   {"providers", "roles", "retry", "timeouts", "json_reasks", "prices", "budgets"});
+                   {"providers", "roles", "retry", "timeouts", "json_reasks", "models_cache_seconds",
+                    "prices", "budgets"});
   constexpr std::int64_t kDay = 24LL * 3600 * 1000;
   if (const auto it = node.find("providers"); it != node.end() && r.object(*it, path + "/providers")) {
     for (const auto& [name, entry] : it->items()) {
@@ -410,13 +429,20 @@ void read_llm(Reader& r, const json& node, const std::map<std::string, std::stri
         r.error(entry_path, "a provider name is 1 to 32 of a-z, 0-9, _ and -");
       }
       if (!r.object(entry, entry_path)) continue;
-      r.reject_unknown(entry, entry_path, {"plugin", "api_key_env", "key_required"});
+      r.reject_unknown(entry, entry_path, {"plugin", "api_key_env", "key_required", "base_url"});
       LlmProviderConfig provider{
-          .plugin = "llm." + name, .api_key_env = {}, .key_required = true, .api_key = {}};
+          .plugin = "llm." + name, .api_key_env = {}, .key_required = true, .base_url = {}, .api_key = {}};
       r.string(entry, entry_path, "plugin", provider.plugin);
       if (provider.plugin.empty()) r.error(entry_path + "/plugin", "must not be empty");
       r.string(entry, entry_path, "api_key_env", provider.api_key_env);
       r.boolean(entry, entry_path, "key_required", provider.key_required);
+      r.string(entry, entry_path, "base_url", provider.base_url);
+      if (!provider.base_url.empty() && !plausible_base_url(provider.base_url)) {
+        r.error(entry_path + "/base_url",
+                "expected http://host[:port][/path] or https://..., without a query, "
+                "fragment or credentials; found " +
+                    describe(provider.base_url));
+      }
       out.providers[name] = std::move(provider);
     }
   }
@@ -446,6 +472,7 @@ void read_llm(Reader& r, const json& node, const std::map<std::string, std::stri
     r.integer(*it, timeouts, "total_ms", out.total_timeout_ms, 1, kDay);
   }
   r.integer(node, path, "json_reasks", out.json_reasks, 0, 5);
+  r.integer(node, path, "models_cache_seconds", out.models_cache_seconds, 0, 7 * 24 * 3600);
   if (const auto it = node.find("prices"); it != node.end() && r.object(*it, path + "/prices")) {
     for (const auto& [model, entry] : it->items()) {
       const std::string entry_path = path + "/prices" + (json::json_pointer() / model).to_string();
@@ -698,7 +725,15 @@ std::vector<PluginEntry> default_plugins() {
   PluginEntry apitoken;
   apitoken.id = "auth.apitoken";
   apitoken.file = "auth_apitoken.so";
-  return {sqlite, postgres, local, apitoken};
+  // The providers the built-in llm section names; not required: a server without a model still serves
+  // everything else, and says why a call failed.
+  PluginEntry openai;
+  openai.id = "llm.openai";
+  openai.file = "llm_openai.so";
+  PluginEntry anthropic;
+  anthropic.id = "llm.anthropic";
+  anthropic.file = "llm_anthropic.so";
+  return {sqlite, postgres, local, apitoken, openai, anthropic};
 }
 
 void select_postgres_storage(std::vector<PluginEntry>& plugins) {
@@ -736,10 +771,16 @@ sdk::Result<Config> load_config_file(const std::filesystem::path& path,
 
 LlmConfig default_llm_config() {
   LlmConfig out;
-  out.providers["openai"] = {
-      .plugin = "llm.openai", .api_key_env = "OPENAI_API_KEY", .key_required = true, .api_key = {}};
-  out.providers["anthropic"] = {
-      .plugin = "llm.anthropic", .api_key_env = "ANTHROPIC_API_KEY", .key_required = true, .api_key = {}};
+  out.providers["openai"] = {.plugin = "llm.openai",
+                             .api_key_env = "OPENAI_API_KEY",
+                             .key_required = true,
+                             .base_url = {},
+                             .api_key = {}};
+  out.providers["anthropic"] = {.plugin = "llm.anthropic",
+                                .api_key_env = "ANTHROPIC_API_KEY",
+                                .key_required = true,
+                                .base_url = {},
+                                .api_key = {}};
   out.roles["default"] = {"openai/gpt-4o-mini"};
   return out;
 }

@@ -170,6 +170,10 @@ struct LlmProviderConfig {
   std::string plugin;        // the LlmProvider plugin's id; default "llm.<provider name>"
   std::string api_key_env;   // the variable holding the server-wide key; empty: none
   bool key_required = true;  // false for local endpoints (Ollama, llama.cpp) that take no key
+  // The endpoint this provider's requests go to ("http(s)://host[:port]/path", no query); empty: the
+  // plugin's own (its config, then OPENAI_BASE_URL / ANTHROPIC_BASE_URL). Lets one plugin serve several
+  // providers: "ollama" and "openrouter" both on llm.openai, each with its endpoint and key.
+  std::string base_url;
   // The value of api_key_env, read once from the environment parse_config was given. Never from the
   // file, never logged, never quoted in an error.
   std::string api_key;
@@ -198,9 +202,10 @@ struct LlmConfig {
   std::uint32_t connect_timeout_ms = 10000;
   std::uint32_t first_token_timeout_ms = 60000;
   std::uint32_t idle_timeout_ms = 60000;
-  std::uint32_t total_timeout_ms = 600000;  // a whole logical call: every attempt, backoff and re-ask
-  std::uint32_t json_reasks = 1;            // extra asks after an answer that is not the JSON asked for
-  std::map<std::string, LlmPrice> prices;   // by "provider/model"; a model without a price costs 0
+  std::uint32_t total_timeout_ms = 600000;   // a whole logical call: every attempt, backoff and re-ask
+  std::uint32_t json_reasks = 1;             // extra asks after an answer that is not the JSON asked for
+  std::uint32_t models_cache_seconds = 600;  // how long GET /api/v1/models keeps an endpoint's live list
+  std::map<std::string, LlmPrice> prices;    // by "provider/model"; a model without a price costs 0
   // 0: no budget. Daily budgets count the user's requests since 00:00 UTC.
   std::uint64_t user_daily_tokens = 0;
   double user_daily_cost_usd = 0;

@@ -14,6 +14,8 @@
 #include "api/provider_key_crypto.hpp"
 #include "core/logging.hpp"
 #include "llm/json_schema.hpp"
+#include "security/jwt.hpp"
+#include "security/random.hpp"
 
 namespace samokoder::llm {
 
@@ -188,7 +190,8 @@ LlmGateway::LlmGateway(Dependencies dependencies)
       plugins_(dependencies.plugins),
       secret_ring_(dependencies.secret_ring),
       metrics_(dependencies.metrics),
-      clock_(dependencies.clock) {
+      clock_(dependencies.clock),
+      cache_secret_(security::random_bytes(32).value_or(std::string(32, '\0'))) {
   for (const auto& [role, chain] : config_.roles) {
     for (const auto& entry : chain) {
       const auto slash = entry.find('/');
@@ -413,6 +416,7 @@ sdk::Result<LlmAnswer> LlmGateway::complete(const LlmCall& call, sdk::Completion
       request.max_tokens = call.max_tokens;
       request.json_output = call.json_output;
       request.api_key = key->value;
+      request.base_url = config_.providers.at(provider).base_url;
       request.timeouts = {milliseconds(config_.connect_timeout_ms),
                           milliseconds(config_.first_token_timeout_ms), milliseconds(config_.idle_timeout_ms),
                           std::chrono::duration_cast<milliseconds>(deadline - now)};
@@ -511,6 +515,96 @@ sdk::Result<LlmAnswer> LlmGateway::complete(const LlmCall& call, sdk::Completion
   std::string message = last_error ? last_error->message() : std::string("no model could be tried");
   if (!skipped.empty()) message += " (skipped for want of a key: " + skipped + ")";
   return sdk::Status(last_error ? last_error->code() : sdk::StatusCode::kFailedPrecondition, message);
+}
+
+std::vector<std::string> LlmGateway::configured_models(const std::string& provider) const {
+  std::vector<std::string> models;
+  const auto add = [&](const std::string& entry) {
+    if (entry.size() > provider.size() && entry.starts_with(provider) && entry[provider.size()] == '/')
+      models.push_back(entry.substr(provider.size() + 1));
+  };
+  for (const auto& [role, chain] : config_.roles)
+    std::for_each(chain.begin(), chain.end(), add);
+  for (const auto& [entry, price] : config_.prices)
+    add(entry);
+  std::sort(models.begin(), models.end());
+  models.erase(std::unique(models.begin(), models.end()), models.end());
+  return models;
+}
+
+sdk::Result<std::vector<sdk::ModelInfo>> LlmGateway::list_models(const std::string& provider,
+                                                                 const std::string& api_key,
+                                                                 sdk::CancelToken cancel) {
+  const config::LlmProviderConfig& settings = config_.providers.at(provider);
+  auto name = security::hmac_sha256(cache_secret_, provider + '\n' + settings.base_url + '\n' + api_key);
+  if (!name.ok()) return name.status();
+  const auto now = Steady::now();
+  {
+    const std::lock_guard lock(models_mutex_);
+    if (const auto it = models_cache_.find(*name); it != models_cache_.end() && it->second.until > now)
+      return it->second.models;
+  }
+  auto models = plugins_.acquire(settings.plugin).call<sdk::LlmProvider>([&](sdk::LlmProvider& llm) {
+    return llm.list_models({.api_key = api_key, .base_url = settings.base_url}, cancel);
+  });
+  if (!models.ok()) models = sdk::Status(models.status().code(), scrub(models.status().message(), api_key));
+  // A refusal or an endpoint down is kept for a short while only: the user may be fixing it.
+  constexpr std::chrono::seconds kFailureTtl{30};
+  const std::chrono::seconds ttl{config_.models_cache_seconds};
+  if (models.status().code() != sdk::StatusCode::kCancelled) {
+    const std::lock_guard lock(models_mutex_);
+    models_cache_.insert_or_assign(
+        *name, CachedModels{now + (models.ok() ? ttl : std::min(ttl, kFailureTtl)), models});
+  }
+  return models;
+}
+
+std::vector<ProviderModels> LlmGateway::models(const std::string& user_id, sdk::CancelToken cancel) {
+  std::vector<ProviderModels> out;
+  for (const auto& [provider, settings] : config_.providers) {
+    ProviderModels entry;
+    entry.provider = provider;
+    entry.configured = configured_models(provider);
+    auto key = resolve_key(user_id, provider);
+    if (!key.ok()) {
+      entry.error = key.status().message();
+    } else if (auto listed = list_models(provider, key->value, cancel); listed.ok()) {
+      entry.live = true;
+      entry.models = std::move(listed).value();
+    } else {
+      entry.error =
+          listed.status().code() == sdk::StatusCode::kUnimplemented
+              ? "the endpoint has no model list"
+              : std::string(sdk::status_code_name(listed.status().code())) + ": " + listed.status().message();
+    }
+    if (!entry.live) {
+      for (const auto& model : entry.configured)
+        entry.models.push_back({.id = model, .owned_by = ""});
+    }
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+sdk::Status LlmGateway::verify_key(const std::string& provider, const std::string& api_key,
+                                   sdk::CancelToken cancel) {
+  const auto it = config_.providers.find(provider);
+  if (it == config_.providers.end()) {
+    return sdk::Status::not_found("provider " + provider +
+                                  " is not configured on this server (llm.providers)");
+  }
+  const config::LlmProviderConfig& settings = it->second;
+  auto listed = plugins_.acquire(settings.plugin).call<sdk::LlmProvider>([&](sdk::LlmProvider& llm) {
+    return llm.list_models({.api_key = api_key, .base_url = settings.base_url}, cancel);
+  });
+  if (listed.ok()) return {};
+  if (listed.status().code() == sdk::StatusCode::kUnimplemented) {
+    // A one-token completion would tell, but it is a billed model call outside any user's accounting.
+    return sdk::Status::failed_precondition("the " + provider +
+                                            " endpoint has no model list, so the key cannot be verified; "
+                                            "store it without \"verify\"");
+  }
+  return sdk::Status(listed.status().code(), scrub(listed.status().message(), api_key));
 }
 
 }  // namespace samokoder::llm

@@ -28,6 +28,12 @@
 // complete() returns; a call whose record cannot be stored fails, since budgets rely on the records.
 // Budgets (llm.budgets) are checked before the call from usage_of_user since 00:00 UTC and usage_of_run.
 //
+// Models and keys (for GET /api/v1/models and PUT /api/v1/keys/{provider} with verify): models() asks
+// each configured provider's endpoint for its list with the caller's key (resolved as for a call) and
+// keeps a live list for llm.models_cache_seconds per provider, endpoint and key (the key is kept only as
+// an HMAC with a per-process secret, so the cache holds no key). verify_key() asks the endpoint whether
+// it accepts a key before it is stored.
+//
 // Ownership: the gateway keeps references to the plugin manager, key ring, metrics registry and clock,
 // which must outlive it; it copies the llm config (a restart applies a change). Thread-safety:
 // complete() is called concurrently from worker threads (it blocks: never call it on an I/O thread).
@@ -81,6 +87,17 @@ struct LlmAnswer {
   std::vector<std::chrono::milliseconds> backoffs;
 };
 
+// One configured provider's models, as GET /api/v1/models shows them.
+struct ProviderModels {
+  std::string provider;
+  // The endpoint's own list (GET /models) when it answered; else the models the config names for the
+  // provider (role chains, prices) and `error` says why the live list is missing.
+  bool live = false;
+  std::string error;
+  std::vector<sdk::ModelInfo> models;
+  std::vector<std::string> configured;  // the models of this provider the config names, sorted
+};
+
 class LlmGateway {
  public:
   struct Dependencies {
@@ -101,6 +118,20 @@ class LlmGateway {
   sdk::Result<LlmAnswer> complete(const LlmCall& call, sdk::CompletionObserver* observer,
                                   sdk::CancelToken cancel);
 
+  // Every configured provider's models for `user_id` (see the header comment), in provider order.
+  // Blocks on the endpoints it has to ask; an endpoint that fails costs only its own entry.
+  std::vector<ProviderModels> models(const std::string& user_id, sdk::CancelToken cancel);
+
+  // Asks the endpoint of the configured `provider` whether it accepts `api_key` by asking for its model
+  // list, which costs nothing. OK when accepted; kUnauthenticated or kPermissionDenied when refused;
+  // kUnavailable or kDeadlineExceeded when the endpoint could not say; kNotFound for a provider the
+  // config does not name; kFailedPrecondition for an endpoint without a model list. Messages never
+  // quote the key.
+  sdk::Status verify_key(const std::string& provider, const std::string& api_key, sdk::CancelToken cancel);
+
+  // The llm section the gateway was built with (roles, prices and budgets, for the routes that show them).
+  const config::LlmConfig& config() const noexcept { return config_; }
+
  private:
   struct ModelMetrics;
   struct ProviderMetrics;
@@ -119,6 +150,10 @@ class LlmGateway {
   ProviderMetrics& provider_metrics(const std::string& provider);
   std::chrono::milliseconds backoff(std::uint32_t retry, std::chrono::milliseconds retry_after,
                                     std::chrono::milliseconds remaining) const;
+  // The models the config names for `provider` (role chains and prices), sorted and unique.
+  std::vector<std::string> configured_models(const std::string& provider) const;
+  sdk::Result<std::vector<sdk::ModelInfo>> list_models(const std::string& provider,
+                                                       const std::string& api_key, sdk::CancelToken cancel);
 
   const config::LlmConfig config_;
   plugins::PluginManager& plugins_;
@@ -130,6 +165,15 @@ class LlmGateway {
   std::mutex metrics_mutex_;
   std::map<std::string, std::unique_ptr<ModelMetrics>, std::less<>> model_metrics_;
   std::map<std::string, std::unique_ptr<ProviderMetrics>, std::less<>> provider_metrics_;
+  // Live model lists by provider and key HMAC; failures are kept briefly too, so a down endpoint is
+  // not asked on every page view.
+  struct CachedModels {
+    std::chrono::steady_clock::time_point until;
+    sdk::Result<std::vector<sdk::ModelInfo>> models;
+  };
+  const std::string cache_secret_;  // random per process: the HMAC key of the cache's key names
+  std::mutex models_mutex_;
+  std::map<std::string, CachedModels, std::less<>> models_cache_;
 };
 
 }  // namespace samokoder::llm

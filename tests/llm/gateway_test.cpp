@@ -53,9 +53,13 @@ class GatewayTest : public ::testing::Test {
     config_.providers["alpha"] = {.plugin = "llm.scripted_alpha",
                                   .api_key_env = "ALPHA_API_KEY",
                                   .key_required = true,
+                                  .base_url = {},
                                   .api_key = std::string(kEnvKey)};
-    config_.providers["beta"] = {
-        .plugin = "llm.scripted_beta", .api_key_env = "BETA_API_KEY", .key_required = true, .api_key = {}};
+    config_.providers["beta"] = {.plugin = "llm.scripted_beta",
+                                 .api_key_env = "BETA_API_KEY",
+                                 .key_required = true,
+                                 .base_url = {},
+                                 .api_key = {}};
     config_.roles = {{"default", {"alpha/a-default"}}};
     config_.retry_initial_backoff_ms = 1;
     config_.retry_max_backoff_ms = 40;

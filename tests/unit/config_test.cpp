@@ -10,6 +10,7 @@ namespace {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 Config parse_ok(const json& doc, const std::map<std::string, std::string>& env = {}) {
   auto result = parse_config(doc, env);
@@ -54,9 +55,9 @@ TEST(ConfigTest, EmptyObjectGivesDefaults) {
   EXPECT_EQ(config.server.io_threads, 2u);
   EXPECT_EQ(config.server.max_body_bytes, 1024u * 1024u);
   EXPECT_EQ(config.plugins.drain_timeout_ms, 30000u);
-  // Without a plugins list the kernel runs on the embedded SQLite backend with password sign-in and
-  // personal access tokens.
-  ASSERT_EQ(config.plugins.plugins.size(), 4u);
+  // Without a plugins list the kernel runs on the embedded SQLite backend with password sign-in,
+  // personal access tokens and the two model providers the built-in llm section names.
+  ASSERT_EQ(config.plugins.plugins.size(), 6u);
   EXPECT_EQ(config.plugins.plugins[0].id, "storage.sqlite");
   EXPECT_TRUE(config.plugins.plugins[0].enabled);
   EXPECT_TRUE(config.plugins.plugins[0].required);
@@ -67,6 +68,11 @@ TEST(ConfigTest, EmptyObjectGivesDefaults) {
   EXPECT_TRUE(config.plugins.plugins[2].required);
   EXPECT_EQ(config.plugins.plugins[3].id, "auth.apitoken");
   EXPECT_TRUE(config.plugins.plugins[3].enabled);
+  for (std::size_t i : {4u, 5u}) {
+    EXPECT_EQ(config.plugins.plugins[i].id, i == 4 ? "llm.openai" : "llm.anthropic");
+    EXPECT_TRUE(config.plugins.plugins[i].enabled);
+    EXPECT_FALSE(config.plugins.plugins[i].required) << "a server without a model still serves";
+  }
 }
 
 TEST(ConfigTest, ShippedDefaultConfigMatchesTheEmbeddedDefaults) {
@@ -418,6 +424,31 @@ TEST(ConfigTest, LlmRejectsRolesOfUnknownProvidersAndMalformedPrices) {
   EXPECT_THAT(message, HasSubstr("/llm/prices/gpt-4o: a price is keyed by \"provider/model\""));
   EXPECT_THAT(message, HasSubstr("/llm/prices/gpt-4o/prompt_usd_per_mtok: expected a number from 0"));
   EXPECT_THAT(message, HasSubstr("/llm/retry/initial_backoff_ms: must not exceed max_backoff_ms"));
+}
+
+TEST(ConfigTest, OnePluginServesSeveralProvidersEachWithItsEndpoint) {
+  const auto config = parse_ok(json::parse(R"({"llm": {
+      "providers": {"ollama": {"plugin": "llm.openai", "base_url": "http://127.0.0.1:11434/v1", "key_required": false},
+                    "openrouter": {"plugin": "llm.openai", "base_url": "https://openrouter.ai/api/v1",
+                                   "api_key_env": "OPENROUTER_API_KEY"}},
+      "models_cache_seconds": 60}})"),
+                               {{"OPENROUTER_API_KEY", "sk-or-1"}});
+  EXPECT_EQ(config.llm.providers.at("ollama").plugin, "llm.openai");
+  EXPECT_EQ(config.llm.providers.at("ollama").base_url, "http://127.0.0.1:11434/v1");
+  EXPECT_EQ(config.llm.providers.at("openrouter").base_url, "https://openrouter.ai/api/v1");
+  EXPECT_EQ(config.llm.providers.at("openrouter").api_key, "sk-or-1");
+  EXPECT_EQ(config.llm.providers.at("openai").base_url, "") << "the plugin's own endpoint";
+  EXPECT_EQ(config.llm.models_cache_seconds, 60U);
+}
+
+TEST(ConfigTest, AProviderBaseUrlIsAPlainHttpUrl) {
+  for (const char* url : {"ftp://host/v1", "http://", "http://:80/v1", "https://host/v1?key=x",
+                          "https://user:sk-secret@host/v1", "http://host/v1#x", "http://ho st/v1"}) {
+    const std::string message = parse_error(json{{"llm", {{"providers", {{"local", {{"base_url", url}}}}}}}});
+    EXPECT_THAT(message, HasSubstr("/llm/providers/local/base_url: expected http://host[:port][/path]"))
+        << url;
+    EXPECT_THAT(message, Not(HasSubstr("sk-secret"))) << "describe() must not quote credentials";
+  }
 }
 
 TEST(ConfigTest, LlmKeyValuesAreNeverReadFromTheFile) {

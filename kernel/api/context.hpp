@@ -170,6 +170,8 @@ std::string format_timestamp(Timestamp time);
 std::optional<Timestamp> parse_timestamp(std::string_view text);
 // null for an empty optional, else format_timestamp.
 nlohmann::json timestamp_json(const std::optional<Timestamp>& time);
+// A page of a list as every list route answers it: {"items": [...], "next_cursor": "..." or null}.
+nlohmann::json page_json(nlohmann::json items, const std::string& next_cursor);
 
 class RateLimits;
 class Sessions;
@@ -184,6 +186,9 @@ class ApiContext {
     plugins::PluginManager* plugins = nullptr;
     // The active storage backend (Application::storage); an empty lease means none.
     std::function<plugins::Lease()> storage;
+    // Asks a provider's endpoint whether it accepts a key (llm::LlmGateway::verify_key), for
+    // PUT /api/v1/keys/{provider} with "verify": true; empty: such a request gets 501.
+    std::function<sdk::Status(const std::string& provider, const std::string& api_key)> verify_provider_key;
   };
 
   // Builds the signing and encryption keys from config.security (SAMOKODER_SECRET_KEY and the
@@ -266,6 +271,9 @@ class ApiContext {
   // so the change takes effect on this node's next request.
   void credentials_changed() const;
 
+  // See Dependencies::verify_provider_key; kUnimplemented when the server has none.
+  sdk::Status verify_provider_key(const std::string& provider, const std::string& api_key) const;
+
   // Sessions and their tokens (used by the auth routes).
   Sessions& sessions() const noexcept { return *sessions_; }
   RateLimits& rate_limits() const noexcept { return *rate_limits_.load(std::memory_order_acquire); }
@@ -306,6 +314,7 @@ class ApiContext {
   metrics::Registry& metrics_;
   plugins::PluginManager& plugins_;
   std::function<plugins::Lease()> storage_;
+  std::function<sdk::Status(const std::string&, const std::string&)> verify_provider_key_;
   std::unique_ptr<security::KeyRing> secret_ring_;
   std::unique_ptr<Sessions> sessions_;
   std::unique_ptr<SessionCheckCache> session_checks_;

@@ -1,5 +1,6 @@
 // Provider keys (BYOK): a user stores an API key per LLM provider; the kernel seals it
 // (provider_key_crypto.hpp) before storage sees it, and the API only ever shows the masked form.
+#include <optional>
 #include <string>
 
 #include "api/provider_key_crypto.hpp"
@@ -26,6 +27,32 @@ Outcome<std::string> provider_param(const http::Request& request) {
                                    "provider must be 1 to 32 characters of a-z, 0-9, '_' and '-'");
   }
   return std::string(provider);
+}
+
+// Asks the provider whether it accepts the key; nullopt when it does, else the problem to answer:
+// 422 key_rejected (the provider refused it), 404 for a provider the server does not configure, 502
+// provider_unreachable (the provider could not say; the key may be fine), 409 when it cannot be asked.
+std::optional<http::Response> verification_problem(const ApiContext& context, const std::string& provider,
+                                                   const std::string& key) {
+  const sdk::Status verified = context.verify_provider_key(provider, key);
+  switch (verified.code()) {
+    case sdk::StatusCode::kOk:
+      return std::nullopt;
+    case sdk::StatusCode::kUnauthenticated:
+    case sdk::StatusCode::kPermissionDenied:
+      return http::Response::problem(422, "key_rejected", "Key Rejected",
+                                     provider + " refused the key: " + verified.message());
+    case sdk::StatusCode::kUnavailable:
+    case sdk::StatusCode::kDeadlineExceeded:
+    case sdk::StatusCode::kResourceExhausted:
+    case sdk::StatusCode::kInternal:
+      return http::Response::problem(
+          502, "provider_unreachable", "Provider Unreachable",
+          provider + " could not verify the key now (" + verified.message() +
+              "); the key was not stored. Try again, or store it without \"verify\"");
+    default:
+      return problem_from_status(verified);
+  }
 }
 
 }  // namespace
@@ -63,8 +90,13 @@ void add_key_routes(http::Router& router, ApiContext& context) {
         if (!body) return body.take_response();
         security::FieldReader reader(*body);
         auto secret = reader.required_string("/api_key", 1, kMaxProviderKeyBytes);
-        reader.reject_unknown({"api_key"});
+        const bool verify = reader.optional_bool("/verify").value_or(false);
+        reader.reject_unknown({"api_key", "verify"});
         if (!reader.ok()) return validation_problem(reader.errors());
+        // Before sealing and storing: a key the provider refuses is never stored.
+        if (verify) {
+          if (auto refused = verification_problem(context, *provider, *secret)) return std::move(*refused);
+        }
         auto sealed = seal_provider_key(context.secret_ring(), auth->user_id, *provider, *secret);
         if (!sealed.ok()) {
           if (sealed.status().code() == sdk::StatusCode::kInvalidArgument) {
@@ -78,7 +110,9 @@ void add_key_routes(http::Router& router, ApiContext& context) {
         context.audit(
             auth->user_id, "key.set", *provider, request,
             {{"provider", *provider}, {"masked_key", stored->masked_hint}, {"key_id", stored->key_id}});
-        return http::Response::json(200, key_json(*stored));
+        auto document = key_json(*stored);
+        document["verified"] = verify;
+        return http::Response::json(200, document);
       },
       options);
 

@@ -9,6 +9,7 @@
 #include "app/plugin_admin_routes.hpp"
 #include "core/keep_until_exit.hpp"
 #include "core/logging.hpp"
+#include "llm/routes.hpp"
 
 namespace samokoder::app {
 namespace {
@@ -58,6 +59,7 @@ std::shared_ptr<http::Router> Application::build_router() {
   auto router = std::make_shared<http::Router>();
   add_ops_routes(*router, *api_, *plugins_, metrics_, [this] { return storage_health(); });
   api::add_routes(*router, *api_);
+  llm::add_llm_routes(*router, *api_, *llm_);
   add_plugin_admin_routes(
       *router, *api_, *plugins_,
       [this](const std::string& actor_id, const std::string& source) -> sdk::Result<nlohmann::json> {
@@ -75,20 +77,27 @@ sdk::Status Application::start() {
   auto log = core::logger("kernel");
   if (!http_client_->status().ok()) return http_client_->status();
   auto api =
-      api::ApiContext::create({&config_, &clock_, &metrics_, plugins_.get(), [this] { return storage(); }});
+      api::ApiContext::create({&config_, &clock_, &metrics_, plugins_.get(), [this] { return storage(); },
+                               [this](const std::string& provider, const std::string& key) {
+                                 return llm_->verify_key(provider, key, sdk::never_cancelled());
+                               }});
   if (!api.ok()) return api.status();
   api_ = std::move(api).value();
+  llm_ = std::make_unique<llm::LlmGateway>(
+      llm::LlmGateway::Dependencies{config_.llm, *plugins_, api_->secret_ring(), metrics_, clock_});
   // Before any plugin can start a child: end what an earlier run of the server (killed, crashed) left.
   if (const auto swept = processes_->sweep_orphans(); swept.records > 0) {
     log->warn("found {} child process record(s) of an earlier run; ended {} group(s) still alive",
               swept.records, swept.ended);
   }
   if (auto status = plugins_->start(); !status.ok()) {
+    llm_.reset();
     api_.reset();
     return status;
   }
   if (auto status = check_schema(); !status.ok()) {
     plugins_->stop();
+    llm_.reset();
     api_.reset();
     return status;
   }
@@ -100,6 +109,7 @@ sdk::Status Application::start() {
     server_.reset();
     router_.reset();
     plugins_->stop();
+    llm_.reset();
     api_.reset();
     return status;
   }
@@ -145,6 +155,7 @@ void Application::stop() {
     processes_->shutdown();  // children of generations that stayed PINNED
     // Every plugin waited for its own background tasks when it was unloaded; what is left has no owner.
     unfinished_ = tasks_->stop(std::chrono::steady_clock::now());
+    llm_.reset();
     api_.reset();
     log->info("stopped");
     return;
@@ -156,6 +167,7 @@ void Application::stop() {
   log->error("stopping: {} call(s) still running; the plugins they use stay loaded", unfinished_.size());
   plugins_->stop(std::chrono::milliseconds::zero());
   processes_->shutdown();  // a call waiting on a child returns once its group is gone
+  core::keep_until_exit(std::move(llm_));
   core::keep_until_exit(std::move(api_));
   log->info("stopped, leaving {} call(s) behind", unfinished_.size());
 }

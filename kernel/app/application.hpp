@@ -23,6 +23,7 @@
 #include "core/clock.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "llm/gateway.hpp"
 #include "metrics/registry.hpp"
 #include "outbound_http/service.hpp"
 #include "plugins/plugin_manager.hpp"
@@ -76,6 +77,8 @@ class Application {
   const config::Config& config() const noexcept { return config_; }
   metrics::Registry& metrics() noexcept { return metrics_; }
   plugins::PluginManager& plugins() noexcept { return *plugins_; }
+  // The LLM gateway; nullptr before start() and after stop().
+  llm::LlmGateway* llm() noexcept { return llm_.get(); }
 
   // A lease on the storage backend that serves now (the first ACTIVE storage plugin in config order);
   // empty when there is none.
@@ -114,6 +117,8 @@ class Application {
   std::unique_ptr<outbound_http::Service> http_client_;
   std::unique_ptr<plugins::PluginManager> plugins_;
   std::unique_ptr<api::ApiContext> api_;  // created by start(), after the secret checks
+  // The one way to the models (created by start(): it opens users' keys with the API context's ring).
+  std::unique_ptr<llm::LlmGateway> llm_;
   std::shared_ptr<const http::Router> router_;
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<PluginWatcher> watcher_;      // only with "watch_plugins": true

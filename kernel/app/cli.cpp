@@ -24,6 +24,7 @@
 #include "app/application.hpp"
 #include "core/logging.hpp"
 #include "core/version.hpp"
+#include "llm/gateway.hpp"
 #include "plugins/plugin_check.hpp"
 #include "plugins/plugin_manager.hpp"
 
@@ -47,6 +48,9 @@ constexpr std::string_view kUsage =
     "  samokoder admin create-user --email E [--admin] [--config FILE]\n"
     "                                                         create a user; the password is read from "
     "stdin\n"
+    "  samokoder llm ping --provider P --model M [--base-url URL] [--email E] [--config FILE]\n"
+    "                                                         one short prompt through the LLM gateway;\n"
+    "                                                         prints the answer, latency and tokens\n"
     "  samokoder version                                      kernel version and SDK ABI\n"
     "  samokoder help                                         this text (also --help, -h)\n";
 
@@ -57,6 +61,9 @@ struct Options {
   std::optional<std::string> listen;
   std::optional<std::string> url;
   std::optional<std::string> email;
+  std::optional<std::string> provider;
+  std::optional<std::string> model;
+  std::optional<std::string> base_url;
   bool json = false;
   bool admin = false;
 };
@@ -82,6 +89,12 @@ std::optional<Options> parse_options(std::span<const std::string_view> args, std
       options.json = true;
     } else if (arg == "--email") {
       if (!(options.email = value())) return std::nullopt;
+    } else if (arg == "--provider") {
+      if (!(options.provider = value())) return std::nullopt;
+    } else if (arg == "--model") {
+      if (!(options.model = value())) return std::nullopt;
+    } else if (arg == "--base-url") {
+      if (!(options.base_url = value())) return std::nullopt;
     } else if (arg == "--admin") {
       options.admin = true;
     } else if (arg.starts_with("--")) {
@@ -436,6 +449,111 @@ int plugin_admin(const Options& options, std::ostream& out, std::ostream& err) {
   }
 }
 
+// The account an operator's pings are recorded under when no --email names a user: usage shows every
+// request, and a request belongs to a user. Disabled and without a usable password: nobody logs in.
+constexpr std::string_view kOperatorEmail = "operator@samokoder.invalid";
+
+sdk::Result<std::string> operator_account(const plugins::Lease& storage) {
+  return storage.call<sdk::Storage>([](sdk::Storage& s) -> sdk::Result<std::string> {
+    auto& users = s.store<sdk::UserStore>();
+    if (auto found = users.find_user_by_email(kOperatorEmail); found.ok()) return found->id;
+    auto created = users.create_user(
+        {.email = std::string(kOperatorEmail), .password_hash = "!", .is_admin = false, .tier = "operator"});
+    if (!created.ok()) return created.status();
+    sdk::UserUpdate disable;
+    disable.disabled = true;
+    if (auto updated = users.update_user(created->id, disable); !updated.ok()) return updated.status();
+    return created->id;
+  });
+}
+
+// Prints the answer's text as it streams, so a slow model shows life at once.
+class PrintDeltas final : public sdk::CompletionObserver {
+ public:
+  explicit PrintDeltas(std::ostream& out) : out_(out) {}
+  bool on_delta(std::string_view text) override {
+    out_ << text << std::flush;
+    return true;
+  }
+
+ private:
+  std::ostream& out_;
+};
+
+// One short prompt through the same gateway the server uses (keys, retries, accounting), with the
+// server's config: the kernel starts on a loopback port of its own for the length of the call.
+int llm_ping(const Options& options, std::ostream& out, std::ostream& err) {
+  if (options.positional.size() != 2 || !options.provider || !options.model) {
+    err << kUsage;
+    return kExitUsage;
+  }
+  auto loaded = load_config_or_report(options, err);
+  if (!loaded) return kExitFailed;
+  config::Config config = std::move(*loaded);
+  const auto provider = config.llm.providers.find(*options.provider);
+  if (provider == config.llm.providers.end()) {
+    std::vector<std::string> names;
+    for (const auto& [name, settings] : config.llm.providers)
+      names.push_back(name);
+    err << "samokoder: provider \"" << *options.provider << "\" is not configured (llm.providers has "
+        << join(names, ", ") << ")\n";
+    return kExitFailed;
+  }
+  if (options.base_url) provider->second.base_url = *options.base_url;
+  config.server.listen = {.host = "127.0.0.1", .port = 0};
+  config.plugins.watch = false;
+  config.log.level = "warn";
+  config.log.access_log = false;
+  core::init_logging(config.log);
+
+  core::SystemClock clock;
+  Application app(std::move(config), clock);
+  if (auto started = app.start(); !started.ok()) {
+    err << "samokoder: " << started.message() << "\n";
+    return kExitFailed;
+  }
+  // The lease ends here: a lease held across stop() would keep the storage generation draining.
+  auto user_id = [&]() -> sdk::Result<std::string> {
+    const auto storage = app.storage();
+    if (!options.email) return operator_account(storage);
+    return storage.call<sdk::Storage>([&](sdk::Storage& s) -> sdk::Result<std::string> {
+      auto user = s.store<sdk::UserStore>().find_user_by_email(*options.email);
+      if (!user.ok()) return user.status();
+      return user->id;
+    });
+  }();
+  if (!user_id.ok()) {
+    err << "samokoder: " << (options.email ? "--email: " : "") << user_id.status().message() << "\n";
+    return kExitFailed;
+  }
+  llm::LlmCall call;
+  call.user_id = *user_id;
+  call.role = "ping";
+  call.model = *options.provider + "/" + *options.model;
+  call.system = "You are a health check. Answer in at most five words.";
+  call.messages = {{"user", "Say hello.", false}};
+  call.max_tokens = 32;
+  PrintDeltas printer(out);
+  const auto started = std::chrono::steady_clock::now();
+  auto answer = app.llm()->complete(call, &printer, sdk::never_cancelled());
+  const auto elapsed =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  app.stop();
+  if (!answer.ok()) {
+    err << "samokoder: " << *call.model << ": " << sdk::status_code_name(answer.status().code()) << ": "
+        << answer.status().message() << "\n";
+    return kExitFailed;
+  }
+  const sdk::TokenUsage& usage = answer->completion.usage;
+  out << "\n"
+      << answer->provider << "/" << answer->model << " (answered as " << answer->completion.model << ")\n"
+      << "latency " << elapsed.count() << " ms, attempts " << answer->attempts << "\n"
+      << "tokens: prompt " << usage.prompt_tokens << " (cached " << usage.cached_prompt_tokens
+      << "), completion " << usage.completion_tokens << (usage.estimated ? " (estimated)" : "") << "\n"
+      << "recorded as request " << answer->request_id << "\n";
+  return kExitOk;
+}
+
 int version(std::ostream& out) {
   out << "samokoder " << core::kKernelVersion << "\n"
       << "sdk " << core::kSdkVersion << " (plugin ABI " << SAMOKODER_ABI_MAJOR << "." << SAMOKODER_ABI_MINOR
@@ -469,6 +587,7 @@ int run_cli(std::span<const std::string_view> args, std::ostream& out, std::ostr
   }
   if (command == "db" && words.size() >= 2) return database(*options, out, err);
   if (command == "admin" && subcommand == "create-user") return create_user(*options, out, err);
+  if (command == "llm" && subcommand == "ping") return llm_ping(*options, out, err);
   if (command == "version" && words.size() == 1) return version(out);
   err << "samokoder: unknown command \"" << command << "\"\n" << kUsage;
   return kExitUsage;

@@ -12,7 +12,7 @@ CMAKE_FLAGS ?=
 BENCH_DIR   ?= build-bench
 BENCH_ARGS  ?=
 
-.PHONY: run test build deps deps-test test-asan test-fuzz bench bench-smoke format tidy clean
+.PHONY: run test build deps deps-test test-asan test-fuzz bench bench-smoke smoke format tidy clean
 
 deps:
 	@scripts/install-deps.sh build
@@ -69,6 +69,12 @@ bench:
 bench-smoke: deps-test
 	@$(MAKE) --no-print-directory build
 	cd $(BUILD_DIR) && ctest -L bench --no-tests=error --output-on-failure
+
+# Against real model providers, outside CI: one prompt per provider whose key is set (OPENAI_API_KEY,
+# ANTHROPIC_API_KEY, OLLAMA_URL) through `samokoder llm ping`; says SKIPPED for the others.
+smoke: deps
+	@$(MAKE) --no-print-directory build
+	@scripts/smoke.sh
 
 format:
 	git ls-files '*.cpp' '*.hpp' '*.h' | xargs clang-format -i

@@ -296,7 +296,8 @@ sdk::Result<LlmGateway::Key> LlmGateway::resolve_key(const std::string& user_id,
   }
   if (stored.status().code() != sdk::StatusCode::kNotFound) return stored.status();
   if (!settings.api_key.empty()) return Key{settings.api_key, "the server's " + settings.api_key_env};
-  if (!settings.key_required) return Key{};
+  if (!settings.key_required)
+    return Key{"", "the request without a key (llm.providers." + provider + ".key_required is false)"};
   std::string fix = "store a key with PUT /api/v1/keys/" + provider;
   if (!settings.api_key_env.empty()) fix += " or set " + settings.api_key_env + " on the server";
   return sdk::Status::failed_precondition("no API key for provider " + provider + ": " + fix);

@@ -8,26 +8,12 @@
 namespace samokoder::llm_anthropic {
 namespace {
 
+using llm_common::count_of;
+using llm_common::quoted_message;
 using nlohmann::json;
-
-constexpr std::size_t kQuotedMessageChars = 300;
 
 json ephemeral() {
   return {{"type", "ephemeral"}};
-}
-
-// Cut at a character boundary so the quoted text stays valid UTF-8.
-std::string truncated(std::string_view text) {
-  if (text.size() <= kQuotedMessageChars) return std::string(text);
-  std::size_t end = kQuotedMessageChars;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0U) == 0x80U)
-    --end;
-  return std::string(text.substr(0, end)) + "...";
-}
-
-std::uint64_t count_of(const json& usage, const char* key) {
-  const auto it = usage.find(key);
-  return it != usage.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
 }
 
 // Anthropic's usage object, as far as it carries fields, into the SDK's counts. message_delta repeats
@@ -142,7 +128,7 @@ sdk::Status error_status(unsigned http_status, std::string_view body) {
   std::string text = http_status != 0 ? "anthropic answered HTTP " + std::to_string(http_status)
                                       : std::string("anthropic reported an error in the stream");
   if (!type.empty()) text += " (" + type + ")";
-  if (!message.empty()) text += ": " + truncated(message);
+  if (!message.empty()) text += ": " + quoted_message(message);
   return {code, std::move(text)};
 }
 

@@ -11,6 +11,8 @@ namespace {
 // A day: past that a timeout is a typo in units, not a plan.
 constexpr std::uint64_t kMaxTimeoutMs = 24ULL * 60 * 60 * 1000;
 
+constexpr std::size_t kQuotedMessageChars = 300;
+
 sdk::Status read_timeout(const nlohmann::json& config, std::string_view section, const char* key,
                          std::chrono::milliseconds& out) {
   std::uint64_t ms = static_cast<std::uint64_t>(out.count());
@@ -96,6 +98,19 @@ std::string scrubbed(std::string_view text, std::string_view api_key) {
       out.replace(at, api_key.size(), sdk::kRedacted);
   }
   return sdk::redact_credentials(out);
+}
+
+std::string quoted_message(std::string_view text) {
+  if (text.size() <= kQuotedMessageChars) return std::string(text);
+  std::size_t end = kQuotedMessageChars;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0U) == 0x80U)
+    --end;
+  return std::string(text.substr(0, end)) + "...";
+}
+
+std::uint64_t count_of(const nlohmann::json& object, const char* key) {
+  const auto it = object.find(key);
+  return it != object.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
 }
 
 std::size_t prompt_chars(const sdk::CompletionRequest& request) {

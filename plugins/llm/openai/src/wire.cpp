@@ -7,23 +7,9 @@
 namespace samokoder::llm_openai {
 namespace {
 
+using llm_common::count_of;
+using llm_common::quoted_message;
 using nlohmann::json;
-
-constexpr std::size_t kQuotedMessageChars = 300;
-
-// Cut at a character boundary so the quoted text stays valid UTF-8.
-std::string truncated(std::string_view text) {
-  if (text.size() <= kQuotedMessageChars) return std::string(text);
-  std::size_t end = kQuotedMessageChars;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0U) == 0x80U)
-    --end;
-  return std::string(text.substr(0, end)) + "...";
-}
-
-std::uint64_t count_of(const json& object, const char* key) {
-  const auto it = object.find(key);
-  return it != object.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
-}
 
 // OpenAI reports cached input inside prompt_tokens (prompt_tokens_details.cached_tokens); DeepSeek
 // names it prompt_cache_hit_tokens.
@@ -157,7 +143,7 @@ sdk::Status error_status(unsigned http_status, std::string_view body) {
   std::string text = http_status != 0 ? "openai answered HTTP " + std::to_string(http_status)
                                       : std::string("openai reported an error in the stream");
   if (!name.empty()) text += " (" + name + ")";
-  if (!message.empty()) text += ": " + truncated(message);
+  if (!message.empty()) text += ": " + quoted_message(message);
   return {code, std::move(text)};
 }
 

@@ -105,6 +105,13 @@ class TimerGuard {
 // `text` with every occurrence of `api_key` and every URL credential replaced by ***.
 std::string scrubbed(std::string_view text, std::string_view api_key);
 
+// `text` cut to about 300 characters at a character boundary, so the quoted text stays valid UTF-8,
+// with "..." where it was cut: as much of an endpoint's error message as a Status quotes.
+std::string quoted_message(std::string_view text);
+
+// The unsigned count under `key` of a JSON usage object; 0 when it is absent or not a count.
+std::uint64_t count_of(const nlohmann::json& object, const char* key);
+
 // About four characters a token: the estimate when an endpoint reports no usage.
 inline std::uint64_t estimated_tokens(std::size_t chars) {
   return (chars + 3) / 4;

@@ -36,16 +36,19 @@ test: deps-test
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory test-fuzz
 
-# The plugin ABI, hot-reload and host-service tests again under AddressSanitizer and
-# UndefinedBehaviorSanitizer: a build that registers only those suites and compiles only what they need.
-ASAN_SUITES ?= abi;reload;services
+# The plugin ABI, hot-reload, host-service and LLM tests again under AddressSanitizer and
+# UndefinedBehaviorSanitizer: a build that registers only those suites and compiles only what they need
+# (threads meet in all four: leases and reloads, timers, child reapers, streams and the gateway).
+ASAN_SUITES ?= abi;reload;services;llm
+ASAN_TARGETS ?= abi_tests reload_tests services_tests process_tests model_server_tests llm_json_schema_tests \
+                llm_gateway_tests llm_api_tests llm_common_tests llm_openai_tests llm_openai_wire_tests llm_anthropic_tests
 # -O1, as the ASan documentation advises for usable speed, and line tables only: symbolized stack
 # traces at a fraction of the compile time of -O2 with full debug info. Debug keeps assertions on.
 ASAN_OPT_FLAGS ?= -O1 -g1
 test-asan:
 	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=$(ASAN_OPT_FLAGS)" -DSAMOKODER_WERROR=ON \
 	  -DSAMOKODER_SANITIZE=address,undefined "-DSAMOKODER_TEST_SUITES=$(ASAN_SUITES)" $(CMAKE_FLAGS)
-	cmake --build $(ASAN_DIR) -j$(JOBS) --target abi_tests reload_tests services_tests process_tests
+	cmake --build $(ASAN_DIR) -j$(JOBS) --target $(ASAN_TARGETS)
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2 --timeout 600
 
 # The libFuzzer targets (path normalisation, request JSON, JWT verification), briefly: a clang tree that

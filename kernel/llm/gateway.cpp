@@ -533,6 +533,22 @@ std::vector<std::string> LlmGateway::configured_models(const std::string& provid
   return models;
 }
 
+sdk::Result<std::vector<sdk::ModelInfo>> LlmGateway::ask_for_models(const config::LlmProviderConfig& settings,
+                                                                    const std::string& api_key,
+                                                                    sdk::CancelToken cancel) {
+  // Someone waits on the answer (the models page, a key being stored): a listing gets seconds, not the
+  // minutes a completion may take.
+  constexpr milliseconds kListingTotal{20000};
+  sdk::ModelListRequest request{.api_key = api_key, .base_url = settings.base_url, .timeouts = {}};
+  request.timeouts.connect = std::min(milliseconds(config_.connect_timeout_ms), kListingTotal);
+  request.timeouts.first_token = kListingTotal;
+  request.timeouts.idle = kListingTotal;
+  request.timeouts.total = kListingTotal;
+  return plugins_.acquire(settings.plugin).call<sdk::LlmProvider>([&](sdk::LlmProvider& llm) {
+    return llm.list_models(request, cancel);
+  });
+}
+
 sdk::Result<std::vector<sdk::ModelInfo>> LlmGateway::list_models(const std::string& provider,
                                                                  const std::string& api_key,
                                                                  sdk::CancelToken cancel) {
@@ -545,9 +561,7 @@ sdk::Result<std::vector<sdk::ModelInfo>> LlmGateway::list_models(const std::stri
     if (const auto it = models_cache_.find(*name); it != models_cache_.end() && it->second.until > now)
       return it->second.models;
   }
-  auto models = plugins_.acquire(settings.plugin).call<sdk::LlmProvider>([&](sdk::LlmProvider& llm) {
-    return llm.list_models({.api_key = api_key, .base_url = settings.base_url}, cancel);
-  });
+  auto models = ask_for_models(settings, api_key, cancel);
   if (!models.ok()) models = sdk::Status(models.status().code(), scrub(models.status().message(), api_key));
   // A refusal or an endpoint down is kept for a short while only: the user may be fixing it.
   constexpr std::chrono::seconds kFailureTtl{30};
@@ -595,9 +609,7 @@ sdk::Status LlmGateway::verify_key(const std::string& provider, const std::strin
                                   " is not configured on this server (llm.providers)");
   }
   const config::LlmProviderConfig& settings = it->second;
-  auto listed = plugins_.acquire(settings.plugin).call<sdk::LlmProvider>([&](sdk::LlmProvider& llm) {
-    return llm.list_models({.api_key = api_key, .base_url = settings.base_url}, cancel);
-  });
+  auto listed = ask_for_models(settings, api_key, cancel);
   if (listed.ok()) return {};
   if (listed.status().code() == sdk::StatusCode::kUnimplemented) {
     // A one-token completion would tell, but it is a billed model call outside any user's accounting.

@@ -152,8 +152,11 @@ class LlmGateway {
                                     std::chrono::milliseconds remaining) const;
   // The models the config names for `provider` (role chains and prices), sorted and unique.
   std::vector<std::string> configured_models(const std::string& provider) const;
+  // The cached listing (models()) and the uncached one (verify_key(), which must ask about a new key).
   sdk::Result<std::vector<sdk::ModelInfo>> list_models(const std::string& provider,
                                                        const std::string& api_key, sdk::CancelToken cancel);
+  sdk::Result<std::vector<sdk::ModelInfo>> ask_for_models(const config::LlmProviderConfig& settings,
+                                                          const std::string& api_key, sdk::CancelToken cancel);
 
   const config::LlmConfig config_;
   plugins::PluginManager& plugins_;

@@ -250,8 +250,9 @@ class OpenAiProvider final : public sdk::LlmProvider {
     sdk::HttpRequest http;
     http.url = *base + "/models";
     http.headers = headers_for(request.api_key);
-    http.timeouts = {config_.timeouts.connect, std::chrono::milliseconds(0), config_.timeouts.idle,
-                     config_.timeouts.total};
+    http.timeouts = {or_default(request.timeouts.connect, config_.timeouts.connect),
+                     request.timeouts.first_token, or_default(request.timeouts.idle, config_.timeouts.idle),
+                     or_default(request.timeouts.total, config_.timeouts.total)};
     auto response = host_->http().send(http, cancel);
     if (!response.ok()) {
       if (cancel.stop_requested())

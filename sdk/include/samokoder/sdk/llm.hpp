@@ -122,6 +122,9 @@ struct ModelInfo {
 struct ModelListRequest {
   std::string api_key;
   std::string base_url;  // empty: the configured endpoint
+  // connect and total bound the listing (first_token: the response's headers); 0 takes the provider's
+  // configured default. A user waits on it (key verification, the models page), so callers bound it.
+  LlmTimeouts timeouts{};
 };
 
 class LlmProvider : public Plugin {

@@ -10,12 +10,11 @@
 #include <thread>
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/base_sink.h>
 
 #include <samokoder/sdk/storage.hpp>
 
-#include "api/provider_key_crypto.hpp"
 #include "core/logging.hpp"
+#include "gateway_support.hpp"
 #include "temp_dir.hpp"
 #include "wait_until.hpp"
 
@@ -27,24 +26,6 @@ using std::chrono::milliseconds;
 
 constexpr std::string_view kUserKey = "sk-user-alpha-0123456789";
 constexpr std::string_view kEnvKey = "sk-env-alpha-9876543210";
-
-// Every line a logger writes, for the check that no key is ever in one.
-class CaptureSink final : public spdlog::sinks::base_sink<std::mutex> {
- public:
-  std::vector<std::string> lines() {
-    const std::lock_guard lock(mutex_);
-    return lines_;
-  }
-
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    lines_.emplace_back(msg.payload.data(), msg.payload.size());
-  }
-  void flush_() override {}
-
- private:
-  std::vector<std::string> lines_;
-};
 
 class GatewayTest : public ::testing::Test {
  protected:
@@ -73,7 +54,7 @@ class GatewayTest : public ::testing::Test {
 
   template <typename F>
   auto storage_call(F&& fn) {
-    return plugins_->acquire_storage().call<sdk::Storage>(std::forward<F>(fn));
+    return support::storage_call(*plugins_, std::forward<F>(fn));
   }
 
   // Loads storage and both providers, alpha and beta answering with `alpha` and `beta` replies.
@@ -81,12 +62,7 @@ class GatewayTest : public ::testing::Test {
     config::PluginsConfig plugins;
     plugins.plugin_dir = SAMOKODER_LLM_FIXTURE_DIR;
     plugins.runtime_dir = dir_.path() / "run";
-    config::PluginEntry storage;
-    storage.id = "storage.sqlite";
-    storage.file = SAMOKODER_PLUGIN_DIR "/storage_sqlite.so";
-    storage.required = true;
-    storage.config = {{"path", (dir_.path() / "samokoder.db").string()}};
-    plugins.plugins.push_back(storage);
+    plugins.plugins.push_back(support::sqlite_storage_entry(dir_.path()));
     for (const auto& [name, replies] :
          {std::pair{std::string("alpha"), alpha}, std::pair{std::string("beta"), beta}}) {
       config::PluginEntry entry;
@@ -99,22 +75,14 @@ class GatewayTest : public ::testing::Test {
     plugins_ = std::make_unique<plugins::PluginManager>(plugins, metrics_, clock_);
     const auto started = plugins_->start();
     ASSERT_TRUE(started.ok()) << started.to_string();
-    auto user = storage_call([](sdk::Storage& s) {
-      return s.store<sdk::UserStore>().create_user(
-          {.email = "ada@example.com", .password_hash = "x", .is_admin = false, .tier = "free"});
-    });
-    ASSERT_TRUE(user.ok()) << user.status().to_string();
-    user_id_ = user->id;
+    user_id_ = support::create_user(*plugins_);
+    ASSERT_FALSE(user_id_.empty());
     gateway_ =
         std::make_unique<LlmGateway>(LlmGateway::Dependencies{config_, *plugins_, ring_, metrics_, clock_});
   }
 
   void store_user_key(std::string_view provider, std::string_view key) {
-    auto sealed = api::seal_provider_key(ring_, user_id_, provider, key);
-    ASSERT_TRUE(sealed.ok()) << sealed.status().to_string();
-    auto stored = storage_call(
-        [&](sdk::Storage& s) { return s.store<sdk::ProviderKeyStore>().put_provider_key(*sealed); });
-    ASSERT_TRUE(stored.ok()) << stored.status().to_string();
+    support::store_user_key(*plugins_, ring_, user_id_, provider, key);
   }
 
   std::filesystem::path journal_path(const std::string& name) const {
@@ -129,16 +97,7 @@ class GatewayTest : public ::testing::Test {
     return out;
   }
   // The user's recorded requests, oldest attempt first.
-  std::vector<sdk::LlmRequest> records() {
-    auto page = storage_call([&](sdk::Storage& s) {
-      return s.store<sdk::LlmRequestStore>().list_llm_requests(user_id_, {100, ""});
-    });
-    EXPECT_TRUE(page.ok()) << page.status().to_string();
-    if (!page.ok()) return {};
-    auto items = page->items;
-    std::reverse(items.begin(), items.end());
-    return items;
-  }
+  std::vector<sdk::LlmRequest> records() { return support::records_of(*plugins_, user_id_); }
 
   LlmCall call(std::string role = "default") const {
     LlmCall c;
@@ -413,7 +372,7 @@ TEST_F(GatewayTest, ARunOverItsCostBudgetIsRefused) {
 }
 
 TEST_F(GatewayTest, TheKeyIsInNoLogLineErrorRecordOrMetric) {
-  auto sink = std::make_shared<CaptureSink>();
+  auto sink = std::make_shared<support::CaptureSink>();
   core::logger("llm")->sinks().push_back(sink);
   const std::string leaky = "upstream says key " + std::string(kUserKey) + " is invalid";
   start(json::array({failure("unavailable"), {{"fail", "unauthenticated"}, {"message", leaky}}}));

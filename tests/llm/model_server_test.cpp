@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "outbound_http/service.hpp"
+#include "samokoder/llm_common/retry_after.hpp"
 #include "samokoder/llm_common/sse.hpp"
 #include "temp_dir.hpp"
 #include "wait_until.hpp"
@@ -539,6 +540,127 @@ TEST_F(ModelServerTest, ManyConcurrentStreamsAreAllAnswered) {
     thread.join();
   EXPECT_EQ(ok.load(), 32);
   EXPECT_EQ(server.request_count(), 32u);
+}
+
+TEST_F(ModelServerTest, RetryAfterComesAsAnHttpDateWhenAsked) {
+  ScriptedModelServer server;
+  ModelReply limited;
+  limited.status = 429;
+  limited.retry_after_seconds = 30;
+  limited.retry_after_as_date = true;
+  server.script({limited});
+  auto response = post(server.url("/v1/chat/completions"), openai_request(true));
+  ASSERT_TRUE(response.ok()) << response.status().to_string();
+  EXPECT_EQ(response->status, 429u);
+  const std::string date = header(*response, "retry-after");
+  ASSERT_EQ(date.size(), 29u) << date;
+  EXPECT_EQ(date.substr(25), " GMT") << date;
+  // The date has whole seconds: read now, it is between 29 and 30 seconds away.
+  const auto wait = llm_common::parse_retry_after(date, std::chrono::system_clock::now());
+  ASSERT_TRUE(wait.has_value()) << "not an IMF-fixdate: " << date;
+  EXPECT_GT(*wait, 28s) << date;
+  EXPECT_LE(*wait, 30s) << date;
+}
+
+TEST_F(ModelServerTest, ErrorsCarryAChosenTypeOverHttpAndInTheStream) {
+  ScriptedModelServer server;
+  ModelReply http_error;
+  http_error.status = 400;
+  http_error.error_type = "context_length_exceeded";
+  ModelReply openai_stream;
+  openai_stream.deltas = {"a", "b"};
+  openai_stream.error_after = 1;
+  openai_stream.error_type = "rate_limit_exceeded";
+  openai_stream.stream_error_status = 429;
+  ModelReply anthropic_stream = openai_stream;
+  anthropic_stream.error_type.clear();
+  anthropic_stream.stream_error_status = 429;
+  server.script({http_error, openai_stream, anthropic_stream});
+
+  auto refused = post(server.url("/v1/chat/completions"), openai_request(true));
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->status, 400u);
+  EXPECT_EQ(json::parse(refused->body)["error"]["type"], "context_length_exceeded");
+
+  auto openai = post(server.url("/v1/chat/completions"), openai_request(true));
+  ASSERT_TRUE(openai.ok());
+  const json error = json::parse(events_of(openai->body).back().data)["error"];
+  EXPECT_EQ(error["type"], "rate_limit_exceeded");
+  EXPECT_EQ(error["code"], 429) << "as vLLM and OpenRouter send it";
+
+  auto anthropic = post(server.url("/v1/messages"), anthropic_request(true));
+  ASSERT_TRUE(anthropic.ok());
+  const auto events = events_of(anthropic->body);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().event, "error");
+  EXPECT_EQ(json::parse(events.back().data)["error"]["type"], "rate_limit_error") << "the type of 429";
+}
+
+TEST_F(ModelServerTest, AnOpenAiStreamCanEndCleanlyWithoutDone) {
+  ScriptedModelServer server;
+  ModelReply reply;
+  reply.omit_done = true;
+  server.script({reply});
+  auto response = post(server.url("/v1/chat/completions"), openai_request(true));
+  ASSERT_TRUE(response.ok()) << response.status().to_string();
+  EXPECT_EQ(response->body.find("[DONE]"), std::string::npos);
+  const auto events = events_of(response->body);
+  ASSERT_FALSE(events.empty());
+  EXPECT_TRUE(json::parse(events.back().data).contains("usage")) << "the usage chunk is the last one";
+}
+
+TEST_F(ModelServerTest, AnAnthropicStreamKeptAliveHasCommentsAndPings) {
+  ScriptedModelServer server;
+  ModelReply reply;
+  reply.keep_alives = true;
+  server.script({reply});
+  auto response = post(server.url("/v1/messages"), anthropic_request(true));
+  ASSERT_TRUE(response.ok()) << response.status().to_string();
+  EXPECT_NE(response->body.find("\n: keep-alive\n\n"), std::string::npos);
+  EXPECT_NE(response->body.find("event: ping"), std::string::npos);
+  EXPECT_EQ(events_of(response->body).back().event, "message_stop");
+}
+
+TEST_F(ModelServerTest, AnthropicModelPagesFollowLimitAndAfterId) {
+  ScriptedModelServer::Options options;
+  options.models = {"m1", "m2", "m3", "m4", "m5"};
+  options.models_page_size = 2;
+  ScriptedModelServer server(options);
+  const std::vector<sdk::HttpHeader> headers = {{"x-api-key", "x"}, {"anthropic-version", "2023-06-01"}};
+  std::vector<std::string> ids;
+  std::vector<bool> more;
+  std::string after;
+  for (int page = 0; page < 5; ++page) {
+    auto response =
+        get(server.url("/v1/models?limit=1000") + (after.empty() ? "" : "&after_id=" + after), headers);
+    ASSERT_TRUE(response.ok()) << response.status().to_string();
+    const json list = json::parse(response->body);
+    for (const json& model : list["data"])
+      ids.push_back(model["id"]);
+    more.push_back(list["has_more"].get<bool>());
+    if (!list["has_more"].get<bool>()) break;
+    after = list["last_id"];
+  }
+  EXPECT_EQ(ids, options.models);
+  EXPECT_EQ(more, (std::vector<bool>{true, true, false}));
+  EXPECT_EQ(server.calls().back().query, "limit=1000&after_id=m4");
+
+  auto one = get(server.url("/v1/models?limit=1"), headers);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(json::parse(one->body)["data"].size(), 1u) << "limit is honoured below the page size";
+}
+
+TEST_F(ModelServerTest, ScriptedRepliesReadTheNewFieldsFromJson) {
+  const ModelReply reply = model_reply_from_json({{"retry_after_seconds", 2},
+                                                  {"retry_after_as_date", true},
+                                                  {"error_type", "overloaded_error"},
+                                                  {"stream_error_status", 529},
+                                                  {"omit_done", true}});
+  EXPECT_TRUE(reply.retry_after_as_date);
+  EXPECT_EQ(reply.error_type, "overloaded_error");
+  EXPECT_EQ(reply.stream_error_status, 529u);
+  EXPECT_TRUE(reply.omit_done);
+  EXPECT_FALSE(model_reply_from_json(json::object()).omit_done);
 }
 
 TEST(ScriptedModelServerProgram, ServesAScriptFileUntilSigterm) {

@@ -1,7 +1,12 @@
 #include "model_server.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
 #include <condition_variable>
+#include <cstdio>
+#include <ctime>
 #include <deque>
 #include <mutex>
 #include <stdexcept>
@@ -13,6 +18,53 @@ using nlohmann::json;
 
 std::string path_of(const std::string& target) {
   return target.substr(0, target.find('?'));
+}
+
+std::string query_of(const std::string& target) {
+  const auto at = target.find('?');
+  return at == std::string::npos ? std::string() : target.substr(at + 1);
+}
+
+// The decoded value of `name` in a query string, or nullopt when it is absent.
+std::optional<std::string> query_value(const std::string& query, std::string_view name) {
+  std::size_t at = 0;
+  while (at <= query.size()) {
+    const auto end = std::min(query.find('&', at), query.size());
+    const std::string_view pair = std::string_view(query).substr(at, end - at);
+    const auto equals = pair.find('=');
+    if (pair.substr(0, equals) == name) {
+      std::string value;
+      const std::string_view raw = equals == std::string_view::npos ? "" : pair.substr(equals + 1);
+      for (std::size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] == '%' && i + 2 < raw.size() &&
+            std::isxdigit(static_cast<unsigned char>(raw[i + 1])) != 0 &&
+            std::isxdigit(static_cast<unsigned char>(raw[i + 2])) != 0) {
+          value.push_back(static_cast<char>(std::stoi(std::string(raw.substr(i + 1, 2)), nullptr, 16)));
+          i += 2;
+        } else {
+          value.push_back(raw[i] == '+' ? ' ' : raw[i]);
+        }
+      }
+      return value;
+    }
+    at = end + 1;
+  }
+  return std::nullopt;
+}
+
+// "Wed, 21 Oct 2015 07:28:00 GMT" (RFC 9110 IMF-fixdate), written by hand: strftime follows the locale.
+std::string http_date(std::chrono::system_clock::time_point at) {
+  constexpr std::array<const char*, 7> kDays = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  constexpr std::array<const char*, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(at);
+  std::tm parts{};
+  gmtime_r(&seconds, &parts);
+  std::array<char, 40> text{};
+  std::snprintf(text.data(), text.size(), "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays.at(parts.tm_wday),
+                parts.tm_mday, kMonths.at(parts.tm_mon), parts.tm_year + 1900, parts.tm_hour, parts.tm_min,
+                parts.tm_sec);
+  return text.data();
 }
 
 // The text of a message's or system prompt's content: a string, or an array of blocks with "text".
@@ -98,13 +150,16 @@ std::string openai_error_type(unsigned status) {
   return "invalid_request_error";
 }
 
-json error_body(WireFormat format, unsigned status, const std::string& message) {
+// `type` empty: the format's type for `status`.
+json error_body(WireFormat format, unsigned status, const std::string& message,
+                const std::string& type = "") {
   if (format == WireFormat::kAnthropic) {
-    return {{"type", "error"}, {"error", {{"type", anthropic_error_type(status)}, {"message", message}}}};
+    return {{"type", "error"},
+            {"error", {{"type", type.empty() ? anthropic_error_type(status) : type}, {"message", message}}}};
   }
   return {{"error",
            {{"message", message},
-            {"type", openai_error_type(status)},
+            {"type", type.empty() ? openai_error_type(status) : type},
             {"param", nullptr},
             {"code", status == 401 ? json("invalid_api_key") : json(nullptr)}}}};
 }
@@ -156,6 +211,7 @@ json call_to_json(const ModelCall& call) {
   return {{"format", call.format == WireFormat::kAnthropic ? "anthropic" : "openai"},
           {"method", call.method},
           {"path", call.path},
+          {"query", call.query},
           {"headers", call.headers},
           {"body", call.body}};
 }
@@ -248,6 +304,7 @@ void ScriptedModelServer::State::handle(const ReceivedRequest& request, ServerCo
   ModelCall call;
   call.method = request.method;
   call.path = path;
+  call.query = query_of(request.target);
   call.headers = request.headers;
   call.body = json::parse(request.body, nullptr, false);
   if (call.body.is_discarded()) call.body = nullptr;
@@ -281,11 +338,29 @@ void ScriptedModelServer::State::models(const ModelCall& call, ServerConnection&
     }
   }
   if (call.format == WireFormat::kAnthropic) {
+    // A page: the models after after_id, as many as limit allows (20 unless asked, as the API does).
+    std::size_t first = 0;
+    if (const auto after = query_value(call.query, "after_id")) {
+      const auto it = std::find(options.models.begin(), options.models.end(), *after);
+      first = it == options.models.end() ? options.models.size()
+                                         : static_cast<std::size_t>(it - options.models.begin()) + 1;
+    }
+    std::size_t limit = 20;
+    if (const auto asked = query_value(call.query, "limit")) {
+      std::size_t value = 0;
+      const auto [end, error] = std::from_chars(asked->data(), asked->data() + asked->size(), value);
+      if (error == std::errc() && end == asked->data() + asked->size() && value > 0) limit = value;
+    }
+    if (options.models_page_size > 0) limit = std::min(limit, options.models_page_size);
+    const std::size_t end = std::min(options.models.size(), first + limit);
+    json page = json::array();
+    for (std::size_t i = first; i < end; ++i)
+      page.push_back(data[i]);
     respond(connection, 200,
-            {{"data", data},
-             {"has_more", false},
-             {"first_id", options.models.empty() ? json(nullptr) : json(options.models.front())},
-             {"last_id", options.models.empty() ? json(nullptr) : json(options.models.back())}});
+            {{"data", page},
+             {"has_more", end < options.models.size()},
+             {"first_id", first < end ? json(options.models[first]) : json(nullptr)},
+             {"last_id", first < end ? json(options.models[end - 1]) : json(nullptr)}});
   } else {
     respond(connection, 200, {{"object", "list"}, {"data", data}});
   }
@@ -332,10 +407,14 @@ void ScriptedModelServer::State::complete(const ModelCall& call, ServerConnectio
   if (!sleep(reply.delay_before_headers)) return;
   if (reply.status != 200) {
     std::vector<std::string> extra;
-    if (reply.retry_after_seconds)
-      extra.push_back("Retry-After: " + std::to_string(*reply.retry_after_seconds));
-    return respond(connection, reply.status, error_body(call.format, reply.status, reply.error_message),
-                   extra);
+    if (reply.retry_after_seconds) {
+      extra.push_back("Retry-After: " + (reply.retry_after_as_date
+                                             ? http_date(std::chrono::system_clock::now() +
+                                                         std::chrono::seconds(*reply.retry_after_seconds))
+                                             : std::to_string(*reply.retry_after_seconds)));
+    }
+    return respond(connection, reply.status,
+                   error_body(call.format, reply.status, reply.error_message, reply.error_type), extra);
   }
 
   const bool anthropic = call.format == WireFormat::kAnthropic;
@@ -443,7 +522,7 @@ void ScriptedModelServer::State::complete(const ModelCall& call, ServerConnectio
                               {"choices", json::array()},
                               {"usage", openai_usage(*reply.usage)}})});
     }
-    events.push_back({"data: [DONE]\n\n"});
+    if (!reply.omit_done) events.push_back({"data: [DONE]\n\n"});
   }
 
   if (!connection.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
@@ -463,10 +542,18 @@ void ScriptedModelServer::State::complete(const ModelCall& call, ServerConnectio
     return true;
   };
   const std::string keep_alive =
-      anthropic ? named("ping", {{"type", "ping"}}) : std::string(": keep-alive\n\n");
-  const std::string in_stream_error =
-      anthropic ? named("error", error_body(WireFormat::kAnthropic, 529, reply.error_message))
-                : data(error_body(WireFormat::kOpenAi, 500, reply.error_message));
+      ": keep-alive\n\n" + (anthropic ? named("ping", {{"type", "ping"}}) : std::string());
+  std::string in_stream_error;
+  if (anthropic) {
+    const unsigned status = reply.stream_error_status == 0 ? 529 : reply.stream_error_status;
+    in_stream_error =
+        named("error", error_body(WireFormat::kAnthropic, status, reply.error_message, reply.error_type));
+  } else {
+    const unsigned status = reply.stream_error_status == 0 ? 500 : reply.stream_error_status;
+    json error = error_body(WireFormat::kOpenAi, status, reply.error_message, reply.error_type);
+    if (reply.stream_error_status != 0) error["error"]["code"] = reply.stream_error_status;
+    in_stream_error = data(error);
+  }
   const std::string malformed = anthropic
                                     ? "event: content_block_delta\ndata: {\"type\": this is not json\n\n"
                                     : "data: {\"choices\": [ this is not json\n\n";
@@ -567,6 +654,10 @@ ModelReply model_reply_from_json(const nlohmann::json& in) {
                                                   "status",
                                                   "error_message",
                                                   "retry_after_seconds",
+                                                  "retry_after_as_date",
+                                                  "error_type",
+                                                  "stream_error_status",
+                                                  "omit_done",
                                                   "delay_before_headers_ms",
                                                   "delay_between_events_ms",
                                                   "split_bytes",
@@ -602,6 +693,10 @@ ModelReply model_reply_from_json(const nlohmann::json& in) {
   reply.status = in.value("status", reply.status);
   reply.error_message = in.value("error_message", reply.error_message);
   if (in.contains("retry_after_seconds")) reply.retry_after_seconds = in.at("retry_after_seconds").get<int>();
+  reply.retry_after_as_date = in.value("retry_after_as_date", reply.retry_after_as_date);
+  reply.error_type = in.value("error_type", reply.error_type);
+  reply.stream_error_status = in.value("stream_error_status", reply.stream_error_status);
+  reply.omit_done = in.value("omit_done", reply.omit_done);
   reply.delay_before_headers = std::chrono::milliseconds(in.value("delay_before_headers_ms", 0));
   reply.delay_between_events = std::chrono::milliseconds(in.value("delay_between_events_ms", 0));
   reply.split_bytes = in.value("split_bytes", reply.split_bytes);

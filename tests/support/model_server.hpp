@@ -9,7 +9,10 @@
 //                              with a usage chunk when stream_options.include_usage is true
 //   POST /v1/messages          Anthropic format; "stream": true gives message_start,
 //                              content_block_start/delta/stop, message_delta (usage), message_stop
-//   GET  /v1/models            both formats' model list (the models given to the constructor)
+//   GET  /v1/models            both formats' model list (the models given to the constructor); the
+//                              Anthropic one in pages of ?limit= (default 20, as the API's), capped by
+//                              Options::models_page_size, with has_more and last_id, the next page
+//                              asked for with ?after_id=
 // Control routes, for a test that runs the server in another process (scripted_model_server):
 //   POST /__script             a JSON array of replies (model_reply_from_json), appended to the script
 //   GET  /__calls              the calls so far, as JSON
@@ -71,6 +74,13 @@ struct ModelReply {
   unsigned status = 200;  // not 200: an error body in the request's format, with `error_message`
   std::string error_message = "scripted failure";
   std::optional<int> retry_after_seconds;  // sent as Retry-After with the error
+  // Retry-After as an HTTP date (IMF-fixdate, now + retry_after_seconds) instead of a number of
+  // seconds: RFC 9110 allows both, and proxies and some gateways send the date.
+  bool retry_after_as_date = false;
+  // The error's type in its body (OpenAI error.type, Anthropic error.type), for an HTTP error and for
+  // error_after's event; empty: the type each format uses for the status (stream_error_status in a
+  // stream).
+  std::string error_type;
 
   // --- misbehaviour while answering --------------------------------------------------------------
   std::chrono::milliseconds delay_before_headers{0};  // a model that thinks before answering
@@ -79,11 +89,19 @@ struct ModelReply {
   // anywhere; 0 writes one event per write.
   std::size_t split_bytes = 0;
   bool merge_events = false;  // all events in a single write
-  bool keep_alives =
-      false;  // SSE comment lines (": keep-alive") and, for Anthropic, ping events between events
+  // Before each event an SSE comment line (": keep-alive", what proxies and some servers send) and, for
+  // Anthropic, a ping event as well.
+  bool keep_alives = false;
   std::optional<std::size_t>
       malformed_after;                     // after this many content events, one event whose data is not JSON
   std::optional<std::size_t> error_after;  // after this many content events, an error event in the stream
+  // What error_after's event stands for: its type when error_type is empty, and OpenAI's error.code as
+  // the number vLLM and OpenRouter put there. 0: 500 (server_error, code null) for OpenAI, 529
+  // (overloaded_error) for Anthropic.
+  unsigned stream_error_status = 0;
+  // OpenAI: end the stream cleanly after its last chunk (finish reason, usage) without "data: [DONE]",
+  // as some compatible servers do.
+  bool omit_done = false;
   std::optional<std::size_t> stall_after;  // after this many content events, hold the connection silent
   std::optional<std::size_t> close_after;  // after this many content events, close the connection
   bool stall_before_headers = false;       // accept the request and never answer
@@ -97,6 +115,7 @@ struct ModelCall {
   std::string path;
   std::map<std::string, std::string> headers;  // lowercase names
   nlohmann::json body;                         // null for GET or a body that is not JSON
+  std::string query;                           // the target after '?', as sent (percent-encoded)
   std::string model() const;                   // body["model"], or ""
   bool streamed() const;                       // body["stream"] == true
   // The text of every message (system prompt included), joined: what a responder matches prompts on.
@@ -111,6 +130,7 @@ class ScriptedModelServer {
     const TestPki* tls = nullptr;  // HTTPS with this PKI's server certificate
     std::string expected_key;      // empty: any key (or none) is accepted
     std::vector<std::string> models = {"test-model", "test-model-mini"};
+    std::size_t models_page_size = 0;  // the most models an Anthropic page holds; 0: as ?limit= says
   };
 
   ScriptedModelServer();

@@ -2,11 +2,13 @@
 // the model API in another process (the browser test, a server killed mid-run) and for trying the
 // kernel by hand without a provider account.
 //
-//   scripted_model_server [--script FILE] [--key KEY] [--models a,b] [--port-file FILE]
+//   scripted_model_server [--script FILE] [--key KEY] [--models a,b] [--models-page-size N] [--port-file
+//   FILE]
 //
 // FILE holds a JSON array of replies (the fields of ModelReply, see model_reply_from_json); more can be
 // appended at run time with POST /__script, and GET /__calls lists the requests received. It prints
 // "listening <base url>" on stdout once it accepts connections and serves until SIGTERM or SIGINT.
+#include <charconv>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -17,7 +19,8 @@
 namespace {
 
 int usage() {
-  std::cerr << "usage: scripted_model_server [--script FILE] [--key KEY] [--models a,b] [--port-file FILE]\n";
+  std::cerr << "usage: scripted_model_server [--script FILE] [--key KEY] [--models a,b] [--models-page-size "
+               "N] [--port-file FILE]\n";
   return 2;
 }
 
@@ -41,6 +44,10 @@ int main(int argc, char** argv) {
       std::stringstream list(value);
       for (std::string model; std::getline(list, model, ',');)
         if (!model.empty()) options.models.push_back(model);
+    } else if (arg == "--models-page-size") {
+      const auto [end, error] =
+          std::from_chars(value.data(), value.data() + value.size(), options.models_page_size);
+      if (error != std::errc() || end != value.data() + value.size()) return usage();
     } else if (arg == "--port-file") {
       port_file = value;
     } else {

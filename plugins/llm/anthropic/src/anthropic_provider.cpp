@@ -19,7 +19,6 @@ using nlohmann::json;
 
 constexpr int kMaxModelPages = 100;
 
-using llm_common::or_default;
 using llm_common::scrubbed_status;
 
 class AnthropicProvider final : public sdk::LlmProvider {
@@ -98,28 +97,19 @@ class AnthropicProvider final : public sdk::LlmProvider {
                                                         sdk::CancelToken cancel) {
     auto base = base_url_of(request.base_url);
     if (!base.ok()) return base.status();
+    llm_common::ModelListWire wire;
+    wire.provider = "anthropic";
+    wire.not_listed = "this Anthropic endpoint has no model list (GET /v1/models answered 404)";
+    wire.error_status = error_status;
     std::vector<sdk::ModelInfo> models;
     std::string after;
     for (int page = 0; page < kMaxModelPages; ++page) {
-      sdk::HttpRequest http;
-      http.url = *base + "/v1/models?limit=1000";
-      if (!after.empty()) http.url += "&after_id=" + after;
-      http.headers = headers_for(request.api_key);
-      http.timeouts = {or_default(request.timeouts.connect, config_.timeouts.connect),
-                       request.timeouts.first_token, or_default(request.timeouts.idle, config_.timeouts.idle),
-                       or_default(request.timeouts.total, config_.timeouts.total)};
-      auto response = host_->http().send(http, cancel);
-      if (!response.ok()) {
-        if (cancel.stop_requested())
-          return sdk::Status::cancelled("listing models was cancelled by its caller");
-        return sdk::Status(response.status().code(),
-                           "anthropic request failed: " + response.status().message());
-      }
-      if (response->status == 404)
-        return sdk::Status::unimplemented(
-            "this Anthropic endpoint has no model list (GET /v1/models answered 404)");
-      if (response->status != 200) return error_status(response->status, response->body);
-      const json list = json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+      std::string url = *base + "/v1/models?limit=1000";
+      if (!after.empty()) url += "&after_id=" + after;
+      auto body = llm_common::fetch_model_page(*host_, request, cancel, config_.timeouts, std::move(url),
+                                               headers_for(request.api_key), wire);
+      if (!body.ok()) return body.status();
+      const json list = json::parse(*body, nullptr, /*allow_exceptions=*/false);
       if (!list.is_object() || !list.contains("data") || !list["data"].is_array())
         return sdk::Status::internal("anthropic's model list is not an object with a data array");
       for (const json& entry : list["data"]) {

@@ -177,6 +177,27 @@ sdk::Result<sdk::Completion> run_streamed_call(sdk::HostServices& host, const sd
   return completion;
 }
 
+sdk::Result<std::string> fetch_model_page(sdk::HostServices& host, const sdk::ModelListRequest& request,
+                                          sdk::CancelToken cancel, const sdk::LlmTimeouts& configured,
+                                          std::string url, std::vector<sdk::HttpHeader> headers,
+                                          const ModelListWire& wire) {
+  sdk::HttpRequest http;
+  http.url = std::move(url);
+  http.headers = std::move(headers);
+  http.timeouts = {or_default(request.timeouts.connect, configured.connect), request.timeouts.first_token,
+                   or_default(request.timeouts.idle, configured.idle),
+                   or_default(request.timeouts.total, configured.total)};
+  auto response = host.http().send(http, cancel);
+  if (!response.ok()) {
+    if (cancel.stop_requested()) return sdk::Status::cancelled("listing models was cancelled by its caller");
+    return sdk::Status(response.status().code(),
+                       std::string(wire.provider) + " request failed: " + response.status().message());
+  }
+  if (response->status == 404) return sdk::Status::unimplemented(std::string(wire.not_listed));
+  if (response->status != 200) return wire.error_status(response->status, response->body);
+  return std::move(response->body);
+}
+
 sdk::Status scrubbed_status(const sdk::Status& failed, std::string_view api_key) {
   return sdk::Status(failed.code(), scrubbed(failed.message(), api_key));
 }

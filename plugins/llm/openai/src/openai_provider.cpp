@@ -17,7 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-using llm_common::or_default;
 using llm_common::scrubbed_status;
 
 class OpenAiProvider final : public sdk::LlmProvider {
@@ -96,23 +95,14 @@ class OpenAiProvider final : public sdk::LlmProvider {
                                                         sdk::CancelToken cancel) {
     auto base = base_url_of(request.base_url);
     if (!base.ok()) return base.status();
-    sdk::HttpRequest http;
-    http.url = *base + "/models";
-    http.headers = headers_for(request.api_key);
-    http.timeouts = {or_default(request.timeouts.connect, config_.timeouts.connect),
-                     request.timeouts.first_token, or_default(request.timeouts.idle, config_.timeouts.idle),
-                     or_default(request.timeouts.total, config_.timeouts.total)};
-    auto response = host_->http().send(http, cancel);
-    if (!response.ok()) {
-      if (cancel.stop_requested())
-        return sdk::Status::cancelled("listing models was cancelled by its caller");
-      return sdk::Status(response.status().code(), "openai request failed: " + response.status().message());
-    }
-    if (response->status == 404)
-      return sdk::Status::unimplemented(
-          "this OpenAI-compatible endpoint has no model list (GET /models answered 404)");
-    if (response->status != 200) return error_status(response->status, response->body);
-    return parse_models(response->body);
+    llm_common::ModelListWire wire;
+    wire.provider = "openai";
+    wire.not_listed = "this OpenAI-compatible endpoint has no model list (GET /models answered 404)";
+    wire.error_status = error_status;
+    auto body = llm_common::fetch_model_page(*host_, request, cancel, config_.timeouts, *base + "/models",
+                                             headers_for(request.api_key), wire);
+    if (!body.ok()) return body.status();
+    return parse_models(*body);
   }
 
   sdk::HostServices* host_ = nullptr;

@@ -105,6 +105,21 @@ sdk::Result<sdk::Completion> run_streamed_call(sdk::HostServices& host, const sd
                                                const sdk::LlmTimeouts& configured, sdk::HttpRequest http,
                                                StreamReader& reader, const CompletionWire& wire);
 
+// What differs between providers for one page of the model list.
+struct ModelListWire {
+  std::string_view provider;    // "openai": names the endpoint in messages
+  std::string_view not_listed;  // the kUnimplemented message when the endpoint answers 404
+  std::function<sdk::Status(unsigned http_status, std::string_view body)> error_status;
+};
+
+// GETs `url` with `headers` and returns the body of a 200 answer, or the Status of a failure, a 404
+// or another error status. Connect, idle and total timeouts absent from `request` come from
+// `configured`; first_token stays as requested (a list has no first token to wait for by default).
+sdk::Result<std::string> fetch_model_page(sdk::HostServices& host, const sdk::ModelListRequest& request,
+                                          sdk::CancelToken cancel, const sdk::LlmTimeouts& configured,
+                                          std::string url, std::vector<sdk::HttpHeader> headers,
+                                          const ModelListWire& wire);
+
 // `failed` with the API key scrubbed from its message: every failure a provider returns goes through it.
 sdk::Status scrubbed_status(const sdk::Status& failed, std::string_view api_key);
 

@@ -36,12 +36,7 @@ class AnthropicProvider final : public sdk::LlmProvider {
 
   sdk::Result<sdk::Completion> complete(const sdk::CompletionRequest& request,
                                         sdk::CompletionObserver* observer, sdk::CancelToken cancel) override {
-    auto result = run(request, observer, cancel);
-    if (result.ok()) return result;
-    const sdk::Status failed = scrubbed_status(result.status(), request.api_key);
-    host_->log(sdk::LogLevel::kDebug,
-               "completion with model " + request.model + " failed: " + failed.to_string());
-    return failed;
+    return llm_common::completion_result(*host_, request, run(request, observer, cancel));
   }
 
   sdk::Result<std::vector<sdk::ModelInfo>> list_models(const sdk::ModelListRequest& request,

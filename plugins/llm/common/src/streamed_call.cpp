@@ -202,4 +202,13 @@ sdk::Status scrubbed_status(const sdk::Status& failed, std::string_view api_key)
   return sdk::Status(failed.code(), scrubbed(failed.message(), api_key));
 }
 
+sdk::Result<sdk::Completion> completion_result(sdk::HostServices& host, const sdk::CompletionRequest& request,
+                                               sdk::Result<sdk::Completion> result) {
+  if (result.ok()) return result;
+  const sdk::Status failed = scrubbed_status(result.status(), request.api_key);
+  host.log(sdk::LogLevel::kDebug,
+           "completion with model " + request.model + " failed: " + failed.to_string());
+  return failed;
+}
+
 }  // namespace samokoder::llm_common

@@ -123,4 +123,9 @@ sdk::Result<std::string> fetch_model_page(sdk::HostServices& host, const sdk::Mo
 // `failed` with the API key scrubbed from its message: every failure a provider returns goes through it.
 sdk::Status scrubbed_status(const sdk::Status& failed, std::string_view api_key);
 
+// What LlmProvider::complete returns for `result`: itself, or its failure scrubbed of the key and
+// logged at debug level with the model, so an operator can see which call failed and why.
+sdk::Result<sdk::Completion> completion_result(sdk::HostServices& host, const sdk::CompletionRequest& request,
+                                               sdk::Result<sdk::Completion> result);
+
 }  // namespace samokoder::llm_common

@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -220,6 +221,10 @@ class Acceptor {
         if (stopping_) return;
         continue;
       }
+      // As real servers do: otherwise Nagle's algorithm holds each small write (a header, an SSE event)
+      // until the client's delayed ACK, up to 40 ms per response, and that is what clients would measure.
+      const int on = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
       std::lock_guard lock(mutex_);
       open_.insert(fd);
       connections_.emplace_back([this, fd] {

@@ -97,7 +97,10 @@ int listen_loopback(std::uint16_t& port) {
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   check(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0, "bind");
-  check(::listen(fd, 64) == 0, "listen");
+  // The system's limit, not a small queue: hundreds of clients connecting at once (the LLM benchmark's
+  // concurrent streams) would otherwise overflow it while the accept thread starts connection threads,
+  // and each dropped SYN costs its client a 1 s (then 3 s) retransmission.
+  check(::listen(fd, SOMAXCONN) == 0, "listen");
   socklen_t length = sizeof address;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
   port = ntohs(address.sin_port);

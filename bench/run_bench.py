@@ -11,6 +11,9 @@ One run measures, side by side, each figure the median of --runs runs with min a
   memory     RSS of every server idle, at its peak under load, and after the load
   reload     PluginManager::reload swap latency and drain time while wrk hammers a route through
              the reloaded plugin (reload_bench), and whether any request failed
+  llm        a streamed completion through the LLM gateway against the same completion made directly
+             (wall and CPU time per call), and /healthz latency while hundreds of completions are in
+             flight against a model server that takes a second to answer (llm_bench)
 and writes <out-dir>/latest.json and latest.md (machine, versions, figures, ratios, targets, and a
 perf profile of each server whose figure misses its target).
 
@@ -57,6 +60,12 @@ TARGET_ROUTE_VS_REFERENCE = 20.0
 TARGET_PLUGIN_OVERHEAD_NS = 20.0
 TARGET_READY_MS = 200.0
 TARGET_IDLE_RSS_MIB = 30.0
+TARGET_LLM_OVERHEAD_US = 1000.0
+TARGET_LLM_EXTRA_CPU_PCT = 5.0
+TARGET_LLM_HEALTHZ_P99_MS = 10.0
+# Streamed answers of llm_bench's overhead section: a realistic 200 deltas of a few tokens each (the
+# per-chunk path), and a single delta (the per-call path alone).
+LLM_DELTAS = (200, 1)
 
 SCENARIOS = {
     "healthz": {"title": "GET /healthz", "peer": "nginx"},
@@ -733,6 +742,66 @@ def measure_reload(args, build_dir, failures):
     return figures
 
 
+def measure_llm(args, build_dir, failures):
+    """llm_bench --runs times: the gateway's overhead per streamed completion over a direct call, and
+    /healthz while --llm-streams completions are in flight; None when llm_bench is not built."""
+    binary = build_dir / "bin" / "llm_bench"
+    if not binary.exists():
+        return None
+    runs = []
+    for run in range(args.runs):
+        argv = [str(binary), "--calls", str(args.llm_calls), "--warmup", str(args.llm_warmup),
+                "--block", str(args.llm_block), "--deltas", ",".join(str(d) for d in LLM_DELTAS),
+                "--streams", str(args.llm_streams), "--delay-ms", str(args.llm_delay_ms),
+                "--stream-deltas", str(args.llm_stream_deltas), "--idle-ms", str(args.llm_idle_ms)]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=1200)
+        except subprocess.TimeoutExpired as e:
+            raise HarnessError(f"llm_bench did not finish within {e.timeout} s") from e
+        if done.returncode != 0:
+            raise HarnessError(f"llm_bench exited with {done.returncode}:\n{done.stderr[-2000:]}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        runs.append(result)
+        for case in result["overhead"]:
+            log(f"llm run {run + 1}/{args.runs} overhead, {case['deltas']} deltas: wall p50 direct "
+                f"{case['direct']['wall_p50_us']:.0f} us, gateway {case['gateway']['wall_p50_us']:.0f} us; CPU "
+                f"{case['direct']['cpu_us_per_call']:.0f} / {case['gateway']['cpu_us_per_call']:.0f} us per call")
+        c = result["concurrent"]
+        log(f"llm run {run + 1}/{args.runs} {c['streams']} streams: {c['failed']} failed, {c['wall_ms']:.0f} ms "
+            f"(one alone {c['one_call_alone_ms']:.0f} ms), /healthz p99 {c['healthz_load_ms']['p99']:.2f} ms "
+            f"(idle {c['healthz_idle_ms']['p99']:.2f} ms), peak {c['peak_threads']} threads, "
+            f"{c['peak_rss_kib'] / 1024:.0f} MiB")
+        if c["failed"] or c["healthz_errors"]:
+            failures.append(f"llm run {run + 1}: {c['failed']} of {c['streams']} streams failed "
+                            f"({'; '.join(c['failures'])}), {c['healthz_errors']} /healthz errors")
+    overhead = []
+    for index, first in enumerate(runs[0]["overhead"]):
+        cases = [r["overhead"][index] for r in runs]
+        row = {"deltas": first["deltas"], "answer_bytes": first["answer_bytes"], "calls_per_run": first["calls"]}
+        for variant in ("direct", "gateway"):
+            for key in ("wall_p50_us", "wall_p99_us", "wall_mean_us", "cpu_us_per_call"):
+                row[f"{variant}_{key}"] = summary([c[variant][key] for c in cases])
+        # Per run: both were measured in the same process, in alternating blocks.
+        row["extra_wall_p50_us"] = summary([c["gateway"]["wall_p50_us"] - c["direct"]["wall_p50_us"] for c in cases])
+        row["extra_wall_p99_us"] = summary([c["gateway"]["wall_p99_us"] - c["direct"]["wall_p99_us"] for c in cases])
+        row["extra_cpu_us"] = summary([c["gateway"]["cpu_us_per_call"] - c["direct"]["cpu_us_per_call"]
+                                       for c in cases])
+        row["extra_cpu_pct"] = summary([100.0 * (c["gateway"]["cpu_us_per_call"] / c["direct"]["cpu_us_per_call"] - 1)
+                                        for c in cases if c["direct"]["cpu_us_per_call"] > 0])
+        overhead.append(row)
+    conc = [r["concurrent"] for r in runs]
+    concurrent = {key: conc[0][key] for key in ("streams", "caller_threads", "delay_ms", "deltas")}
+    for key in ("failed", "healthz_errors", "wall_ms", "one_call_alone_ms", "peak_threads", "threads_before"):
+        concurrent[key] = summary([c[key] for c in conc])
+    concurrent["peak_rss_mib"] = summary([c["peak_rss_kib"] / 1024 for c in conc])
+    concurrent["rss_before_mib"] = summary([c["rss_kib_before"] / 1024 for c in conc])
+    for group in ("call_ms", "healthz_idle_ms", "healthz_load_ms"):
+        for stat in ("p50", "p99", "max"):
+            concurrent[f"{group}_{stat}"] = summary([c[group][stat] for c in conc])
+        concurrent[f"{group}_count"] = summary([c[group]["count"] for c in conc])
+    return {"overhead": overhead, "concurrent": concurrent, "runs": runs}
+
+
 def percentile(sorted_values, p):
     if not sorted_values:
         return None
@@ -886,6 +955,37 @@ def evaluate_targets(results):
         targets.append({"id": "plugin_call_overhead", "title": "plugin call (lease) vs direct virtual call",
                         "target": f"<= {TARGET_PLUGIN_OVERHEAD_NS:.0f} ns more", "met": None,
                         "measured": "not measured", "detail": results["missing"].get("plugin_call")})
+    llm = results.get("llm")
+    if llm:
+        rows = llm["overhead"]
+        worst = max(r["extra_wall_p50_us"]["median"] for r in rows)
+        targets.append({"id": "llm_overhead_wall", "title": "LLM gateway vs direct call, streamed completion (wall p50)",
+                        "target": f"< {TARGET_LLM_OVERHEAD_US / 1000:.0f} ms more", "met": worst < TARGET_LLM_OVERHEAD_US,
+                        "measured": ", ".join(f"+{r['extra_wall_p50_us']['median']:.0f} µs ({r['deltas']} deltas)"
+                                              for r in rows)})
+        # The CPU target is for a realistic answer; the 1-delta row is the fixed cost per call, shown beside.
+        realistic = max(rows, key=lambda r: r["deltas"])
+        targets.append({"id": "llm_overhead_cpu",
+                        "title": f"LLM gateway vs direct call, CPU per completion of {realistic['deltas']} deltas",
+                        "target": f"< {TARGET_LLM_EXTRA_CPU_PCT:.0f}% more",
+                        "met": realistic["extra_cpu_pct"]["median"] < TARGET_LLM_EXTRA_CPU_PCT,
+                        "measured": ", ".join(f"+{r['extra_cpu_pct']['median']:.0f}% ({r['deltas']} deltas)"
+                                              for r in rows)})
+        c = llm["concurrent"]
+        p99 = c["healthz_load_ms_p99"]["median"]
+        failed = c["failed"]["max"]
+        targets.append({"id": "llm_concurrent_healthz",
+                        "title": f"/healthz p99 with {c['streams']} LLM streams in flight, all completed",
+                        "target": f"< {TARGET_LLM_HEALTHZ_P99_MS:.0f} ms, 0 failed",
+                        "met": p99 < TARGET_LLM_HEALTHZ_P99_MS and failed == 0,
+                        "measured": f"{p99:.2f} ms (idle {c['healthz_idle_ms_p99']['median']:.2f} ms), "
+                                    f"{failed:.0f} failed"})
+    else:
+        for target_id, title in (("llm_overhead_wall", "LLM gateway vs direct call, streamed completion (wall p50)"),
+                                 ("llm_overhead_cpu", "LLM gateway vs direct call, CPU per completion"),
+                                 ("llm_concurrent_healthz", "/healthz p99 with LLM streams in flight")):
+            targets.append({"id": target_id, "title": title, "target": "", "met": None, "measured": "not measured",
+                            "detail": results["missing"].get("llm")})
     startup = results.get("startup") or {}
     ready = startup.get("ready_ms_new_database")
     if ready:
@@ -1078,6 +1178,50 @@ def render_figures(results):
         out.append(f"- throughput during reloads: {fmt_summary(reload['rps'], 0, ' req/s')}; failed requests: "
                    f"{fmt_summary(reload['failed_requests'])}\n")
 
+    out.extend(render_llm(results))
+    return out
+
+
+def render_llm(results):
+    llm = results.get("llm")
+    out = ["## LLM gateway\n"]
+    if not llm:
+        out.append(f"Not measured: {results['missing'].get('llm')}\n")
+        return out
+    out.append("A streamed chat completion to the scripted model server (a separate process on loopback, no "
+               "artificial delay), made directly on the kernel's outbound HTTP transport (SSE parser and one JSON "
+               "parse per chunk) and through `Application::llm()->complete` (gateway, llm.openai plugin, outbound "
+               "HTTP, the storage record, metrics), in alternating blocks in one process (llm_bench). Wall time per "
+               "call and process CPU time per call, "
+               f"{llm['overhead'][0]['calls_per_run']} calls of each per run.\n")
+    out.append("| deltas (answer bytes) | direct p50 µs | gateway p50 µs | extra p50 µs | direct p99 µs | "
+               "gateway p99 µs | extra p99 µs | direct CPU µs/call | gateway CPU µs/call | extra CPU |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in llm["overhead"]:
+        out.append(f"| {r['deltas']} ({r['answer_bytes']:,}) | {fmt_summary(r['direct_wall_p50_us'])} | "
+                   f"{fmt_summary(r['gateway_wall_p50_us'])} | {fmt_summary(r['extra_wall_p50_us'])} | "
+                   f"{fmt_summary(r['direct_wall_p99_us'])} | {fmt_summary(r['gateway_wall_p99_us'])} | "
+                   f"{fmt_summary(r['extra_wall_p99_us'])} | {fmt_summary(r['direct_cpu_us_per_call'])} | "
+                   f"{fmt_summary(r['gateway_cpu_us_per_call'])} | {fmt_summary(r['extra_cpu_pct'], 1, '%')} |")
+    c = llm["concurrent"]
+    out.append("")
+    out.append(f"{c['streams']} gateway calls at once ({c['caller_threads']} caller threads: `complete()` blocks its "
+               f"thread) against a model server that answers each after {c['delay_ms']} ms and then streams "
+               f"{c['deltas']} deltas, while one client sends `GET /healthz` to the same Application over a "
+               "keep-alive connection every 5 ms; idle first, then for the whole load.\n")
+    out.append(f"- calls failed: {fmt_summary(c['failed'])}; /healthz errors: {fmt_summary(c['healthz_errors'])}")
+    out.append(f"- all {c['streams']} done in {fmt_summary(c['wall_ms'], 0, ' ms')}; one such call alone: "
+               f"{fmt_summary(c['one_call_alone_ms'], 0, ' ms')}; per call p50 {fmt_summary(c['call_ms_p50'], 0, ' ms')}, "
+               f"p99 {fmt_summary(c['call_ms_p99'], 0, ' ms')}")
+    out.append(f"- peak of the process: {fmt_summary(c['peak_threads'])} threads (before: "
+               f"{fmt_summary(c['threads_before'])}), RSS {fmt_summary(c['peak_rss_mib'], 1, ' MiB')} (before: "
+               f"{fmt_summary(c['rss_before_mib'], 1, ' MiB')})\n")
+    out.append("| GET /healthz | samples | p50 ms | p99 ms | max ms |")
+    out.append("|---|---:|---:|---:|---:|")
+    for label, group in (("idle", "healthz_idle_ms"), (f"{c['streams']} streams in flight", "healthz_load_ms")):
+        out.append(f"| {label} | {fmt_summary(c[group + '_count'])} | {fmt_summary(c[group + '_p50'], 2)} | "
+                   f"{fmt_summary(c[group + '_p99'], 2)} | {fmt_summary(c[group + '_max'], 2)} |")
+    out.append("")
     return out
 
 
@@ -1169,6 +1313,8 @@ def parse_args(argv):
     parser.add_argument("--reference-stack", choices=sorted(Reference.STACKS), default="debian",
                         help="debian: asyncio + h11, what python3-uvicorn brings (default); "
                              "fast: uvloop + httptools (python3-uvloop python3-httptools)")
+    parser.add_argument("--llm-calls", type=int, help="llm_bench calls per variant and stream length (full: 1000)")
+    parser.add_argument("--llm-streams", type=int, help="concurrent LLM streams (full: 500)")
     parser.add_argument("--no-profile", action="store_true", help="skip perf profiles of missed targets")
     parser.add_argument("--analysis", type=Path, default=BENCH_DIR / "results" / "analysis.md",
                         help="hand-written notes on missed targets, included in the full report when present")
@@ -1192,6 +1338,13 @@ def parse_args(argv):
     args.reloads = 100 if full else 10
     args.reload_connections = 16
     args.reload_duration = 8 if full else 3
+    args.llm_calls = args.llm_calls or (1000 if full else 20)
+    args.llm_warmup = 50 if full else 2
+    args.llm_block = 25 if full else 5
+    args.llm_streams = args.llm_streams or (500 if full else 20)
+    args.llm_delay_ms = 1000 if full else 200
+    args.llm_stream_deltas = 200 if full else 20
+    args.llm_idle_ms = 3000 if full else 300
     args.profile = full and not args.no_profile
     args.wait_idle = args.wait_idle if args.wait_idle is not None else (300 if full else 0)
     return args
@@ -1237,6 +1390,8 @@ def main(argv):
                             "starts": args.starts, "wrk_threads": args.wrk_threads, "io_threads": args.io_threads,
                             "worker_threads": args.worker_threads, "reference_workers": args.reference_workers,
                             "reference_stack": args.reference_stack,
+                            "llm_calls": args.llm_calls, "llm_streams": args.llm_streams,
+                            "llm_delay_ms": args.llm_delay_ms, "llm_stream_deltas": args.llm_stream_deltas,
                             "warmup": args.warmup},
                "missing": {}, "failures": []}
     content = file_content()
@@ -1294,6 +1449,14 @@ def main(argv):
 
         log("measuring hot reload under load")
         results["reload"] = measure_reload(args, args.build_dir, results["failures"])
+
+        log("measuring the LLM gateway")
+        results["llm"] = measure_llm(args, args.build_dir, results["failures"])
+        if results["llm"] is None:
+            why = "llm_bench is not built (it needs the tests' scripted model server: SAMOKODER_BUILD_TESTS=ON)"
+            if not args.smoke:
+                raise HarnessError(why)
+            results["missing"]["llm"] = why
 
         results["targets"] = evaluate_targets(results)
         if args.profile:

@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -96,7 +97,10 @@ int listen_loopback(std::uint16_t& port) {
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   check(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0, "bind");
-  check(::listen(fd, 64) == 0, "listen");
+  // The system's limit, not a small queue: hundreds of clients connecting at once (the LLM benchmark's
+  // concurrent streams) would otherwise overflow it while the accept thread starts connection threads,
+  // and each dropped SYN costs its client a 1 s (then 3 s) retransmission.
+  check(::listen(fd, SOMAXCONN) == 0, "listen");
   socklen_t length = sizeof address;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
   port = ntohs(address.sin_port);
@@ -220,6 +224,10 @@ class Acceptor {
         if (stopping_) return;
         continue;
       }
+      // As real servers do: otherwise Nagle's algorithm holds each small write (a header, an SSE event)
+      // until the client's delayed ACK, up to 40 ms per response, and that is what clients would measure.
+      const int on = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
       std::lock_guard lock(mutex_);
       open_.insert(fd);
       connections_.emplace_back([this, fd] {

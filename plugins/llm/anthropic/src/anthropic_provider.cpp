@@ -8,6 +8,7 @@
 #include <samokoder/llm_common/provider_kit.hpp>
 #include <samokoder/llm_common/streamed_call.hpp>
 #include <samokoder/sdk/llm.hpp>
+#include <samokoder/sdk/redact.hpp>
 
 #include "config.hpp"
 #include "wire.hpp"
@@ -28,7 +29,8 @@ class AnthropicProvider final : public sdk::LlmProvider {
     auto config = parse_config(host.config(), std::getenv("ANTHROPIC_BASE_URL"));
     if (!config.ok()) return config.status();
     config_ = std::move(*config);
-    host.log(sdk::LogLevel::kInfo, "anthropic provider ready, endpoint " + config_.base_url);
+    host.log(sdk::LogLevel::kInfo,
+             "anthropic provider ready, endpoint " + sdk::redact_credentials(config_.base_url));
     return {};
   }
 

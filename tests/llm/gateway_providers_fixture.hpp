@@ -27,6 +27,7 @@
 
 #include "gateway_support.hpp"
 #include "llm/gateway.hpp"
+#include "llm_provider_harness.hpp"
 #include "model_server.hpp"
 #include "outbound_http/service.hpp"
 #include "scheduling/task_scheduler.hpp"
@@ -41,38 +42,8 @@ inline constexpr std::string_view kAnthropicUserKey = "sk-ant-api03-USERKEY-anth
 inline constexpr std::string_view kOpenAiServerKey = "sk-proj-SERVERKEY-openai-fedcba9876543210";
 inline constexpr std::string_view kAnthropicServerKey = "sk-ant-api03-SERVERKEY-anthropic-987654";
 
-// What the caller of the gateway saw of one call; thread-safe, as deltas arrive on HTTP threads.
-class Collect final : public sdk::CompletionObserver {
- public:
-  bool on_delta(std::string_view text) override {
-    const std::lock_guard lock(mutex_);
-    deltas_.emplace_back(text);
-    return true;
-  }
-  void on_usage(const sdk::TokenUsage& usage) override {
-    const std::lock_guard lock(mutex_);
-    usage_ = usage;
-  }
-  std::vector<std::string> deltas() const {
-    const std::lock_guard lock(mutex_);
-    return deltas_;
-  }
-  std::string text() const {
-    std::string joined;
-    for (const auto& piece : deltas())
-      joined += piece;
-    return joined;
-  }
-  std::optional<sdk::TokenUsage> usage() const {
-    const std::lock_guard lock(mutex_);
-    return usage_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::string> deltas_;
-  std::optional<sdk::TokenUsage> usage_;
-};
+// What the caller of the gateway saw of one call (thread-safe: deltas arrive on HTTP threads).
+using Collect = testing::CompletionRecorder;
 
 class GatewayProvidersTest : public ::testing::Test {
  protected:

@@ -389,6 +389,36 @@ void read_processes(Reader& r, const json& node, ProcessesConfig& out) {
   }
 }
 
+void read_runs(Reader& r, const json& node, RunsConfig& out) {
+  const std::string path = "/runs";
+  if (!r.object(node, path)) return;
+  r.reject_unknown(node, path,
+                   {"pipeline", "limits", "workers", "max_parallel_per_run", "lease_seconds",
+                    "poll_interval_ms", "command_timeout_ms"});
+  r.string_list(node, path, "pipeline", out.pipeline);
+  for (std::size_t i = 0; i < out.pipeline.size(); ++i) {
+    if (!out.pipeline[i].starts_with("agent."))
+      r.error(path + "/pipeline/" + std::to_string(i), "must name an agent plugin id (\"agent.<name>\")");
+  }
+  r.integer(node, path, "workers", out.workers, 1, 4096);
+  r.integer(node, path, "max_parallel_per_run", out.max_parallel_per_run, 1, 256);
+  r.integer(node, path, "lease_seconds", out.lease_seconds, 2, 3600);
+  r.integer(node, path, "poll_interval_ms", out.poll_interval_ms, 10, 600000);
+  r.integer(node, path, "command_timeout_ms", out.command_timeout_ms, 1, 7LL * 24 * 3600 * 1000);
+  if (const auto it = node.find("limits"); it != node.end()) {
+    const std::string limits = path + "/limits";
+    if (!r.object(*it, limits)) return;
+    r.reject_unknown(*it, limits,
+                     {"max_steps", "max_tokens", "max_cost_micro_usd", "max_wall_seconds", "loop_repeats"});
+    auto& l = out.limits;
+    r.integer(*it, limits, "max_steps", l.max_steps, 1, 1000000);
+    r.integer(*it, limits, "max_tokens", l.max_tokens, 0, 1000000000000LL);
+    r.integer(*it, limits, "max_cost_micro_usd", l.max_cost_micro_usd, 0, 1000000000000LL);
+    r.integer(*it, limits, "max_wall_seconds", l.max_wall_seconds, 0, 365LL * 24 * 3600);
+    r.integer(*it, limits, "loop_repeats", l.loop_repeats, 2, 1000);
+  }
+}
+
 // "http://host[:port][/path]" or https: what a provider's base_url may be. Credentials, a query or a
 // fragment have no place there (a key goes in a key variable, where it is never logged).
 bool plausible_base_url(std::string_view url) {
@@ -650,7 +680,7 @@ sdk::Result<Config> parse_config(const json& document,
   r.reject_unknown(effective, "",
                    {"$schema", "environment", "server", "log", "plugin_dir", "runtime_dir",
                     "drain_timeout_ms", "watch_plugins", "plugins", "security", "housekeeping", "limits",
-                    "http_client", "processes", "llm", "workspace_root"});
+                    "http_client", "processes", "llm", "runs", "workspace_root"});
   std::string environment_name = "development";
   r.string(effective, "", "environment", environment_name, {"development", "production"});
   config.environment =
@@ -670,6 +700,7 @@ sdk::Result<Config> parse_config(const json& document,
   if (const auto it = effective.find("processes"); it != effective.end()) {
     read_processes(r, *it, config.processes);
   }
+  if (const auto it = effective.find("runs"); it != effective.end()) read_runs(r, *it, config.runs);
   {
     static const json kNoLlmSection = json::object();
     const auto it = effective.find("llm");

@@ -165,6 +165,29 @@ struct ProcessesConfig {
   ProcessLimitsConfig default_limits;
 };
 
+// The runs engine (kernel/runs, docs/ops.md "Runs"): which agents make the pipeline and how runs are
+// bounded, leased and parallelised.
+struct RunLimitsConfig {
+  std::uint32_t max_steps = 500;                   // committed steps per run
+  std::uint64_t max_tokens = 5000000;              // prompt plus completion tokens per run; 0: no limit
+  std::int64_t max_cost_micro_usd = 0;             // per run; 0: no limit
+  std::uint32_t max_wall_seconds = 6 * 3600;       // from the run's start; 0: no limit
+  std::uint32_t loop_repeats = 3;                  // the same state this many times pauses the run
+};
+
+struct RunsConfig {
+  // Agent plugin ids in the order they are asked whether they want the current state.
+  std::vector<std::string> pipeline;
+  RunLimitsConfig limits;  // defaults; a run may ask for lower ones
+  // Threads that run agent steps (a step blocks one while its model call streams). Bounds the runs
+  // one node works on at once.
+  std::uint32_t workers = 64;
+  std::uint32_t max_parallel_per_run = 4;   // fan-out branches of one run at once
+  std::uint32_t lease_seconds = 30;         // a dead node's runs are taken over after this
+  std::uint32_t poll_interval_ms = 1000;    // how often a node looks for claimable runs
+  std::uint32_t command_timeout_ms = 600000;  // a step's command without a timeout of its own
+};
+
 // The LLM gateway (kernel/llm, docs/ops.md "LLM providers and models").
 struct LlmProviderConfig {
   std::string plugin;        // the LlmProvider plugin's id; default "llm.<provider name>"
@@ -230,6 +253,7 @@ struct Config {
   HttpClientConfig http_client;
   ProcessesConfig processes;
   LlmConfig llm = default_llm_config();
+  RunsConfig runs;
   // Each project's working copy lives in <workspace_root>/<project id> (created 0700); relative paths
   // are relative to the working directory, like runtime_dir.
   std::filesystem::path workspace_root = "var/workspaces";

@@ -478,6 +478,7 @@ sdk::Result<LlmAnswer> LlmGateway::complete(const LlmCall& call, sdk::Completion
         answer.provider = provider;
         answer.model = model;
         answer.request_id = std::move(request_id);
+        answer.cost_micro_usd = cost_micro_usd(entry, answer.completion.usage);
         return answer;
       }
 

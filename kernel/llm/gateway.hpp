@@ -82,6 +82,7 @@ struct LlmAnswer {
   std::optional<nlohmann::json> json;  // the parsed, validated answer when json_output was asked
   std::uint32_t attempts = 0;          // requests made for this call, re-asks and fallbacks included
   std::string request_id;              // the stored record of the attempt that answered
+  std::int64_t cost_micro_usd = 0;     // what the answering attempt cost, by the config's prices
   // The waits before each retry, in order, as decided (Retry-After, backoff, caps), for callers that
   // report them.
   std::vector<std::chrono::milliseconds> backoffs;

@@ -10,7 +10,10 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <spdlog/spdlog.h>
+
+#include "http/stream_session.hpp"
 
 namespace samokoder::http::detail {
 
@@ -104,6 +107,21 @@ bool is_framing_header(std::string_view name) noexcept {
          iequals(name, "Server") || iequals(name, "X-Request-Id");
 }
 
+// Headers of a WebSocket handshake answer that Beast writes itself.
+bool is_handshake_header(std::string_view name) noexcept {
+  return is_framing_header(name) || iequals(name, "Upgrade") || iequals(name, "Sec-WebSocket-Accept") ||
+         iequals(name, "Content-Type");
+}
+
+// A browser sends Origin with every WebSocket handshake and applies no CORS to it, so a page of any
+// site could open a socket with the user's cookies (cross-site WebSocket hijacking). Accepted: no
+// Origin (not a browser), a configured CORS origin, or the origin the request was sent to.
+bool is_same_origin(std::string_view origin, std::string_view host) noexcept {
+  const std::size_t scheme_end = origin.find("://");
+  if (scheme_end == std::string_view::npos || host.empty()) return false;
+  return iequals(origin.substr(scheme_end + 3), host);
+}
+
 std::string_view reason_phrase(unsigned status) {
   const std::string_view reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
   return reason.starts_with('<') ? std::string_view() : reason;
@@ -117,7 +135,9 @@ Connection::Connection(ServerCore& core, IoLoop& loop, Socket socket)
 Connection::~Connection() {
   // Only when the io_context is destroyed with this connection's handlers still queued (after stop()).
   complete_request();
-  if (phase_ != Phase::kClosed) {
+  if (phase_ == Phase::kStreaming) {
+    close();  // the stream's handler still hears on_close
+  } else if (phase_ != Phase::kClosed) {
     loop_.unlink(this);
     core_.connection_closed();
   }
@@ -419,17 +439,82 @@ void Connection::respond_error(unsigned status, std::string_view slug, std::stri
 }
 
 void Connection::finish() {
+  // Whatever becomes of the response (a middleware may replace it), a stream handler that does not get
+  // its stream still hears on_close.
+  const std::shared_ptr<StreamHandler> offered = response_.stream;
+  vet_stream();
   finalize_response();
+  const bool stream = starts_stream();
   const auto now = Clock::now();
-  // Done before the write starts, so a client holding the response never sees its request in flight.
+  // Done before the write starts, so a client holding the response never sees its request in flight;
+  // so a stream is not "in flight" either, and never holds up a graceful stop's drain.
   complete_request();
   record(now);
+  if (offered && (!stream || response_.stream != offered)) {
+    try {
+      offered->on_close();
+    } catch (const std::exception& e) {
+      core_.log->error("stream handler on_close failed for {} (request {}): {}", request_.raw_path(),
+                       request_.request_id(), e.what());
+    } catch (...) {
+      core_.log->error("stream handler on_close failed for {} (request {}): unknown exception",
+                       request_.raw_path(), request_.request_id());
+    }
+  }
+  if (stream) {
+    start_stream();
+    return;
+  }
+  response_.stream.reset();
   serialize_head();
   write(now);
 }
 
+// Answers a stream the server will not start: the server is stopping (a stream would end at once), or
+// a WebSocket response to a request that is no valid handshake, or from a foreign page.
+void Connection::vet_stream() {
+  if (response_.stream_kind == Response::StreamKind::kNone) return;
+  if (core_.stopping.load(std::memory_order_relaxed)) {
+    response_ = Response::problem(503, "shutting_down", "Service Unavailable",
+                                  "The server is stopping; retry on a new connection.");
+    response_.set_header("Retry-After", std::to_string(kRetryAfterSeconds));
+    return;
+  }
+  if (response_.stream_kind != Response::StreamKind::kWebSocket) return;
+  namespace websocket = boost::beast::websocket;
+  const Request::Message& message = request_.message_;
+  if (!websocket::is_upgrade(message)) {
+    response_ = Response::problem(426, "upgrade_required", "Upgrade Required",
+                                  "This resource is a WebSocket; send a WebSocket upgrade request.");
+    response_.set_header("Upgrade", "websocket");
+    return;
+  }
+  if (message[bhttp::field::sec_websocket_version] != "13") {
+    response_ = Response::problem(426, "upgrade_required", "Upgrade Required",
+                                  "The server speaks WebSocket version 13 only.");
+    response_.set_header("Upgrade", "websocket");
+    response_.set_header("Sec-WebSocket-Version", "13");
+    return;
+  }
+  // A key is 16 random bytes in base64 (RFC 6455 section 4.1): 24 characters.
+  if (message[bhttp::field::sec_websocket_key].size() != 24) {
+    response_ = Response::problem(400, "bad_request", "Bad Request",
+                                  "The WebSocket handshake lacks a valid Sec-WebSocket-Key.");
+    return;
+  }
+  const std::string_view origin = request_.header("Origin");
+  if (!origin.empty() && !core_.is_allowed_origin(origin) &&
+      !is_same_origin(origin, request_.header("Host"))) {
+    response_ = Response::problem(403, "forbidden_origin", "Forbidden",
+                                  "WebSocket connections from this origin are not allowed.");
+  }
+}
+
 void Connection::finalize_response() {
-  auto valid_status = [this] { return response_.status >= 200 && response_.status <= 599; };
+  auto valid_status = [this] {
+    return (response_.status >= 200 && response_.status <= 599) ||
+           (response_.status == 101 && response_.stream_kind == Response::StreamKind::kWebSocket);
+  };
   if (!valid_status()) {
     core_.log->error("handler answered {} {} with invalid status {} (request {})", request_.method_string(),
                      request_.raw_path(), response_.status, request_.request_id());
@@ -461,12 +546,60 @@ void Connection::finalize_response() {
   response_.render_problem(request_.raw_path(), request_.request_id());
 }
 
-void Connection::serialize_head() {
+// Decides, once middleware had its say, whether the response starts its stream: only the answer the
+// server would send anyway (SSE: 200 to anything but HEAD; WebSocket: 101 to an upgrade request).
+bool Connection::starts_stream() {
+  switch (response_.stream_kind) {
+    case Response::StreamKind::kNone:
+      return false;
+    case Response::StreamKind::kServerSentEvents:
+      return response_.stream && response_.status == 200 && request_.method() != bhttp::verb::head;
+    case Response::StreamKind::kWebSocket:
+      if (response_.status != 101) return false;
+      if (response_.stream && boost::beast::websocket::is_upgrade(request_.message_)) return true;
+      // Only a middleware swapping responses gets here: a 101 the server cannot honour.
+      core_.log->error("WebSocket answer to {} {} without a handler or an upgrade request (request {})",
+                       request_.method_string(), request_.raw_path(), request_.request_id());
+      response_ = internal_error();
+      response_.render_problem(request_.raw_path(), request_.request_id());
+      return false;
+  }
+  return false;
+}
+
+void Connection::start_stream() {
+  phase_ = Phase::kStreaming;
+  deadline_ = Clock::time_point::max();  // the session keeps its own write deadline
+  close_after_ = true;
+  std::shared_ptr<StreamHandler> handler = std::move(response_.stream);
+  const StreamOptions options = response_.stream_options;
+  if (response_.stream_kind == Response::StreamKind::kServerSentEvents) {
+    // HTTP/1.0 knows no chunked encoding: its body simply runs until the connection closes.
+    const bool chunked = request_.version() >= 11;
+    serialize_head(chunked ? Framing::kChunked : Framing::kUntilClose);
+    stream_ = make_sse_stream(*this, std::move(handler), options, chunked, std::move(head_));
+  } else {
+    std::vector<std::pair<std::string, std::string>> headers;
+    for (auto& [name, value] : response_.headers) {
+      if (!is_handshake_header(name)) headers.emplace_back(std::move(name), std::move(value));
+    }
+    stream_ = make_websocket_session(*this, std::move(handler), options, std::move(headers));
+  }
+  response_ = Response();
+  stream_->start();
+}
+
+void Connection::wake_stream() {
+  if (phase_ == Phase::kStreaming) stream_->wake();
+}
+
+void Connection::serialize_head(Framing framing) {
   const unsigned status = response_.status;
   const bool bodyless_status = status == 204 || status == 304;
   send_body_ = !bodyless_status && request_.method() != bhttp::verb::head;
-  bool keep_alive =
-      !close_after_ && request_.message_.keep_alive() && !core_.stopping.load(std::memory_order_relaxed);
+  // A stream ends its connection: it never has to hand it back to keep-alive reading.
+  bool keep_alive = framing == Framing::kLength && !close_after_ && request_.message_.keep_alive() &&
+                    !core_.stopping.load(std::memory_order_relaxed);
   close_after_ = !keep_alive;
 
   std::string& h = head_;
@@ -483,7 +616,9 @@ void Connection::serialize_head() {
     h += response_.content_type;
     h += "\r\n";
   }
-  if (!bodyless_status) {
+  if (framing == Framing::kChunked) {
+    h += "Transfer-Encoding: chunked\r\n";
+  } else if (!bodyless_status && framing == Framing::kLength) {
     h += "Content-Length: ";
     append_number(h, response_.body.size());
     h += "\r\n";
@@ -596,6 +731,10 @@ void Connection::drain_some() {
 }
 
 void Connection::check_deadline(Clock::time_point now) {
+  if (phase_ == Phase::kStreaming) {
+    stream_->check_deadline(now);
+    return;
+  }
   if (now < deadline_) return;
   if (phase_ == Phase::kReading && !timed_out_) {
     // The pending read completes with operation_aborted and answers 408; if the next sweep still
@@ -612,11 +751,19 @@ void Connection::close_if_idle() {
   if (phase_ == Phase::kIdle) close();
 }
 
+void Connection::shutdown_stream() {
+  if (phase_ == Phase::kStreaming) stream_->shutdown();
+}
+
 void Connection::close() {
   if (phase_ == Phase::kClosed) return;
+  const bool streaming = phase_ == Phase::kStreaming;
   phase_ = Phase::kClosed;
   deadline_ = Clock::time_point::max();
   loop_.unlink(this);
+  // A stream ending on its own got here from its end(); otherwise (Server::stop past its grace) it ends
+  // now, before the socket it may share goes.
+  if (streaming) stream_->abort();
   boost::system::error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);

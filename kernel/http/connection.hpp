@@ -5,10 +5,16 @@
 // before the body arrives (per-route body limits, 413 without reading the body, 100-continue) and
 // track deadlines without a timer per operation: its IoLoop's sweep calls check_deadline().
 //
+// A response that is a stream (Response::event_stream, Response::websocket) ends the request/response
+// cycle: the connection hands itself to a StreamSession (stream_session.hpp), which writes the SSE head
+// or completes the WebSocket handshake and owns the socket until the stream ends, and with it the
+// connection. A stream is never idle in the keep-alive sense and has no request deadline: the sweep
+// asks the session instead, which ends a stream whose writes stall.
+//
 // Ownership: shared by the pending asynchronous operations and a pool job's completion; the IoLoop
 // lists it (raw pointer) while it is open. A handler on a pool thread never sees the connection: the
-// request moves into a PendingCall for the call and back with the response. Thread-safety: every
-// method runs on its loop's thread.
+// request moves into a PendingCall for the call and back with the response. A stream's session is
+// owned by the connection. Thread-safety: every method runs on its loop's thread.
 #pragma once
 
 #include <chrono>
@@ -32,6 +38,7 @@ namespace samokoder::http::detail {
 using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
 
 struct PendingCall;
+class StreamSession;
 
 class Connection final : public std::enable_shared_from_this<Connection> {
  public:
@@ -45,13 +52,20 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void check_deadline(std::chrono::steady_clock::time_point now);
   // For a graceful stop: closes the connection if it waits for a new request.
   void close_if_idle();
+  // For a graceful stop: ends an open stream after what it queued (SSE: the last chunk; WebSocket:
+  // close 1001). Other connections are left alone.
+  void shutdown_stream();
   void close();
 
  private:
   friend struct IoLoop;
+  friend class StreamSession;
   using Clock = std::chrono::steady_clock;
   using Parser = boost::beast::http::request_parser<boost::beast::http::string_body>;
-  enum class Phase { kIdle, kReading, kHandling, kWriting, kDraining, kClosed };
+  enum class Phase { kIdle, kReading, kHandling, kWriting, kDraining, kStreaming, kClosed };
+  // How the head frames the body: Content-Length, chunked (an SSE stream), or up to the close (an SSE
+  // stream to an HTTP/1.0 client).
+  enum class Framing { kLength, kChunked, kUntilClose };
 
   void begin_request();
   void read_some();
@@ -66,8 +80,12 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void on_call_finished(WorkPool::Outcome outcome, PendingCall& call);
   void respond_error(unsigned status, std::string_view slug, std::string_view title, std::string detail);
   void finish();
+  void vet_stream();
   void finalize_response();
-  void serialize_head();
+  bool starts_stream();
+  void start_stream();
+  void wake_stream();
+  void serialize_head(Framing framing = Framing::kLength);
   void record(Clock::time_point now);
   void write(Clock::time_point now);
   void on_write(const boost::system::error_code& ec);
@@ -84,7 +102,8 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   Request request_;
   Response response_;
   RouteMatch match_;
-  std::string head_;  // serialized status line and headers of the response being written
+  std::string head_;                       // serialized status line and headers of the response being written
+  std::unique_ptr<StreamSession> stream_;  // once the response became a stream
 
   Phase phase_ = Phase::kIdle;
   Clock::time_point deadline_ = Clock::time_point::max();

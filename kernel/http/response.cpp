@@ -1,6 +1,7 @@
 #include "http/response.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include <boost/beast/core/string.hpp>
 
@@ -52,6 +53,31 @@ Response Response::text(unsigned status, std::string body, std::string content_t
 Response Response::no_content() {
   Response r;
   r.status = 204;
+  return r;
+}
+
+Response Response::event_stream(std::shared_ptr<StreamHandler> handler, StreamOptions options) {
+  if (!handler) throw std::invalid_argument("Response::event_stream needs a handler");
+  Response r;
+  r.status = 200;
+  r.content_type = "text/event-stream";
+  // A cached or buffered event stream is a broken one: proxies (nginx above all) hold events back
+  // unless told not to.
+  r.headers.emplace_back("Cache-Control", "no-store");
+  r.headers.emplace_back("X-Accel-Buffering", "no");
+  r.stream_kind = StreamKind::kServerSentEvents;
+  r.stream = std::move(handler);
+  r.stream_options = options;
+  return r;
+}
+
+Response Response::websocket(std::shared_ptr<StreamHandler> handler, StreamOptions options) {
+  if (!handler) throw std::invalid_argument("Response::websocket needs a handler");
+  Response r;
+  r.status = 101;
+  r.stream_kind = StreamKind::kWebSocket;
+  r.stream = std::move(handler);
+  r.stream_options = options;
   return r;
 }
 

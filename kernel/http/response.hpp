@@ -1,13 +1,16 @@
 // Response: what a handler or middleware answers: status, content type, body and extra headers, plus
-// helpers for JSON, text and RFC 9457 problem+json answers.
+// helpers for JSON, text and RFC 9457 problem+json answers, or a stream (server-sent events or a
+// WebSocket, see stream.hpp) that takes the connection over once the head is written.
 //
-// The server owns the framing and the always-on headers (Content-Length, Connection, Date, Server,
-// X-Request-Id, security and CORS headers; see server.hpp); extra headers with those framing names
-// are ignored, and a security header a handler sets itself replaces the default.
+// The server owns the framing and the always-on headers (Content-Length, Transfer-Encoding,
+// Connection, Date, Server, X-Request-Id, security and CORS headers; see server.hpp); extra headers with
+// those framing names are ignored, and a security header a handler sets itself replaces the default.
 //
-// Ownership: a plain value. Thread-safety: none; one thread at a time, like Request.
+// Ownership: a plain value; a stream response shares its StreamHandler. Thread-safety: none; one thread
+// at a time, like Request.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +18,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "http/stream.hpp"
 
 namespace samokoder::http {
 
@@ -30,6 +35,15 @@ struct Response {
   // are known (members "instance" and "request_id" are added unless already present), then cleared.
   std::optional<nlohmann::json> problem_document;
 
+  // Set by event_stream() and websocket(). The server starts the stream only for the answer it would
+  // have sent anyway: SSE for a 200 to a GET (a HEAD gets the head alone), WebSocket for a 101 to an
+  // upgrade request (anything else is answered 426). A stream the server does not start still hears
+  // on_close, so a handler never waits for an on_open that will not come.
+  enum class StreamKind { kNone, kServerSentEvents, kWebSocket };
+  StreamKind stream_kind = StreamKind::kNone;
+  std::shared_ptr<StreamHandler> stream;
+  StreamOptions stream_options;
+
   // Replaces every header of that name (case-insensitive) with one value.
   void set_header(std::string_view name, std::string value);
   // Appends a header even if one of that name exists (Set-Cookie).
@@ -42,6 +56,13 @@ struct Response {
   static Response text(unsigned status, std::string body,
                        std::string content_type = "text/plain; charset=utf-8");
   static Response no_content();  // 204
+  // 200 text/event-stream with Cache-Control: no-store and X-Accel-Buffering: no (headers a handler may
+  // still replace); the body is the events the handler sends. Throws std::invalid_argument for a null
+  // handler.
+  static Response event_stream(std::shared_ptr<StreamHandler> handler, StreamOptions options = {});
+  // 101 Switching Protocols to a WebSocket; extra headers (Sec-WebSocket-Protocol) go into the
+  // handshake answer. Throws std::invalid_argument for a null handler.
+  static Response websocket(std::shared_ptr<StreamHandler> handler, StreamOptions options = {});
   // An application/problem+json answer: {type, title, status, detail, errors[, instance, request_id]}.
   // `errors` lists field failures as {"path": "/email", "message": "..."}; see field_error().
   static Response problem(unsigned status, std::string_view type_slug, std::string_view title,

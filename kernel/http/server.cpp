@@ -9,6 +9,7 @@
 #include "core/logging.hpp"
 #include "http/connection.hpp"
 #include "http/server_core.hpp"
+#include "http/stream_session.hpp"
 
 namespace samokoder::http {
 
@@ -35,6 +36,19 @@ HttpMetrics::HttpMetrics(metrics::Registry& registry, const Router& router)
                                              {{"route", label}}));
   }
   tables_ = std::make_unique<std::atomic<StatusCounters*>[]>(labels_.size() * kVerbs);
+
+  static_assert(kStreamKinds == kStreamTypeCount && kStreamEndReasons == kStreamEndCount);
+  for (std::size_t kind = 0; kind < kStreamKinds; ++kind) {
+    const std::string kind_label(to_string(static_cast<StreamType>(kind)));
+    streams_active[kind] =
+        &registry.gauge("samokoder_http_streams_active", "Open streams (server-sent events, WebSocket).",
+                        {{"kind", kind_label}});
+    for (std::size_t reason = 0; reason < kStreamEndReasons; ++reason) {
+      streams_closed[kind][reason] = &registry.counter(
+          "samokoder_http_streams_closed_total", "Streams ended, by kind and why they ended.",
+          {{"kind", kind_label}, {"reason", std::string(to_string(static_cast<StreamEnd>(reason)))}});
+    }
+  }
 }
 
 HttpMetrics::~HttpMetrics() {
@@ -331,7 +345,12 @@ void Server::stop() {
   });
   for (auto& loop : s.loops) {
     asio::post(loop->context, [&loop = *loop] {
-      loop.for_each_connection([](detail::Connection& c) { c.close_if_idle(); });
+      loop.for_each_connection([](detail::Connection& c) {
+        c.close_if_idle();
+        // A stream never finishes by itself: it ends now (after what it queued), or the drain below
+        // would always wait out the whole grace.
+        c.shutdown_stream();
+      });
     });
   }
   {

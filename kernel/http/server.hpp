@@ -15,6 +15,14 @@
 // Strict-Transport-Security (each default yields to a value the handler set), and the CORS headers for
 // an origin in cors_allowed_origins (exact match). Metrics and the access log line are recorded last.
 //
+// Streams (stream.hpp): a handler answering Response::event_stream() or Response::websocket() gets the
+// connection once the head is written (200 text/event-stream, chunked, Connection: close, with the
+// headers above) or the WebSocket handshake completed (a request that is no valid upgrade is answered
+// 426, one from an origin neither allowed nor the server's own 403). Metrics and the access log record
+// a stream when it starts (200 or 101). A stream ends its connection; it is not a request in flight, the
+// keep-alive and request timeouts do not apply to it (heartbeats and a write-progress deadline of
+// request_timeout_ms do), and stop() ends it first (SSE: the last chunk; WebSocket: close 1001).
+//
 // Timeouts: a request (first byte to last) must arrive within request_timeout_ms, or the client gets
 // 408 and the connection closes; an idle keep-alive connection closes after keep_alive_timeout_ms; a
 // fresh connection must start its first request within request_timeout_ms; writing a response may
@@ -58,8 +66,10 @@ class Server {
  public:
   // Registers the metrics samokoder_http_requests_total{route,method,status},
   // samokoder_http_request_duration_seconds{route}, samokoder_http_connections_active,
-  // samokoder_http_connections_total, samokoder_http_requests_in_flight and the work pools' metrics
-  // (work_pool.hpp) in `metrics`. The route
+  // samokoder_http_connections_total, samokoder_http_requests_in_flight,
+  // samokoder_http_streams_active{kind}, samokoder_http_streams_closed_total{kind,reason} (kind "sse" or
+  // "websocket"; reason client_gone, overflow, closed, server_stop, error, timeout or protocol) and the
+  // work pools' metrics (work_pool.hpp) in `metrics`. The route
   // label is the route pattern, "unmatched" when no route matched the path; the method label is
   // "OTHER" for a method Beast does not know.
   Server(const config::ServerConfig& config, config::Environment environment,
@@ -75,8 +85,9 @@ class Server {
   // Fails with unavailable when the address cannot be bound, failed_precondition when called twice.
   sdk::Status start();
 
-  // Graceful: stops accepting, closes idle connections, lets requests in flight finish for up to
-  // shutdown_grace_ms (their responses carry Connection: close), then closes every connection and
+  // Graceful: stops accepting, closes idle connections, ends open streams, lets requests in flight
+  // finish for up to shutdown_grace_ms (their responses carry Connection: close; a stream response is
+  // answered 503), then closes every connection and
   // joins all threads. Returns within about shutdown_grace_ms even when a handler never returns: such a
   // call is logged, left to its (detached) thread and listed by unfinished_calls(). Idempotent.
   void stop();

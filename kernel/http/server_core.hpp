@@ -1,5 +1,5 @@
 // Internal to samokoder_http: the state a Server shares with its connections, the per-loop state,
-// and the request metrics with their lock-free cache.
+// and the request and stream metrics with their lock-free cache.
 //
 // Ownership: Server::Impl owns one ServerCore and the IoLoops; connections reference both, and the
 // server keeps them alive until every connection is gone. Thread-safety: ServerCore is immutable once
@@ -37,6 +37,10 @@ namespace samokoder::http::detail {
 
 class Connection;
 
+// Mirrors of stream_session.hpp's StreamType and StreamEnd counts, which index the stream metrics.
+inline constexpr std::size_t kStreamKinds = 2;
+inline constexpr std::size_t kStreamEndReasons = 7;
+
 // Request counters keyed by (route label, method, status) and a duration histogram per route label.
 // Label 0 is "unmatched", label i + 1 is Router::patterns()[i]. Counters are created on first use and
 // cached in atomic slots, so after warm-up a request costs no registry lock and no allocation.
@@ -53,6 +57,9 @@ class HttpMetrics {
   metrics::Gauge& connections_active;
   metrics::Counter& connections_total;
   metrics::Gauge& in_flight;
+  // Indexed by StreamType, and by StreamType and StreamEnd; all registered up front.
+  std::array<metrics::Gauge*, kStreamKinds> streams_active{};
+  std::array<std::array<metrics::Counter*, kStreamEndReasons>, kStreamKinds> streams_closed{};
 
  private:
   static constexpr unsigned kFirstStatus = 100;

@@ -10,6 +10,7 @@
 #include "core/keep_until_exit.hpp"
 #include "core/logging.hpp"
 #include "llm/routes.hpp"
+#include "runs/routes.hpp"
 
 namespace samokoder::app {
 namespace {
@@ -60,6 +61,7 @@ std::shared_ptr<http::Router> Application::build_router() {
   add_ops_routes(*router, *api_, *plugins_, metrics_, [this] { return storage_health(); });
   api::add_routes(*router, *api_);
   llm::add_llm_routes(*router, *api_, *llm_);
+  runs::add_runs_routes(*router, *api_, *runs_);
   add_plugin_admin_routes(
       *router, *api_, *plugins_,
       [this](const std::string& actor_id, const std::string& source) -> sdk::Result<nlohmann::json> {
@@ -85,18 +87,22 @@ sdk::Status Application::start() {
   api_ = std::move(api).value();
   llm_ = std::make_unique<llm::LlmGateway>(
       llm::LlmGateway::Dependencies{config_.llm, *plugins_, api_->secret_ring(), metrics_, clock_});
+  runs_ = std::make_unique<runs::RunEngine>(runs::RunEngine::Dependencies{
+      config_, *plugins_, *llm_, *processes_, metrics_, clock_, Housekeeping::make_node_id()});
   // Before any plugin can start a child: end what an earlier run of the server (killed, crashed) left.
   if (const auto swept = processes_->sweep_orphans(); swept.records > 0) {
     log->warn("found {} child process record(s) of an earlier run; ended {} group(s) still alive",
               swept.records, swept.ended);
   }
   if (auto status = plugins_->start(); !status.ok()) {
+    runs_.reset();
     llm_.reset();
     api_.reset();
     return status;
   }
   if (auto status = check_schema(); !status.ok()) {
     plugins_->stop();
+    runs_.reset();
     llm_.reset();
     api_.reset();
     return status;
@@ -109,10 +115,12 @@ sdk::Status Application::start() {
     server_.reset();
     router_.reset();
     plugins_->stop();
+    runs_.reset();
     llm_.reset();
     api_.reset();
     return status;
   }
+  runs_->start();
   if (config_.plugins.watch) {
     watcher_ = std::make_unique<PluginWatcher>(
         *plugins_, std::chrono::seconds(1),
@@ -139,6 +147,8 @@ void Application::stop() {
   auto log = core::logger("kernel");
   watcher_.reset();
   housekeeping_.reset();  // holds storage leases while a pass runs
+  log->info("stopping: leaving runs to the next start or another node");
+  runs_->stop();
   log->info("stopping: draining HTTP requests");
   server_->stop();  // no request can reach a plugin after this returns
   unfinished_ = server_->unfinished_calls();
@@ -155,6 +165,7 @@ void Application::stop() {
     processes_->shutdown();  // children of generations that stayed PINNED
     // Every plugin waited for its own background tasks when it was unloaded; what is left has no owner.
     unfinished_ = tasks_->stop(std::chrono::steady_clock::now());
+    runs_.reset();
     llm_.reset();
     api_.reset();
     log->info("stopped");
@@ -167,6 +178,7 @@ void Application::stop() {
   log->error("stopping: {} call(s) still running; the plugins they use stay loaded", unfinished_.size());
   plugins_->stop(std::chrono::milliseconds::zero());
   processes_->shutdown();  // a call waiting on a child returns once its group is gone
+  core::keep_until_exit(std::move(runs_));
   core::keep_until_exit(std::move(llm_));
   core::keep_until_exit(std::move(api_));
   log->info("stopped, leaving {} call(s) behind", unfinished_.size());

@@ -3,9 +3,10 @@
 //
 // start() checks the secrets (production refuses a missing or weak SAMOKODER_SECRET_KEY), loads the
 // plugins (a failing `required` plugin stops startup with its reason), then binds and starts the HTTP
-// server with the ops routes and the /api/v1 routes (kernel/api), and starts the housekeeping thread.
-// stop() is the graceful shutdown of docs/architecture.md "The HTTP server": stop housekeeping, stop
-// accepting, drain requests, unload plugins.
+// server with the ops routes and the /api/v1 routes (kernel/api, kernel/llm, kernel/runs), starts the
+// run engine and the housekeeping thread. stop() is the graceful shutdown of docs/architecture.md "The
+// HTTP server": stop housekeeping, stop working on runs (their leases are given up), stop accepting,
+// drain requests and streams, unload plugins.
 //
 // Ownership: owns everything it creates; the Clock passed in must outlive it.
 // Thread-safety: construct, start, stop and destroy from one controlling thread (main); the
@@ -27,6 +28,7 @@
 #include "metrics/registry.hpp"
 #include "outbound_http/service.hpp"
 #include "plugins/plugin_manager.hpp"
+#include "runs/engine.hpp"
 
 namespace samokoder::api {
 class ApiContext;
@@ -79,6 +81,8 @@ class Application {
   plugins::PluginManager& plugins() noexcept { return *plugins_; }
   // The LLM gateway; nullptr before start() and after stop().
   llm::LlmGateway* llm() noexcept { return llm_.get(); }
+  // The run orchestrator; nullptr before start() and after stop().
+  runs::RunEngine* runs() noexcept { return runs_.get(); }
 
   // A lease on the storage backend that serves now (the first ACTIVE storage plugin in config order);
   // empty when there is none.
@@ -119,6 +123,8 @@ class Application {
   std::unique_ptr<api::ApiContext> api_;  // created by start(), after the secret checks
   // The one way to the models (created by start(): it opens users' keys with the API context's ring).
   std::unique_ptr<llm::LlmGateway> llm_;
+  // Drives runs through the agent plugins (created by start(), after the gateway it calls models with).
+  std::unique_ptr<runs::RunEngine> runs_;
   std::shared_ptr<const http::Router> router_;
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<PluginWatcher> watcher_;      // only with "watch_plugins": true

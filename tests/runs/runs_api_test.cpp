@@ -1,0 +1,320 @@
+// The runs engine end to end: a real kernel runs the fixture pipeline (tests/runs/fixtures) through
+// the real llm.openai plugin against the scripted model server, driven and watched over HTTP, SSE and
+// WebSocket as a client would.
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "runs_fixture.hpp"
+
+namespace samokoder::runs_test {
+namespace {
+
+using boost::beast::http::verb;
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+// Committed events carry consecutive seqs from 1, each once.
+void expect_gapless(const std::vector<std::int64_t>& seqs) {
+  for (std::size_t i = 0; i < seqs.size(); ++i)
+    ASSERT_EQ(seqs[i], static_cast<std::int64_t>(i + 1)) << "at " << i;
+}
+
+std::vector<std::int64_t> seqs_of(const std::vector<StreamEvent>& events) {
+  std::vector<std::int64_t> seqs;
+  for (const auto& e : events) {
+    if (!e.id.empty()) seqs.push_back(std::stoll(e.id));
+  }
+  return seqs;
+}
+
+class RunsTest : public RunsApiTest {};
+
+TEST_F(RunsTest, RunGoesEndToEndWithItsEventsOverSse) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "todo");
+  const std::string run_id = start_run(ada, project, "a to-do list [files] [command]");
+  SseClient sse(app_->port(), "/api/v1/runs/" + run_id + "/events", bearer(ada));
+  ASSERT_EQ(sse.status(), 200u);
+  EXPECT_EQ(sse.header("Content-Type"), "text/event-stream");
+  const auto events = read_until(sse, "run.finished");
+  ASSERT_FALSE(events.empty());
+  ASSERT_EQ(events.back().type, "run.finished") << "the run did not finish";
+  expect_gapless(seqs_of(events));
+
+  // The step chain: the description, the plan, three writer branches in task order, the finish.
+  std::vector<std::string> steps;
+  std::vector<std::string> files;
+  bool saw_delta = false;
+  for (const auto& e : events) {
+    if (e.type == "step.committed") steps.push_back(e.document["payload"]["agent"]);
+    if (e.type == "file.written") files.push_back(e.document["payload"]["path"]);
+    if (e.type == "llm.delta") saw_delta = e.id.empty();
+  }
+  EXPECT_EQ(steps,
+            (std::vector<std::string>{"agent.fixture_planner", "agent.fixture_writer", "agent.fixture_writer",
+                                      "agent.fixture_writer", "agent.fixture_finisher"}));
+  EXPECT_EQ(files, (std::vector<std::string>{"PLAN.md", "src/a.txt", "src/b.txt", "src/c.txt"}));
+  EXPECT_TRUE(saw_delta) << "model text streams as transient events, without an id";
+  // One model call per agent step (planner, three writers, finisher): nothing twice.
+  EXPECT_EQ(model_.request_count(), 5u);
+
+  const json run = wait_for_state(ada, run_id, {"succeeded"});
+  EXPECT_EQ(run["error"], nullptr);
+  const auto step =
+      get("/api/v1/runs/" + run_id + "/steps/" + run["current_step"]["id"].get<std::string>(), ada);
+  ASSERT_EQ(step.status, 200u) << step.body;
+  const json state = step.json()["state"];
+  EXPECT_EQ(state["done"], true);
+  EXPECT_EQ(state["files"]["1"]["path"], "src/b.txt");
+  EXPECT_EQ(state["command"]["exit_code"], 0);
+  EXPECT_THAT(state["command"]["stdout"].get<std::string>(),
+              HasSubstr("home=" + (workspace_root() / project).string()));
+  // The files are stored (attributed to their steps) and in the workspace.
+  const auto file = get("/api/v1/projects/" + project + "/files/src/a.txt", ada);
+  ASSERT_EQ(file.status, 200u);
+  EXPECT_EQ(file.body, "ok: Write src/a.txt");
+  std::ifstream on_disk(workspace_root() / project / "src/c.txt");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(on_disk), {}), "ok: Write src/c.txt");
+  const auto steps_page = get("/api/v1/runs/" + run_id + "/steps", ada);
+  ASSERT_EQ(steps_page.status, 200u);
+  EXPECT_EQ(steps_page.json()["items"].size(), 6u) << "the description and five agent steps";
+}
+
+TEST_F(RunsTest, EventsStreamOverWebSocketToo) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "ws");
+  const std::string run_id = start_run(ada, project, "a page [files]");
+  WsClient ws(app_->port(), "/api/v1/runs/" + run_id + "/ws", bearer(ada));
+  ASSERT_TRUE(ws.connected()) << ws.handshake_status();
+  const auto events = read_until(ws, "run.finished");
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().type, "run.finished");
+  expect_gapless(seqs_of(events));
+  EXPECT_EQ(events.front().document["run_id"], run_id);
+  ws.close();
+
+  // Without credentials there is no upgrade.
+  WsClient anonymous(app_->port(), "/api/v1/runs/" + run_id + "/ws", {});
+  EXPECT_FALSE(anonymous.connected());
+  EXPECT_EQ(anonymous.handshake_status(), 401u);
+}
+
+TEST_F(RunsTest, ResumingWithLastEventIdLosesAndDuplicatesNothing) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "resume");
+  const std::string run_id = start_run(ada, project, "resume me [files] [calls=3]");
+  std::vector<StreamEvent> seen;
+  {
+    SseClient first(app_->port(), "/api/v1/runs/" + run_id + "/events", bearer(ada));
+    while (seqs_of(seen).size() < 6) {
+      auto e = first.next(std::chrono::seconds(10));
+      ASSERT_TRUE(e.has_value()) << "no event within 10 s";
+      seen.push_back(*e);
+    }
+    first.close();
+  }
+  const std::string last = seqs_of(seen).empty() ? "0" : std::to_string(seqs_of(seen).back());
+  Headers headers = bearer(ada);
+  headers.emplace_back("Last-Event-ID", last);
+  SseClient second(app_->port(), "/api/v1/runs/" + run_id + "/events", headers);
+  auto rest = read_until(second, "run.finished");
+  seen.insert(seen.end(), rest.begin(), rest.end());
+  ASSERT_EQ(seen.back().type, "run.finished");
+  expect_gapless(seqs_of(seen));
+  EXPECT_EQ(seqs_of(seen).size(), committed_events(ada, run_id).size());
+}
+
+TEST_F(RunsTest, AQuestionPausesTheRunWithoutAThreadAndTheAnswerResumesItWithoutAskingTheModelAgain) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "ask");
+  const std::string run_id = start_run(ada, project, "a button [ask]");
+  const json paused = wait_for_state(ada, run_id, {"input_required"});
+  ASSERT_TRUE(paused["question"].is_object()) << paused.dump();
+  EXPECT_EQ(paused["question"]["text"], "Which color should the button be?");
+  EXPECT_EQ(paused["question"]["options"], json({"red", "blue"}));
+  EXPECT_EQ(app_->runs()->active_runs(), 0u) << "a paused run holds no worker";
+  EXPECT_EQ(model_.request_count(), 1u);
+  const std::string question = paused["question"]["question_id"];
+
+  const auto wrong = call(verb::post, "/api/v1/runs/" + run_id + "/answers", ada,
+                          json{{"question_id", question}, {"answer", "green"}}.dump());
+  EXPECT_EQ(wrong.status, 400u) << wrong.body;
+  const auto unknown = call(verb::post, "/api/v1/runs/" + run_id + "/answers", ada,
+                            json{{"question_id", "1.step.nope"}, {"answer", "red"}}.dump());
+  EXPECT_EQ(unknown.status, 404u) << unknown.body;
+  const auto answered = call(verb::post, "/api/v1/runs/" + run_id + "/answers", ada,
+                             json{{"question_id", question}, {"answer", "blue"}}.dump());
+  ASSERT_EQ(answered.status, 200u) << answered.body;
+  const auto twice = call(verb::post, "/api/v1/runs/" + run_id + "/answers", ada,
+                          json{{"question_id", question}, {"answer", "red"}}.dump());
+  EXPECT_EQ(twice.status, 409u) << twice.body;
+
+  const json done = wait_for_state(ada, run_id, {"succeeded"});
+  const auto step =
+      get("/api/v1/runs/" + run_id + "/steps/" + done["current_step"]["id"].get<std::string>(), ada);
+  EXPECT_EQ(step.json()["state"]["color"], "blue");
+  // The planner ran twice (before and after the answer) but its model call was replayed: planner 1,
+  // finisher 1.
+  EXPECT_EQ(model_.request_count(), 2u);
+}
+
+TEST_F(RunsTest, CancelStopsAStreamingModelCallWithinASecond) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "cancel");
+  model_.respond_with([](const testing::ModelCall&) {
+    testing::ModelReply slow;
+    slow.deltas = std::vector<std::string>(200, "word ");
+    slow.delay_between_events = std::chrono::milliseconds(50);
+    return slow;
+  });
+  const std::string run_id = start_run(ada, project, "a slow plan");
+  SseClient sse(app_->port(), "/api/v1/runs/" + run_id + "/events", bearer(ada));
+  auto first_delta = read_until(sse, "llm.delta");
+  ASSERT_FALSE(first_delta.empty());
+  ASSERT_EQ(first_delta.back().type, "llm.delta") << "the model's stream never started";
+  const auto started = std::chrono::steady_clock::now();
+  const auto cancelled = call(verb::post, "/api/v1/runs/" + run_id + "/cancel", ada);
+  ASSERT_EQ(cancelled.status, 200u) << cancelled.body;
+  EXPECT_EQ(cancelled.json()["state"], "cancelled");
+  // The upstream connection closes and the worker lets go of the run.
+  const auto deadline = started + std::chrono::seconds(1);
+  while ((model_.connections_closed() < model_.connections_accepted() || app_->runs()->active_runs() > 0) &&
+         std::chrono::steady_clock::now() < deadline + std::chrono::seconds(2)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(1));
+  EXPECT_EQ(model_.connections_closed(), model_.connections_accepted());
+  EXPECT_EQ(app_->runs()->active_runs(), 0u);
+  EXPECT_FALSE(std::filesystem::exists(workspace_root() / project / "PLAN.md"))
+      << "nothing of the step stays";
+  const auto again = call(verb::post, "/api/v1/runs/" + run_id + "/cancel", ada);
+  EXPECT_EQ(again.status, 409u);
+
+  // Resumed, it continues from its last committed step.
+  model_.respond_with([](const testing::ModelCall&) { return testing::ModelReply{}; });
+  const auto resumed = call(verb::post, "/api/v1/runs/" + run_id + "/resume", ada);
+  ASSERT_EQ(resumed.status, 200u) << resumed.body;
+  wait_for_state(ada, run_id, {"succeeded"});
+}
+
+TEST_F(RunsTest, AnAgentThatThrowsFailsItsStepNotTheServer) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "boom");
+  const std::string run_id = start_run(ada, project, "explode [throw]");
+  const json failed = wait_for_state(ada, run_id, {"failed"});
+  // The plugin manager names the throw without quoting the plugin's message (it may hold anything).
+  EXPECT_THAT(failed["error"].get<std::string>(), HasSubstr("threw an exception"));
+  EXPECT_THAT(failed["error"].get<std::string>(), HasSubstr("agent.fixture_planner"));
+  EXPECT_EQ(client_->get("/healthz").status, 200u);
+  // An error returned (not thrown) fails the same way, and the other run is unaffected.
+  const std::string refused = start_run(ada, project, "no [fail]");
+  const std::string fine = start_run(ada, project, "fine");
+  EXPECT_THAT(wait_for_state(ada, refused, {"failed"})["error"].get<std::string>(), HasSubstr("refuses"));
+  wait_for_state(ada, fine, {"succeeded"});
+}
+
+TEST_F(RunsTest, TheLoopDetectorPausesWithAQuestionInsteadOfBurningSteps) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "loop");
+  const std::string run_id = start_run(ada, project, "go round [loop]");
+  const json paused = wait_for_state(ada, run_id, {"input_required"});
+  EXPECT_EQ(paused["question"]["agent"], "kernel");
+  EXPECT_THAT(paused["question"]["text"].get<std::string>(), HasSubstr("same state 3 times"));
+  const auto steps = get("/api/v1/runs/" + run_id + "/steps", ada).json()["items"];
+  // The looper proposes the planned state unchanged: the plan and two loops reach it three times.
+  EXPECT_EQ(steps.size(), 4u) << "description, plan, then the same state twice more";
+  const auto stop = call(verb::post, "/api/v1/runs/" + run_id + "/answers", ada,
+                         json{{"question_id", paused["question"]["question_id"]}, {"answer", "stop"}}.dump());
+  ASSERT_EQ(stop.status, 200u) << stop.body;
+  wait_for_state(ada, run_id, {"cancelled"});
+}
+
+TEST_F(RunsTest, AMessageToAFinishedRunContinuesIt) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "chat");
+  const std::string run_id = start_run(ada, project, "a page");
+  wait_for_state(ada, run_id, {"succeeded"});
+  const auto sent = call(verb::post, "/api/v1/runs/" + run_id + "/messages", ada,
+                         json{{"text", "make the button blue"}}.dump());
+  ASSERT_EQ(sent.status, 202u) << sent.body;
+  const json done = wait_for_state(ada, run_id, {"succeeded"}, std::chrono::seconds(20));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  json state;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const json run = get("/api/v1/runs/" + run_id, ada).json();
+    state = get("/api/v1/runs/" + run_id + "/steps/" + run["current_step"]["id"].get<std::string>(), ada)
+                .json()["state"];
+    if (state.contains("replies") && run["state"] == "succeeded") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(state.contains("replies")) << state.dump();
+  EXPECT_EQ(state["replies"][0]["reply"], "ok: Reply to: make the button blue");
+  EXPECT_EQ(state["inbox"], json::array());
+}
+
+TEST_F(RunsTest, AStepLimitEndsTheRunWithAClearReason) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "limit");
+  const std::string run_id = start_run(ada, project, "big [files]", json{{"limits", {{"max_steps", 2}}}});
+  const json failed = wait_for_state(ada, run_id, {"failed"});
+  EXPECT_THAT(failed["error"].get<std::string>(), HasSubstr("limit of 2 steps"));
+  const auto bad = call(verb::post, "/api/v1/projects/" + project + "/runs", ada,
+                        json{{"description", "x"}, {"limits", {{"max_steps", 0}, {"bogus", 1}}}}.dump());
+  EXPECT_EQ(bad.status, 400u);
+  EXPECT_EQ(bad.json()["errors"].size(), 2u) << bad.body;
+}
+
+TEST_F(RunsTest, ManyConcurrentRunsAllFinishWithTheirOwnGaplessEvents) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "many");
+  std::vector<std::string> runs;
+  for (int i = 0; i < 24; ++i)
+    runs.push_back(start_run(ada, project, "run " + std::to_string(i) + " [calls=2]"));
+  for (const auto& run_id : runs) {
+    wait_for_state(ada, run_id, {"succeeded"}, std::chrono::seconds(60));
+    std::vector<std::int64_t> seqs;
+    for (const auto& e : committed_events(ada, run_id)) {
+      seqs.push_back(e["seq"]);
+      EXPECT_EQ(e["run_id"], run_id);
+    }
+    expect_gapless(seqs);
+  }
+  EXPECT_EQ(model_.request_count(), 24u * 3u);
+}
+
+TEST_F(RunsTest, AnotherUserReachesNoneOfARunsRoutes) {
+  const User ada = sign_up("ada@example.com");
+  const User eve = sign_up("eve@example.com");
+  const std::string project = create_project(ada, "private");
+  const std::string run_id = start_run(ada, project, "secret [ask]");
+  wait_for_state(ada, run_id, {"input_required"});
+  for (const std::string path : {"", "/steps", "/events"}) {
+    const auto response =
+        client_->request(verb::get, "/api/v1/runs/" + run_id + path, "",
+                         {{"Authorization", "Bearer " + eve.token}, {"Accept", "application/json"}});
+    EXPECT_EQ(response.status, 404u) << path;
+  }
+  for (const std::string action : {"answers", "messages", "cancel", "resume"}) {
+    const auto response = call(verb::post, "/api/v1/runs/" + run_id + "/" + action, eve,
+                               json{{"question_id", "x"}, {"answer", "red"}, {"text", "hi"}}.dump());
+    EXPECT_TRUE(response.status == 404u || response.status == 400u) << action << " " << response.status;
+    EXPECT_NE(response.status, 200u);
+  }
+  EXPECT_EQ(call(verb::post, "/api/v1/projects/" + project + "/runs", eve, json{{"description", "x"}}.dump())
+                .status,
+            404u);
+  SseClient sse(app_->port(), "/api/v1/runs/" + run_id + "/events", bearer(eve));
+  EXPECT_EQ(sse.status(), 404u);
+  WsClient ws(app_->port(), "/api/v1/runs/" + run_id + "/ws", bearer(eve));
+  EXPECT_FALSE(ws.connected());
+  EXPECT_EQ(wait_for_state(ada, run_id, {"input_required"})["state"], "input_required");
+}
+
+}  // namespace
+}  // namespace samokoder::runs_test

@@ -168,11 +168,11 @@ struct ProcessesConfig {
 // The runs engine (kernel/runs, docs/ops.md "Runs"): which agents make the pipeline and how runs are
 // bounded, leased and parallelised.
 struct RunLimitsConfig {
-  std::uint32_t max_steps = 500;                   // committed steps per run
-  std::uint64_t max_tokens = 5000000;              // prompt plus completion tokens per run; 0: no limit
-  std::int64_t max_cost_micro_usd = 0;             // per run; 0: no limit
-  std::uint32_t max_wall_seconds = 6 * 3600;       // from the run's start; 0: no limit
-  std::uint32_t loop_repeats = 3;                  // the same state this many times pauses the run
+  std::uint32_t max_steps = 500;              // committed steps per run
+  std::uint64_t max_tokens = 5000000;         // prompt plus completion tokens per run; 0: no limit
+  std::int64_t max_cost_micro_usd = 0;        // per run; 0: no limit
+  std::uint32_t max_wall_seconds = 6 * 3600;  // from the run's start; 0: no limit
+  std::uint32_t loop_repeats = 3;             // the same state this many times pauses the run
 };
 
 struct RunsConfig {
@@ -182,9 +182,9 @@ struct RunsConfig {
   // Threads that run agent steps (a step blocks one while its model call streams). Bounds the runs
   // one node works on at once.
   std::uint32_t workers = 64;
-  std::uint32_t max_parallel_per_run = 4;   // fan-out branches of one run at once
-  std::uint32_t lease_seconds = 30;         // a dead node's runs are taken over after this
-  std::uint32_t poll_interval_ms = 1000;    // how often a node looks for claimable runs
+  std::uint32_t max_parallel_per_run = 4;     // fan-out branches of one run at once
+  std::uint32_t lease_seconds = 30;           // a dead node's runs are taken over after this
+  std::uint32_t poll_interval_ms = 1000;      // how often a node looks for claimable runs
   std::uint32_t command_timeout_ms = 600000;  // a step's command without a timeout of its own
 };
 

@@ -36,12 +36,14 @@ test: deps-test
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory test-fuzz
 
-# The plugin ABI, hot-reload, host-service and LLM tests again under AddressSanitizer and
+# The plugin ABI, hot-reload, host-service, LLM and runs tests again under AddressSanitizer and
 # UndefinedBehaviorSanitizer: a build that registers only those suites and compiles only what they need
-# (threads meet in all four: leases and reloads, timers, child reapers, streams and the gateway).
-ASAN_SUITES ?= abi;reload;services;llm
+# (threads meet in all five: leases and reloads, timers, child reapers, streams, the gateway, the
+# run engine's workers and event hub).
+ASAN_SUITES ?= abi;reload;services;llm;runs
 ASAN_TARGETS ?= abi_tests reload_tests services_tests process_tests model_server_tests llm_json_schema_tests \
-                llm_gateway_tests llm_gateway_providers_tests llm_gateway_reload_tests llm_api_tests llm_common_tests llm_openai_tests llm_openai_wire_tests llm_anthropic_tests
+                llm_gateway_tests llm_gateway_providers_tests llm_gateway_reload_tests llm_api_tests llm_common_tests llm_openai_tests llm_openai_wire_tests llm_anthropic_tests \
+                runs_api_tests
 # -O1, as the ASan documentation advises for usable speed, and line tables only: symbolized stack
 # traces at a fraction of the compile time of -O2 with full debug info. Debug keeps assertions on.
 ASAN_OPT_FLAGS ?= -O1 -g1

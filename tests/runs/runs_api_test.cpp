@@ -7,6 +7,9 @@
 #include <map>
 #include <thread>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -300,11 +303,14 @@ TEST_F(RunsTest, AnotherUserReachesNoneOfARunsRoutes) {
                          {{"Authorization", "Bearer " + eve.token}, {"Accept", "application/json"}});
     EXPECT_EQ(response.status, 404u) << path;
   }
-  for (const std::string action : {"answers", "messages", "cancel", "resume"}) {
-    const auto response = call(verb::post, "/api/v1/runs/" + run_id + "/" + action, eve,
-                               json{{"question_id", "x"}, {"answer", "red"}, {"text", "hi"}}.dump());
-    EXPECT_TRUE(response.status == 404u || response.status == 400u) << action << " " << response.status;
-    EXPECT_NE(response.status, 200u);
+  const std::map<std::string, std::string> actions = {
+      {"answers", json{{"question_id", "1.step.color"}, {"answer", "red"}}.dump()},
+      {"messages", json{{"text", "hi"}}.dump()},
+      {"cancel", ""},
+      {"resume", ""}};
+  for (const auto& [action, body] : actions) {
+    const auto response = call(verb::post, "/api/v1/runs/" + run_id + "/" + action, eve, body);
+    EXPECT_EQ(response.status, 404u) << action << ": " << response.body;
   }
   EXPECT_EQ(call(verb::post, "/api/v1/projects/" + project + "/runs", eve, json{{"description", "x"}}.dump())
                 .status,
@@ -314,6 +320,89 @@ TEST_F(RunsTest, AnotherUserReachesNoneOfARunsRoutes) {
   WsClient ws(app_->port(), "/api/v1/runs/" + run_id + "/ws", bearer(eve));
   EXPECT_FALSE(ws.connected());
   EXPECT_EQ(wait_for_state(ada, run_id, {"input_required"})["state"], "input_required");
+}
+
+TEST_F(RunsTest, ASlowSseClientIsDisconnectedWhileTheRunAndTheServerCarryOn) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "slow");
+  // About 6 MiB of model text, streamed to watchers as it arrives: more than a watcher's queue (1 MiB)
+  // and the socket buffers of a client that never reads.
+  model_.respond_with([](const testing::ModelCall&) {
+    testing::ModelReply big;
+    big.deltas = std::vector<std::string>(800, std::string(8192, 'x'));
+    return big;
+  });
+  const std::string run_id = start_run(ada, project, "a long plan");
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket silent(io);
+  silent.connect({boost::asio::ip::make_address("127.0.0.1"), app_->port()});
+  const std::string request =
+      "GET /api/v1/runs/" + run_id +
+      "/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nAuthorization: Bearer " + ada.token +
+      "\r\n\r\n";
+  boost::asio::write(silent, boost::asio::buffer(request));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  bool attached = false;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::size_t watchers = app_->runs()->events().watchers();
+    attached = attached || watchers == 1;
+    if (attached && watchers == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(attached) << "the silent client never became a watcher";
+  EXPECT_EQ(app_->runs()->events().watchers(), 0u) << "the reader that never reads was not let go";
+  EXPECT_EQ(client_->get("/healthz").status, 200u);
+  wait_for_state(ada, run_id, {"succeeded"}, std::chrono::seconds(30));
+}
+
+// A config that loads the chat agent from a file the test can replace, as an operator upgrades one.
+class RunsReloadTest : public RunsApiTest {
+ protected:
+  void tune(config::Config& config) override {
+    std::filesystem::copy_file(std::string(SAMOKODER_RUNS_FIXTURE_DIR) + "/chat.so", chat_file(),
+                               std::filesystem::copy_options::overwrite_existing);
+    for (auto& plugin : config.plugins.plugins) {
+      if (plugin.id == "agent.fixture_chat") plugin.file = chat_file().string();
+    }
+  }
+  std::filesystem::path chat_file() const { return dir() / "chat.so"; }
+
+  // The chat agent's replies in the run's current state, once the run has handled `count` messages.
+  json replies(const User& user, const std::string& run_id, std::size_t count) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    json state;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const json run = get("/api/v1/runs/" + run_id, user).json();
+      state = get("/api/v1/runs/" + run_id + "/steps/" + run["current_step"]["id"].get<std::string>(), user)
+                  .json()["state"];
+      if (run["state"] == "succeeded" && state.value("replies", json::array()).size() == count) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return state.value("replies", json::array());
+  }
+};
+
+TEST_F(RunsReloadTest, AnAgentUpgradedBetweenStepsTakesTheNextStep) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "upgrade");
+  const std::string run_id = start_run(ada, project, "a page");
+  wait_for_state(ada, run_id, {"succeeded"});
+  ASSERT_EQ(
+      call(verb::post, "/api/v1/runs/" + run_id + "/messages", ada, json{{"text", "first"}}.dump()).status,
+      202u);
+  ASSERT_EQ(replies(ada, run_id, 1).size(), 1u);
+
+  std::filesystem::copy_file(std::string(SAMOKODER_RUNS_FIXTURE_DIR) + "/v2/chat.so", chat_file(),
+                             std::filesystem::copy_options::overwrite_existing);
+  const auto reloaded = app_->plugins().reload("agent.fixture_chat");
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().to_string();
+  ASSERT_EQ(
+      call(verb::post, "/api/v1/runs/" + run_id + "/messages", ada, json{{"text", "second"}}.dump()).status,
+      202u);
+  const json answered = replies(ada, run_id, 2);
+  ASSERT_EQ(answered.size(), 2u) << answered.dump();
+  EXPECT_EQ(answered[0]["version"], "1.0.0");
+  EXPECT_EQ(answered[1]["version"], "2.0.0");
 }
 
 }  // namespace

@@ -277,7 +277,7 @@ void RunEngine::Impl::claim_some() {
       return;
     }
     if (!claimed->has_value()) return;
-    const sdk::Run& stored = **claimed;
+    const sdk::Run stored = **claimed;
     auto run = std::make_shared<ActiveRun>();
     run->run_id = stored.id;
     run->owner_id = stored.owner_id;
@@ -285,12 +285,6 @@ void RunEngine::Impl::claim_some() {
     run->lease_until = claim.lease_until;
     run->checked_at = now();
     run->limits = config.limits;
-    if (auto loaded = load(*run, stored); !loaded.ok()) {
-      log->error("run {}: cannot be loaded: {}", stored.id, loaded.to_string());
-      end(*run, kFailed, "the run could not be loaded: " + loaded.message(), event_type::kRunFailed, {},
-          stored.state);
-      continue;
-    }
     {
       std::lock_guard lock(mutex);
       if (!stopping) {
@@ -303,7 +297,20 @@ void RunEngine::Impl::claim_some() {
       return;
     }
     log->info("run {}: claimed by {} (was {})", stored.id, deps.node_id, stored.state);
-    schedule(run);
+    // Loading reads the run's whole log: on a worker, so the control thread keeps claiming and renewing.
+    pool->submit([this, run, stored] {
+      if (run->lost) {
+        drop(*run, false);
+        return;
+      }
+      if (auto loaded = load(*run, stored); !loaded.ok()) {
+        log->error("run {}: cannot be loaded: {}", stored.id, loaded.to_string());
+        end(*run, kFailed, "the run could not be loaded: " + loaded.message(), event_type::kRunFailed, {},
+            stored.state);
+        return;
+      }
+      advance(run);
+    });
   }
 }
 

@@ -543,9 +543,11 @@ void RunEngine::Impl::advance(const std::shared_ptr<ActiveRun>& run_ptr) {
   }
   // Routing: the first agent of the pipeline that wants the state.
   std::string chosen;
+  std::vector<std::string> asked;
   for (const auto& id : config.pipeline) {
     const plugins::Lease lease = deps.plugins.acquire(id);
     if (!lease) continue;  // disabled or failed: the pipeline goes on without it
+    asked.push_back(id);
     auto wants =
         lease.call<sdk::Agent>([&](sdk::Agent& agent) -> sdk::Result<bool> { return agent.wants(state); });
     if (!wants.ok()) {
@@ -562,11 +564,20 @@ void RunEngine::Impl::advance(const std::shared_ptr<ActiveRun>& run_ptr) {
     if (state.value("done", false)) {
       end(run, kSucceeded, "", event_type::kRunFinished,
           {{"steps", run.current.sequence}, {"summary", run.current.summary}});
-    } else {
+    } else if (asked.empty()) {
       end(run, kFailed,
-          "no agent of the pipeline wants the state of step " + std::to_string(run.current.sequence) +
-              " (its state does not say \"done\": true)",
-          event_type::kRunFailed, {{"stalled", true}});
+          config.pipeline.empty() ? "the pipeline is empty: config runs.pipeline names no agent plugin"
+                                  : "no agent of the pipeline is active (runs.pipeline names only plugins "
+                                    "that are disabled or failed to load)",
+          event_type::kRunFailed, {{"stalled", true}, {"asked", asked}});
+    } else {
+      std::string names;
+      for (const auto& id : asked)
+        names += (names.empty() ? "" : ", ") + id;
+      end(run, kFailed,
+          "no agent of the pipeline (" + names + ") wants the state of step " +
+              std::to_string(run.current.sequence) + ", and it does not say \"done\": true",
+          event_type::kRunFailed, {{"stalled", true}, {"asked", asked}});
     }
     return;
   }

@@ -355,6 +355,23 @@ TEST_F(RunsTest, ASlowSseClientIsDisconnectedWhileTheRunAndTheServerCarryOn) {
   wait_for_state(ada, run_id, {"succeeded"}, std::chrono::seconds(30));
 }
 
+// A pipeline that cannot take a plain description: the run stalls and says why.
+class RunsStallTest : public RunsApiTest {
+ protected:
+  void tune(config::Config& config) override { config.runs.pipeline = {"agent.fixture_looper"}; }
+};
+
+TEST_F(RunsStallTest, AStateNoAgentWantsEndsTheRunNamingTheAgentsAsked) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "stall");
+  const std::string run_id = start_run(ada, project, "anything");
+  const json failed = wait_for_state(ada, run_id, {"failed"});
+  EXPECT_EQ(failed["error"],
+            "no agent of the pipeline (agent.fixture_looper) wants the state of step 1, and it "
+            "does not say \"done\": true");
+  EXPECT_EQ(model_.request_count(), 0u);
+}
+
 // A config that loads the chat agent from a file the test can replace, as an operator upgrades one.
 class RunsReloadTest : public RunsApiTest {
  protected:

@@ -368,7 +368,8 @@ void StepContext::undo_changes() {
 void restore_workspace(const StepServices& services, const std::string& owner_id,
                        const std::string& project_id, const std::string& run_id,
                        const std::map<std::string, std::optional<std::string>>& changes) {
-  for (const auto& [path, content] : changes) {
+  for (const auto& change : changes) {
+    const std::string& path = change.first;
     auto stored = services.plugins.acquire_storage().call<sdk::Storage>([&](sdk::Storage& storage) {
       return storage.store<sdk::FileStore>().get_file(owner_id, project_id, path, std::nullopt);
     });

@@ -182,9 +182,11 @@ struct RunsConfig {
   // Threads that run agent steps (a step blocks one while its model call streams). Bounds the runs
   // one node works on at once.
   std::uint32_t workers = 64;
-  std::uint32_t max_parallel_per_run = 4;     // fan-out branches of one run at once
-  std::uint32_t lease_seconds = 30;           // a dead node's runs are taken over after this
-  std::uint32_t poll_interval_ms = 1000;      // how often a node looks for claimable runs
+  std::uint32_t max_parallel_per_run = 4;  // fan-out branches of one run at once
+  std::uint32_t lease_seconds = 30;        // a dead node's runs are taken over after this
+  // How often a node looks for claimable runs (at least once a second whatever the value) and re-reads
+  // the events of watched runs that another node executes (at most every 100 ms).
+  std::uint32_t poll_interval_ms = 1000;
   std::uint32_t command_timeout_ms = 600000;  // a step's command without a timeout of its own
 };
 

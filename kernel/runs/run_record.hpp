@@ -21,7 +21,8 @@
 
 namespace samokoder::runs {
 
-// The kernel's event types (agents may not emit these prefixes: run., step., llm., question., command.).
+// The kernel's event types. Agents may not emit types with these prefixes, nor with message., file.
+// or budget. (is_kernel_event_type).
 namespace event_type {
 inline constexpr const char* kRunCreated = "run.created";
 inline constexpr const char* kRunStarted = "run.started";

@@ -108,7 +108,8 @@ void restore_workspace(const StepServices& services, const std::string& owner_id
                        const std::string& project_id, const std::string& run_id,
                        const std::map<std::string, std::optional<std::string>>& changes);
 
-// A public question id: "<base>.<branch>.<id>" (branch "k" for the kernel's own questions).
+// A public question id: "<base>.step.<id>" for an ordinary step, "<base>.b<n>.<id>" for fan-out task n,
+// "<base>.kernel.<id>" for the kernel's own questions (branch -2, the loop detector's).
 std::string question_id(std::int64_t base, int branch, std::string_view id);
 
 }  // namespace samokoder::runs

@@ -136,7 +136,9 @@ class AgentContext {
   virtual Status delete_file(std::string_view path) = 0;
 
   // Adds an event to the step; it is stored with the step's commit and only then sent to watchers.
-  // `type` is [a-z0-9_.]{1,64} and must not start with "run.", "step." or "llm." (the kernel's own).
+  // `type` is [a-z0-9_.]{1,64} and must not start with one of the kernel's prefixes: "run.", "step.",
+  // "llm.", "question.", "command.", "message.", "file.", "budget." (kInvalidArgument). The payload is
+  // at most 64 KiB (kResourceExhausted); the kernel adds a "step" member to an object payload.
   virtual Status emit_event(std::string_view type, const nlohmann::json& payload) = 0;
   // The run's cancellation: stopped once the user or the kernel cancelled the run. Pass it to every
   // long call of the step that is not made through this context; a step that sees stop_requested()

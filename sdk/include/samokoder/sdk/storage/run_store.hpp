@@ -24,7 +24,7 @@
 
 namespace samokoder::sdk {
 
-// State names are the orchestrator's ("queued", "running", "waiting_input", "succeeded", "failed",
+// State names are the orchestrator's ("queued", "running", "input_required", "succeeded", "failed",
 // "cancelled"); storage stores and compares them, never interprets them.
 struct Run {
   std::string id;
@@ -85,7 +85,7 @@ struct NewRunStep {
 struct RunEvent {
   std::string run_id;
   std::int64_t seq = 0;  // 1, 2, 3, ... per run: strictly increasing and gapless among committed events
-  std::string type;      // e.g. "step.started", "log", "question"
+  std::string type;      // e.g. "step.started", "question.asked", "file.written"
   nlohmann::json payload;
   Timestamp created_at;
 };

@@ -97,6 +97,7 @@ std::vector<SettingChange> changed_settings(const config::Config& running, const
   // The LLM gateway is built from the whole section at startup, and the provider keys it names are read
   // from the environment only then; one entry, since no part of it is applied live.
   SETTING("llm", llm, kRestart);
+  SETTING("runs", runs, kRestart);
   // Project routes keep it in their state from startup; moving it would strand every working copy.
   SETTING("workspace_root", workspace_root, kRestart);
 #undef SETTING

@@ -173,6 +173,8 @@ struct RunLimitsConfig {
   std::int64_t max_cost_micro_usd = 0;        // per run; 0: no limit
   std::uint32_t max_wall_seconds = 6 * 3600;  // from the run's start; 0: no limit
   std::uint32_t loop_repeats = 3;             // the same state this many times pauses the run
+
+  friend bool operator==(const RunLimitsConfig&, const RunLimitsConfig&) = default;
 };
 
 struct RunsConfig {
@@ -188,6 +190,8 @@ struct RunsConfig {
   // the events of watched runs that another node executes (at most every 100 ms).
   std::uint32_t poll_interval_ms = 1000;
   std::uint32_t command_timeout_ms = 600000;  // a step's command without a timeout of its own
+
+  friend bool operator==(const RunsConfig&, const RunsConfig&) = default;
 };
 
 // The LLM gateway (kernel/llm, docs/ops.md "LLM providers and models").

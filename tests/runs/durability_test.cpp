@@ -556,6 +556,7 @@ TEST_F(RunsDurabilityTest, TwoNodesOnOnePostgresTheSurvivorFinishesTheKilledNode
                            "] [pause=300]");
     projects.push_back(create_project(port, ada, std::string("p").append(std::to_string(i))));
     runs.push_back(start_run(port, ada, projects.back(), descriptions.back()));
+    ASSERT_FALSE(runs.back().empty());
   }
 
   // Both nodes work on runs; the victim has answered at least one call of its runs when it dies.

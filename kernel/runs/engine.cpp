@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 #include <vector>
@@ -29,6 +30,10 @@ constexpr std::size_t kMaxDescriptionChars = 20000;
 constexpr std::size_t kMaxMessageChars = 8000;
 // A budget.warning event goes out once a run has used this share of a limit.
 constexpr double kWarnShare = 0.8;
+// A transaction the backend could not serialise against another (kAborted) is run again this many
+// times in all, after a short random wait that grows with each attempt.
+constexpr int kTransactionAttempts = 8;
+constexpr std::chrono::milliseconds kRetryWait{10};
 
 std::uint64_t state_hash(const nlohmann::json& state) {
   // FNV-1a over the canonical dump (object keys are sorted): equal states hash equal.
@@ -167,9 +172,19 @@ struct RunEngine::Impl {
   R storage(F&& fn) {
     return deps.plugins.acquire_storage().call<sdk::Storage>([&](sdk::Storage& s) -> R { return fn(s); });
   }
+  // A serializable backend (PostgreSQL) fails a transaction it cannot order against a concurrent one
+  // with kAborted, rolled back, and leaves running it again to the caller (sdk::Storage::transaction).
+  // Runs committing at once on one node or several conflict so routinely; without the retry a step's
+  // commit failed its run. Every function given here may run again: it rebuilds what it returns.
   sdk::Status transaction(const std::function<sdk::Status(sdk::Stores&)>& fn) {
-    return deps.plugins.acquire_storage().call<sdk::Storage>(
-        [&](sdk::Storage& s) { return s.transaction(fn); });
+    thread_local std::minstd_rand random{std::random_device{}()};
+    for (int attempt = 1;; ++attempt) {
+      auto status = deps.plugins.acquire_storage().call<sdk::Storage>(
+          [&](sdk::Storage& s) { return s.transaction(fn); });
+      if (status.code() != sdk::StatusCode::kAborted || attempt == kTransactionAttempts) return status;
+      std::uniform_int_distribution<std::int64_t> wait(kRetryWait.count(), kRetryWait.count() * 2 * attempt);
+      std::this_thread::sleep_for(std::chrono::milliseconds(wait(random)));
+    }
   }
   Clock::time_point now() const { return deps.clock.now(); }
   std::chrono::seconds lease() const { return std::chrono::seconds(config.lease_seconds); }

@@ -26,6 +26,7 @@
 
 #include "core/clock.hpp"
 #include "core/logging.hpp"
+#include "fixed_agent_context.hpp"
 #include "http/server.hpp"
 #include "metrics/registry.hpp"
 #include "plugins/plugin_manager.hpp"
@@ -65,20 +66,6 @@ Options parse_options(int argc, char** argv) {
   }
   return options;
 }
-
-class EmptyContext final : public sdk::AgentContext {
- public:
-  const nlohmann::json& state() const noexcept override { return state_; }
-  sdk::Result<std::string> read_file(std::string_view) override {
-    return sdk::Status::not_found("no workspace");
-  }
-  sdk::Status write_file(std::string_view, std::string_view) override { return {}; }
-  sdk::Status emit_event(std::string_view, const nlohmann::json&) override { return {}; }
-  sdk::CancelToken cancel_token() const noexcept override { return sdk::never_cancelled(); }
-
- private:
-  nlohmann::json state_ = nlohmann::json::object();
-};
 
 long rss_kib() {
   std::ifstream status("/proc/self/status");
@@ -124,7 +111,7 @@ int run(const Options& options) {
 
   auto router = std::make_shared<http::Router>();
   router->add(bhttp::verb::get, "/echo", [slot](http::Request&) {
-    EmptyContext context;
+    testing::FixedAgentContext context;
     auto step = slot->acquire().call<sdk::Agent>([&](sdk::Agent& agent) { return agent.run_step(context); });
     if (!step.ok()) {
       return http::Response::problem(503, "plugin_failed", "Plugin Failed", step.status().message());

@@ -27,6 +27,7 @@ class BenchAgent final : public sdk::Agent {
   sdk::Status self_test() override { return {}; }
 
   std::string_view role() const noexcept override { return "bench"; }
+  bool wants(const nlohmann::json&) const override { return false; }
 
   // The reload benchmark's route answers with this, so every answer names the generation's version.
   sdk::Result<sdk::AgentStepResult> run_step(sdk::AgentContext&) override {

@@ -813,6 +813,21 @@ sdk::Status RunEngine::Impl::commit(ActiveRun& run, std::vector<StepOutcome>& st
       if (!event.ok()) return event.status();
       committed.push_back(std::move(appended).value());
     }
+    // The user's quotas hold for what agents write as for the files API, checked on the committed
+    // totals inside the transaction, so a step that would pass them stores nothing.
+    if (std::any_of(steps.begin(), steps.end(), [](const StepOutcome& o) { return !o.changes.empty(); })) {
+      auto usage = s.files().usage_of_owner(run.owner_id);
+      if (!usage.ok()) return usage.status();
+      const auto& limits = deps.config.limits;
+      if (static_cast<std::uint64_t>(usage->files) > limits.files_per_user ||
+          static_cast<std::uint64_t>(usage->bytes) > limits.workspace_bytes_per_user) {
+        return sdk::Status::resource_exhausted("the step's files would take the owner's projects to " +
+                                               std::to_string(usage->files) + " files and " +
+                                               std::to_string(usage->bytes) + " bytes, over the limits of " +
+                                               std::to_string(limits.files_per_user) + " files and " +
+                                               std::to_string(limits.workspace_bytes_per_user) + " bytes");
+      }
+    }
     return {};
   });
   if (!status.ok()) {
@@ -1081,6 +1096,7 @@ sdk::Result<sdk::Run> RunEngine::cancel_run(const std::string& owner_id, const s
       if (const auto it = impl_->active.find(run_id); it != impl_->active.end())
         it->second->cancel.request_stop();
     }
+    impl_->finished[kCancelled]->add(1);
     impl_->hub.committed(run_id);
     return updated;
   }

@@ -372,6 +372,24 @@ TEST_F(RunsStallTest, AStateNoAgentWantsEndsTheRunNamingTheAgentsAsked) {
   EXPECT_EQ(model_.request_count(), 0u);
 }
 
+// A user allowed two files: the planner's PLAN.md fits, the three written by the fan-out do not.
+class RunsQuotaTest : public RunsApiTest {
+ protected:
+  void tune(config::Config& config) override { config.limits.files_per_user = 2; }
+};
+
+TEST_F(RunsQuotaTest, FilesAnAgentWritesCountAgainstTheOwnersQuota) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "quota");
+  const std::string run_id = start_run(ada, project, "too many [files]");
+  const json failed = wait_for_state(ada, run_id, {"failed"});
+  EXPECT_THAT(failed["error"].get<std::string>(), HasSubstr("over the limits of 2 files"));
+  EXPECT_EQ(get("/api/v1/projects/" + project + "/files/PLAN.md", ada).status, 200u);
+  EXPECT_EQ(get("/api/v1/projects/" + project + "/files/src/a.txt", ada).status, 404u);
+  EXPECT_FALSE(std::filesystem::exists(workspace_root() / project / "src/a.txt"))
+      << "the workspace was put back";
+}
+
 // A config that loads the chat agent from a file the test can replace, as an operator upgrades one.
 class RunsReloadTest : public RunsApiTest {
  protected:

@@ -157,7 +157,8 @@ struct RunEngine::Impl {
               return storage<sdk::Result<std::vector<sdk::RunEvent>>>(
                   [&](sdk::Stores& s) { return s.runs().list_run_events(owner, run, after, limit); });
             },
-            deps.metrics, std::chrono::milliseconds(std::max<std::uint32_t>(config.poll_interval_ms, 100))),
+            deps.clock, deps.metrics,
+            std::chrono::milliseconds(std::max<std::uint32_t>(config.poll_interval_ms, 100))),
         log(core::logger("runs")),
         steps_total(deps.metrics.counter("samokoder_run_steps_total", "Steps committed by this node")),
         active_gauge(deps.metrics.gauge("samokoder_runs_active", "Runs this node works on now")) {

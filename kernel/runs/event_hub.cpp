@@ -46,6 +46,7 @@ class Watcher;
 
 struct RunEventHub::State {
   ReadEvents read;
+  const core::Clock& clock;
   std::chrono::milliseconds poll_interval;
   metrics::Gauge& open_watchers;
   metrics::Counter& events_sent;
@@ -63,8 +64,10 @@ struct RunEventHub::State {
   bool stopping = false;
   std::thread reader;
 
-  State(ReadEvents read_in, metrics::Registry& metrics, std::chrono::milliseconds poll)
+  State(ReadEvents read_in, const core::Clock& clock_in, metrics::Registry& metrics,
+        std::chrono::milliseconds poll)
       : read(std::move(read_in)),
+        clock(clock_in),
         poll_interval(poll),
         open_watchers(metrics.gauge("samokoder_run_watchers", "Clients watching a run's events now")),
         events_sent(metrics.counter("samokoder_run_events_sent_total",
@@ -83,11 +86,13 @@ struct RunEventHub::State {
 class Watcher final : public http::StreamHandler, public std::enable_shared_from_this<Watcher> {
  public:
   Watcher(std::weak_ptr<RunEventHub::State> hub, std::string owner_id, std::string run_id,
-          std::int64_t after_seq, WatchFormat format)
+          std::int64_t after_seq, WatchFormat format,
+          std::optional<std::chrono::system_clock::time_point> expires)
       : hub_(std::move(hub)),
         owner_id_(std::move(owner_id)),
         run_id_(std::move(run_id)),
         format_(format),
+        expires_(expires),
         cursor_(after_seq) {}
 
   void on_open(std::shared_ptr<http::StreamChannel> channel) override {
@@ -112,6 +117,19 @@ class Watcher final : public http::StreamHandler, public std::enable_shared_from
   std::int64_t cursor() const noexcept { return cursor_; }
   void advance(std::int64_t seq) noexcept { cursor_ = seq; }
 
+  bool expired(std::chrono::system_clock::time_point now) const noexcept {
+    return expires_ && now >= *expires_;
+  }
+  void close_expired() {
+    std::shared_ptr<http::StreamChannel> channel;
+    {
+      std::lock_guard lock(mutex_);
+      channel = channel_;
+    }
+    if (channel != nullptr)
+      channel->close(http::kClosePolicy, "credentials expired; reconnect with a fresh token");
+  }
+
   // false when the stream is gone or refused the message (too slow a reader: it closed).
   bool send(std::string message) {
     std::shared_ptr<http::StreamChannel> channel;
@@ -127,6 +145,7 @@ class Watcher final : public http::StreamHandler, public std::enable_shared_from
   const std::string owner_id_;
   const std::string run_id_;
   const WatchFormat format_;
+  const std::optional<std::chrono::system_clock::time_point> expires_;
   std::int64_t cursor_;
   std::mutex mutex_;
   std::shared_ptr<http::StreamChannel> channel_;
@@ -158,17 +177,29 @@ void RunEventHub::State::run_reader() {
   auto next_poll = std::chrono::steady_clock::now() + poll_interval;
   std::unique_lock lock(mutex);
   while (!stopping) {
-    if (due.empty()) {
-      wake.wait_until(lock, next_poll, [&] { return stopping || !due.empty(); });
-      if (stopping) break;
-      if (due.empty()) {
-        // The poll: runs executed by another node (or changed by it) have no local commit to wake them.
-        for (const auto& [run_id, feed] : feeds)
-          mark_due_locked(run_id);
-        next_poll = std::chrono::steady_clock::now() + poll_interval;
-        continue;
+    if (due.empty()) wake.wait_until(lock, next_poll, [&] { return stopping || !due.empty(); });
+    if (stopping) break;
+    if (std::chrono::steady_clock::now() >= next_poll) {
+      // The poll: runs executed by another node (or changed by it) have no local commit to wake them.
+      // It also ends the streams whose credentials expired.
+      std::vector<std::shared_ptr<Watcher>> expired;
+      const auto now = clock.now();
+      for (const auto& [run_id, feed] : feeds) {
+        mark_due_locked(run_id);
+        for (const auto& watcher : feed.watchers) {
+          if (watcher->expired(now)) expired.push_back(watcher);
+        }
       }
+      next_poll = std::chrono::steady_clock::now() + poll_interval;
+      if (!expired.empty()) {
+        lock.unlock();
+        for (const auto& watcher : expired)
+          watcher->close_expired();
+        lock.lock();
+      }
+      continue;
     }
+    if (due.empty()) continue;
     std::string run_id = std::move(due.front());
     due.pop_front();
     queued.erase(run_id);
@@ -216,8 +247,9 @@ void RunEventHub::State::deliver(const std::string& run_id) {
   }
 }
 
-RunEventHub::RunEventHub(ReadEvents read, metrics::Registry& metrics, std::chrono::milliseconds poll_interval)
-    : state_(std::make_shared<State>(std::move(read), metrics, poll_interval)) {}
+RunEventHub::RunEventHub(ReadEvents read, const core::Clock& clock, metrics::Registry& metrics,
+                         std::chrono::milliseconds poll_interval)
+    : state_(std::make_shared<State>(std::move(read), clock, metrics, poll_interval)) {}
 
 RunEventHub::~RunEventHub() {
   stop();
@@ -238,9 +270,11 @@ void RunEventHub::stop() {
   if (state_->reader.joinable()) state_->reader.join();
 }
 
-std::shared_ptr<http::StreamHandler> RunEventHub::watch(std::string owner_id, std::string run_id,
-                                                        std::int64_t after_seq, WatchFormat format) {
-  return std::make_shared<Watcher>(state_, std::move(owner_id), std::move(run_id), after_seq, format);
+std::shared_ptr<http::StreamHandler> RunEventHub::watch(
+    std::string owner_id, std::string run_id, std::int64_t after_seq, WatchFormat format,
+    std::optional<std::chrono::system_clock::time_point> credential_expires) {
+  return std::make_shared<Watcher>(state_, std::move(owner_id), std::move(run_id), after_seq, format,
+                                   credential_expires);
 }
 
 void RunEventHub::committed(const std::string& run_id) {

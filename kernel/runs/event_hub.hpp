@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,7 @@
 #include <samokoder/sdk/status.hpp>
 #include <samokoder/sdk/storage/run_store.hpp>
 
+#include "core/clock.hpp"
 #include "http/stream.hpp"
 #include "metrics/registry.hpp"
 
@@ -51,7 +53,9 @@ class RunEventHub {
   using ReadEvents = std::function<sdk::Result<std::vector<sdk::RunEvent>>(
       const std::string& owner_id, const std::string& run_id, std::int64_t after_seq, std::uint32_t limit)>;
 
-  RunEventHub(ReadEvents read, metrics::Registry& metrics, std::chrono::milliseconds poll_interval);
+  // `clock` dates credential expiry (the kernel's clock, which issued the tokens); it must outlive the hub.
+  RunEventHub(ReadEvents read, const core::Clock& clock, metrics::Registry& metrics,
+              std::chrono::milliseconds poll_interval);
   ~RunEventHub();  // stop()
   RunEventHub(const RunEventHub&) = delete;
   RunEventHub& operator=(const RunEventHub&) = delete;
@@ -61,9 +65,12 @@ class RunEventHub {
   void stop();
 
   // The stream handler of a new watcher of `run_id`, which the caller has checked `owner_id` owns; it
-  // gets every committed event with seq > after_seq, then the live ones.
-  std::shared_ptr<http::StreamHandler> watch(std::string owner_id, std::string run_id, std::int64_t after_seq,
-                                             WatchFormat format);
+  // gets every committed event with seq > after_seq, then the live ones. The stream is closed once
+  // `credential_expires` passes (the access token it was opened with), so a logout or a disabled user
+  // is shut out within one token lifetime; the client reconnects with a fresh token and Last-Event-ID.
+  std::shared_ptr<http::StreamHandler> watch(
+      std::string owner_id, std::string run_id, std::int64_t after_seq, WatchFormat format,
+      std::optional<std::chrono::system_clock::time_point> credential_expires);
 
   // Events of `run_id` were committed on this node: wake its feed now instead of at the next poll.
   void committed(const std::string& run_id);

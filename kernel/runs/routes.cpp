@@ -230,7 +230,9 @@ void add_run_reads(http::Router& router, api::ApiContext& context, RunEngine& en
     http::StreamOptions options;
     options.heartbeat = std::chrono::seconds(15);
     return http::Response::event_stream(
-        engine.events().watch(auth->user_id, run->id, *after, WatchFormat::kServerSentEvents), options);
+        engine.events().watch(auth->user_id, run->id, *after, WatchFormat::kServerSentEvents,
+                              auth->expires_at),
+        options);
   });
 
   router.add(verb::get, "/api/v1/runs/{id}/ws", [&context, &engine](http::Request& request) {
@@ -243,7 +245,8 @@ void add_run_reads(http::Router& router, api::ApiContext& context, RunEngine& en
     http::StreamOptions options;
     options.heartbeat = std::chrono::seconds(15);
     return http::Response::websocket(
-        engine.events().watch(auth->user_id, run->id, *after, WatchFormat::kWebSocket), options);
+        engine.events().watch(auth->user_id, run->id, *after, WatchFormat::kWebSocket, auth->expires_at),
+        options);
   });
 }
 

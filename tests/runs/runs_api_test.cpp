@@ -355,6 +355,33 @@ TEST_F(RunsTest, ASlowSseClientIsDisconnectedWhileTheRunAndTheServerCarryOn) {
   wait_for_state(ada, run_id, {"succeeded"}, std::chrono::seconds(30));
 }
 
+TEST_F(RunsTest, AStreamEndsWhenTheTokenItWasOpenedWithExpires) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "expiry");
+  const std::string run_id = start_run(ada, project, "a question [ask]");
+  wait_for_state(ada, run_id, {"input_required"});
+  SseClient sse(app_->port(), "/api/v1/runs/" + run_id + "/events", bearer(ada));
+  WsClient ws(app_->port(), "/api/v1/runs/" + run_id + "/ws", bearer(ada));
+  ASSERT_EQ(sse.status(), 200u);
+  ASSERT_TRUE(ws.connected());
+  ASSERT_FALSE(read_until(sse, "run.paused").empty());
+  ASSERT_FALSE(read_until(ws, "run.paused").empty());
+  EXPECT_EQ(app_->runs()->events().watchers(), 2u);
+  // Past the access token's lifetime (15 minutes by default): a revoked session is shut out by then.
+  clock_.advance(std::chrono::minutes(16));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!sse.ended() && std::chrono::steady_clock::now() < deadline)
+    sse.next(std::chrono::milliseconds(200));
+  EXPECT_TRUE(sse.ended()) << "the SSE response did not end";
+  // The WebSocket gets a close frame (1008) and answers it, as a client does.
+  while (ws.connected() && std::chrono::steady_clock::now() < deadline)
+    ws.next(std::chrono::milliseconds(200));
+  EXPECT_FALSE(ws.connected()) << "the WebSocket was not closed";
+  while (app_->runs()->events().watchers() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(app_->runs()->events().watchers(), 0u);
+}
+
 // A pipeline that cannot take a plain description: the run stalls and says why.
 class RunsStallTest : public RunsApiTest {
  protected:

@@ -251,10 +251,12 @@ inline nlohmann::json latency_summary(const std::vector<double>& values) {
           {"max", values.empty() ? 0.0 : *std::max_element(values.begin(), values.end())}};
 }
 
-// Peak RSS and thread count of this process, sampled every 10 ms while it runs.
+// Peak RSS and thread count of this process, sampled every `period` while it runs (a sample reads
+// /proc/self/status: tens of microseconds with hundreds of threads).
 class PeakSampler {
  public:
-  PeakSampler() : thread_([this] { run(); }) {}
+  explicit PeakSampler(std::chrono::milliseconds period = std::chrono::milliseconds(10))
+      : period_(period), thread_([this] { run(); }) {}
   ~PeakSampler() {
     stop_ = true;
     thread_.join();
@@ -282,9 +284,10 @@ class PeakSampler {
       const auto [rss, threads] = now();
       rss_ = std::max(rss_.load(), rss);
       threads_ = std::max(threads_.load(), threads);
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      std::this_thread::sleep_for(period_);
     }
   }
+  const std::chrono::milliseconds period_;
   std::atomic<bool> stop_{false};
   std::atomic<long> rss_{0};
   std::atomic<long> threads_{0};

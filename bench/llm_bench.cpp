@@ -20,7 +20,8 @@
 // The model server (testing::ScriptedModelServer) runs in a child process forked before any thread
 // starts, so this process's CPU time, RSS and threads are the client's and the kernel's alone. Each
 // prompt tells it what to answer: "deltas=N delay_ms=M" gives N content deltas of a few tokens each,
-// after M ms.
+// after M ms. Both, the direct client and the measuring helpers are in bench/model_bench.hpp, shared
+// with runs_bench.
 //
 // Prints one JSON object on stdout. Exit status 1 when an overhead call failed or answered wrongly (the
 // figures would be meaningless), 2 when the program could not run; failed concurrent streams are counted
@@ -30,13 +31,9 @@
 //             [--stream-deltas N] [--gap-ms MS] [--idle-ms MS] [--probe-interval-ms MS]
 //             [--outbound-threads N]
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <chrono>
-#include <cmath>
 #include <condition_variable>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -48,30 +45,21 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <signal.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <samokoder/llm_common/sse.hpp>
 #include <samokoder/sdk/storage.hpp>
 
 #include "app/application.hpp"
 #include "core/clock.hpp"
 #include "core/logging.hpp"
-#include "http_client.hpp"
-#include "model_server.hpp"
-#include "outbound_http/service.hpp"
+#include "model_bench.hpp"
 #include "security/random.hpp"
 
 namespace {
 
 using namespace samokoder;
 using nlohmann::json;
-using Steady = std::chrono::steady_clock;
-
-constexpr const char* kModel = "bench-model";
-constexpr const char* kKey = "sk-bench-0123456789abcdef";
+using namespace samokoder::bench;
 
 struct Options {
   int calls = 1000;  // per variant and delta count
@@ -123,179 +111,6 @@ Options parse_options(int argc, char** argv) {
   options.block = std::max(1, options.block);
   return options;
 }
-
-// ---- the model server, in a child process --------------------------------------------------------
-
-std::string prompt(int deltas, int delay_ms, int gap_ms) {
-  return "deltas=" + std::to_string(deltas) + " delay_ms=" + std::to_string(delay_ms) +
-         " gap_ms=" + std::to_string(gap_ms);
-}
-
-// One piece of the streamed answer: a few tokens, as models stream them.
-std::string piece(int index) {
-  return " token" + std::to_string(index % 100) + " of the answer";
-}
-
-std::size_t answer_bytes(int deltas) {
-  std::size_t bytes = 0;
-  for (int i = 0; i < deltas; ++i)
-    bytes += piece(i).size();
-  return bytes;
-}
-
-testing::ModelReply reply_for(const testing::ModelCall& call) {
-  const std::string text = call.prompt_text();
-  const auto number_after = [&](std::string_view name) {
-    const auto at = text.find(name);
-    return at == std::string::npos ? 0 : std::stoi(text.substr(at + name.size()));
-  };
-  testing::ModelReply reply;
-  const int deltas = number_after("deltas=");
-  reply.deltas.clear();
-  for (int i = 0; i < deltas; ++i)
-    reply.deltas.push_back(piece(i));
-  reply.delay_before_headers = std::chrono::milliseconds(number_after("delay_ms="));
-  reply.delay_between_events = std::chrono::milliseconds(number_after("gap_ms="));
-  reply.usage = testing::ScriptedUsage{.prompt_tokens = 40,
-                                       .completion_tokens = static_cast<std::uint64_t>(4 * deltas)};
-  return reply;
-}
-
-// Serves until the parent closes its end of `control` (or dies), then exits.
-[[noreturn]] void serve_models(int port_out, int control) {
-  {
-    testing::ScriptedModelServer server({.tls = nullptr, .expected_key = kKey, .models = {kModel}});
-    server.respond_with(reply_for);
-    const std::uint16_t port = server.port();
-    if (::write(port_out, &port, sizeof port) != sizeof port) ::_exit(2);
-    ::close(port_out);
-    char byte = 0;
-    while (::read(control, &byte, 1) != 0 && errno == EINTR) {
-    }
-  }
-  ::_exit(0);
-}
-
-class ModelServerProcess {
- public:
-  ModelServerProcess() {
-    int port_pipe[2];
-    int control_pipe[2];
-    if (::pipe(port_pipe) != 0 || ::pipe(control_pipe) != 0) throw std::runtime_error("pipe failed");
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      ::close(port_pipe[0]);
-      ::close(control_pipe[1]);
-      serve_models(port_pipe[1], control_pipe[0]);
-    }
-    ::close(port_pipe[1]);
-    ::close(control_pipe[0]);
-    control_ = control_pipe[1];
-    if (::read(port_pipe[0], &port_, sizeof port_) != sizeof port_)
-      throw std::runtime_error("the model server process did not start");
-    ::close(port_pipe[0]);
-  }
-  ~ModelServerProcess() {
-    ::close(control_);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-  }
-  ModelServerProcess(const ModelServerProcess&) = delete;
-  ModelServerProcess& operator=(const ModelServerProcess&) = delete;
-
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
-
- private:
-  pid_t pid_ = -1;
-  int control_ = -1;
-  std::uint16_t port_ = 0;
-};
-
-// ---- the two clients -----------------------------------------------------------------------------
-
-// Where both clients hand the answer's text, as a caller that shows it would.
-class DeltaSink final : public sdk::CompletionObserver {
- public:
-  bool on_delta(std::string_view text) override {
-    if (deltas == 0) first_delta = Steady::now();
-    ++deltas;
-    bytes += text.size();
-    return true;
-  }
-  std::size_t deltas = 0;
-  std::size_t bytes = 0;
-  Steady::time_point first_delta;
-};
-
-// A streamed chat completion straight to the endpoint on the kernel's outbound HTTP transport.
-class DirectClient {
- public:
-  DirectClient(const config::HttpClientConfig& config, metrics::Registry& registry, const std::string& base)
-      : service_(config, outbound_http::ProxySettings(), registry),
-        client_(service_.client("bench.direct")),
-        url_(base + "/chat/completions") {}
-
-  // Empty on success, else what went wrong.
-  std::string complete(const std::string& text, DeltaSink& sink) {
-    const json body = {{"model", kModel},
-                       {"messages", json::array({{{"role", "user"}, {"content", text}}})},
-                       {"max_tokens", 4096},
-                       {"stream", true},
-                       {"stream_options", {{"include_usage", true}}}};
-    sdk::HttpRequest request;
-    request.method = "POST";
-    request.url = url_;
-    request.headers = {{"Authorization", std::string("Bearer ") + kKey, true},
-                       {"Content-Type", "application/json", false},
-                       {"Accept", "text/event-stream", false}};
-    request.body = body.dump();
-    llm_common::SseParser parser;
-    std::string content;
-    bool done = false;
-    bool usage = false;
-    std::string failure;
-    request.on_headers = [&](const sdk::HttpResponseHead& head) {
-      if (head.status != 200) failure = "HTTP " + std::to_string(head.status);
-      return head.status == 200;
-    };
-    request.on_body = [&](std::string_view bytes) {
-      const auto fed = parser.feed(bytes, [&](const llm_common::SseEvent& event) {
-        if (event.data == "[DONE]") return done = true;
-        const json chunk = json::parse(event.data, nullptr, /*allow_exceptions=*/false);
-        if (!chunk.is_object()) {
-          failure = "a chunk that is not a JSON object";
-          return false;
-        }
-        if (const auto found = chunk.find("usage"); found != chunk.end() && found->is_object()) usage = true;
-        const auto choices = chunk.find("choices");
-        if (choices == chunk.end() || !choices->is_array() || choices->empty()) return true;
-        const auto delta = (*choices)[0].find("delta");
-        if (delta == (*choices)[0].end() || !delta->is_object()) return true;
-        const auto piece_text = delta->find("content");
-        if (piece_text != delta->end() && piece_text->is_string()) {
-          const auto& text_ref = piece_text->get_ref<const std::string&>();
-          // The first chunk names the role with empty content: no delta, as the providers count them.
-          if (text_ref.empty()) return true;
-          content += text_ref;
-          sink.on_delta(text_ref);
-        }
-        return true;
-      });
-      return fed == llm_common::SseParser::Feed::kMore;
-    };
-    auto response = client_->send(request, sdk::never_cancelled());
-    if (!response.ok()) return response.status().to_string();
-    if (!failure.empty()) return failure;
-    if (!done || !usage) return "the stream ended early";
-    return {};
-  }
-
- private:
-  outbound_http::Service service_;
-  std::unique_ptr<outbound_http::PluginClient> client_;
-  std::string url_;
-};
 
 class Kernel {
  public:
@@ -360,30 +175,6 @@ class Kernel {
 
 // ---- measuring -----------------------------------------------------------------------------------
 
-double micros(Steady::duration d) {
-  return std::chrono::duration<double, std::micro>(d).count();
-}
-
-double process_cpu_us() {
-  timespec now{};
-  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
-  return static_cast<double>(now.tv_sec) * 1e6 + static_cast<double>(now.tv_nsec) / 1e3;
-}
-
-double percentile(std::vector<double> values, double p) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(values.size())));
-  return values[std::clamp<std::size_t>(rank, 1, values.size()) - 1];
-}
-
-json latency_summary(const std::vector<double>& values) {
-  return {{"count", values.size()},
-          {"p50", percentile(values, 50)},
-          {"p99", percentile(values, 99)},
-          {"max", values.empty() ? 0.0 : *std::max_element(values.begin(), values.end())}};
-}
-
 struct Series {
   std::vector<double> wall_us;
   double cpu_us = 0;
@@ -439,86 +230,6 @@ json measure_overhead(const Options& options, int deltas, const Call& direct, co
   }
   return out;
 }
-
-// Peak RSS and thread count of this process, sampled every 10 ms while it runs.
-class PeakSampler {
- public:
-  PeakSampler() : thread_([this] { run(); }) {}
-  ~PeakSampler() {
-    stop_ = true;
-    thread_.join();
-  }
-  PeakSampler(const PeakSampler&) = delete;
-  PeakSampler& operator=(const PeakSampler&) = delete;
-  long peak_rss_kib() const { return rss_.load(); }
-  long peak_threads() const { return threads_.load(); }
-
-  static std::pair<long, long> now() {
-    std::ifstream status("/proc/self/status");
-    long rss = 0;
-    long threads = 0;
-    for (std::string line; std::getline(status, line);) {
-      if (line.rfind("VmRSS:", 0) == 0) rss = std::stol(line.substr(6));
-      if (line.rfind("Threads:", 0) == 0) threads = std::stol(line.substr(8));
-    }
-    return {rss, threads};
-  }
-
- private:
-  void run() {
-    while (!stop_) {
-      const auto [rss, threads] = now();
-      rss_ = std::max(rss_.load(), rss);
-      threads_ = std::max(threads_.load(), threads);
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-  std::atomic<bool> stop_{false};
-  std::atomic<long> rss_{0};
-  std::atomic<long> threads_{0};
-  std::thread thread_;
-};
-
-// GET /healthz over one keep-alive connection, every `interval`, each latency filed under the phase
-// it started in (0 idle, 1 under load).
-class HealthzProbe {
- public:
-  HealthzProbe(std::uint16_t port, std::chrono::milliseconds interval)
-      : client_("127.0.0.1", port), interval_(interval), thread_([this] { run(); }) {}
-  ~HealthzProbe() { stop(); }
-  HealthzProbe(const HealthzProbe&) = delete;
-  HealthzProbe& operator=(const HealthzProbe&) = delete;
-
-  void set_phase(int phase) { phase_ = phase; }
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  const std::vector<double>& latencies_ms(int phase) const { return latencies_[phase]; }
-  std::size_t errors() const { return errors_; }
-
- private:
-  void run() {
-    while (!stop_) {
-      const int phase = phase_;
-      const auto started = Steady::now();
-      try {
-        if (client_.get("/healthz").status != 200) ++errors_;
-      } catch (const std::exception&) {
-        ++errors_;
-      }
-      latencies_[phase].push_back(micros(Steady::now() - started) / 1000.0);
-      std::this_thread::sleep_for(interval_);
-    }
-  }
-  testing::HttpClient client_;
-  const std::chrono::milliseconds interval_;
-  std::atomic<int> phase_{0};
-  std::atomic<bool> stop_{false};
-  std::vector<double> latencies_[2];
-  std::size_t errors_ = 0;
-  std::thread thread_;
-};
 
 json measure_concurrent(const Options& options, Kernel& kernel) {
   const std::string text = prompt(options.stream_deltas, options.delay_ms, options.gap_ms);

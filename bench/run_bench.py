@@ -14,6 +14,9 @@ One run measures, side by side, each figure the median of --runs runs with min a
   llm        a streamed completion through the LLM gateway against the same completion made directly
              (wall and CPU time per call), and /healthz latency while hundreds of completions are in
              flight against a model server that takes a second to answer (llm_bench)
+  runs       the runs engine (runs_bench): 200 runs of ten model calls each started at once against the
+             same chains of direct calls (wall and CPU per call), /healthz meanwhile, memory per paused
+             run, and one run's events fanned out over SSE to 1,000 clients
 and writes <out-dir>/latest.json and latest.md (machine, versions, figures, ratios, targets, and a
 perf profile of each server whose figure misses its target).
 
@@ -21,6 +24,9 @@ Smoke mode runs everything once with tiny durations, skips peers that are not in
 reference's Python packages) and the plugin-call benchmark when it was not built, and fails only when
 the harness breaks: a tool is missing, a server does not start, a seeding or check request fails, a
 load run gets error answers. Numbers never fail it.
+
+`--only llm` or `--only runs` measures that section alone (no servers, no wrk) into --out-dir, as
+bench/results/llm/ and bench/results/runs/ were made.
 
 Only the standard library; run it with /usr/bin/python3 (the reference needs Debian's packages).
 """
@@ -63,6 +69,8 @@ TARGET_IDLE_RSS_MIB = 30.0
 TARGET_LLM_OVERHEAD_US = 1000.0
 TARGET_LLM_EXTRA_CPU_PCT = 5.0
 TARGET_LLM_HEALTHZ_P99_MS = 10.0
+TARGET_RUNS_OVERHEAD_US = 1000.0
+TARGET_RUNS_HEALTHZ_P99_MS = 10.0
 # Streamed answers of llm_bench's overhead section: a realistic 200 deltas of a few tokens each (the
 # per-chunk path), and a single delta (the per-call path alone).
 LLM_DELTAS = (200, 1)
@@ -802,6 +810,112 @@ def measure_llm(args, build_dir, failures):
     return {"overhead": overhead, "concurrent": concurrent, "runs": runs}
 
 
+def measure_runs(args, build_dir, failures):
+    """runs_bench --runs times: concurrent runs against chains of direct calls, /healthz meanwhile, memory
+    per paused run and SSE fan-out; None when runs_bench is not built."""
+    binary = build_dir / "bin" / "runs_bench"
+    if not binary.exists():
+        return None
+    runs = []
+    for run in range(args.runs):
+        argv = [str(binary), "--runs", str(args.run_count), "--calls", str(args.run_calls),
+                "--delay-ms", str(args.run_delay_ms), "--deltas", str(args.run_deltas),
+                "--idle-ms", str(args.run_idle_ms), "--paused", str(args.run_paused),
+                "--subscribers", str(args.run_subscribers), "--fanout-calls", str(args.run_fanout_calls),
+                "--fanout-deltas", str(args.run_deltas)]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+        except subprocess.TimeoutExpired as e:
+            raise HarnessError(f"runs_bench did not finish within {e.timeout} s") from e
+        if done.returncode != 0:
+            raise HarnessError(f"runs_bench exited with {done.returncode}:\n{done.stderr[-2000:]}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        runs.append(result)
+        c, p, f = result["concurrent"], result["paused"], result["fanout"]
+        log(f"runs run {run + 1}/{args.runs}: {c['runs']} runs x {c['calls_per_run']} calls in "
+            f"{c['runs_phase']['wall_ms']:.0f} ms (bound {c['bound_ms']:.0f}, direct "
+            f"{c['direct']['wall_ms']:.0f}), overhead per call p50 {c['runs_phase']['overhead_per_call_us']['p50']:.0f} "
+            f"us (direct {c['direct']['overhead_per_call_us']['p50']:.0f}), CPU per call "
+            f"{c['runs_phase']['cpu_us_per_call']:.0f} us (direct {c['direct']['cpu_us_per_call']:.0f}), /healthz p99 "
+            f"{c['healthz_runs_ms']['p99']:.2f} ms, {c['peak_threads']} threads")
+        log(f"runs run {run + 1}/{args.runs}: paused {p['batches'][0]['kib_per_run']:.1f} KiB per run "
+            f"(second batch {p['batches'][1]['kib_per_run']:.1f}), active {p['batches'][1]['active_runs_after']}; "
+            f"fan-out to {f['subscribers']}: last run.finished {f['answer_to_last_finished_ms']:.0f} ms after the "
+            f"answer, spread {f['finished_spread_ms']:.1f} ms, server CPU {f['server_cpu_ms']:.0f} ms")
+        problems = []
+        if not c["all_ended"] or c["succeeded"] != c["runs"] or c["succeeded_alone"] != 1:
+            problems.append(f"{c['succeeded']} of {c['runs']} runs succeeded ({'; '.join(c['run_failures'])})")
+        if c["start_failures"]:
+            problems.append(f"{c['start_failures']} runs could not be started ({'; '.join(c['start_failure_examples'])})")
+        if c["model_calls_recorded"] != c["runs"] * c["calls_per_run"]:
+            problems.append(f"{c['model_calls_recorded']} model calls recorded, not {c['runs'] * c['calls_per_run']}")
+        if c["direct_failed"] or c["healthz_errors"]:
+            problems.append(f"{c['direct_failed']} direct calls and {c['healthz_errors']} /healthz requests failed")
+        if not p["all_paused"] or p["start_failures"] or p["input_required"] != 2 * p["runs_per_batch"]:
+            problems.append(f"{p['input_required']} of {2 * p['runs_per_batch']} runs paused")
+        if not f["all_finished"] or f["closed"] or f["statuses"] != [200] or f["run_state"] != "succeeded" \
+                or len(f["committed_per_subscriber"]) != 1 or len(f["transient_per_subscriber"]) != 1:
+            problems.append(f"fan-out: {f['finished']} of {f['subscribers']} clients saw the run finish, {f['closed']} "
+                            f"closed, statuses {f['statuses']}, committed events per client "
+                            f"{f['committed_per_subscriber']}, transient {f['transient_per_subscriber']}")
+        failures.extend(f"runs run {run + 1}: {problem}" for problem in problems)
+
+    def pick(section, *path):
+        values = []
+        for r in runs:
+            value = r[section]
+            for key in path:
+                value = value[key]
+            values.append(value)
+        return summary(values)
+
+    first = runs[0]
+    c0 = first["concurrent"]
+    concurrent = {key: c0[key] for key in ("runs", "calls_per_run", "delay_ms", "deltas", "bound_ms", "workers",
+                                           "job_threads", "http_client_threads")}
+    for phase in ("direct_alone", "run_alone", "direct", "runs_phase"):
+        concurrent[f"{phase}_wall_ms"] = pick("concurrent", phase, "wall_ms")
+        concurrent[f"{phase}_wall_vs_bound"] = pick("concurrent", phase, "wall_vs_bound")
+        concurrent[f"{phase}_cpu_us_per_call"] = pick("concurrent", phase, "cpu_us_per_call")
+        for stat in ("p50", "p99", "max"):
+            concurrent[f"{phase}_overhead_{stat}_us"] = pick("concurrent", phase, "overhead_per_call_us", stat)
+    for phase in ("run_alone", "runs_phase"):
+        concurrent[f"{phase}_extra_overhead_p50_us"] = pick("concurrent", phase, "extra_overhead_p50_us")
+        concurrent[f"{phase}_extra_cpu_us_per_call"] = pick("concurrent", phase, "extra_cpu_us_per_call")
+    for key in ("peak_threads", "threads_before", "direct_peak_threads", "succeeded", "model_calls_recorded",
+                "healthz_errors"):
+        concurrent[key] = pick("concurrent", key)
+    concurrent["peak_rss_mib"] = summary([r["concurrent"]["peak_rss_kib"] / 1024 for r in runs])
+    concurrent["direct_peak_rss_mib"] = summary([r["concurrent"]["direct_peak_rss_kib"] / 1024 for r in runs])
+    for group in ("healthz_idle_ms", "healthz_direct_ms", "healthz_runs_ms", "created_to_started_ms"):
+        for stat in ("count", "p50", "p99", "max"):
+            concurrent[f"{group}_{stat}"] = pick("concurrent", group, stat)
+
+    p0 = first["paused"]
+    paused = {key: p0[key] for key in ("runs_per_batch", "warm_up_runs", "workers")}
+    for key in ("input_required", "threads_before", "rss_kib_before"):
+        paused[key] = pick("paused", key)
+    paused["threads_added"] = summary([r["paused"]["batches"][1]["threads_after"] - r["paused"]["threads_before"]
+                                       for r in runs])
+    for index, name in ((0, "first"), (1, "second")):
+        for key in ("kib_per_run", "kib_per_run_untrimmed", "kib_per_run_besides_sqlite", "active_runs_after",
+                    "threads_after", "pause_all_ms", "database_bytes_per_run"):
+            paused[f"{name}_{key}"] = pick("paused", "batches", index, key)
+
+    f0 = first["fanout"]
+    fanout = {key: f0[key] for key in ("subscribers", "reader_threads", "model_calls", "deltas_per_call",
+                                       "committed_per_subscriber", "transient_per_subscriber")}
+    for key in ("connect_ms", "catch_up_ms", "answer_to_last_finished_ms", "finished_commit_to_first_ms",
+                "finished_commit_to_last_ms", "finished_spread_ms", "run_answer_to_end_ms", "alone_answer_to_end_ms",
+                "events_sent", "process_cpu_ms", "readers_cpu_ms", "server_cpu_ms", "server_cpu_us_per_event_sent",
+                "alone_process_cpu_ms"):
+        fanout[key] = pick("fanout", key)
+    for group in ("committed_latency_ms", "transient_latency_ms", "answer_to_finished_ms"):
+        for stat in ("p50", "p99", "max"):
+            fanout[f"{group}_{stat}"] = pick("fanout", group, stat)
+    return {"concurrent": concurrent, "paused": paused, "fanout": fanout, "runs": runs}
+
+
 def percentile(sorted_values, p):
     if not sorted_values:
         return None
@@ -986,6 +1100,7 @@ def evaluate_targets(results):
                                  ("llm_concurrent_healthz", "/healthz p99 with LLM streams in flight")):
             targets.append({"id": target_id, "title": title, "target": "", "met": None, "measured": "not measured",
                             "detail": results["missing"].get("llm")})
+    targets.extend(runs_targets(results))
     startup = results.get("startup") or {}
     ready = startup.get("ready_ms_new_database")
     if ready:
@@ -998,6 +1113,48 @@ def evaluate_targets(results):
         targets.append({"id": "idle_rss", "title": "idle RSS", "target": f"< {TARGET_IDLE_RSS_MIB:.0f} MiB",
                         "met": rss < TARGET_IDLE_RSS_MIB, "measured": f"{rss:.1f} MiB"})
     return targets
+
+
+def runs_targets(results):
+    """The runs section's targets (runs_bench); "not measured" rows when it did not run."""
+    runs = results.get("runs")
+    ids = (("runs_overhead", "Runs: overhead per model call, runs at once ((run wall - calls x latency) / calls, p50)"),
+           ("runs_kernel_overhead", "Runs: what the runs engine adds per model call over direct calls"),
+           ("runs_healthz", "/healthz p99 while the runs run, all succeeded"),
+           ("runs_paused_hold_nothing", "Paused runs hold no worker and no thread"))
+    if not runs:
+        return [{"id": target_id, "title": title, "target": "", "met": None, "measured": "not measured",
+                 "detail": results["missing"].get("runs")} for target_id, title in ids]
+    c, p = runs["concurrent"], runs["paused"]
+    goal = f"< {TARGET_RUNS_OVERHEAD_US / 1000:.0f} ms"
+    absolute = c["runs_phase_overhead_p50_us"]["median"]
+    alone_extra = c["run_alone_extra_overhead_p50_us"]["median"]
+    extra_cpu = c["runs_phase_extra_cpu_us_per_call"]["median"]
+    p99 = c["healthz_runs_ms_p99"]["median"]
+    failed = c["runs"] - c["succeeded"]["min"]
+    return [
+        {"id": "runs_overhead", "title": f"{ids[0][1]}, {c['runs']} runs x {c['calls_per_run']} calls, "
+                                         f"{c['delay_ms']} ms latency", "target": goal,
+         "met": absolute < TARGET_RUNS_OVERHEAD_US,
+         "measured": f"{absolute / 1000:.1f} ms (direct calls, same load: "
+                     f"{c['direct_overhead_p50_us']['median'] / 1000:.1f} ms; one run alone: "
+                     f"{c['run_alone_overhead_p50_us']['median'] / 1000:.2f} ms)"},
+        {"id": "runs_kernel_overhead", "title": ids[1][1], "target": f"{goal} (wall, one run alone; CPU at load)",
+         "met": alone_extra < TARGET_RUNS_OVERHEAD_US and extra_cpu < TARGET_RUNS_OVERHEAD_US,
+         "measured": f"wall {alone_extra / 1000:+.2f} ms; CPU {extra_cpu / 1000:+.2f} ms per call at "
+                     f"{c['runs']} runs"},
+        {"id": "runs_healthz", "title": f"{ids[2][1]} ({c['runs']})",
+         "target": f"< {TARGET_RUNS_HEALTHZ_P99_MS:.0f} ms, 0 failed",
+         "met": p99 < TARGET_RUNS_HEALTHZ_P99_MS and failed == 0,
+         "measured": f"{p99:.2f} ms (idle {c['healthz_idle_ms_p99']['median']:.2f} ms), {failed:.0f} failed"},
+        {"id": "runs_paused_hold_nothing", "title": f"{ids[3][1]} ({2 * p['runs_per_batch']} paused)",
+         "target": "active_runs() 0, thread count unchanged",
+         "met": p["second_active_runs_after"]["max"] == 0 and p["threads_added"]["max"] == 0,
+         "measured": f"active_runs() {p['second_active_runs_after']['max']:.0f}, threads "
+                     f"{p['threads_before']['median']:.0f} before, {p['second_threads_after']['median']:.0f} after; "
+                     f"{p['first_kib_per_run']['median']:.1f} KiB per run (second batch "
+                     f"{p['second_kib_per_run']['median']:.1f})"},
+    ]
 
 
 def route_headroom(results):
@@ -1060,6 +1217,8 @@ def fmt_summary(s, digits=0, unit=""):
 
 
 def render_markdown(results):
+    if results.get("only"):
+        return render_only(results)
     m, v, s = results["machine"], results["versions"], results["settings"]
     out = []
     out.append(f"# Samokoder benchmark results ({results['mode']})\n")
@@ -1085,6 +1244,34 @@ def render_markdown(results):
                + (" — **the machine was busy with other work; figures are noisier than usual**"
                   if max(m["loadavg_before"], m.get("loadavg_after") or 0) > 0.5 * m["nproc"] else "") + "\n")
     out.extend(render_figures(results))
+    out.extend(render_appendix(results))
+    return "\n".join(out)
+
+
+def render_only(results):
+    """The report of `--only <section>`: machine, targets, the section, failures."""
+    m, v, s = results["machine"], results["versions"], results["settings"]
+    out = [f"# Samokoder benchmark results: the {results['only']} section alone ({results['mode']})\n"]
+    out.append(f"Generated {results['generated_at']} by `bench/run_bench.py --only {results['only']}"
+               f"{' --smoke`: tiny numbers, figures meaningless' if results['mode'] == 'smoke' else '`'}. Each figure "
+               f"is the median of {s['runs']} run(s) with (min–max).\n")
+    out.append(f"- machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_mib']:,} MiB RAM, kernel {m['kernel']}, {m['os']}")
+    out.append(f"- samokoder {v.get('samokoder')} (commit {v.get('git_commit')}"
+               f"{', uncommitted changes' if v.get('git_dirty') else ''}), Release build, g++ {v.get('gcc')}, "
+               f"SQLite {v.get('sqlite')}")
+    out.append(f"- settings: {', '.join(f'{k} {val}' for k, val in s.items())}")
+    busy = max(m["loadavg_before"], m.get("loadavg_after") or 0) > 0.5 * m["nproc"]
+    out.append(f"- load average (1 min) before the run: {m['loadavg_before']:.2f}, after: "
+               f"{m.get('loadavg_after') or 0:.2f}"
+               + (" — **the machine was busy with other work; figures are noisier than usual**" if busy else "") + "\n")
+    out.append("## Targets\n")
+    out.append("| target | goal | measured | verdict |")
+    out.append("|---|---|---|---|")
+    for t in results["targets"]:
+        verdict = {True: "met", False: "**missed**", None: "not measured"}[t["met"]]
+        out.append(f"| {t['title']} | {t['target']} | {t['measured']} | {verdict} |")
+    out.append("")
+    out.extend({"llm": render_llm, "runs": render_runs}[results["only"]](results))
     out.extend(render_appendix(results))
     return "\n".join(out)
 
@@ -1179,6 +1366,7 @@ def render_figures(results):
                    f"{fmt_summary(reload['failed_requests'])}\n")
 
     out.extend(render_llm(results))
+    out.extend(render_runs(results))
     return out
 
 
@@ -1221,6 +1409,90 @@ def render_llm(results):
     for label, group in (("idle", "healthz_idle_ms"), (f"{c['streams']} streams in flight", "healthz_load_ms")):
         out.append(f"| {label} | {fmt_summary(c[group + '_count'])} | {fmt_summary(c[group + '_p50'], 2)} | "
                    f"{fmt_summary(c[group + '_p99'], 2)} | {fmt_summary(c[group + '_max'], 2)} |")
+    out.append("")
+    return out
+
+
+def render_runs(results):
+    runs = results.get("runs")
+    out = ["## Runs engine\n"]
+    if not runs:
+        out.append(f"Not measured: {results['missing'].get('runs')}\n")
+        return out
+    c, p, f = runs["concurrent"], runs["paused"], runs["fanout"]
+    out.append(f"runs_bench: a kernel in-process (storage.sqlite, llm.openai against the scripted model server in a "
+               f"child process, the runs suite's planner and finisher agents), driven over HTTP. {c['runs']} runs "
+               f"started at once (one client thread each), each making {c['calls_per_run']} model calls that answer "
+               f"after {c['delay_ms']} ms with {c['deltas']} deltas; the reference, in the same process just before: "
+               f"{c['runs']} chains of {c['calls_per_run']} direct calls (the outbound transport, as llm_bench's), "
+               "one thread each. Overhead per call = (wall of the run or chain - calls x latency) / calls; a run's "
+               "wall is its stored created_at to finished_at. CPU: getrusage of the process over the phase / model "
+               f"calls. runs.workers {c['workers']} ({c['job_threads']} job threads), http_client.threads "
+               f"{c['http_client_threads']}.\n")
+    out.append("| | wall ms | wall / bound | overhead per call p50 µs | p99 µs | max µs | CPU µs per call |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    for label, phase in (("one direct chain alone", "direct_alone"), ("one run alone", "run_alone"),
+                         (f"{c['runs']} direct chains", "direct"), (f"{c['runs']} runs", "runs_phase")):
+        out.append(f"| {label} | {fmt_summary(c[phase + '_wall_ms'])} | {fmt_summary(c[phase + '_wall_vs_bound'], 3)} | "
+                   f"{fmt_summary(c[phase + '_overhead_p50_us'])} | {fmt_summary(c[phase + '_overhead_p99_us'])} | "
+                   f"{fmt_summary(c[phase + '_overhead_max_us'])} | {fmt_summary(c[phase + '_cpu_us_per_call'])} |")
+    out.append("")
+    out.append(f"- the runs engine against direct calls: overhead per call p50 "
+               f"{fmt_summary(c['run_alone_extra_overhead_p50_us'], 0, ' µs')} alone, "
+               f"{fmt_summary(c['runs_phase_extra_overhead_p50_us'], 0, ' µs')} at {c['runs']} runs; CPU per call "
+               f"{fmt_summary(c['runs_phase_extra_cpu_us_per_call'], 0, ' µs')} at {c['runs']} runs")
+    out.append(f"- runs succeeded: {fmt_summary(c['succeeded'])} of {c['runs']}; model calls recorded: "
+               f"{fmt_summary(c['model_calls_recorded'])}; created to started (claimed and loaded) p50 "
+               f"{fmt_summary(c['created_to_started_ms_p50'], 1, ' ms')}, max "
+               f"{fmt_summary(c['created_to_started_ms_max'], 1, ' ms')}")
+    out.append(f"- threads of the process: {fmt_summary(c['peak_threads'])} at the peak of the runs "
+               f"({fmt_summary(c['threads_before'])} before: the kernel, its {c['job_threads']} job threads and the "
+               f"{c['runs']} client threads), RSS {fmt_summary(c['peak_rss_mib'], 1, ' MiB')}\n")
+    out.append("| GET /healthz (one client, every 5 ms) | samples | p50 ms | p99 ms | max ms |")
+    out.append("|---|---:|---:|---:|---:|")
+    for label, group in (("idle", "healthz_idle_ms"), (f"{c['runs']} direct chains", "healthz_direct_ms"),
+                         (f"{c['runs']} runs", "healthz_runs_ms")):
+        out.append(f"| {label} | {fmt_summary(c[group + '_count'])} | {fmt_summary(c[group + '_p50'], 2)} | "
+                   f"{fmt_summary(c[group + '_p99'], 2)} | {fmt_summary(c[group + '_max'], 2)} |")
+    out.append("")
+    out.append(f"Paused runs: {p['warm_up_runs']} warm-up runs first (every worker thread used once), then two batches of "
+               f"{p['runs_per_batch']} runs that pause in input_required (the planner's \"[ask]\"), started by 8 client "
+               "threads; VmRSS after malloc_trim(0), before and after each batch, per run; SQLite's heap "
+               "(sqlite3_memory_used) apart.\n")
+    out.append("| batch | KiB per run | untrimmed | besides SQLite's heap | database bytes per run | all paused in ms | "
+               "active_runs() after | threads after |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name in ("first", "second"):
+        out.append(f"| {name} | {fmt_summary(p[name + '_kib_per_run'], 1)} | "
+                   f"{fmt_summary(p[name + '_kib_per_run_untrimmed'], 1)} | "
+                   f"{fmt_summary(p[name + '_kib_per_run_besides_sqlite'], 1)} | "
+                   f"{fmt_summary(p[name + '_database_bytes_per_run'])} | {fmt_summary(p[name + '_pause_all_ms'])} | "
+                   f"{fmt_summary(p[name + '_active_runs_after'])} | {fmt_summary(p[name + '_threads_after'])} |")
+    out.append(f"\nThreads before: {fmt_summary(p['threads_before'])}.\n")
+    out.append(f"SSE fan-out: {f['subscribers']} clients of one run's events (GET /api/v1/runs/{{id}}/events), read by "
+               f"{f['reader_threads']} epoll threads in the same process. The run pauses at its question, every "
+               "client connects and catches up, then the answer lets it finish: the planner's call replayed from the "
+               f"record, then {f['model_calls']} model calls (no delay) of {f['deltas_per_call']} deltas, each delta a "
+               "transient "
+               f"event. Per client: {', '.join(map(str, f['committed_per_subscriber']))} committed and "
+               f"{', '.join(map(str, f['transient_per_subscriber']))} "
+               "transient events after the answer. Latency = receipt - the event's created_at.\n")
+    out.append(f"- connect {fmt_summary(f['connect_ms'], 0, ' ms')}, all caught up "
+               f"{fmt_summary(f['catch_up_ms'], 0, ' ms')} after the first connect")
+    out.append(f"- answer to the last client's run.finished: {fmt_summary(f['answer_to_last_finished_ms'], 0, ' ms')}; "
+               f"the run itself, answer to finished_at: {fmt_summary(f['run_answer_to_end_ms'], 0, ' ms')} "
+               f"(nobody watching: {fmt_summary(f['alone_answer_to_end_ms'], 1, ' ms')})")
+    out.append(f"- run.finished's commit to its first receipt {fmt_summary(f['finished_commit_to_first_ms'], 1, ' ms')}, "
+               f"to its last {fmt_summary(f['finished_commit_to_last_ms'], 1, ' ms')} (spread "
+               f"{fmt_summary(f['finished_spread_ms'], 1, ' ms')})")
+    out.append(f"- server CPU (the process's, minus the reader threads'): {fmt_summary(f['server_cpu_ms'], 0, ' ms')} for "
+               f"{fmt_summary(f['events_sent'])} events sent, {fmt_summary(f['server_cpu_us_per_event_sent'], 2, ' µs')} "
+               f"each; the readers {fmt_summary(f['readers_cpu_ms'], 0, ' ms')}\n")
+    out.append("| event latency at the clients | p50 ms | p99 ms | max ms |")
+    out.append("|---|---:|---:|---:|")
+    for label, group in (("committed", "committed_latency_ms"), ("transient (llm.delta)", "transient_latency_ms")):
+        out.append(f"| {label} | {fmt_summary(f[group + '_p50'], 1)} | {fmt_summary(f[group + '_p99'], 1)} | "
+                   f"{fmt_summary(f[group + '_max'], 1)} |")
     out.append("")
     return out
 
@@ -1315,6 +1587,10 @@ def parse_args(argv):
                              "fast: uvloop + httptools (python3-uvloop python3-httptools)")
     parser.add_argument("--llm-calls", type=int, help="llm_bench calls per variant and stream length (full: 1000)")
     parser.add_argument("--llm-streams", type=int, help="concurrent LLM streams (full: 500)")
+    parser.add_argument("--runs-concurrent", type=int, help="runs_bench: runs started at once (full: 200)")
+    parser.add_argument("--runs-subscribers", type=int, help="runs_bench: SSE clients of one run (full: 1000)")
+    parser.add_argument("--only", choices=("llm", "runs"),
+                        help="measure only this section (no servers, no wrk) and write its report to --out-dir")
     parser.add_argument("--no-profile", action="store_true", help="skip perf profiles of missed targets")
     parser.add_argument("--analysis", type=Path, default=BENCH_DIR / "results" / "analysis.md",
                         help="hand-written notes on missed targets, included in the full report when present")
@@ -1345,6 +1621,15 @@ def parse_args(argv):
     args.llm_delay_ms = 1000 if full else 200
     args.llm_stream_deltas = 200 if full else 20
     args.llm_idle_ms = 3000 if full else 300
+    # runs_bench: 200 runs of ten 1 s model calls (the issue's figures); smoke: a few short ones.
+    args.run_count = args.runs_concurrent or (200 if full else 10)
+    args.run_calls = 10 if full else 3
+    args.run_delay_ms = 1000 if full else 200
+    args.run_deltas = 20 if full else 5
+    args.run_idle_ms = 2000 if full else 300
+    args.run_paused = 500 if full else 20
+    args.run_subscribers = args.runs_subscribers or (1000 if full else 20)
+    args.run_fanout_calls = 5 if full else 2
     args.profile = full and not args.no_profile
     args.wait_idle = args.wait_idle if args.wait_idle is not None else (300 if full else 0)
     return args
@@ -1360,6 +1645,44 @@ def wait_for_idle(seconds):
         time.sleep(5)
 
 
+def measure_only(args):
+    """--only llm|runs: that section alone (no servers, no wrk), its targets and its report in --out-dir."""
+    wait_for_idle(args.wait_idle)
+    started = time.monotonic()
+    mode = "smoke" if args.smoke else "full"
+    log(f"{mode} run of the {args.only} section alone, build {args.build_dir}")
+    settings = {"runs": args.runs}
+    if args.only == "llm":
+        settings.update({"llm_calls": args.llm_calls, "llm_streams": args.llm_streams, "llm_delay_ms": args.llm_delay_ms,
+                         "llm_stream_deltas": args.llm_stream_deltas})
+    else:
+        settings.update({"runs_concurrent": args.run_count, "runs_calls": args.run_calls,
+                         "runs_delay_ms": args.run_delay_ms, "runs_deltas": args.run_deltas,
+                         "runs_paused": args.run_paused, "runs_subscribers": args.run_subscribers})
+    results = {"schema": 1, "mode": mode, "only": args.only,
+               "generated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               "machine": machine_info(), "versions": versions(args.build_dir), "settings": settings,
+               "missing": {}, "failures": []}
+    try:
+        measure = {"llm": measure_llm, "runs": measure_runs}[args.only]
+        results[args.only] = measure(args, args.build_dir, results["failures"])
+        if results[args.only] is None:
+            raise HarnessError(f"the {args.only} benchmark is not built in {args.build_dir}")
+    except HarnessError as e:
+        results["failures"].insert(0, f"harness error: {e}")
+    results["targets"] = [t for t in evaluate_targets(results) if t["id"].startswith(args.only + "_")]
+    results["machine"]["loadavg_after"] = os.getloadavg()[0]
+    results["elapsed_seconds"] = round(time.monotonic() - started, 1)
+    (args.out_dir / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out_dir / "latest.md").write_text(render_markdown(results) + "\n")
+    log(f"wrote {args.out_dir / 'latest.md'} and latest.json in {results['elapsed_seconds']} s")
+    for t in results["targets"]:
+        log(f"target {t['title']}: {t['measured']} ({ {True: 'met', False: 'missed', None: 'not measured'}[t['met']] })")
+    for failure in results["failures"]:
+        print(f"bench: {failure}", file=sys.stderr)
+    return 1 if results["failures"] else 0
+
+
 def main(argv):
     args = parse_args(argv)
     args.build_dir = args.build_dir.resolve()
@@ -1367,13 +1690,18 @@ def main(argv):
     if args.render:
         results = json.loads(args.render.read_text())
         results["targets"] = evaluate_targets(results)  # the current rules, on the saved figures
-        if results["mode"] == "full" and args.analysis.exists():
+        if results.get("only"):
+            results["targets"] = [t for t in results["targets"] if t["id"].startswith(results["only"] + "_")]
+        elif results["mode"] == "full" and args.analysis.exists():
             results["analysis"] = args.analysis.read_text()
         (args.out_dir / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
         (args.out_dir / "latest.md").write_text(render_markdown(results) + "\n")
-        if results["mode"] == "full" and args.out_dir.resolve() == (BENCH_DIR / "results").resolve():
+        if results["mode"] == "full" and not results.get("only") and \
+                args.out_dir.resolve() == (BENCH_DIR / "results").resolve():
             update_docs(results)
         return 0
+    if args.only:
+        return measure_only(args)
     for tool in ("wrk",):
         if shutil.which(tool) is None:
             print(f"bench: {tool} is not installed (scripts/install-deps.sh test)", file=sys.stderr)
@@ -1392,7 +1720,9 @@ def main(argv):
                             "reference_stack": args.reference_stack,
                             "llm_calls": args.llm_calls, "llm_streams": args.llm_streams,
                             "llm_delay_ms": args.llm_delay_ms, "llm_stream_deltas": args.llm_stream_deltas,
-                            "warmup": args.warmup},
+                            "runs_concurrent": args.run_count, "runs_calls": args.run_calls,
+                            "runs_delay_ms": args.run_delay_ms, "runs_paused": args.run_paused,
+                            "runs_subscribers": args.run_subscribers, "warmup": args.warmup},
                "missing": {}, "failures": []}
     content = file_content()
     servers = []
@@ -1457,6 +1787,15 @@ def main(argv):
             if not args.smoke:
                 raise HarnessError(why)
             results["missing"]["llm"] = why
+
+        log("measuring the runs engine")
+        results["runs"] = measure_runs(args, args.build_dir, results["failures"])
+        if results["runs"] is None:
+            why = ("runs_bench is not built (it needs the tests' scripted model server and the runs suite's "
+                   "fixture agents: SAMOKODER_BUILD_TESTS=ON with the runs suite)")
+            if not args.smoke:
+                raise HarnessError(why)
+            results["missing"]["runs"] = why
 
         results["targets"] = evaluate_targets(results)
         if args.profile:

@@ -346,6 +346,10 @@ void RunEngine::Impl::keep_leases() {
           [&](sdk::Stores& s) { return s.runs().renew_run_lease(run->run_id, deps.node_id, t + lease()); });
       if (!renewed.ok()) {
         if (renewed.status().code() == sdk::StatusCode::kFailedPrecondition) {
+          // A run that ended or paused since the list was taken gave its lease up itself (drop() takes
+          // it off the list before it releases the lease): nothing was lost. Many runs ending at once
+          // made this warn about finished runs.
+          if (!active_runs_contains(run->run_id)) continue;
           log->warn("run {}: lease lost ({}); stopping work on it", run->run_id, renewed.status().message());
           run->lost = true;
           run->cancel.request_stop();
@@ -919,15 +923,19 @@ void RunEngine::Impl::end(ActiveRun& run, const char* state, const std::string& 
 }
 
 void RunEngine::Impl::drop(ActiveRun& run, bool give_lease_up) {
+  // Off the list first: the lease keeper then never sees a lease this node gave up on a run it still
+  // lists (keep_leases tells a lost lease from a released one by the list).
+  {
+    std::lock_guard lock(mutex);
+    active.erase(run.run_id);
+    active_gauge.set(static_cast<double>(active.size()));
+  }
   if (give_lease_up) {
     auto released = storage<sdk::Status>(
         [&](sdk::Stores& s) { return s.runs().release_run_lease(run.run_id, deps.node_id); });
     if (!released.ok() && released.code() != sdk::StatusCode::kFailedPrecondition)
       log->warn("run {}: releasing its lease failed: {}", run.run_id, released.to_string());
   }
-  std::lock_guard lock(mutex);
-  active.erase(run.run_id);
-  active_gauge.set(static_cast<double>(active.size()));
   changed.notify_all();
 }
 

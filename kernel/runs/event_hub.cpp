@@ -20,6 +20,9 @@ namespace {
 
 // Events read per storage round trip; a watcher far behind is caught up in several.
 constexpr std::uint32_t kReadBatch = 500;
+// Transient events waiting for the hub's thread; past this they are dropped (counted), since a reader
+// that far behind would be disconnected as too slow anyway.
+constexpr std::size_t kMaxQueuedTransients = 65536;
 
 }  // namespace
 
@@ -50,6 +53,7 @@ struct RunEventHub::State {
   std::chrono::milliseconds poll_interval;
   metrics::Gauge& open_watchers;
   metrics::Counter& events_sent;
+  metrics::Counter& transients_dropped;
   std::shared_ptr<spdlog::logger> log;
 
   mutable std::mutex mutex;
@@ -61,6 +65,7 @@ struct RunEventHub::State {
   std::map<std::string, Feed, std::less<>> feeds;  // by run id
   std::deque<std::string> due;                     // runs whose feed should read now
   std::set<std::string, std::less<>> queued;       // the same, for de-duplication
+  std::deque<sdk::RunEvent> transients;            // to hand to watchers, oldest first
   bool stopping = false;
   std::thread reader;
 
@@ -72,6 +77,10 @@ struct RunEventHub::State {
         open_watchers(metrics.gauge("samokoder_run_watchers", "Clients watching a run's events now")),
         events_sent(metrics.counter("samokoder_run_events_sent_total",
                                     "Run events handed to watchers' streams, transient ones included")),
+        transients_dropped(
+            metrics.counter("samokoder_run_transient_events_dropped_total",
+                            "Transient run events (model text, command output) dropped because "
+                            "the hub's queue was full")),
         log(core::logger("runs")) {}
 
   void mark_due_locked(const std::string& run_id) {
@@ -80,6 +89,7 @@ struct RunEventHub::State {
   void attach(const std::shared_ptr<Watcher>& watcher);
   void detach(const Watcher* watcher);
   void run_reader();
+  void deliver_transient(const sdk::RunEvent& event);
   void deliver(const std::string& run_id);
 };
 
@@ -177,8 +187,19 @@ void RunEventHub::State::run_reader() {
   auto next_poll = std::chrono::steady_clock::now() + poll_interval;
   std::unique_lock lock(mutex);
   while (!stopping) {
-    if (due.empty()) wake.wait_until(lock, next_poll, [&] { return stopping || !due.empty(); });
+    if (due.empty() && transients.empty())
+      wake.wait_until(lock, next_poll, [&] { return stopping || !due.empty() || !transients.empty(); });
     if (stopping) break;
+    if (!transients.empty()) {
+      // Live text first: it is what a watcher is waiting to see, and it costs no storage read.
+      std::deque<sdk::RunEvent> batch;
+      batch.swap(transients);
+      lock.unlock();
+      for (const auto& event : batch)
+        deliver_transient(event);
+      lock.lock();
+      continue;
+    }
     if (std::chrono::steady_clock::now() >= next_poll) {
       // The poll: runs executed by another node (or changed by it) have no local commit to wake them.
       // It also ends the streams whose credentials expired.
@@ -284,25 +305,38 @@ void RunEventHub::committed(const std::string& run_id) {
   state_->wake.notify_one();
 }
 
-void RunEventHub::transient(const std::string& run_id, std::string_view type, const nlohmann::json& payload) {
+void RunEventHub::State::deliver_transient(const sdk::RunEvent& event) {
   std::vector<std::shared_ptr<Watcher>> watchers;
   {
-    std::lock_guard lock(state_->mutex);
-    const auto it = state_->feeds.find(run_id);
-    if (it == state_->feeds.end()) return;
+    std::lock_guard lock(mutex);
+    const auto it = feeds.find(event.run_id);
+    if (it == feeds.end()) return;
     watchers = it->second.watchers;
+  }
+  std::string rendered[2];
+  for (const auto& watcher : watchers) {
+    std::string& text = rendered[watcher->format() == WatchFormat::kWebSocket ? 1 : 0];
+    if (text.empty()) text = render(event, true, watcher->format());
+    if (watcher->send(text)) events_sent.add(1);
+  }
+}
+
+void RunEventHub::transient(const std::string& run_id, std::string_view type, const nlohmann::json& payload) {
+  // Called on the thread that produced the text (the outbound HTTP service's event loop for a model's
+  // deltas): it only queues, so a run with many watchers never holds up other model streams.
+  std::lock_guard lock(state_->mutex);
+  if (!state_->feeds.contains(run_id)) return;
+  if (state_->transients.size() >= kMaxQueuedTransients) {
+    state_->transients_dropped.add(1);  // lossy by nature: the committed record follows
+    return;
   }
   sdk::RunEvent event;
   event.run_id = run_id;
   event.type = std::string(type);
   event.payload = payload;
-  event.created_at = std::chrono::system_clock::now();
-  std::string rendered[2];
-  for (const auto& watcher : watchers) {
-    std::string& text = rendered[watcher->format() == WatchFormat::kWebSocket ? 1 : 0];
-    if (text.empty()) text = render(event, true, watcher->format());
-    if (watcher->send(text)) state_->events_sent.add(1);
-  }
+  event.created_at = state_->clock.now();
+  state_->transients.push_back(std::move(event));
+  state_->wake.notify_one();
 }
 
 std::size_t RunEventHub::watchers() const {

@@ -7,9 +7,11 @@
 // poll of the runs that have watchers. One read serves all watchers of a run, so fan-out to many
 // watchers costs one storage read and one formatting of each event per format.
 //
-// Transient events (model text deltas, command output lines) are not stored: transient() hands them
-// to the run's watchers on this node as they happen, without an id; a client that was away misses
-// them and sees the committed result instead (the recorded model answer, the command's result).
+// Transient events (model text deltas, command output lines) are not stored: transient() queues them
+// for the run's watchers on this node, sent without an id by the hub's thread (never on the thread
+// that produced them, which for model text is the outbound HTTP service's event loop); a client that
+// was away misses them and sees the committed result instead (the recorded model answer, the
+// command's result).
 //
 // Why a thread of its own: reads block on storage and must never run on an HTTP I/O thread, and a
 // watcher's send() never blocks (a slow client's bounded queue closes it; it resumes from its cursor).

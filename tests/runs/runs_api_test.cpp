@@ -206,6 +206,43 @@ TEST_F(RunsTest, CancelStopsAStreamingModelCallWithinASecond) {
   wait_for_state(ada, run_id, {"succeeded"});
 }
 
+// The pid of a live process whose command line is exactly `argv`, or 0.
+int find_process(const std::vector<std::string>& argv) {
+  std::string wanted;
+  for (const auto& arg : argv)
+    wanted += arg + '\0';
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    const std::string cmdline((std::istreambuf_iterator<char>(in)), {});
+    if (cmdline == wanted) return std::stoi(name);
+  }
+  return 0;
+}
+
+TEST_F(RunsTest, CancelEndsTheStepsChildProcessWithinASecond) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "child");
+  // After its model call the planner runs `sleep 47.321` (an unmistakable command line).
+  const std::string run_id = start_run(ada, project, "wait [pause=47321]");
+  const std::vector<std::string> argv = {"/bin/sleep", "47.321"};
+  const auto started = std::chrono::steady_clock::now();
+  int pid = 0;
+  while (pid == 0 && std::chrono::steady_clock::now() - started < std::chrono::seconds(10)) {
+    pid = find_process(argv);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_NE(pid, 0) << "the step's command never started";
+  const auto cancelled_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(call(verb::post, "/api/v1/runs/" + run_id + "/cancel", ada).status, 200u);
+  while (find_process(argv) != 0 && std::chrono::steady_clock::now() - cancelled_at < std::chrono::seconds(5))
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(find_process(argv), 0) << "the command outlived the cancel";
+  EXPECT_LT(std::chrono::steady_clock::now() - cancelled_at, std::chrono::seconds(1));
+  EXPECT_EQ(wait_for_state(ada, run_id, {"cancelled"})["state"], "cancelled");
+}
+
 TEST_F(RunsTest, AnAgentThatThrowsFailsItsStepNotTheServer) {
   const User ada = sign_up("ada@example.com");
   const std::string project = create_project(ada, "boom");

@@ -157,7 +157,8 @@ class LlmGateway {
   sdk::Result<std::vector<sdk::ModelInfo>> list_models(const std::string& provider,
                                                        const std::string& api_key, sdk::CancelToken cancel);
   sdk::Result<std::vector<sdk::ModelInfo>> ask_for_models(const config::LlmProviderConfig& settings,
-                                                          const std::string& api_key, sdk::CancelToken cancel);
+                                                          const std::string& api_key,
+                                                          sdk::CancelToken cancel);
 
   const config::LlmConfig config_;
   plugins::PluginManager& plugins_;

@@ -18,9 +18,7 @@ class GreeterAgent final : public sdk::Agent {
     return {};
   }
   std::string_view role() const noexcept override { return "greeter"; }
-  bool wants(const nlohmann::json& state) const override {
-    return !state.value("done", false);
-  }
+  bool wants(const nlohmann::json& state) const override { return !state.value("done", false); }
 
   sdk::Result<sdk::AgentStepResult> run_step(sdk::AgentContext&) override {
     // The shell prints the greeting, then the open-files limit it runs under.

@@ -75,7 +75,7 @@ struct UserQuestion {
 };
 
 struct UserAnswer {
-  std::string text;    // the answer (one of the options when there were some)
+  std::string text;  // the answer (one of the options when there were some)
   bool replayed = false;
 };
 

@@ -26,8 +26,6 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 constexpr std::uint32_t kScanBatch = 500;
-constexpr std::size_t kMaxDescriptionChars = 20000;
-constexpr std::size_t kMaxMessageChars = 8000;
 // A budget.warning event goes out once a run has used this share of a limit.
 constexpr double kWarnShare = 0.8;
 // A transaction the backend could not serialise against another (kAborted) is run again this many
@@ -1029,8 +1027,8 @@ std::size_t RunEngine::active_runs() const {
 }
 
 sdk::Result<sdk::Run> RunEngine::create_run(const std::string& owner_id, const NewRunRequest& request) {
-  if (request.description.empty() || request.description.size() > kMaxDescriptionChars)
-    return sdk::Status::invalid_argument("the description is 1.." + std::to_string(kMaxDescriptionChars) +
+  if (request.description.empty() || request.description.size() > kMaxDescriptionBytes)
+    return sdk::Status::invalid_argument("the description is 1.." + std::to_string(kMaxDescriptionBytes) +
                                          " bytes");
   const auto& defaults = impl_->config.limits;
   nlohmann::json limits = {
@@ -1140,8 +1138,8 @@ sdk::Result<sdk::Run> RunEngine::resume_run(const std::string& owner_id, const s
 
 sdk::Result<sdk::RunEvent> RunEngine::answer(const std::string& owner_id, const std::string& run_id,
                                              const std::string& question_id, const std::string& text) {
-  if (text.size() > kMaxMessageChars)
-    return sdk::Status::invalid_argument("an answer is at most " + std::to_string(kMaxMessageChars) +
+  if (text.size() > kMaxMessageBytes)
+    return sdk::Status::invalid_argument("an answer is at most " + std::to_string(kMaxMessageBytes) +
                                          " bytes");
   auto run = impl_->storage<sdk::Result<sdk::Run>>(
       [&](sdk::Stores& s) { return s.runs().get_run(owner_id, run_id); });
@@ -1181,8 +1179,8 @@ sdk::Result<sdk::RunEvent> RunEngine::answer(const std::string& owner_id, const 
 
 sdk::Result<sdk::RunEvent> RunEngine::send_message(const std::string& owner_id, const std::string& run_id,
                                                    const std::string& text) {
-  if (text.empty() || text.size() > kMaxMessageChars)
-    return sdk::Status::invalid_argument("a message is 1.." + std::to_string(kMaxMessageChars) + " bytes");
+  if (text.empty() || text.size() > kMaxMessageBytes)
+    return sdk::Status::invalid_argument("a message is 1.." + std::to_string(kMaxMessageBytes) + " bytes");
   auto run = impl_->storage<sdk::Result<sdk::Run>>(
       [&](sdk::Stores& s) { return s.runs().get_run(owner_id, run_id); });
   if (!run.ok()) return run.status();

@@ -58,6 +58,11 @@ inline constexpr const char* kCancelled = "cancelled";
 
 bool is_terminal_state(std::string_view state) noexcept;
 
+// The longest description, answer and message the engine takes, in bytes (the routes check them too,
+// so a client gets a field error).
+inline constexpr std::size_t kMaxDescriptionBytes = 20000;
+inline constexpr std::size_t kMaxMessageBytes = 8000;
+
 // What POST /projects/{id}/runs may ask for; limits above the config's are lowered to them.
 struct NewRunRequest {
   std::string project_id;

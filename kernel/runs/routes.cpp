@@ -17,9 +17,6 @@ using api::problem_from_status;
 using boost::beast::http::verb;
 using nlohmann::json;
 
-constexpr std::size_t kMaxDescriptionChars = 20000;
-constexpr std::size_t kMaxAnswerChars = 8000;
-
 json run_json(const sdk::Run& run) {
   return {{"id", run.id},
           {"project_id", run.project_id},
@@ -91,7 +88,7 @@ void add_run_collection(http::Router& router, api::ApiContext& context, RunEngin
         security::FieldReader reader(*body);
         NewRunRequest run;
         run.project_id = std::string(request.param("id"));
-        auto description = reader.required_string("/description", 1, kMaxDescriptionChars);
+        auto description = reader.required_string("/description", 1, kMaxDescriptionBytes);
         auto max_steps = reader.optional_integer("/limits/max_steps", 1, 1000000);
         auto max_tokens =
             reader.optional_integer("/limits/max_tokens", 1, std::numeric_limits<std::int64_t>::max());
@@ -262,7 +259,7 @@ void add_run_actions(http::Router& router, api::ApiContext& context, RunEngine& 
         if (!body) return body.take_response();
         security::FieldReader reader(*body);
         auto question = reader.required_string("/question_id", 1, 200);
-        auto answer = reader.required_string("/answer", 0, kMaxAnswerChars);
+        auto answer = reader.required_string("/answer", 0, kMaxMessageBytes);
         reader.reject_unknown({"question_id", "answer"});
         if (!reader.ok()) return api::validation_problem(reader.errors());
         auto event = engine.answer(auth->user_id, std::string(request.param("id")), *question, *answer);
@@ -279,7 +276,7 @@ void add_run_actions(http::Router& router, api::ApiContext& context, RunEngine& 
         auto body = context.json_body(request);
         if (!body) return body.take_response();
         security::FieldReader reader(*body);
-        auto text = reader.required_string("/text", 1, kMaxAnswerChars);
+        auto text = reader.required_string("/text", 1, kMaxMessageBytes);
         reader.reject_unknown({"text"});
         if (!reader.ok()) return api::validation_problem(reader.errors());
         auto event = engine.send_message(auth->user_id, std::string(request.param("id")), *text);

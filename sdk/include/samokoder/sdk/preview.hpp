@@ -1,12 +1,25 @@
 // PreviewRunner: starts, stops and watches a live preview of a project's workspace.
 //
-// The previewed app is user code: a runner always starts it as a child process (own process group,
-// allocated port, clean environment without the server's secrets, resource limits, TTL), never
-// inside the kernel.
+// The previewed app is user code written by a model: a runner that executes it always does so as a
+// child process (HostServices::processes(): own process group, clean environment without the server's
+// secrets, resource limits), never inside the kernel. A runner may also serve nothing but files
+// (PreviewEndpoint::directory), in which case the kernel serves them itself and no code runs.
 //
-// Draft for SDK 1.0: the preview issue completes it. After release the interface is frozen.
+// The kernel owns everything around the runner: which runner a project gets (config), the port it
+// allocates, the proxy that puts the preview behind the user's session on an origin of its own, the
+// record in storage, idle stop and TTL, limits per user and in all, and telling the runner when the
+// workspace's files changed. The runner owns the child: how to start the app, installing its
+// dependencies, readiness, restarts after a crash, containment and logs.
 //
-// Thread-safety: all methods may be called concurrently for different projects.
+// Lifecycle of one project's preview: start() returns at once with kStarting (installing and
+// launching happen on the runner's own tasks, HostServices::scheduler()); status() then reports
+// kRunning with the endpoint once the app answers on it, or kFailed with the reason and the last log
+// lines; stop() ends it. At most one preview per project per runner: start() on a project that
+// already has one replaces it.
+//
+// Ownership: values are plain and owned by the caller. Thread-safety: every method may be called
+// concurrently, for the same project too; none blocks for long (never on the app's startup).
+// Exceptions: none; failures are Status.
 #pragma once
 
 #include <chrono>
@@ -23,26 +36,65 @@ namespace samokoder::sdk {
 struct PreviewSpec {
   std::string project_id;
   std::string workspace_dir;         // absolute path of the project's working copy
-  std::vector<std::string> command;  // argv; empty: the runner picks from the workspace
-  std::map<std::string, std::string> environment;  // the complete environment of the child
+  std::vector<std::string> command;  // argv from the project's settings; empty: the runner detects how
+  // The loopback port the kernel allocated for this preview (no other preview has it): the app is
+  // told to listen on it (PORT, HOST=127.0.0.1). A runner that reaches the app another way (a socket
+  // into a sandbox) may ignore it.
+  std::uint16_t port = 0;
+  // Variables the app gets on top of what the runner sets (PATH, HOME, PORT, HOST, ...); never the
+  // server's environment.
+  std::map<std::string, std::string> environment;
+  // The runner ends the app this long after start(), whatever happens (the kernel's TTL is enforced
+  // first; this is the backstop).
   std::chrono::seconds ttl{3600};
 };
 
 enum class PreviewState : std::uint32_t { kStarting = 0, kRunning = 1, kStopped = 2, kFailed = 3 };
 
+// Where the kernel's proxy reaches a running preview: exactly one of the three is set.
+struct PreviewEndpoint {
+  std::uint16_t port = 0;     // an HTTP server on 127.0.0.1:port
+  std::string socket_path;    // an HTTP server on this Unix socket (a sandbox without network)
+  std::string directory;      // files the kernel serves itself (absolute path inside the workspace)
+};
+
 struct PreviewStatus {
   PreviewState state = PreviewState::kStopped;
-  std::uint16_t port = 0;  // where the preview listens on loopback, when running
-  std::string detail;      // why it failed or stopped
+  PreviewEndpoint endpoint;  // set when kRunning
+  std::string detail;        // what it is doing (kStarting), or why it failed or stopped
+  std::int64_t pid = 0;      // the app's process (group) id while one runs; 0 for none
+  std::uint32_t restarts = 0;  // times the app was restarted after it crashed or files changed
+};
+
+struct PreviewLog {
+  std::string text;             // oldest first
+  std::uint64_t end_offset = 0;  // bytes written in all, the offset just past `text`
+  // Output between `after` and the start of `text` that is no longer kept (the runner keeps a bounded
+  // tail) or did not fit in max_bytes.
+  bool truncated = false;
 };
 
 class PreviewRunner : public Plugin {
  public:
+  // Starts (or replaces) the project's preview and returns at once, normally with kStarting. Errors:
+  // kInvalidArgument for a spec the runner cannot use (no workspace, nothing it knows how to run:
+  // the message says what it looked for), kFailedPrecondition when this machine cannot run it as the
+  // runner promises (a sandbox that cannot create namespaces says so rather than run unsandboxed),
+  // kResourceExhausted when the runner's own limits are reached.
   virtual Result<PreviewStatus> start(const PreviewSpec& spec) = 0;
+  // Ends the project's preview (the app's whole process group); OK when there is none.
   virtual Status stop(std::string_view project_id) = 0;
+  // kNotFound when this runner has no preview of the project (never started, or stopped and
+  // forgotten).
   virtual Result<PreviewStatus> status(std::string_view project_id) = 0;
-  // The last `max_bytes` of the preview's combined stdout and stderr.
-  virtual Result<std::string> logs(std::string_view project_id, std::size_t max_bytes) = 0;
+  // The preview's output (install and app, stdout and stderr interleaved by line) from byte offset
+  // `after` of all it ever wrote, at most the newest `max_bytes` of it; a reader following the log
+  // passes the end_offset it got last. kNotFound as for status().
+  virtual Result<PreviewLog> logs(std::string_view project_id, std::uint64_t after, std::size_t max_bytes) = 0;
+  // The kernel saw files of the workspace change (written by an agent or the files API), debounced.
+  // The runner makes the preview show them: nothing when the app's own dev server reloads, a restart
+  // of the app otherwise. `paths` are relative to the workspace. OK when there is no preview.
+  virtual Status files_changed(std::string_view project_id, const std::vector<std::string>& paths) = 0;
 };
 
 }  // namespace samokoder::sdk

@@ -77,8 +77,9 @@ struct PreviewLog {
 class PreviewRunner : public Plugin {
  public:
   // Starts (or replaces) the project's preview and returns at once, normally with kStarting. Errors:
-  // kInvalidArgument for a spec the runner cannot use (no workspace, nothing it knows how to run:
-  // the message says what it looked for), kFailedPrecondition when this machine cannot run it as the
+  // kNotFound when the workspace holds nothing this runner knows how to run (the message says what it
+  // looked for; the kernel then tries the next runner of its list), kInvalidArgument for a spec it
+  // cannot use (no such workspace, a bad command), kFailedPrecondition when this machine cannot run it as the
   // runner promises (a sandbox that cannot create namespaces says so rather than run unsandboxed),
   // kResourceExhausted when the runner's own limits are reached.
   virtual Result<PreviewStatus> start(const PreviewSpec& spec) = 0;

@@ -12,6 +12,9 @@ build_packages=(
   g++ make cmake pkg-config binutils file
   libboost1.81-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev
   libpoco-dev libsqlite3-dev libpq-dev libargon2-dev zlib1g-dev
+  # Runtime needs of the default preview runner (preview.sandbox): namespaces, and the bridge into an
+  # app that has no network.
+  bubblewrap socat
 )
 test_packages=(libgtest-dev libgmock-dev curl postgresql clang libclang-rt-14-dev wrk python3
                json-schema-test-suite)

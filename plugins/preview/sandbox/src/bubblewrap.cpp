@@ -191,7 +191,7 @@ sdk::Status BubblewrapContainment::check_machine() {
   if (auto bound = process_bound(); !bound.ok()) return bound;
 
   const std::string socket = options_.socket_dir + "/" + std::string(32, 'x') + "/" + kSocketName;
-  if (socket.size() >= sizeof(sockaddr_un::sun_path))
+  if (options_.network == Network::kNone && socket.size() >= sizeof(sockaddr_un::sun_path))
     return sdk::Status::failed_precondition("sandbox option `socket_dir` " + options_.socket_dir +
                                             " is too long: a socket path under it would have " +
                                             std::to_string(socket.size()) + " bytes, Unix sockets allow " +

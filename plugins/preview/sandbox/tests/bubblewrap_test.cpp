@@ -581,7 +581,8 @@ TEST_F(SandboxTest, CheckMachineRefusesWithoutBubblewrap) {
 
 TEST_F(SandboxTest, CheckMachineRefusesWhenTheNamespacesCannotBeMade) {
   // /bin/false stands in for a bwrap that fails: what it means is said, and nothing runs unsandboxed.
-  auto options = parse_sandbox_options({{"bwrap", "/bin/false"}});
+  auto options =
+      parse_sandbox_options({{"bwrap", "/bin/false"}, {"socket_dir", (dir_.path() / "sockets").string()}});
   ASSERT_TRUE(options.ok());
   const auto status = make_bubblewrap_containment(*host_, *options)->check_machine();
   EXPECT_EQ(status.code(), sdk::StatusCode::kFailedPrecondition);

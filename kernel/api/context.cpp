@@ -117,7 +117,7 @@ http::Response auth_storage_failure(const sdk::Status& status, std::string_view 
 
 // Key material from one master secret: the JWT signing key and the AEAD key, each with its id.
 struct DerivedKeys {
-  std::string jwt_id, jwt_key, aead_id, aead_key;
+  std::string jwt_id, jwt_key, aead_id, aead_key, preview_key;
 };
 
 sdk::Result<DerivedKeys> derive(std::string_view secret) {
@@ -130,6 +130,9 @@ sdk::Result<DerivedKeys> derive(std::string_view secret) {
   keys.jwt_id = security::key_id_for(keys.jwt_key);
   keys.aead_key = std::move(aead).value();
   keys.aead_id = security::key_id_for(keys.aead_key);
+  auto preview = security::derive_key(secret, security::kPreviewGrantKeyLabel, 32);
+  if (!preview.ok()) return preview.status();
+  keys.preview_key = std::move(preview).value();
   return keys;
 }
 
@@ -299,6 +302,7 @@ ApiContext::ApiContext(Dependencies dependencies)
       plugins_(*dependencies.plugins),
       storage_(std::move(dependencies.storage)),
       verify_provider_key_(std::move(dependencies.verify_provider_key)),
+      workspace_changed_(std::move(dependencies.workspace_changed)),
       log_(core::logger("security")) {
   for (std::size_t i = 0; i < kAuthFailureNames.size(); ++i) {
     auth_failures_[i] =
@@ -354,6 +358,7 @@ sdk::Result<std::unique_ptr<ApiContext>> ApiContext::create(Dependencies depende
   if (!limits.ok()) return limits.status();
   std::unique_ptr<ApiContext> context(new ApiContext(std::move(dependencies)));
   context->secret_ring_ = std::move(aead);
+  context->preview_grant_key_ = current->preview_key;
   context->rate_limit_versions_.push_back(std::move(limits).value());
   context->rate_limits_.store(context->rate_limit_versions_.back().get());
   context->security_versions_.push_back(std::make_unique<const config::SecurityConfig>(config.security));

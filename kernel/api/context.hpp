@@ -189,6 +189,8 @@ class ApiContext {
     // Asks a provider's endpoint whether it accepts a key (llm::LlmGateway::verify_key), for
     // PUT /api/v1/keys/{provider} with "verify": true; empty: such a request gets 501.
     std::function<sdk::Status(const std::string& provider, const std::string& api_key)> verify_provider_key;
+    // Told of every workspace file the files API writes or deletes (live previews follow them).
+    std::function<void(std::string_view project_id, std::string_view path)> workspace_changed;
   };
 
   // Builds the signing and encryption keys from config.security (SAMOKODER_SECRET_KEY and the
@@ -261,6 +263,9 @@ class ApiContext {
   // AES-256-GCM ring for secrets at rest (BYOK provider keys), derived from SAMOKODER_SECRET_KEY; the
   // previous secret's key stays in the ring for opening until values are re-sealed.
   const security::KeyRing& secret_ring() const noexcept { return *secret_ring_; }
+  // The HMAC key of preview grants (kernel/previews/grant.hpp), derived from SAMOKODER_SECRET_KEY so a
+  // grant outlives a restart; a rotated secret ends every grant (the console asks for a new one).
+  const std::string& preview_grant_key() const noexcept { return preview_grant_key_; }
 
   // The middleware that applies per-address rate limits of each route group before dispatch (on the
   // I/O thread; non-blocking). The Application installs it on its server.
@@ -270,6 +275,11 @@ class ApiContext {
   // or session, a user disabled, demoted or deleted): forgets the cached checks (session_check_cache.hpp)
   // so the change takes effect on this node's next request.
   void credentials_changed() const;
+
+  // See Dependencies::workspace_changed (empty when nobody listens).
+  const std::function<void(std::string_view, std::string_view)>& workspace_observer() const noexcept {
+    return workspace_changed_;
+  }
 
   // See Dependencies::verify_provider_key; kUnimplemented when the server has none.
   sdk::Status verify_provider_key(const std::string& provider, const std::string& api_key) const;
@@ -315,7 +325,9 @@ class ApiContext {
   plugins::PluginManager& plugins_;
   std::function<plugins::Lease()> storage_;
   std::function<sdk::Status(const std::string&, const std::string&)> verify_provider_key_;
+  std::function<void(std::string_view, std::string_view)> workspace_changed_;
   std::unique_ptr<security::KeyRing> secret_ring_;
+  std::string preview_grant_key_;
   std::unique_ptr<Sessions> sessions_;
   std::unique_ptr<SessionCheckCache> session_checks_;
   // What security() and rate_limits() return: the newest of the versions below.

@@ -60,8 +60,8 @@ class ProjectLocks {
 };
 
 struct ProjectState {
-  ProjectState(std::filesystem::path root, const config::LimitsConfig& limits)
-      : workspaces(std::move(root)),
+  ProjectState(std::filesystem::path root, Workspaces::Observer observer, const config::LimitsConfig& limits)
+      : workspaces(std::move(root), std::move(observer)),
         exports(limits.concurrent_exports_per_user, limits.concurrent_exports),
         limits(limits) {}
   Workspaces workspaces;
@@ -614,7 +614,8 @@ void add_file_routes(http::Router& router, ApiContext& context, const std::share
 }  // namespace
 
 void add_project_routes(http::Router& router, ApiContext& context) {
-  auto state = std::make_shared<ProjectState>(context.config().workspace_root, context.config().limits);
+  auto state = std::make_shared<ProjectState>(context.config().workspace_root, context.workspace_observer(),
+                                              context.config().limits);
   add_project_crud(router, context, state);
   add_file_routes(router, context, state);
 }

@@ -158,7 +158,9 @@ sdk::Status Workspaces::write_file(std::string_view project_id, std::string_view
   SAMOKODER_RETURN_IF_ERROR(create(project_id));
   auto dir = directory(project_id);
   if (!dir.ok()) return dir.status();
-  return security::write_workspace_file(*dir, path, content);
+  SAMOKODER_RETURN_IF_ERROR(security::write_workspace_file(*dir, path, content));
+  changed(project_id, path);
+  return {};
 }
 
 sdk::Status Workspaces::remove_file(std::string_view project_id, std::string_view path) const {
@@ -169,6 +171,7 @@ sdk::Status Workspaces::remove_file(std::string_view project_id, std::string_vie
   }
   sdk::Status status = security::remove_workspace_file(*dir, path);
   if (!status.ok() && status.code() != sdk::StatusCode::kNotFound) return status;
+  if (status.ok()) changed(project_id, path);
   return security::remove_empty_parents(*dir, path);
 }
 

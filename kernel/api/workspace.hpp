@@ -12,12 +12,16 @@
 // Removing a workspace walks it with openat/unlinkat and never follows a symlink, so a link pointing
 // outside is removed as a link and whatever it points at survives.
 //
-// Ownership: a plain value holding the root path. Thread-safety: all methods are safe to call
+// A workspace may have an observer (Observer): it hears of every file write_file and remove_file
+// changed, after the change, so a running preview can pick it up (previews::PreviewManager).
+//
+// Ownership: a plain value holding the root path and the observer. Thread-safety: all methods are safe to call
 // concurrently; concurrent writes to one file leave one of the contents in place (each write is an
 // atomic rename), and the caller (the files API) orders them against storage.
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -27,7 +31,11 @@ namespace samokoder::api {
 
 class Workspaces {
  public:
-  explicit Workspaces(std::filesystem::path root) : root_(std::move(root)) {}
+  // Told (project id, normalized path) after a file changed; must not block.
+  using Observer = std::function<void(std::string_view project_id, std::string_view path)>;
+
+  explicit Workspaces(std::filesystem::path root, Observer observer = {})
+      : root_(std::move(root)), observer_(std::move(observer)) {}
 
   const std::filesystem::path& root() const noexcept { return root_; }
 
@@ -58,7 +66,12 @@ class Workspaces {
   sdk::Status remove_file(std::string_view project_id, std::string_view path) const;
 
  private:
+  void changed(std::string_view project_id, std::string_view path) const {
+    if (observer_) observer_(project_id, path);
+  }
+
   std::filesystem::path root_;
+  Observer observer_;
 };
 
 }  // namespace samokoder::api

@@ -10,6 +10,7 @@
 #include "core/keep_until_exit.hpp"
 #include "core/logging.hpp"
 #include "llm/routes.hpp"
+#include "previews/routes.hpp"
 #include "runs/routes.hpp"
 
 namespace samokoder::app {
@@ -62,6 +63,7 @@ std::shared_ptr<http::Router> Application::build_router() {
   api::add_routes(*router, *api_);
   llm::add_llm_routes(*router, *api_, *llm_);
   runs::add_runs_routes(*router, *api_, *runs_);
+  previews::add_preview_routes(*router, *api_, *previews_);
   add_plugin_admin_routes(
       *router, *api_, *plugins_,
       [this](const std::string& actor_id, const std::string& source) -> sdk::Result<nlohmann::json> {
@@ -78,23 +80,32 @@ sdk::Status Application::start() {
   if (started_) return sdk::Status::failed_precondition("already started");
   auto log = core::logger("kernel");
   if (!http_client_->status().ok()) return http_client_->status();
+  // Files written through the API or by a run reach the project's live preview, if it has one.
+  const auto workspace_changed = [this](std::string_view project_id, std::string_view path) {
+    if (previews_) previews_->files_changed(project_id, path);
+  };
   auto api =
       api::ApiContext::create({&config_, &clock_, &metrics_, plugins_.get(), [this] { return storage(); },
                                [this](const std::string& provider, const std::string& key) {
                                  return llm_->verify_key(provider, key, sdk::never_cancelled());
-                               }});
+                               },
+                               workspace_changed});
   if (!api.ok()) return api.status();
   api_ = std::move(api).value();
   llm_ = std::make_unique<llm::LlmGateway>(
       llm::LlmGateway::Dependencies{config_.llm, *plugins_, api_->secret_ring(), metrics_, clock_});
+  const std::string node_id = Housekeeping::make_node_id();
   runs_ = std::make_unique<runs::RunEngine>(runs::RunEngine::Dependencies{
-      config_, *plugins_, *llm_, *processes_, metrics_, clock_, Housekeeping::make_node_id()});
+      config_, *plugins_, *llm_, *processes_, metrics_, clock_, node_id, workspace_changed});
+  previews_ = std::make_unique<previews::PreviewManager>(previews::PreviewManager::Dependencies{
+      &config_, &clock_, &metrics_, plugins_.get(), [this] { return storage(); }, node_id});
   // Before any plugin can start a child: end what an earlier run of the server (killed, crashed) left.
   if (const auto swept = processes_->sweep_orphans(); swept.records > 0) {
     log->warn("found {} child process record(s) of an earlier run; ended {} group(s) still alive",
               swept.records, swept.ended);
   }
   if (auto status = plugins_->start(); !status.ok()) {
+    previews_.reset();
     runs_.reset();
     llm_.reset();
     api_.reset();
@@ -102,11 +113,25 @@ sdk::Status Application::start() {
   }
   if (auto status = check_schema(); !status.ok()) {
     plugins_->stop();
+    previews_.reset();
     runs_.reset();
     llm_.reset();
     api_.reset();
     return status;
   }
+  // The preview origin listens before the API does, so every preview url the API hands out works.
+  proxy_ = std::make_unique<previews::PreviewProxy>(previews::PreviewProxy::Dependencies{
+      &config_.previews, previews_.get(), api_->preview_grant_key(), &clock_, &metrics_});
+  if (auto status = proxy_->start(); !status.ok()) {
+    proxy_.reset();
+    plugins_->stop();
+    previews_.reset();
+    runs_.reset();
+    llm_.reset();
+    api_.reset();
+    return status;
+  }
+  previews_->set_proxy_port(proxy_->port());
   router_ = build_router();
   server_ = std::make_unique<http::Server>(config_.server, config_.environment, router_, metrics_,
                                            http::ServerOptions{.access_log = config_.log.access_log});
@@ -114,13 +139,16 @@ sdk::Status Application::start() {
   if (auto status = server_->start(); !status.ok()) {
     server_.reset();
     router_.reset();
+    proxy_.reset();
     plugins_->stop();
+    previews_.reset();
     runs_.reset();
     llm_.reset();
     api_.reset();
     return status;
   }
   runs_->start();
+  previews_->start();
   if (config_.plugins.watch) {
     watcher_ = std::make_unique<PluginWatcher>(
         *plugins_, std::chrono::seconds(1),
@@ -159,12 +187,16 @@ void Application::stop() {
     core::keep_until_exit(std::move(server_));
   }
   router_.reset();
+  log->info("stopping: ending previews");
+  proxy_.reset();
+  previews_->stop();
   if (unfinished_.empty()) {
     log->info("stopping: unloading plugins");
     plugins_->stop();
     processes_->shutdown();  // children of generations that stayed PINNED
     // Every plugin waited for its own background tasks when it was unloaded; what is left has no owner.
     unfinished_ = tasks_->stop(std::chrono::steady_clock::now());
+    previews_.reset();
     runs_.reset();
     llm_.reset();
     api_.reset();
@@ -178,6 +210,7 @@ void Application::stop() {
   log->error("stopping: {} call(s) still running; the plugins they use stay loaded", unfinished_.size());
   plugins_->stop(std::chrono::milliseconds::zero());
   processes_->shutdown();  // a call waiting on a child returns once its group is gone
+  core::keep_until_exit(std::move(previews_));
   core::keep_until_exit(std::move(runs_));
   core::keep_until_exit(std::move(llm_));
   core::keep_until_exit(std::move(api_));

@@ -28,6 +28,8 @@
 #include "metrics/registry.hpp"
 #include "outbound_http/service.hpp"
 #include "plugins/plugin_manager.hpp"
+#include "previews/manager.hpp"
+#include "previews/proxy.hpp"
 #include "runs/engine.hpp"
 
 namespace samokoder::api {
@@ -83,6 +85,10 @@ class Application {
   llm::LlmGateway* llm() noexcept { return llm_.get(); }
   // The run orchestrator; nullptr before start() and after stop().
   runs::RunEngine* runs() noexcept { return runs_.get(); }
+  // Live previews; nullptr before start() and after stop().
+  previews::PreviewManager* previews() noexcept { return previews_.get(); }
+  // The preview origin's port (previews.listen); 0 before start().
+  std::uint16_t preview_port() const noexcept { return proxy_ ? proxy_->port() : 0; }
 
   // A lease on the storage backend that serves now (the first ACTIVE storage plugin in config order);
   // empty when there is none.
@@ -125,6 +131,10 @@ class Application {
   std::unique_ptr<llm::LlmGateway> llm_;
   // Drives runs through the agent plugins (created by start(), after the gateway it calls models with).
   std::unique_ptr<runs::RunEngine> runs_;
+  // Live previews (created by start()) and the proxy that serves them on their own origin (started
+  // before the API listens, stopped after it drained and before the plugins unload).
+  std::unique_ptr<previews::PreviewManager> previews_;
+  std::unique_ptr<previews::PreviewProxy> proxy_;
   std::shared_ptr<const http::Router> router_;
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<PluginWatcher> watcher_;      // only with "watch_plugins": true

@@ -98,6 +98,7 @@ std::vector<SettingChange> changed_settings(const config::Config& running, const
   // from the environment only then; one entry, since no part of it is applied live.
   SETTING("llm", llm, kRestart);
   SETTING("runs", runs, kRestart);
+  SETTING("previews", previews, kRestart);
   // Project routes keep it in their state from startup; moving it would strand every working copy.
   SETTING("workspace_root", workspace_root, kRestart);
 #undef SETTING

@@ -419,6 +419,46 @@ void read_runs(Reader& r, const json& node, RunsConfig& out) {
   }
 }
 
+void read_previews(Reader& r, const json& node, PreviewsConfig& out) {
+  const std::string path = "/previews";
+  if (!r.object(node, path)) return;
+  r.reject_unknown(node, path,
+                   {"runners", "listen", "public_url", "proxy_threads", "port_first", "port_last",
+                    "max_per_user", "max_total", "idle_stop_seconds", "ttl_seconds", "debounce_ms",
+                    "grant_ttl_seconds", "max_body_bytes", "upstream_timeout_ms"});
+  r.string_list(node, path, "runners", out.runners);
+  for (std::size_t i = 0; i < out.runners.size(); ++i) {
+    if (!out.runners[i].starts_with("preview."))
+      r.error(path + "/runners/" + std::to_string(i), "must name a preview plugin id (\"preview.<name>\")");
+  }
+  if (const auto it = node.find("listen"); it != node.end()) {
+    if (!it->is_string()) {
+      r.error(path + "/listen", "expected \"HOST:PORT\", found " + describe(*it));
+    } else if (auto parsed = parse_listen_address(it->get<std::string>()); parsed.ok()) {
+      out.listen = *parsed;
+    } else {
+      r.error(path + "/listen", parsed.status().message());
+    }
+  }
+  r.string(node, path, "public_url", out.public_url);
+  if (!(out.public_url.starts_with("http://") || out.public_url.starts_with("https://")) ||
+      out.public_url.find("{project}") == std::string::npos) {
+    r.error(path + "/public_url", "must be an http(s) URL containing {project}");
+  }
+  r.integer(node, path, "proxy_threads", out.proxy_threads, 1, 64);
+  r.integer(node, path, "port_first", out.port_first, 1024, 65535);
+  r.integer(node, path, "port_last", out.port_last, 1024, 65535);
+  if (out.port_last < out.port_first) r.error(path + "/port_last", "must not be below port_first");
+  r.integer(node, path, "max_per_user", out.max_per_user, 1, 10000);
+  r.integer(node, path, "max_total", out.max_total, 1, 100000);
+  r.integer(node, path, "idle_stop_seconds", out.idle_stop_seconds, 0, 365LL * 24 * 3600);
+  r.integer(node, path, "ttl_seconds", out.ttl_seconds, 0, 365LL * 24 * 3600);
+  r.integer(node, path, "debounce_ms", out.debounce_ms, 0, 60000);
+  r.integer(node, path, "grant_ttl_seconds", out.grant_ttl_seconds, 60, 30LL * 24 * 3600);
+  r.integer(node, path, "max_body_bytes", out.max_body_bytes, 1024, 1ULL << 34);
+  r.integer(node, path, "upstream_timeout_ms", out.upstream_timeout_ms, 100, 24LL * 3600 * 1000);
+}
+
 // "http://host[:port][/path]" or https: what a provider's base_url may be. Credentials, a query or a
 // fragment have no place there (a key goes in a key variable, where it is never logged).
 bool plausible_base_url(std::string_view url) {
@@ -680,7 +720,7 @@ sdk::Result<Config> parse_config(const json& document,
   r.reject_unknown(effective, "",
                    {"$schema", "environment", "server", "log", "plugin_dir", "runtime_dir",
                     "drain_timeout_ms", "watch_plugins", "plugins", "security", "housekeeping", "limits",
-                    "http_client", "processes", "llm", "runs", "workspace_root"});
+                    "http_client", "processes", "llm", "runs", "previews", "workspace_root"});
   std::string environment_name = "development";
   r.string(effective, "", "environment", environment_name, {"development", "production"});
   config.environment =
@@ -701,6 +741,9 @@ sdk::Result<Config> parse_config(const json& document,
     read_processes(r, *it, config.processes);
   }
   if (const auto it = effective.find("runs"); it != effective.end()) read_runs(r, *it, config.runs);
+  if (const auto it = effective.find("previews"); it != effective.end()) {
+    read_previews(r, *it, config.previews);
+  }
   {
     static const json kNoLlmSection = json::object();
     const auto it = effective.find("llm");
@@ -764,7 +807,18 @@ std::vector<PluginEntry> default_plugins() {
   PluginEntry anthropic;
   anthropic.id = "llm.anthropic";
   anthropic.file = "llm_anthropic.so";
-  return {sqlite, postgres, local, apitoken, openai, anthropic};
+  // Previews: the sandboxed runner first; the unsandboxed one only when ops enable it knowingly.
+  PluginEntry sandbox;
+  sandbox.id = "preview.sandbox";
+  sandbox.file = "preview_sandbox.so";
+  PluginEntry process;
+  process.id = "preview.process";
+  process.file = "preview_process.so";
+  process.enabled = false;
+  PluginEntry static_files;
+  static_files.id = "preview.static";
+  static_files.file = "preview_static.so";
+  return {sqlite, postgres, local, apitoken, openai, anthropic, sandbox, process, static_files};
 }
 
 void select_postgres_storage(std::vector<PluginEntry>& plugins) {

@@ -25,6 +25,7 @@ struct ListenAddress {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;  // 0 picks a free port
   std::string to_string() const;
+  friend bool operator==(const ListenAddress&, const ListenAddress&) = default;
 };
 
 // One bounded pool of threads for blocking handlers (see http/work_pool.hpp).
@@ -248,6 +249,35 @@ LlmConfig default_llm_config();
 
 enum class Environment { kDevelopment, kProduction };
 
+// Live previews (kernel/previews, docs/ops.md "Previews"): which runners, the proxy's listener and
+// origin, and the limits around them.
+struct PreviewsConfig {
+  // Preview runner plugin ids in order of preference: the first that knows how to run a workspace
+  // runs it (a runner that finds nothing it can run passes the workspace on to the next).
+  std::vector<std::string> runners = {"preview.sandbox", "preview.static"};
+  // The proxy's own listener: previews are served from an origin other than the API's. Port 0 picks
+  // a free port (tests).
+  ListenAddress listen{"127.0.0.1", 8081};
+  // The origin a browser reaches a preview at; "{project}" becomes the project id and "{port}" the
+  // listener's port. Each project gets a host name of its own, p-<id>.<domain>, so one preview's
+  // scripts cannot read another's cookies or storage; *.localhost resolves to loopback in browsers.
+  std::string public_url = "http://p-{project}.localhost:{port}";
+  std::uint32_t proxy_threads = 2;
+  // Loopback ports handed to previews (PORT); never two previews the same one.
+  std::uint16_t port_first = 20000;
+  std::uint16_t port_last = 29999;
+  std::uint32_t max_per_user = 3;   // running or starting, per owner
+  std::uint32_t max_total = 32;     // on this node
+  std::uint32_t idle_stop_seconds = 1800;  // no proxied request for this long stops a preview; 0: never
+  std::uint32_t ttl_seconds = 4 * 3600;    // a preview ends this long after it started; 0: never
+  std::uint32_t debounce_ms = 300;         // file changes closer together reach the runner as one
+  std::uint32_t grant_ttl_seconds = 12 * 3600;  // how long the preview cookie a browser gets is good for
+  std::uint64_t max_body_bytes = 32ULL * 1024 * 1024;  // a proxied request body
+  std::uint32_t upstream_timeout_ms = 120000;  // for the app's response head
+
+  friend bool operator==(const PreviewsConfig&, const PreviewsConfig&) = default;
+};
+
 struct Config {
   Environment environment = Environment::kDevelopment;
   ServerConfig server;
@@ -260,6 +290,7 @@ struct Config {
   ProcessesConfig processes;
   LlmConfig llm = default_llm_config();
   RunsConfig runs;
+  PreviewsConfig previews;
   // Each project's working copy lives in <workspace_root>/<project id> (created 0700); relative paths
   // are relative to the working directory, like runtime_dir.
   std::filesystem::path workspace_root = "var/workspaces";
@@ -279,7 +310,8 @@ sdk::Result<Config> load_config_file(const std::filesystem::path& path,
 
 // The plugins of a config without a "plugins" key: storage.sqlite (required, ./var/samokoder.db),
 // storage.postgres (disabled until SAMOKODER_DATABASE_URL is set), auth.local (required: password
-// sign-in) and auth.apitoken (personal access tokens).
+// sign-in), auth.apitoken (personal access tokens), llm.openai and llm.anthropic, and the preview
+// runners preview.sandbox, preview.process (disabled: it does not contain the app) and preview.static.
 std::vector<PluginEntry> default_plugins();
 
 // What SAMOKODER_DATABASE_URL does: storage.postgres becomes the one enabled storage plugin (added

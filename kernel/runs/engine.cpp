@@ -148,7 +148,7 @@ struct RunEngine::Impl {
   Impl(Dependencies d)
       : deps(std::move(d)),
         config(deps.config.runs),
-        workspaces(deps.config.workspace_root),
+        workspaces(deps.config.workspace_root, deps.workspace_changed),
         hub(
             [this](const std::string& owner, const std::string& run, std::int64_t after,
                    std::uint32_t limit) {

@@ -38,6 +38,7 @@
 #include <samokoder/sdk/status.hpp>
 #include <samokoder/sdk/storage/run_store.hpp>
 
+#include "api/workspace.hpp"
 #include "config/config.hpp"
 #include "core/clock.hpp"
 #include "llm/gateway.hpp"
@@ -84,6 +85,8 @@ class RunEngine {
     metrics::Registry& metrics;
     const core::Clock& clock;
     std::string node_id;  // unique per process among the nodes sharing the database
+    // Told of every workspace file a step writes or deletes (live previews follow them).
+    api::Workspaces::Observer workspace_changed;
   };
 
   explicit RunEngine(Dependencies dependencies);

@@ -35,6 +35,8 @@ inline constexpr std::size_t kMaxSealedPlaintextBytes = 1024 * 1024;
 
 inline constexpr std::string_view kJwtKeyLabel = "samokoder/jwt/v1";
 inline constexpr std::string_view kAeadKeyLabel = "samokoder/aead/v1";
+// Signs the grants that let a browser into one preview (kernel/previews/grant.hpp).
+inline constexpr std::string_view kPreviewGrantKeyLabel = "samokoder/preview-grant/v1";
 
 // HKDF-SHA256 (extract then expand). `length` is 1..8160 (255 * 32). kInternal if OpenSSL fails.
 sdk::Result<std::string> hkdf_sha256(std::string_view ikm, std::string_view salt, std::string_view info,

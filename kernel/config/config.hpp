@@ -256,7 +256,7 @@ struct PreviewsConfig {
   // runs it (a runner that finds nothing it can run passes the workspace on to the next).
   std::vector<std::string> runners = {"preview.sandbox", "preview.static"};
   // The proxy's own listener: previews are served from an origin other than the API's. Port 0 picks
-  // a free port (tests).
+  // a free port, and so does a server whose own server.listen port is 0 (tests, embedded use).
   ListenAddress listen{"127.0.0.1", 8081};
   // The origin a browser reaches a preview at; "{project}" becomes the project id and "{port}" the
   // listener's port. Each project gets a host name of its own, p-<id>.<domain>, so one preview's

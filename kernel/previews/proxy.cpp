@@ -264,6 +264,7 @@ struct PreviewProxy::Impl {
         manager(*d.manager),
         grant_key(std::move(d.grant_key)),
         clock(*d.clock),
+        any_port(d.any_port),
         requests(d.metrics->counter("samokoder_preview_proxy_requests_total", "Requests the preview proxy answered")),
         upgrades(d.metrics->counter("samokoder_preview_proxy_websockets_total",
                                     "WebSocket upgrades the preview proxy tunnelled")),
@@ -276,6 +277,7 @@ struct PreviewProxy::Impl {
   PreviewManager& manager;
   const std::string grant_key;
   const core::Clock& clock;
+  const bool any_port;
   metrics::Counter& requests;
   metrics::Counter& upgrades;
   metrics::Counter& refused;
@@ -707,7 +709,7 @@ sdk::Status PreviewProxy::start() {
   beast::error_code ec;
   const auto address = asio::ip::make_address(impl.settings.listen.host, ec);
   if (ec) return sdk::Status::invalid_argument("previews.listen: bad address " + impl.settings.listen.host);
-  const tcp::endpoint endpoint(address, impl.settings.listen.port);
+  const tcp::endpoint endpoint(address, impl.any_port ? 0 : impl.settings.listen.port);
   impl.acceptor.emplace(impl.io);
   impl.acceptor->open(endpoint.protocol(), ec);
   if (!ec) impl.acceptor->set_option(asio::socket_base::reuse_address(true), ec);

@@ -52,6 +52,9 @@ class PreviewProxy {
     std::string grant_key;
     const core::Clock* clock = nullptr;
     metrics::Registry* metrics = nullptr;
+    // A server on a free port (tests, embedded use) puts its preview origin on a free port too, so two
+    // such servers on one machine never fight over previews.listen.
+    bool any_port = false;
   };
 
   explicit PreviewProxy(Dependencies dependencies);

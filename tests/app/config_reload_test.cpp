@@ -55,9 +55,11 @@ std::vector<json> candidates(const Leaf& leaf) {
   // A role's chain names configured providers (openai and anthropic are built in).
   if (leaf.path.starts_with("llm.roles.")) return {json::array({"anthropic/claude-sonnet-4-5"})};
   if (leaf.path == "runs.pipeline") return {json::array({"agent.example"})};
+  if (leaf.path == "previews.runners") return {json::array({"preview.example"})};
+  if (leaf.path == "previews.public_url") return {"https://p-{project}.preview.example"};
   if (type == "array") return {json::array({"https://example.com"})};
   if (leaf.path.ends_with(".base_url")) return {"http://127.0.0.1:9/v1"};
-  if (leaf.path == "server.listen") return {"127.0.0.1:9"};
+  if (leaf.path == "server.listen" || leaf.path == "previews.listen") return {"127.0.0.1:9"};
   return {"changed/by/the/test"};
 }
 

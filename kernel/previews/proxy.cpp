@@ -493,9 +493,8 @@ struct PreviewProxy::Impl {
   // `upstream_reusable` says afterwards whether the app's connection may carry the next request.
   template <typename Stream>
   awaitable<Relay> relay(beast::tcp_stream& client, Stream& up, beast::flat_buffer& up_buffer, Request& request,
-                         bool& upstream_reusable) {
+                         bool client_keep_alive, bool& upstream_reusable) {
     upstream_reusable = false;
-    const bool client_keep_alive = request.keep_alive();
     request.version(11);
     request.keep_alive(true);
     request.prepare_payload();
@@ -650,12 +649,15 @@ struct PreviewProxy::Impl {
         break;
       }
       Request request = parser.release();
+      // Read before admit() strips the client's Connection header.
+      const bool client_keep_alive = request.keep_alive();
       Admission admission = admit(request, peer);
       if (!admission.answer && !admission.endpoint.directory.empty()) {
         admission.answer = static_file(request, admission.endpoint.directory);
       }
       if (admission.answer) {
-        const bool keep = admission.answer->keep_alive();
+        const bool keep = client_keep_alive && admission.answer->keep_alive();
+        admission.answer->keep_alive(keep);
         auto [wec, written] = co_await bhttp::async_write(client, *admission.answer, kTuple);
         if (wec || !keep) break;
         continue;
@@ -676,8 +678,9 @@ struct PreviewProxy::Impl {
         }
         // A failed relay sent the client nothing and left the request as it was: it can go again.
         bool reusable = false;
-        outcome = upstream.tcp ? co_await relay(client, *upstream.tcp, upstream.buffer, request, reusable)
-                               : co_await relay(client, *upstream.local, upstream.buffer, request, reusable);
+        outcome = upstream.tcp
+                      ? co_await relay(client, *upstream.tcp, upstream.buffer, request, client_keep_alive, reusable)
+                      : co_await relay(client, *upstream.local, upstream.buffer, request, client_keep_alive, reusable);
         if (!reusable) upstream.reset();
         if (!reused) break;
       }

@@ -39,6 +39,13 @@ std::string fingerprint(const std::vector<std::optional<std::string>>& parts) {
   return out.str();
 }
 
+std::string stamp_of(const std::vector<std::string>& files) {
+  std::vector<std::optional<std::string>> parts;
+  for (const auto& file : files)
+    parts.push_back(read_file(file));
+  return fingerprint(parts);
+}
+
 bool stamp_matches(const fs::path& path, const std::string& stamp) {
   const auto kept = read_file(path);
   return kept && *kept == stamp;
@@ -53,7 +60,16 @@ std::string directory_of(const std::string& program) {
 std::vector<std::pair<std::string, std::string>> environment(const sdk::PreviewSpec& spec,
                                                              std::vector<std::string> path_first) {
   std::string path;
-  for (const char* dir : {"/usr/local/bin", "/usr/bin", "/bin"})
+  static constexpr std::string_view kSystem[] = {"/usr/local/bin", "/usr/bin", "/bin"};
+  // A configured node or npm outside the system directories goes first; inside them, the system
+  // order stays as it is.
+  path_first.erase(std::remove_if(path_first.begin(), path_first.end(),
+                                  [](const std::string& dir) {
+                                    return std::find(std::begin(kSystem), std::end(kSystem), dir) !=
+                                           std::end(kSystem);
+                                  }),
+                   path_first.end());
+  for (const auto dir : kSystem)
     path_first.emplace_back(dir);
   std::vector<std::string> seen;
   for (const auto& dir : path_first) {
@@ -126,7 +142,8 @@ sdk::Result<Plan> npm_plan(const sdk::PreviewSpec& spec, const RunnerOptions& op
       spec, {(ws / "node_modules" / ".bin").string(), directory_of(options.node), directory_of(options.npm)});
   if (has_entries(manifest, "dependencies") || has_entries(manifest, "devDependencies")) {
     plan.stamp_path = (ws / "node_modules" / ".samokoder-install").string();
-    plan.stamp = fingerprint({text, read_file(ws / "package-lock.json")});
+    plan.stamp_inputs = {(ws / "package.json").string(), (ws / "package-lock.json").string()};
+    plan.stamp = stamp_of(plan.stamp_inputs);
     std::error_code ec;
     if (force_install || !fs::is_directory(ws / "node_modules", ec) ||
         !stamp_matches(plan.stamp_path, plan.stamp))
@@ -155,7 +172,8 @@ std::optional<Plan> python_plan(const sdk::PreviewSpec& spec, const RunnerOption
     const fs::path venv = ws / ".venv";
     const std::string venv_python = (venv / "bin" / "python3").string();
     plan.stamp_path = (venv / ".samokoder-install").string();
-    plan.stamp = fingerprint({requirements});
+    plan.stamp_inputs = {(ws / "requirements.txt").string()};
+    plan.stamp = stamp_of(plan.stamp_inputs);
     std::error_code ec;
     const bool have_venv = fs::exists(venv_python, ec);
     if (!have_venv) plan.install.push_back({options.python, "-m", "venv", "--system-site-packages", ".venv"});
@@ -243,8 +261,9 @@ sdk::Result<Plan> detect(const sdk::PreviewSpec& spec, const RunnerOptions& opti
 
 bool write_stamp(const Plan& plan) {
   if (plan.stamp_path.empty()) return true;
+  // Read again now: the install itself writes package-lock.json.
   std::ofstream out(plan.stamp_path, std::ios::binary | std::ios::trunc);
-  out << plan.stamp;
+  out << stamp_of(plan.stamp_inputs);
   return static_cast<bool>(out);
 }
 

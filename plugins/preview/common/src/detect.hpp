@@ -20,8 +20,9 @@ struct Plan {
   std::vector<std::vector<std::string>> install;  // argv of each install step, in order; often none
   // Written after every install step succeeded, so an unchanged manifest is not installed again.
   std::string stamp_path;
-  std::string stamp;
-  std::vector<std::string> app;                                  // argv of the app
+  std::string stamp;                      // of the manifests as they were when the plan was made
+  std::vector<std::string> stamp_inputs;  // the manifests, read again when the stamp is written
+  std::vector<std::string> app;           // argv of the app
   std::vector<std::pair<std::string, std::string>> environment;  // complete, for install and app
   bool reloads_itself = false;  // a dev server that watches the files (files_changed does nothing)
 };

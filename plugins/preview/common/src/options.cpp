@@ -16,7 +16,8 @@ sdk::Status wrong(const std::string& key, const std::string& expected) {
 // nlohmann keeps 5 and 5.0 apart, so "a whole number" is checked on the type, not the value.
 sdk::Result<std::uint64_t> whole(const nlohmann::json& value, const std::string& key, std::uint64_t min,
                                  std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) {
-  if (!value.is_number_integer() || (value.is_number_integer() && !value.is_number_unsigned()))
+  // A value built in C++ from an int is a signed integer even when positive; parsed text is unsigned.
+  if (!value.is_number_integer() || (!value.is_number_unsigned() && value.get<std::int64_t>() < 0))
     return wrong(key, "a whole number from " + std::to_string(min));
   const auto n = value.get<std::uint64_t>();
   if (n < min || n > max)

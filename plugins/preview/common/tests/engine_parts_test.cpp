@@ -1,13 +1,20 @@
-// The runner engine's parts on their own: LogRing, parse_runner_options, detect().
+// The runner engine's parts on their own: LogRing, parse_runner_options, detect(), the readiness probe.
+#include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "detect.hpp"
 #include "log_ring.hpp"
+#include "probe.hpp"
 
 namespace samokoder::preview_common {
 namespace {
@@ -177,6 +184,91 @@ TEST_F(DetectTest, NothingToRunIsNotFound) {
   EXPECT_EQ(plan.status().code(), sdk::StatusCode::kNotFound);
   write("package.json", "{not json");
   EXPECT_EQ(internal::detect(spec_, options_, false).status().code(), sdk::StatusCode::kInvalidArgument);
+}
+
+// A listening Unix socket whose one connection gets `answer` (or nothing, holding the connection open,
+// when empty).
+class UnixServer {
+ public:
+  UnixServer(const fs::path& path, std::string answer) : path_(path) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    EXPECT_EQ(::listen(fd_, 4), 0);
+    thread_ = std::thread([this, answer = std::move(answer)] {
+      const int client = ::accept(fd_, nullptr, nullptr);
+      if (client < 0) return;
+      char buffer[1024];
+      (void)::recv(client, buffer, sizeof(buffer), 0);
+      if (!answer.empty()) (void)::send(client, answer.data(), answer.size(), MSG_NOSIGNAL);
+      std::this_thread::sleep_for(std::chrono::milliseconds(answer.empty() ? 500 : 0));
+      ::close(client);
+    });
+  }
+  ~UnixServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+    fs::remove(path_);
+  }
+  UnixServer(const UnixServer&) = delete;
+  UnixServer& operator=(const UnixServer&) = delete;
+
+ private:
+  fs::path path_;
+  int fd_ = -1;
+  std::thread thread_;
+};
+
+fs::path socket_path(const char* name) {
+  return fs::temp_directory_path() / ("samokoder-probe-" + std::to_string(::getpid()) + "-" + name + ".sock");
+}
+
+TEST(Probe, AnyStatusLineOnAUnixSocketMeansReady) {
+  const auto path = socket_path("ready");
+  UnixServer server(path, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+  sdk::PreviewEndpoint endpoint;
+  endpoint.socket_path = path.string();
+  EXPECT_TRUE(internal::http_answers(endpoint, std::chrono::milliseconds(1000)));
+}
+
+TEST(Probe, SilenceOrSomethingElseIsNotReady) {
+  const auto silent = socket_path("silent");
+  {
+    UnixServer server(silent, "");
+    sdk::PreviewEndpoint endpoint;
+    endpoint.socket_path = silent.string();
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(internal::http_answers(endpoint, std::chrono::milliseconds(200)));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(450));
+  }
+  const auto garbage = socket_path("garbage");
+  {
+    UnixServer server(garbage, "SSH-2.0-OpenSSH_9.2\r\n");
+    sdk::PreviewEndpoint endpoint;
+    endpoint.socket_path = garbage.string();
+    EXPECT_FALSE(internal::http_answers(endpoint, std::chrono::milliseconds(1000)));
+  }
+  sdk::PreviewEndpoint nobody;
+  nobody.socket_path = socket_path("nobody").string();
+  EXPECT_FALSE(internal::http_answers(nobody, std::chrono::milliseconds(200)));
+}
+
+TEST(Probe, RefusedTcpPortIsNotReady) {
+  // Bind a port and do not listen on it: connecting is refused at once.
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  sdk::PreviewEndpoint endpoint;
+  endpoint.port = ntohs(address.sin_port);
+  EXPECT_FALSE(internal::http_answers(endpoint, std::chrono::milliseconds(1000)));
+  ::close(fd);
 }
 
 }  // namespace

@@ -130,7 +130,7 @@ class EngineRunner::Engine {
   void shutdown() noexcept;
 
  private:
-  enum class Action { kNone, kRedetect, kInstall, kLaunch, kProbe, kDisarm };
+  enum class Action { kNone, kRedetect, kInstall, kLaunch, kProbe };
 
   void tick(const std::shared_ptr<Preview>& p);
   void reap(const std::shared_ptr<Preview>& p);
@@ -387,13 +387,16 @@ void EngineRunner::Engine::tick(const std::shared_ptr<Preview>& p) {
   std::shared_ptr<sdk::ChildProcess> terminate;
   std::shared_ptr<sdk::ChildProcess> probed;
   sdk::PreviewEndpoint endpoint;
+  // Taken under the lock with the decision to stop ticking, so a files_changed() arriving just after it
+  // finds no timer and arms a new one rather than trusting this one.
+  std::optional<sdk::Scheduler::TimerId> cancel;
   {
     std::lock_guard lock(mutex_);
     const auto now = host->monotonic_now();
     if (p->stopping) {
       if (!p->child) {
         retiring_.erase(std::remove(retiring_.begin(), retiring_.end(), p), retiring_.end());
-        action = Action::kDisarm;
+        cancel = std::exchange(p->timer, std::nullopt);
       }
     } else {
       if (p->restart_pending && p->phase != Phase::kPending && p->phase != Phase::kInstalling &&
@@ -439,7 +442,7 @@ void EngineRunner::Engine::tick(const std::shared_ptr<Preview>& p) {
           break;
         case Phase::kFailed:
         case Phase::kStopped:
-          if (!p->child && !p->restart_pending) action = Action::kDisarm;
+          if (!p->child && !p->restart_pending) cancel = std::exchange(p->timer, std::nullopt);
           break;
         default:
           break;
@@ -460,12 +463,10 @@ void EngineRunner::Engine::tick(const std::shared_ptr<Preview>& p) {
     case Action::kProbe:
       probe(p, endpoint, probed);
       break;
-    case Action::kDisarm:
-      disarm(p);
-      break;
     case Action::kNone:
       break;
   }
+  if (cancel) host->scheduler().cancel_timer(*cancel);
   publish();
 }
 

@@ -144,7 +144,10 @@ class EngineRunner::Engine {
   // Takes `p` out of service: it stops answering for its project and its child is terminated.
   // Returns the child to terminate outside the lock. Under mutex_.
   std::shared_ptr<sdk::ChildProcess> retire(const std::shared_ptr<Preview>& p);
-  void fail(Preview& p, const std::string& reason);     // under mutex_
+  void fail(Preview& p, const std::string& reason);  // under mutex_
+  // Turns a pending files_changed restart into one under way; returns the app to terminate outside the
+  // lock. Under mutex_.
+  std::shared_ptr<sdk::ChildProcess> begin_restart(Preview& p);
   void set_phase(Preview& p, Phase phase);              // under mutex_
   sdk::PreviewStatus snapshot(const Preview& p) const;  // under mutex_
   void publish();
@@ -169,6 +172,22 @@ void EngineRunner::Engine::fail(Preview& p, const std::string& reason) {
   p.detail = reason;
   if (!tail.empty()) p.detail += "\nlast log lines:\n" + tail;
   p.log->append_line("[preview] failed: " + reason);
+}
+
+std::shared_ptr<sdk::ChildProcess> EngineRunner::Engine::begin_restart(Preview& p) {
+  p.restart_pending = false;
+  p.redetect = true;
+  p.restarts += 1;
+  count("restarts_total", "files_changed");
+  if (p.phase == Phase::kFailed || p.phase == Phase::kStopped) p.crashes.clear();
+  p.log->append_line("[preview] files changed: restarting the app");
+  p.detail = "restarting after files changed";
+  if (!p.child) {
+    set_phase(p, Phase::kPending);
+    return nullptr;
+  }
+  set_phase(p, Phase::kRestarting);
+  return p.child->process;
 }
 
 void EngineRunner::Engine::count(std::string_view name, std::string_view reason) {
@@ -366,6 +385,7 @@ sdk::Result<sdk::PreviewLog> EngineRunner::Engine::logs(std::string_view project
 sdk::Status EngineRunner::Engine::files_changed(std::string_view project_id,
                                                 const std::vector<std::string>& paths) {
   std::shared_ptr<Preview> p;
+  std::shared_ptr<sdk::ChildProcess> terminate;
   {
     std::lock_guard lock(mutex_);
     auto it = previews_.find(project_id);
@@ -377,8 +397,13 @@ sdk::Status EngineRunner::Engine::files_changed(std::string_view project_id,
     if (p->plan.reloads_itself && !manifest && !idle) return {};
     p->restart_pending = true;  // coalesces: one restart however many calls arrive before it
     p->force_install = p->force_install || manifest;
+    // Nothing serves the old files any more: say `starting` from now on, not only from the next tick.
+    if (idle) terminate = begin_restart(*p);
   }
-  return arm(p);
+  if (terminate) terminate->terminate();
+  auto armed = arm(p);
+  publish();
+  return armed;
 }
 
 void EngineRunner::Engine::tick(const std::shared_ptr<Preview>& p) {
@@ -400,21 +425,8 @@ void EngineRunner::Engine::tick(const std::shared_ptr<Preview>& p) {
       }
     } else {
       if (p->restart_pending && p->phase != Phase::kPending && p->phase != Phase::kInstalling &&
-          p->phase != Phase::kRestarting) {
-        p->restart_pending = false;
-        p->redetect = true;
-        p->restarts += 1;
-        count("restarts_total", "files_changed");
-        if (p->phase == Phase::kFailed || p->phase == Phase::kStopped) p->crashes.clear();
-        p->log->append_line("[preview] files changed: restarting the app");
-        p->detail = "restarting after files changed";
-        if (p->child) {
-          terminate = p->child->process;
-          set_phase(*p, Phase::kRestarting);
-        } else {
-          set_phase(*p, Phase::kPending);
-        }
-      }
+          p->phase != Phase::kRestarting)
+        terminate = begin_restart(*p);
       switch (p->phase) {
         case Phase::kPending:
           if (p->predecessor && p->predecessor->child) break;  // its app still holds the port

@@ -401,6 +401,32 @@ TEST_F(ProcessRunnerTest, FilesChangedLeavesADevServerThatReloadsItself) {
   EXPECT_EQ(log_text("p-dev").find("files changed"), std::string::npos);
 }
 
+TEST_F(ProcessRunnerTest, FilesChangedStartsAFailedPreviewAgain) {
+  const auto ws = workspace("fixme");
+  write(ws, "main.py", "raise SystemExit('syntax of the day')\n");
+  ASSERT_TRUE(harness_.start(spec("p-fixme", ws)).ok());
+  ASSERT_TRUE(harness_.wait_for_state("p-fixme", PreviewState::kFailed, kUp));
+  write(ws, "main.py", python_server("'fixed'"));
+  ASSERT_TRUE(harness_.files_changed("p-fixme", {"main.py"}).ok());
+  sdk::PreviewStatus status;
+  ASSERT_TRUE(harness_.wait_for_state("p-fixme", PreviewState::kRunning, kUp, &status));
+  EXPECT_EQ(http_get(status.endpoint).body, "fixed");
+  EXPECT_EQ(status.restarts, 1u);
+}
+
+TEST_F(ProcessRunnerTest, AppIsStoppedWhenItsTtlPasses) {
+  const auto ws = workspace("ttl");
+  write(ws, "main.py", python_server("'short-lived'"));
+  auto s = spec("p-ttl", ws);
+  s.ttl = 2s;
+  const auto running = run(s);
+  sdk::PreviewStatus status;
+  ASSERT_TRUE(harness_.wait_for_state("p-ttl", PreviewState::kStopped, 10s, &status));
+  EXPECT_NE(status.detail.find("time to live"), std::string::npos) << status.detail;
+  EXPECT_EQ(status.restarts, 0u);
+  EXPECT_TRUE(eventually([&] { return process_gone(static_cast<int>(running.pid)); }, 5s));
+}
+
 TEST_F(ProcessRunnerTest, StopEndsTheWholeProcessGroupAndForgets) {
   const auto ws = workspace("group");
   write(ws, "main.py",

@@ -41,7 +41,7 @@ namespace samokoder::preview_common {
 // The engine's part of a runner plugin's config object (README.md of plugins/preview/process lists
 // the keys with their defaults).
 struct RunnerOptions {
-  std::string node = "/usr/bin/node";                 // its directory goes first on the child's PATH
+  std::string node = "/usr/bin/node";                 // its directory leads PATH unless a system one
   std::string npm = "/usr/bin/npm";                   // runs `install` and `run <script>`
   std::string python = "/usr/bin/python3";            // runs the app and creates the .venv
   std::chrono::milliseconds ready_timeout{60000};     // launch to the first HTTP answer

@@ -417,6 +417,12 @@ struct PreviewProxy::Impl {
     const std::string_view target(request.target().data(), request.target().size());
     auto path = decoded_path(target);
     if (!path) return own_page(request, bhttp::status::bad_request, "Bad path", "The path is malformed.", false);
+    // A path that names nothing a workspace may hold ("..", NUL, ...) is not found, never routed to the
+    // index.
+    if (!path->empty() &&
+        !security::normalize_relative_path(path->ends_with("/") ? path->substr(0, path->size() - 1) : *path).ok()) {
+      return own_page(request, bhttp::status::not_found, "Not found", "No such file in this preview.", false);
+    }
     std::vector<std::string> candidates;
     if (path->empty() || path->ends_with("/")) {
       candidates.push_back(*path + "index.html");
@@ -549,7 +555,8 @@ struct PreviewProxy::Impl {
           co_return Relay::kClose;  // the head is out: all we can do is cut the client off
         }
         response.body().size = chunk.size() - response.body().size;
-        response.body().data = chunk.data();
+        // An empty buffer must be null: a chunked serializer would frame it as a (terminating) empty chunk.
+        response.body().data = response.body().size == 0 ? nullptr : chunk.data();
         response.body().more = !parser.is_done();
       } else {
         response.body().data = nullptr;

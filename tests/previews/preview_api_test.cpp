@@ -157,12 +157,14 @@ class PreviewApiTest : public resources_test::ResourcesApiTest {
   // Waits until the preview is running; returns its document.
   json wait_running(const User& user, const std::string& project) {
     json last;
-    const bool running = testing::wait_until(std::chrono::seconds(40), [&] {
-      const auto got = get("/api/v1/projects/" + project + "/preview", user);
-      if (got.status != 200) return false;
-      last = got.json();
-      return last["state"] == "running" || last["state"] == "failed";
-    });
+    const bool running = testing::wait_until(
+        [&] {
+          const auto got = get("/api/v1/projects/" + project + "/preview", user);
+          if (got.status != 200) return false;
+          last = got.json();
+          return last["state"] == "running" || last["state"] == "failed";
+        },
+        std::chrono::seconds(40));
     EXPECT_TRUE(running) << last.dump();
     EXPECT_EQ(last["state"], "running") << last.dump();
     return last;
@@ -199,11 +201,13 @@ class PreviewApiTest : public resources_test::ResourcesApiTest {
   // Waits until GET `target` through the proxy answers `body`.
   void expect_body_soon(const std::string& project, const std::string& cookie, const std::string& body) {
     std::string last;
-    const bool seen = testing::wait_until(std::chrono::seconds(30), [&] {
-      const auto got = through_proxy(project, cookie, "/");
-      last = std::to_string(got.status) + " " + got.body;
-      return got.status == 200 && got.body == body;
-    });
+    const bool seen = testing::wait_until(
+        [&] {
+          const auto got = through_proxy(project, cookie, "/");
+          last = std::to_string(got.status) + " " + got.body;
+          return got.status == 200 && got.body == body;
+        },
+        std::chrono::seconds(30));
     EXPECT_TRUE(seen) << "last answer: " << last;
   }
 
@@ -417,7 +421,7 @@ TEST_F(PreviewApiTest, AForkBombIsBoundedAndTheServerKeepsServing) {
   };
   EXPECT_LE(count_sleepers(), 64);
   EXPECT_EQ(call(verb::delete_, "/api/v1/projects/" + project + "/preview", user).status, 204u);
-  EXPECT_TRUE(testing::wait_until(std::chrono::seconds(10), [&] { return count_sleepers() == 0; }))
+  EXPECT_TRUE(testing::wait_until([&] { return count_sleepers() == 0; }, std::chrono::seconds(10)))
       << count_sleepers() << " left";
 }
 

@@ -56,8 +56,9 @@ TEST(ConfigTest, EmptyObjectGivesDefaults) {
   EXPECT_EQ(config.server.max_body_bytes, 1024u * 1024u);
   EXPECT_EQ(config.plugins.drain_timeout_ms, 30000u);
   // Without a plugins list the kernel runs on the embedded SQLite backend with password sign-in,
-  // personal access tokens and the two model providers the built-in llm section names.
-  ASSERT_EQ(config.plugins.plugins.size(), 6u);
+  // personal access tokens, the two model providers the built-in llm section names, and the preview
+  // runners (the unsandboxed one off).
+  ASSERT_EQ(config.plugins.plugins.size(), 9u);
   EXPECT_EQ(config.plugins.plugins[0].id, "storage.sqlite");
   EXPECT_TRUE(config.plugins.plugins[0].enabled);
   EXPECT_TRUE(config.plugins.plugins[0].required);
@@ -73,6 +74,13 @@ TEST(ConfigTest, EmptyObjectGivesDefaults) {
     EXPECT_TRUE(config.plugins.plugins[i].enabled);
     EXPECT_FALSE(config.plugins.plugins[i].required) << "a server without a model still serves";
   }
+  EXPECT_EQ(config.plugins.plugins[6].id, "preview.sandbox");
+  EXPECT_TRUE(config.plugins.plugins[6].enabled);
+  EXPECT_EQ(config.plugins.plugins[7].id, "preview.process");
+  EXPECT_FALSE(config.plugins.plugins[7].enabled) << "running apps without isolation is opted into";
+  EXPECT_EQ(config.plugins.plugins[8].id, "preview.static");
+  EXPECT_EQ(config.previews.runners, (std::vector<std::string>{"preview.sandbox", "preview.static"}));
+  EXPECT_EQ(config.previews.listen.port, 8081);
 }
 
 TEST(ConfigTest, ShippedDefaultConfigMatchesTheEmbeddedDefaults) {

@@ -151,7 +151,8 @@ class EngineRunner::Engine {
   void set_phase(Preview& p, Phase phase);              // under mutex_
   sdk::PreviewStatus snapshot(const Preview& p) const;  // under mutex_
   void publish();
-  void count(std::string_view name, std::string_view reason);
+  void count_restart(std::string_view reason);  // "crash" or "files_changed"
+  void count_install_failure();
 
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Preview>, std::less<>> previews_;
@@ -178,7 +179,7 @@ std::shared_ptr<sdk::ChildProcess> EngineRunner::Engine::begin_restart(Preview& 
   p.restart_pending = false;
   p.redetect = true;
   p.restarts += 1;
-  count("restarts_total", "files_changed");
+  count_restart("files_changed");
   if (p.phase == Phase::kFailed || p.phase == Phase::kStopped) p.crashes.clear();
   p.log->append_line("[preview] files changed: restarting the app");
   p.detail = "restarting after files changed";
@@ -190,14 +191,12 @@ std::shared_ptr<sdk::ChildProcess> EngineRunner::Engine::begin_restart(Preview& 
   return p.child->process;
 }
 
-void EngineRunner::Engine::count(std::string_view name, std::string_view reason) {
-  if (reason.empty()) {
-    host->counter_add(name, {}, 1);
-    return;
-  }
+void EngineRunner::Engine::count_restart(std::string_view reason) {
   const std::array<sdk::MetricLabel, 1> labels = {sdk::MetricLabel{"reason", reason}};
-  host->counter_add(name, labels, 1);
+  host->counter_add("restarts_total", labels, 1);
 }
+
+void EngineRunner::Engine::count_install_failure() { host->counter_add("install_failures_total", {}, 1); }
 
 void EngineRunner::Engine::publish() {
   std::array<double, 4> counts{};  // starting, running, failed, stopped
@@ -509,7 +508,7 @@ void EngineRunner::Engine::child_ended(Preview& p, const Child& child, const sdk
     case Phase::kInstalling: {
       const std::string step = joined(p.plan.install[p.install_step]);
       if (!result.succeeded()) {
-        count("install_failures_total", "");
+        count_install_failure();
         fail(p, "installing dependencies failed: `" + step + "` " +
                     (result.timed_out
                          ? "took longer than " + std::to_string(options.install_timeout.count()) + " ms"
@@ -551,7 +550,7 @@ void EngineRunner::Engine::child_ended(Preview& p, const Child& child, const sdk
   }
   p.crashes.push_back(now);
   p.restarts += 1;
-  count("restarts_total", "crash");
+  count_restart("crash");
   auto backoff = options.restart_backoff;
   for (std::size_t i = 1; i < p.crashes.size() && backoff < options.restart_backoff_max; ++i)
     backoff *= 2;
@@ -628,7 +627,7 @@ void EngineRunner::Engine::start_child(const std::shared_ptr<Preview>& p, bool a
   if (!started.ok()) {
     if (launch.ok() && launch->cleanup) launch->cleanup();
     std::lock_guard lock(mutex_);
-    if (!app) count("install_failures_total", "");
+    if (!app) count_install_failure();
     if (!p->stopping) fail(*p, "cannot start `" + what + "`: " + started.status().to_string());
     return;
   }

@@ -425,6 +425,151 @@ TEST_F(PreviewApiTest, AForkBombIsBoundedAndTheServerKeepsServing) {
       << count_sleepers() << " left";
 }
 
+// A hostile app: it looks for the server's secrets, files, processes and API from inside the sandbox
+// and answers with what it found.
+constexpr const char* kSnoopingApp = R"PY(
+import glob, http.server, json, os, socket
+t = json.load(open("targets.json"))
+secret = t["secret"].encode()
+def readable(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read(1) is not None
+    except Exception:
+        return False
+def writable(path):
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+        return True
+    except Exception:
+        return False
+def connects(port):
+    s = socket.socket()
+    s.settimeout(1)
+    try:
+        s.connect(("127.0.0.1", port))
+        return True
+    except Exception:
+        return False
+    finally:
+        s.close()
+leaks = []
+for path in glob.glob("/proc/[0-9]*/environ") + glob.glob("/proc/[0-9]*/cmdline"):
+    try:
+        if secret in open(path, "rb").read():
+            leaks.append(path)
+    except Exception:
+        pass
+report = {
+    "ran": True,
+    "secret_in_environment": any(t["secret"] in v for v in os.environ.values()),
+    "secret_in_proc": leaks,
+    "processes_seen": len(glob.glob("/proc/[0-9]*")),
+    "database_readable": readable(t["database"]),
+    "other_workspace_visible": os.path.exists(t["other_workspace"]),
+    "wrote_outside": writable(t["outside_file"]),
+    "api_reachable": connects(t["api_port"]),
+    "proxy_reachable": connects(t["proxy_port"]),
+}
+body = json.dumps(report).encode()
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+)PY";
+
+TEST_F(PreviewApiTest, AnAppSeesNoneOfTheServersSecretsFilesProcessesOrApi) {
+  const std::string secret = "preview-secret-" + std::to_string(::getpid());
+  ::setenv("SAMOKODER_PREVIEW_TEST_SECRET", secret.c_str(), 1);
+  const User user = sign_up("snoop@example.com");
+  const std::string other = project_with(user, {{"index.html", "another project"}});
+  // A file of the host beside the workspaces: the app may write to what looks like its path, but only
+  // ever into its own private /tmp.
+  const std::filesystem::path outside = dir() / "outside.txt";
+  std::ofstream(outside) << "original";
+  const json targets = {{"secret", secret},
+                        {"database", database().string()},
+                        {"other_workspace", (workspace_root() / other).string()},
+                        {"outside_file", outside.string()},
+                        {"api_port", app_->port()},
+                        {"proxy_port", app_->preview_port()}};
+  const std::string project = project_with(user, {{"requirements.txt", "\n"},
+                                                  {"main.py", kSnoopingApp},
+                                                  {"targets.json", targets.dump()}});
+  ASSERT_EQ(start(user, project).status, 202u);
+  const std::string cookie = open_preview(wait_running(user, project));
+  const auto answer = through_proxy(project, cookie, "/");
+  ::unsetenv("SAMOKODER_PREVIEW_TEST_SECRET");
+  ASSERT_EQ(answer.status, 200u) << answer.body;
+  const json report = answer.json();
+  EXPECT_TRUE(report["ran"].get<bool>());
+  EXPECT_FALSE(report["secret_in_environment"].get<bool>());
+  EXPECT_TRUE(report["secret_in_proc"].empty()) << report.dump();
+  EXPECT_LT(report["processes_seen"].get<int>(), 10) << "it sees the host's processes: " << report.dump();
+  EXPECT_FALSE(report["database_readable"].get<bool>());
+  EXPECT_FALSE(report["other_workspace_visible"].get<bool>());
+  std::ifstream kept(outside);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "original");
+  EXPECT_FALSE(report["api_reachable"].get<bool>());
+  EXPECT_FALSE(report["proxy_reachable"].get<bool>());
+  // The server it could not touch keeps serving.
+  EXPECT_EQ(client_->get("/healthz").status, 200u);
+}
+
+TEST_F(PreviewApiTest, TheLogIsReadFromAnOffsetAndFollowedOverSse) {
+  const User user = sign_up("logs@example.com");
+  const std::string project = create_project(user, "chatty");
+  const auto started = start(
+      user, project,
+      R"JSON({"command": ["/usr/bin/python3", "-u", "-c",
+                          "import time\nfor i in range(1000):\n    print('line', i)\n    time.sleep(0.05)"]})JSON");
+  ASSERT_EQ(started.status, 202u) << started.body;
+  std::uint64_t offset = 0;
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        const auto log = get("/api/v1/projects/" + project + "/preview/logs", user);
+        if (log.status != 200) return false;
+        offset = log.json()["end_offset"].get<std::uint64_t>();
+        return log.json()["text"].get<std::string>().find("line 2\n") != std::string::npos;
+      },
+      std::chrono::seconds(20)));
+  const auto later = get("/api/v1/projects/" + project + "/preview/logs?after=" + std::to_string(offset), user);
+  ASSERT_EQ(later.status, 200u);
+  EXPECT_EQ(later.json()["text"].get<std::string>().find("line 0\n"), std::string::npos) << later.body;
+  EXPECT_EQ(get("/api/v1/projects/" + project + "/preview/logs?after=x", user).status, 400u);
+
+  // Followed: new lines arrive as `log` events whose ids are offsets.
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), app_->port()});
+  const std::string request = "GET /api/v1/projects/" + project + "/preview/logs?after=" + std::to_string(offset) +
+                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer " +
+                              user.token + "\r\n\r\n";
+  asio::write(socket, asio::buffer(request));
+  std::string received;
+  std::array<char, 4096> chunk{};
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  int events = 0;
+  while (events < 3 && std::chrono::steady_clock::now() < until) {
+    const std::size_t n = socket.read_some(asio::buffer(chunk));
+    received.append(chunk.data(), n);
+    events = 0;
+    for (auto at = received.find("event: log"); at != std::string::npos; at = received.find("event: log", at + 1))
+      ++events;
+  }
+  EXPECT_GE(events, 3) << received;
+  EXPECT_NE(received.find("text/event-stream"), std::string::npos);
+  EXPECT_NE(received.find("id: "), std::string::npos);
+  EXPECT_EQ(call(verb::delete_, "/api/v1/projects/" + project + "/preview", user).status, 204u);
+}
+
 TEST_F(PreviewApiTest, APreviewRecordedByAnEarlierProcessIsReconciledAsStopped) {
   const User user = sign_up("restart@example.com");
   const std::string project = project_with(user, {{"index.html", "x"}});

@@ -15,8 +15,8 @@
 // A workspace may have an observer (Observer): it hears of every file write_file and remove_file
 // changed, after the change, so a running preview can pick it up (previews::PreviewManager).
 //
-// Ownership: a plain value holding the root path and the observer. Thread-safety: all methods are safe to call
-// concurrently; concurrent writes to one file leave one of the contents in place (each write is an
+// Ownership: a plain value holding the root path and the observer. Thread-safety: all methods are safe to
+// call concurrently; concurrent writes to one file leave one of the contents in place (each write is an
 // atomic rename), and the caller (the files API) orders them against storage.
 #pragma once
 

@@ -120,9 +120,9 @@ sdk::Status Application::start() {
     return status;
   }
   // The preview origin listens before the API does, so every preview url the API hands out works.
-  proxy_ = std::make_unique<previews::PreviewProxy>(previews::PreviewProxy::Dependencies{
-      &config_.previews, previews_.get(), api_->preview_grant_key(), &clock_, &metrics_,
-      config_.server.listen.port == 0});
+  proxy_ = std::make_unique<previews::PreviewProxy>(
+      previews::PreviewProxy::Dependencies{&config_.previews, previews_.get(), api_->preview_grant_key(),
+                                           &clock_, &metrics_, config_.server.listen.port == 0});
   if (auto status = proxy_->start(); !status.ok()) {
     proxy_.reset();
     plugins_->stop();

@@ -266,14 +266,14 @@ struct PreviewsConfig {
   // Loopback ports handed to previews (PORT); never two previews the same one.
   std::uint16_t port_first = 20000;
   std::uint16_t port_last = 29999;
-  std::uint32_t max_per_user = 3;   // running or starting, per owner
-  std::uint32_t max_total = 32;     // on this node
-  std::uint32_t idle_stop_seconds = 1800;  // no proxied request for this long stops a preview; 0: never
-  std::uint32_t ttl_seconds = 4 * 3600;    // a preview ends this long after it started; 0: never
-  std::uint32_t debounce_ms = 300;         // file changes closer together reach the runner as one
+  std::uint32_t max_per_user = 3;               // running or starting, per owner
+  std::uint32_t max_total = 32;                 // on this node
+  std::uint32_t idle_stop_seconds = 1800;       // no proxied request for this long stops a preview; 0: never
+  std::uint32_t ttl_seconds = 4 * 3600;         // a preview ends this long after it started; 0: never
+  std::uint32_t debounce_ms = 300;              // file changes closer together reach the runner as one
   std::uint32_t grant_ttl_seconds = 12 * 3600;  // how long the preview cookie a browser gets is good for
   std::uint64_t max_body_bytes = 32ULL * 1024 * 1024;  // a proxied request body
-  std::uint32_t upstream_timeout_ms = 120000;  // for the app's response head
+  std::uint32_t upstream_timeout_ms = 120000;          // for the app's response head
 
   friend bool operator==(const PreviewsConfig&, const PreviewsConfig&) = default;
 };

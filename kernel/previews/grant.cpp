@@ -20,7 +20,8 @@ std::optional<std::string> mac(std::string_view key, std::string_view payload) {
 bool plain_field(std::string_view field) {
   if (field.empty() || field.size() > 64) return false;
   for (const char c : field) {
-    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
+    const bool ok =
+        (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
     if (!ok) return false;
   }
   return true;
@@ -38,13 +39,14 @@ std::string mint_grant(std::string_view key, std::string_view user_id, std::stri
   return payload + "." + *tag;
 }
 
-std::optional<std::string> verify_grant(std::string_view key, std::string_view grant, std::string_view project_id,
-                                        GrantClock::time_point now) {
+std::optional<std::string> verify_grant(std::string_view key, std::string_view grant,
+                                        std::string_view project_id, GrantClock::time_point now) {
   const auto last_dot = grant.rfind('.');
   if (last_dot == std::string_view::npos || grant.size() > 256) return std::nullopt;
   const std::string_view payload = grant.substr(0, last_dot);
   const auto expected = mac(key, payload);
-  if (!expected || !security::constant_time_equals(*expected, grant.substr(last_dot + 1))) return std::nullopt;
+  if (!expected || !security::constant_time_equals(*expected, grant.substr(last_dot + 1)))
+    return std::nullopt;
   const auto first = payload.find('.');
   const auto second = payload.find('.', first == std::string_view::npos ? first : first + 1);
   if (first == std::string_view::npos || second == std::string_view::npos) return std::nullopt;

@@ -25,7 +25,7 @@ std::string mint_grant(std::string_view key, std::string_view user_id, std::stri
 
 // The user the grant was minted for, when it is well formed, its MAC verifies, it names
 // `project_id` and it has not expired at `now`; nullopt otherwise.
-std::optional<std::string> verify_grant(std::string_view key, std::string_view grant, std::string_view project_id,
-                                        GrantClock::time_point now);
+std::optional<std::string> verify_grant(std::string_view key, std::string_view grant,
+                                        std::string_view project_id, GrantClock::time_point now);
 
 }  // namespace samokoder::previews

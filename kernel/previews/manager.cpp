@@ -1,11 +1,11 @@
 #include "previews/manager.hpp"
 
+#include <algorithm>
+#include <cerrno>
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
 
 #include <samokoder/sdk/storage.hpp>
 
@@ -54,7 +54,9 @@ bool port_free(std::uint16_t port) {
   return bound;
 }
 
-std::string host_of(std::string_view node_id) { return std::string(node_id.substr(0, node_id.find('/'))); }
+std::string host_of(std::string_view node_id) {
+  return std::string(node_id.substr(0, node_id.find('/')));
+}
 
 }  // namespace
 
@@ -81,7 +83,9 @@ PreviewManager::PreviewManager(Dependencies dependencies)
       node_id_(std::move(dependencies.node_id)),
       next_port_(settings_.port_first) {}
 
-PreviewManager::~PreviewManager() { stop(); }
+PreviewManager::~PreviewManager() {
+  stop();
+}
 
 void PreviewManager::start() {
   reconcile();
@@ -107,8 +111,10 @@ void PreviewManager::stop() {
     std::lock_guard lock(mutex_);
     followers.swap(followers_);
   }
-  for (const auto& follower : followers) follower->channel->close();
-  for (const auto& project : projects) end_preview(project, "shutdown", "the server stopped");
+  for (const auto& follower : followers)
+    follower->channel->close();
+  for (const auto& project : projects)
+    end_preview(project, "shutdown", "the server stopped");
 }
 
 void PreviewManager::reconcile() {
@@ -143,12 +149,14 @@ void PreviewManager::reconcile() {
                               .pid = 0,
                               .started_at = preview.started_at,
                               .expires_at = preview.expires_at};
-    auto written = storage_().call<sdk::Storage>(
-        [&](sdk::Storage& s) { return s.store<sdk::PreviewStore>().upsert_preview(preview.owner_id, update); });
+    auto written = storage_().call<sdk::Storage>([&](sdk::Storage& s) {
+      return s.store<sdk::PreviewStore>().upsert_preview(preview.owner_id, update);
+    });
     if (written.ok()) {
       log->info("previews: project {}: recorded as stopped (its server {} is gone)", preview.project_id,
                 preview.node_id);
-      metrics_.counter("samokoder_previews_ended_total", "Previews ended, by reason", {{"reason", "reconciled"}})
+      metrics_
+          .counter("samokoder_previews_ended_total", "Previews ended, by reason", {{"reason", "reconciled"}})
           .add(1);
     }
   }
@@ -195,12 +203,14 @@ void PreviewManager::persist(const std::string& owner_id, const std::string& pro
   auto written = storage_().call<sdk::Storage>(
       [&](sdk::Storage& s) { return s.store<sdk::PreviewStore>().upsert_preview(owner_id, update); });
   if (!written.ok() && written.status().code() != sdk::StatusCode::kNotFound) {
-    core::logger("previews")->warn("previews: project {}: recording state {} failed: {}", project_id, view.state,
-                                   written.status().message());
+    core::logger("previews")
+        ->warn("previews: project {}: recording state {} failed: {}", project_id, view.state,
+               written.status().message());
   }
 }
 
-sdk::Result<PreviewView> PreviewManager::start_preview(const std::string& owner_id, const std::string& project_id,
+sdk::Result<PreviewView> PreviewManager::start_preview(const std::string& owner_id,
+                                                       const std::string& project_id,
                                                        const StartRequest& request) {
   auto project = storage_().call<sdk::Storage>(
       [&](sdk::Storage& s) { return s.store<sdk::ProjectStore>().get_project(owner_id, project_id); });
@@ -251,7 +261,8 @@ sdk::Result<PreviewView> PreviewManager::start_preview(const std::string& owner_
                                              " previews running (previews.max_per_user); stop one first");
     }
     if (total >= settings_.max_total) {
-      return sdk::Status::resource_exhausted("this server runs as many previews as it may (previews.max_total)");
+      return sdk::Status::resource_exhausted(
+          "this server runs as many previews as it may (previews.max_total)");
     }
     auto allocated = allocate_port_locked();
     if (!allocated.ok()) return allocated.status();
@@ -302,7 +313,8 @@ sdk::Result<PreviewView> PreviewManager::start_preview(const std::string& owner_
       ports_in_use_.erase(port);
       if (!failure.ok()) return failure;
       std::string message = "no preview runner can run this workspace";
-      for (const auto& refusal : refusals) message += "; " + refusal;
+      for (const auto& refusal : refusals)
+        message += "; " + refusal;
       return sdk::Status::failed_precondition(message);
     }
     auto entry = std::make_unique<Entry>();
@@ -318,14 +330,16 @@ sdk::Result<PreviewView> PreviewManager::start_preview(const std::string& owner_
     entries_[project_id] = std::move(entry);
     publish_gauges_locked();
   }
-  metrics_.counter("samokoder_previews_started_total", "Previews started, by runner", {{"runner", chosen}}).add(1);
+  metrics_.counter("samokoder_previews_started_total", "Previews started, by runner", {{"runner", chosen}})
+      .add(1);
   // The ticker records every later change; this first record lets another node's GET see it at once.
   persist(owner_id, project_id, view);
   core::logger("previews")->info("previews: project {}: started by {} on port {}", project_id, chosen, port);
   return view;
 }
 
-sdk::Result<PreviewView> PreviewManager::get_preview(const std::string& owner_id, const std::string& project_id) {
+sdk::Result<PreviewView> PreviewManager::get_preview(const std::string& owner_id,
+                                                     const std::string& project_id) {
   {
     std::lock_guard lock(mutex_);
     const auto it = entries_.find(project_id);
@@ -349,7 +363,8 @@ sdk::Result<PreviewView> PreviewManager::get_preview(const std::string& owner_id
   return view;
 }
 
-void PreviewManager::end_preview(const std::string& project_id, std::string_view reason, const std::string& why) {
+void PreviewManager::end_preview(const std::string& project_id, std::string_view reason,
+                                 const std::string& why) {
   std::string runner;
   {
     std::lock_guard lock(mutex_);
@@ -361,8 +376,8 @@ void PreviewManager::end_preview(const std::string& project_id, std::string_view
     const sdk::Status stopped =
         lease.call<sdk::PreviewRunner>([&](sdk::PreviewRunner& r) { return r.stop(project_id); });
     if (!stopped.ok()) {
-      core::logger("previews")->warn("previews: project {}: {} could not stop it: {}", project_id, runner,
-                                     stopped.message());
+      core::logger("previews")
+          ->warn("previews: project {}: {} could not stop it: {}", project_id, runner, stopped.message());
     }
   }
   std::optional<PreviewView> view;
@@ -383,7 +398,9 @@ void PreviewManager::end_preview(const std::string& project_id, std::string_view
     view = view_locked(project_id, entry);
     publish_gauges_locked();
   }
-  metrics_.counter("samokoder_previews_ended_total", "Previews ended, by reason", {{"reason", std::string(reason)}})
+  metrics_
+      .counter("samokoder_previews_ended_total", "Previews ended, by reason",
+               {{"reason", std::string(reason)}})
       .add(1);
   core::logger("previews")->info("previews: project {}: stopped ({})", project_id, why);
   persist(owner, project_id, *view);
@@ -424,8 +441,8 @@ sdk::Result<sdk::PreviewLog> PreviewManager::logs(const std::string& owner_id, c
       [&](sdk::PreviewRunner& r) { return r.logs(project_id, after, max_bytes); });
 }
 
-void PreviewManager::follow_logs(const std::string& owner_id, const std::string& project_id, std::uint64_t after,
-                                 std::shared_ptr<http::StreamChannel> channel) {
+void PreviewManager::follow_logs(const std::string& owner_id, const std::string& project_id,
+                                 std::uint64_t after, std::shared_ptr<http::StreamChannel> channel) {
   auto follower = std::make_shared<Follower>(Follower{owner_id, project_id, after, std::move(channel)});
   {
     std::lock_guard lock(mutex_);
@@ -499,7 +516,8 @@ std::string PreviewManager::public_url(std::string_view project_id) const {
 
 void PreviewManager::publish_gauges_locked() {
   std::map<std::string, double> counts = {{"starting", 0}, {"running", 0}, {"stopped", 0}, {"failed", 0}};
-  for (const auto& [project, entry] : entries_) counts[std::string(state_name(entry->status.state))] += 1;
+  for (const auto& [project, entry] : entries_)
+    counts[std::string(state_name(entry->status.state))] += 1;
   for (const auto& [state, count] : counts) {
     metrics_.gauge("samokoder_previews", "Previews this node knows, by state", {{"state", state}}).set(count);
   }
@@ -559,8 +577,8 @@ void PreviewManager::tick() {
       const sdk::Status told = lease.call<sdk::PreviewRunner>(
           [&](sdk::PreviewRunner& r) { return r.files_changed(item.project, item.changed); });
       if (!told.ok()) {
-        core::logger("previews")->warn("previews: project {}: files_changed failed: {}", item.project,
-                                       told.message());
+        core::logger("previews")
+            ->warn("previews: project {}: files_changed failed: {}", item.project, told.message());
       }
     }
     sdk::Result<sdk::PreviewStatus> status =
@@ -578,7 +596,8 @@ void PreviewManager::tick() {
       } else if (status.status().code() == sdk::StatusCode::kNotFound || !lease) {
         // The runner's generation went away (reload, disable) and took the app with it.
         next.state = sdk::PreviewState::kStopped;
-        next.detail = "the runner " + item.runner + " no longer runs it (reloaded or disabled); start it again";
+        next.detail =
+            "the runner " + item.runner + " no longer runs it (reloaded or disabled); start it again";
       } else {
         continue;  // a failed status call: keep what we knew, ask again next tick
       }

@@ -1,9 +1,5 @@
 #include "previews/proxy.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <array>
 #include <optional>
 #include <string_view>
@@ -24,6 +20,9 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/logging.hpp"
 #include "http/uri.hpp"
@@ -74,13 +73,16 @@ template <typename Fields>
 std::vector<std::string_view> values_of(const Fields& fields, bhttp::field name) {
   std::vector<std::string_view> out;
   const auto [first, last] = fields.equal_range(name);
-  for (auto it = first; it != last; ++it) out.emplace_back(it->value().data(), it->value().size());
+  for (auto it = first; it != last; ++it)
+    out.emplace_back(it->value().data(), it->value().size());
   return out;
 }
 
 std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+    text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
+    text.remove_suffix(1);
   return text;
 }
 
@@ -103,7 +105,8 @@ Cookies split_cookies(const Request& request) {
       const auto eq = pair.find('=');
       const std::string_view name = trim(pair.substr(0, eq));
       if (name.starts_with("samokoder_")) {
-        if (name == kPreviewCookie && eq != std::string_view::npos) out.grant = std::string(trim(pair.substr(eq + 1)));
+        if (name == kPreviewCookie && eq != std::string_view::npos)
+          out.grant = std::string(trim(pair.substr(eq + 1)));
         continue;
       }
       if (!out.forwarded.empty()) out.forwarded += "; ";
@@ -129,7 +132,8 @@ std::optional<std::string> filter_set_cookie(std::string_view value) {
     const std::string_view part = rest.substr(0, semi);
     rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
     std::string lower(trim(part));
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : lower)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (!first && lower.starts_with("domain")) {
       first = false;
       continue;
@@ -153,13 +157,16 @@ void remove_hop_by_hop(bhttp::header<isRequest, Fields>& message, bool keep_upgr
       const auto comma = rest.find(',');
       std::string token(trim(rest.substr(0, comma)));
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      for (auto& c : token) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (!token.empty() && token != "close" && token != "keep-alive" && !(keep_upgrade && token == "upgrade")) {
+      for (auto& c : token)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (!token.empty() && token != "close" && token != "keep-alive" &&
+          !(keep_upgrade && token == "upgrade")) {
         listed.push_back(token);
       }
     }
   }
-  for (const auto& name : listed) message.erase(name);
+  for (const auto& name : listed)
+    message.erase(name);
   message.erase(bhttp::field::keep_alive);
   message.erase(bhttp::field::proxy_connection);
   message.erase(bhttp::field::te);
@@ -198,7 +205,8 @@ std::string_view content_type_for(std::string_view path) {
   const auto dot = path.rfind('.');
   if (dot == std::string_view::npos) return "application/octet-stream";
   std::string ext(path.substr(dot));
-  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : ext)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   for (const auto& [suffix, type] : kTypes) {
     if (ext == suffix) return type;
   }
@@ -229,8 +237,8 @@ std::string html_escape(std::string_view text) {
 }
 
 // A page of the proxy's own (not the app's), never cached.
-Response own_page(const Request& request, bhttp::status status, std::string_view title, std::string_view detail,
-                  bool reload) {
+Response own_page(const Request& request, bhttp::status status, std::string_view title,
+                  std::string_view detail, bool reload) {
   Response response(status, 11);
   response.set(bhttp::field::content_type, "text/html; charset=utf-8");
   response.set(bhttp::field::cache_control, "no-store");
@@ -250,7 +258,8 @@ Response own_page(const Request& request, bhttp::status status, std::string_view
 // "/a/b?x" -> "a/b" percent-decoded; nullopt for a malformed escape.
 std::optional<std::string> decoded_path(std::string_view target) {
   std::string_view path = target.substr(0, target.find('?'));
-  while (path.starts_with("/")) path.remove_prefix(1);
+  while (path.starts_with("/"))
+    path.remove_prefix(1);
   std::string out;
   if (!http::decode_path_segment(path, out)) return std::nullopt;
   return out;
@@ -265,7 +274,8 @@ struct PreviewProxy::Impl {
         grant_key(std::move(d.grant_key)),
         clock(*d.clock),
         any_port(d.any_port),
-        requests(d.metrics->counter("samokoder_preview_proxy_requests_total", "Requests the preview proxy answered")),
+        requests(d.metrics->counter("samokoder_preview_proxy_requests_total",
+                                    "Requests the preview proxy answered")),
         upgrades(d.metrics->counter("samokoder_preview_proxy_websockets_total",
                                     "WebSocket upgrades the preview proxy tunnelled")),
         refused(d.metrics->counter("samokoder_preview_proxy_refused_total",
@@ -355,9 +365,10 @@ struct PreviewProxy::Impl {
     }
     const auto route = manager.route(*project);
     if (!route || route->owner_id != *user) {
-      return {own_page(request, bhttp::status::not_found, "No preview running",
-                       "This project has no preview running on this server; start one from the console.", false),
-              {}};
+      return {
+          own_page(request, bhttp::status::not_found, "No preview running",
+                   "This project has no preview running on this server; start one from the console.", false),
+          {}};
     }
     if (!route->running) {
       const bool starting = route->state == "starting";
@@ -381,7 +392,8 @@ struct PreviewProxy::Impl {
 
   Response grant_exchange(const Request& request, const std::string& project, std::string_view target,
                           Timestamp now) {
-    const std::string_view query = target.size() > kGrantPath.size() ? target.substr(kGrantPath.size() + 1) : "";
+    const std::string_view query =
+        target.size() > kGrantPath.size() ? target.substr(kGrantPath.size() + 1) : "";
     const auto grant = http::find_query_param(query, "grant");
     std::string next = http::find_query_param(query, "next").value_or("/");
     // Only a path on this host: never "//elsewhere" or a scheme.
@@ -395,8 +407,9 @@ struct PreviewProxy::Impl {
                       "Open the preview again from the console to get a fresh link.", false);
     }
     Response response(bhttp::status::see_other, 11);
-    std::string cookie = std::string(kPreviewCookie) + "=" + *grant + "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" +
-                         std::to_string(settings.grant_ttl_seconds);
+    std::string cookie =
+        std::string(kPreviewCookie) + "=" + *grant +
+        "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" + std::to_string(settings.grant_ttl_seconds);
     if (https) cookie += "; Secure";
     response.set(bhttp::field::set_cookie, cookie);
     response.set(bhttp::field::location, next);
@@ -416,11 +429,13 @@ struct PreviewProxy::Impl {
     }
     const std::string_view target(request.target().data(), request.target().size());
     auto path = decoded_path(target);
-    if (!path) return own_page(request, bhttp::status::bad_request, "Bad path", "The path is malformed.", false);
+    if (!path)
+      return own_page(request, bhttp::status::bad_request, "Bad path", "The path is malformed.", false);
     // A path that names nothing a workspace may hold ("..", NUL, ...) is not found, never routed to the
     // index.
     if (!path->empty() &&
-        !security::normalize_relative_path(path->ends_with("/") ? path->substr(0, path->size() - 1) : *path).ok()) {
+        !security::normalize_relative_path(path->ends_with("/") ? path->substr(0, path->size() - 1) : *path)
+             .ok()) {
       return own_page(request, bhttp::status::not_found, "Not found", "No such file in this preview.", false);
     }
     std::vector<std::string> candidates;
@@ -498,8 +513,8 @@ struct PreviewProxy::Impl {
   // client yet (the caller may retry on a fresh connection or answer 502).
   // `upstream_reusable` says afterwards whether the app's connection may carry the next request.
   template <typename Stream>
-  awaitable<Relay> relay(beast::tcp_stream& client, Stream& up, beast::flat_buffer& up_buffer, Request& request,
-                         bool client_keep_alive, bool& upstream_reusable) {
+  awaitable<Relay> relay(beast::tcp_stream& client, Stream& up, beast::flat_buffer& up_buffer,
+                         Request& request, bool client_keep_alive, bool& upstream_reusable) {
     upstream_reusable = false;
     request.version(11);
     request.keep_alive(true);
@@ -527,7 +542,8 @@ struct PreviewProxy::Impl {
       }
     }
     response.erase(bhttp::field::set_cookie);
-    for (const auto& cookie : cookies) response.insert(bhttp::field::set_cookie, cookie);
+    for (const auto& cookie : cookies)
+      response.insert(bhttp::field::set_cookie, cookie);
     const bool has_body = !parser.skip() && response.result_int() >= 200 && response.result_int() != 204 &&
                           response.result_int() != 304;
     if (response.version() < 11 || (has_body && !response.has_content_length() && !response.chunked())) {
@@ -685,9 +701,10 @@ struct PreviewProxy::Impl {
         }
         // A failed relay sent the client nothing and left the request as it was: it can go again.
         bool reusable = false;
-        outcome = upstream.tcp
-                      ? co_await relay(client, *upstream.tcp, upstream.buffer, request, client_keep_alive, reusable)
-                      : co_await relay(client, *upstream.local, upstream.buffer, request, client_keep_alive, reusable);
+        outcome = upstream.tcp ? co_await relay(client, *upstream.tcp, upstream.buffer, request,
+                                                client_keep_alive, reusable)
+                               : co_await relay(client, *upstream.local, upstream.buffer, request,
+                                                client_keep_alive, reusable);
         if (!reusable) upstream.reset();
         if (!reused) break;
       }
@@ -708,11 +725,14 @@ struct PreviewProxy::Impl {
   }
 };
 
-PreviewProxy::PreviewProxy(Dependencies dependencies) : impl_(std::make_unique<Impl>(std::move(dependencies))) {
+PreviewProxy::PreviewProxy(Dependencies dependencies)
+    : impl_(std::make_unique<Impl>(std::move(dependencies))) {
   impl_->https = impl_->settings.public_url.starts_with("https://");
 }
 
-PreviewProxy::~PreviewProxy() { stop(); }
+PreviewProxy::~PreviewProxy() {
+  stop();
+}
 
 sdk::Status PreviewProxy::start() {
   Impl& impl = *impl_;
@@ -727,15 +747,16 @@ sdk::Status PreviewProxy::start() {
   if (!ec) impl.acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     impl.acceptor.reset();
-    return sdk::Status::unavailable("previews.listen: cannot listen on " + impl.settings.listen.to_string() + ": " +
-                                    ec.message());
+    return sdk::Status::unavailable("previews.listen: cannot listen on " + impl.settings.listen.to_string() +
+                                    ": " + ec.message());
   }
   impl.port = impl.acceptor->local_endpoint().port();
   asio::co_spawn(impl.io, impl.accept_loop(), asio::detached);
   for (std::uint32_t i = 0; i < impl.settings.proxy_threads; ++i) {
     impl.threads.emplace_back([&impl] { impl.io.run(); });
   }
-  core::logger("previews")->info("previews: proxy listening on {}:{}", impl.settings.listen.host, impl.port.load());
+  core::logger("previews")
+      ->info("previews: proxy listening on {}:{}", impl.settings.listen.host, impl.port.load());
   return {};
 }
 
@@ -748,11 +769,14 @@ void PreviewProxy::stop() {
     });
   }
   impl.io.stop();
-  for (auto& thread : impl.threads) thread.join();
+  for (auto& thread : impl.threads)
+    thread.join();
   impl.threads.clear();
   impl.acceptor.reset();
 }
 
-std::uint16_t PreviewProxy::port() const noexcept { return impl_->port.load(); }
+std::uint16_t PreviewProxy::port() const noexcept {
+  return impl_->port.load();
+}
 
 }  // namespace samokoder::previews

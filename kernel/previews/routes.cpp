@@ -37,24 +37,25 @@ std::string percent_encode(std::string_view text) {
 }
 
 json preview_json(const PreviewView& view, const api::ApiContext& context, const PreviewManager& manager) {
-  json out = {{"project_id", view.project_id},
-              {"state", view.state},
-              {"detail", view.detail.empty() ? json(nullptr) : json(view.detail)},
-              {"runner", view.runner.empty() ? json(nullptr) : json(view.runner)},
-              {"node_id", view.node_id},
-              {"port", view.port == 0 ? json(nullptr) : json(view.port)},
-              {"pid", view.pid == 0 ? json(nullptr) : json(view.pid)},
-              {"restarts", view.restarts},
-              {"started_at", api::format_timestamp(view.started_at)},
-              {"expires_at", view.expires_at == Timestamp::max() ? json(nullptr)
-                                                                 : json(api::format_timestamp(view.expires_at))},
-              {"last_request_at", api::timestamp_json(view.last_request_at)},
-              {"url", nullptr}};
+  json out = {
+      {"project_id", view.project_id},
+      {"state", view.state},
+      {"detail", view.detail.empty() ? json(nullptr) : json(view.detail)},
+      {"runner", view.runner.empty() ? json(nullptr) : json(view.runner)},
+      {"node_id", view.node_id},
+      {"port", view.port == 0 ? json(nullptr) : json(view.port)},
+      {"pid", view.pid == 0 ? json(nullptr) : json(view.pid)},
+      {"restarts", view.restarts},
+      {"started_at", api::format_timestamp(view.started_at)},
+      {"expires_at",
+       view.expires_at == Timestamp::max() ? json(nullptr) : json(api::format_timestamp(view.expires_at))},
+      {"last_request_at", api::timestamp_json(view.last_request_at)},
+      {"url", nullptr}};
   if (!view.runner.empty() && (view.state == "starting" || view.state == "running")) {
     const std::string origin = manager.public_url(view.project_id);
-    const auto expires =
-        context.now() + std::chrono::seconds(context.config().previews.grant_ttl_seconds);
-    const std::string grant = mint_grant(context.preview_grant_key(), view.owner_id, view.project_id, expires);
+    const auto expires = context.now() + std::chrono::seconds(context.config().previews.grant_ttl_seconds);
+    const std::string grant =
+        mint_grant(context.preview_grant_key(), view.owner_id, view.project_id, expires);
     if (!grant.empty()) {
       out["url"] = origin + std::string(kGrantPath) + "?grant=" + percent_encode(grant) + "&next=%2F";
       out["origin"] = origin;
@@ -105,7 +106,8 @@ void add_preview_routes(http::Router& router, api::ApiContext& context, PreviewM
           auto runner = reader.optional_string("/runner", 1, 128);
           if (const json* command = reader.optional_value("/command"); command != nullptr) {
             if (!command->is_array() || command->empty() || command->size() > kMaxCommandArgs) {
-              reader.add_error("/command", "must be an array of 1.." + std::to_string(kMaxCommandArgs) + " strings");
+              reader.add_error("/command",
+                               "must be an array of 1.." + std::to_string(kMaxCommandArgs) + " strings");
             } else {
               for (std::size_t i = 0; i < command->size(); ++i) {
                 const json& arg = (*command)[i];

@@ -2,8 +2,6 @@
 // preview.sandbox and preview.static runners, projects whose files go in over the files API, and the
 // preview reached through the proxy on its own origin exactly as a browser does (grant link, cookie,
 // Host p-<id>.localhost), over HTTP, streamed responses and WebSocket.
-#include <sys/socket.h>
-
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -17,6 +15,7 @@
 #include <boost/beast/websocket.hpp>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sys/socket.h>
 
 #include <samokoder/sdk/storage.hpp>
 
@@ -75,7 +74,8 @@ server.on('upgrade', (req, socket) => {
 server.listen(Number(process.env.PORT), process.env.HOST);
 )JS";
 
-constexpr const char* kNodePackage = R"({"name": "preview-test", "private": true, "scripts": {"start": "node server.js"}})";
+constexpr const char* kNodePackage =
+    R"({"name": "preview-test", "private": true, "scripts": {"start": "node server.js"}})";
 
 constexpr const char* kPythonApp = R"PY(
 import http.server, os
@@ -125,8 +125,9 @@ class PreviewApiTest : public resources_test::ResourcesApiTest {
 
   void configure(config::Config& config) override {
     // Unix socket paths are short (108 bytes): keep the sandbox's sockets near the root.
-    socket_dir_ = std::filesystem::path("/tmp") / ("skp-" + std::to_string(::getpid()) + "-" +
-                                                   std::to_string(reinterpret_cast<std::uintptr_t>(this) % 100000));
+    socket_dir_ =
+        std::filesystem::path("/tmp") / ("skp-" + std::to_string(::getpid()) + "-" +
+                                         std::to_string(reinterpret_cast<std::uintptr_t>(this) % 100000));
     config.plugins.plugins.push_back(plugin("preview.sandbox", "preview_sandbox.so",
                                             {{"socket_dir", socket_dir_.string()},
                                              {"ready_timeout_ms", 20000},
@@ -191,8 +192,8 @@ class PreviewApiTest : public resources_test::ResourcesApiTest {
     return set_cookie.substr(0, set_cookie.find(';'));
   }
 
-  ClientResponse through_proxy(const std::string& project, const std::string& cookie, const std::string& target,
-                               HeaderList extra = {}) {
+  ClientResponse through_proxy(const std::string& project, const std::string& cookie,
+                               const std::string& target, HeaderList extra = {}) {
     extra.emplace_back("Host", host_of(project));
     if (!cookie.empty()) extra.emplace_back("Cookie", cookie);
     return proxy().get(target, extra);
@@ -219,9 +220,8 @@ class PreviewApiTest : public resources_test::ResourcesApiTest {
 
 TEST_F(PreviewApiTest, ANodeAppAnswersThroughTheProxyAndPicksUpAChangedFile) {
   const User user = sign_up("node@example.com");
-  const std::string project = project_with(user, {{"package.json", kNodePackage},
-                                                  {"server.js", kNodeServer},
-                                                  {"version.txt", "v1"}});
+  const std::string project =
+      project_with(user, {{"package.json", kNodePackage}, {"server.js", kNodeServer}, {"version.txt", "v1"}});
   const auto started = start(user, project);
   ASSERT_EQ(started.status, 202u) << started.body;
   EXPECT_EQ(started.json()["state"], "starting");
@@ -237,8 +237,8 @@ TEST_F(PreviewApiTest, ANodeAppAnswersThroughTheProxyAndPicksUpAChangedFile) {
   EXPECT_EQ(page.header("Set-Cookie"), "app_cookie=1; Path=/");
 
   // What reached the app: none of our credentials, the app's own cookie, the forwarding headers.
-  const auto seen = through_proxy(project, cookie + "; app_cookie=1",
-                                  "/headers", {{"Authorization", "Bearer " + user.token}});
+  const auto seen = through_proxy(project, cookie + "; app_cookie=1", "/headers",
+                                  {{"Authorization", "Bearer " + user.token}});
   ASSERT_EQ(seen.status, 200u) << seen.body;
   const json headers = seen.json();
   EXPECT_FALSE(headers.contains("authorization")) << headers.dump();
@@ -255,9 +255,8 @@ TEST_F(PreviewApiTest, ANodeAppAnswersThroughTheProxyAndPicksUpAChangedFile) {
 
 TEST_F(PreviewApiTest, StreamedResponsesAndWebSocketsPassThroughTheProxy) {
   const User user = sign_up("stream@example.com");
-  const std::string project = project_with(user, {{"package.json", kNodePackage},
-                                                  {"server.js", kNodeServer},
-                                                  {"version.txt", "v1"}});
+  const std::string project =
+      project_with(user, {{"package.json", kNodePackage}, {"server.js", kNodeServer}, {"version.txt", "v1"}});
   ASSERT_EQ(start(user, project).status, 202u);
   const std::string cookie = open_preview(wait_running(user, project));
 
@@ -266,8 +265,8 @@ TEST_F(PreviewApiTest, StreamedResponsesAndWebSocketsPassThroughTheProxy) {
   {
     asio::ip::tcp::socket socket(io);
     socket.connect({asio::ip::make_address("127.0.0.1"), app_->preview_port()});
-    const std::string request = "GET /stream HTTP/1.1\r\nHost: " + host_of(project) + "\r\nCookie: " + cookie +
-                                "\r\nConnection: close\r\n\r\n";
+    const std::string request = "GET /stream HTTP/1.1\r\nHost: " + host_of(project) +
+                                "\r\nCookie: " + cookie + "\r\nConnection: close\r\n\r\n";
     asio::write(socket, asio::buffer(request));
     std::string received;
     const auto sent = std::chrono::steady_clock::now();
@@ -277,7 +276,8 @@ TEST_F(PreviewApiTest, StreamedResponsesAndWebSocketsPassThroughTheProxy) {
       received.append(chunk.data(), n);
     }
     const auto first = std::chrono::steady_clock::now() - sent;
-    EXPECT_EQ(received.find("data: two"), std::string::npos) << "the stream arrived in one piece: " << received;
+    EXPECT_EQ(received.find("data: two"), std::string::npos)
+        << "the stream arrived in one piece: " << received;
     EXPECT_LT(first, std::chrono::milliseconds(350));
     boost::system::error_code ec;
     while (!ec) {
@@ -303,9 +303,9 @@ TEST_F(PreviewApiTest, StreamedResponsesAndWebSocketsPassThroughTheProxy) {
 
 TEST_F(PreviewApiTest, APythonAppAnswersThroughTheProxyAndPicksUpAChangedFile) {
   const User user = sign_up("python@example.com");
-  const std::string project = project_with(
-      user, {{"requirements.txt", "# the standard library is enough\n"}, {"main.py", kPythonApp},
-             {"greeting.txt", "hello from python"}});
+  const std::string project = project_with(user, {{"requirements.txt", "# the standard library is enough\n"},
+                                                  {"main.py", kPythonApp},
+                                                  {"greeting.txt", "hello from python"}});
   ASSERT_EQ(start(user, project).status, 202u);
   const std::string cookie = open_preview(wait_running(user, project));
   expect_body_soon(project, cookie, "hello from python");
@@ -330,7 +330,8 @@ TEST_F(PreviewApiTest, AStaticSiteIsServedWithoutAProcessAndShowsChangesAtOnce) 
   auto page = through_proxy(project, cookie, "/");
   EXPECT_EQ(page.body, "<h1>one</h1>");
   EXPECT_EQ(page.header("Content-Type"), "text/html; charset=utf-8");
-  EXPECT_EQ(through_proxy(project, cookie, "/app.js").header("Content-Type"), "text/javascript; charset=utf-8");
+  EXPECT_EQ(through_proxy(project, cookie, "/app.js").header("Content-Type"),
+            "text/javascript; charset=utf-8");
   // Client-side routes fall back to the app's index.html; files that do not exist are 404.
   EXPECT_EQ(through_proxy(project, cookie, "/todos/3").body, "<h1>one</h1>");
   EXPECT_EQ(through_proxy(project, cookie, "/missing.png").status, 404u);
@@ -364,8 +365,9 @@ TEST_F(PreviewApiTest, OnlyTheOwnersGrantOpensAPreviewAndNoneOpensAnother) {
   EXPECT_EQ(get("/api/v1/projects/" + first + "/preview", other).status, 404u);
   EXPECT_EQ(call(verb::delete_, "/api/v1/projects/" + first + "/preview", other).status, 404u);
   EXPECT_EQ(start(other, first).status, 404u);
-  const auto offsite = proxy().get(grant_target.substr(0, grant_target.find("&next=")) + "&next=//evil.example",
-                                   {{"Host", host_of(first)}});
+  const auto offsite =
+      proxy().get(grant_target.substr(0, grant_target.find("&next=")) + "&next=//evil.example",
+                  {{"Host", host_of(first)}});
   EXPECT_EQ(offsite.status, 303u);
   EXPECT_EQ(offsite.header("Location"), "/");
   EXPECT_EQ(through_proxy(first, cookie, "/").body, "first");
@@ -376,7 +378,8 @@ TEST_F(PreviewApiTest, LimitsNothingToRunAndStopAreClearAnswers) {
   const std::string empty = create_project(user, "nothing");
   const auto refused = start(user, empty);
   EXPECT_EQ(refused.status, 409u) << refused.body;
-  EXPECT_NE(refused.json()["detail"].get<std::string>().find("preview.static"), std::string::npos) << refused.body;
+  EXPECT_NE(refused.json()["detail"].get<std::string>().find("preview.static"), std::string::npos)
+      << refused.body;
 
   const std::string a = project_with(user, {{"index.html", "a"}});
   const std::string b = project_with(user, {{"index.html", "b"}});
@@ -400,7 +403,8 @@ TEST_F(PreviewApiTest, LimitsNothingToRunAndStopAreClearAnswers) {
 TEST_F(PreviewApiTest, AForkBombIsBoundedAndTheServerKeepsServing) {
   const User user = sign_up("bomb@example.com");
   const std::string project = create_project(user, "bomb");
-  const auto started = start(user, project, R"({"command": ["/bin/sh", "-c", "while :; do sleep 60 & done"]})");
+  const auto started =
+      start(user, project, R"({"command": ["/bin/sh", "-c", "while :; do sleep 60 & done"]})");
   ASSERT_EQ(started.status, 202u) << started.body;
   // While the bomb presses against its pids limit, the API answers.
   for (int i = 0; i < 20; ++i) {
@@ -415,7 +419,10 @@ TEST_F(PreviewApiTest, AForkBombIsBoundedAndTheServerKeepsServing) {
       std::ifstream cmdline(entry.path() / "cmdline");
       std::string text;
       std::getline(cmdline, text, '\n');
-      if (text.starts_with(std::string("sleep\0" "60", 8))) ++n;
+      if (text.starts_with(std::string("sleep\0"
+                                       "60",
+                                       8)))
+        ++n;
     }
     return n;
   };
@@ -500,9 +507,8 @@ TEST_F(PreviewApiTest, AnAppSeesNoneOfTheServersSecretsFilesProcessesOrApi) {
                         {"outside_file", outside.string()},
                         {"api_port", app_->port()},
                         {"proxy_port", app_->preview_port()}};
-  const std::string project = project_with(user, {{"requirements.txt", "\n"},
-                                                  {"main.py", kSnoopingApp},
-                                                  {"targets.json", targets.dump()}});
+  const std::string project = project_with(
+      user, {{"requirements.txt", "\n"}, {"main.py", kSnoopingApp}, {"targets.json", targets.dump()}});
   ASSERT_EQ(start(user, project).status, 202u);
   const std::string cookie = open_preview(wait_running(user, project));
   const auto answer = through_proxy(project, cookie, "/");
@@ -526,9 +532,8 @@ TEST_F(PreviewApiTest, AnAppSeesNoneOfTheServersSecretsFilesProcessesOrApi) {
 TEST_F(PreviewApiTest, TheLogIsReadFromAnOffsetAndFollowedOverSse) {
   const User user = sign_up("logs@example.com");
   const std::string project = create_project(user, "chatty");
-  const auto started = start(
-      user, project,
-      R"JSON({"command": ["/usr/bin/python3", "-u", "-c",
+  const auto started = start(user, project,
+                             R"JSON({"command": ["/usr/bin/python3", "-u", "-c",
                           "import time\nfor i in range(1000):\n    print('line', i)\n    time.sleep(0.05)"]})JSON");
   ASSERT_EQ(started.status, 202u) << started.body;
   std::uint64_t offset = 0;
@@ -540,7 +545,8 @@ TEST_F(PreviewApiTest, TheLogIsReadFromAnOffsetAndFollowedOverSse) {
         return log.json()["text"].get<std::string>().find("line 2\n") != std::string::npos;
       },
       std::chrono::seconds(20)));
-  const auto later = get("/api/v1/projects/" + project + "/preview/logs?after=" + std::to_string(offset), user);
+  const auto later =
+      get("/api/v1/projects/" + project + "/preview/logs?after=" + std::to_string(offset), user);
   ASSERT_EQ(later.status, 200u);
   EXPECT_EQ(later.json()["text"].get<std::string>().find("line 0\n"), std::string::npos) << later.body;
   EXPECT_EQ(get("/api/v1/projects/" + project + "/preview/logs?after=x", user).status, 400u);
@@ -549,9 +555,10 @@ TEST_F(PreviewApiTest, TheLogIsReadFromAnOffsetAndFollowedOverSse) {
   asio::io_context io;
   asio::ip::tcp::socket socket(io);
   socket.connect({asio::ip::make_address("127.0.0.1"), app_->port()});
-  const std::string request = "GET /api/v1/projects/" + project + "/preview/logs?after=" + std::to_string(offset) +
-                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer " +
-                              user.token + "\r\n\r\n";
+  const std::string request =
+      "GET /api/v1/projects/" + project + "/preview/logs?after=" + std::to_string(offset) +
+      " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer " + user.token +
+      "\r\n\r\n";
   asio::write(socket, asio::buffer(request));
   std::string received;
   std::array<char, 4096> chunk{};
@@ -561,7 +568,8 @@ TEST_F(PreviewApiTest, TheLogIsReadFromAnOffsetAndFollowedOverSse) {
     const std::size_t n = socket.read_some(asio::buffer(chunk));
     received.append(chunk.data(), n);
     events = 0;
-    for (auto at = received.find("event: log"); at != std::string::npos; at = received.find("event: log", at + 1))
+    for (auto at = received.find("event: log"); at != std::string::npos;
+         at = received.find("event: log", at + 1))
       ++events;
   }
   EXPECT_GE(events, 3) << received;

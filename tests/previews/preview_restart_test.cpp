@@ -2,9 +2,6 @@
 // Node app previewed in the sandbox, is killed with -9, and the app's processes are gone; started again
 // on the same database, the server records the preview as stopped (not running on a dead node) and can
 // start it anew.
-#include <signal.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +9,8 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <signal.h>
+#include <unistd.h>
 
 #include "http_client.hpp"
 #include "serve_process.hpp"
@@ -74,9 +73,9 @@ class PreviewRestartTest : public ::testing::Test {
 
   testing::ServeProcess& start_server(const std::filesystem::path& config) {
     server_.reset();
-    server_ = std::make_unique<testing::ServeProcess>(SAMOKODER_EXECUTABLE, config,
-                                                      dir_.path() / ("serve-" + std::to_string(++starts_)),
-                                                      std::vector<std::string>{"SAMOKODER_SECRET_KEY=" + secret_});
+    server_ = std::make_unique<testing::ServeProcess>(
+        SAMOKODER_EXECUTABLE, config, dir_.path() / ("serve-" + std::to_string(++starts_)),
+        std::vector<std::string>{"SAMOKODER_SECRET_KEY=" + secret_});
     return *server_;
   }
 
@@ -85,7 +84,8 @@ class PreviewRestartTest : public ::testing::Test {
     const json credentials = {{"email", "restart@example.com"}, {"password", kPassword}};
     const HeaderList headers = {{"Content-Type", "application/json"}};
     if (register_first) {
-      EXPECT_EQ(client.request(verb::post, "/api/v1/auth/register", credentials.dump(), headers).status, 202u);
+      EXPECT_EQ(client.request(verb::post, "/api/v1/auth/register", credentials.dump(), headers).status,
+                202u);
     }
     const auto login = client.request(verb::post, "/api/v1/auth/login", credentials.dump(), headers);
     EXPECT_EQ(login.status, 200u) << login.body;
@@ -119,8 +119,10 @@ TEST_F(PreviewRestartTest, AKilledServerLeavesNoAppRunningAndRecordsThePreviewAs
   for (const auto& [path, content] :
        {std::pair<std::string, std::string>{"package.json", R"({"scripts": {"start": "node server.js"}})"},
         {"server.js",
-         "require('http').createServer((q, s) => s.end('up')).listen(+process.env.PORT, process.env.HOST);"}}) {
-    const auto put = client.request(verb::put, "/api/v1/projects/" + project + "/files/" + path, content, bearer);
+         "require('http').createServer((q, s) => s.end('up')).listen(+process.env.PORT, "
+         "process.env.HOST);"}}) {
+    const auto put =
+        client.request(verb::put, "/api/v1/projects/" + project + "/files/" + path, content, bearer);
     ASSERT_TRUE(put.status == 200 || put.status == 201) << put.body;
   }
   ASSERT_EQ(client.request(verb::post, "/api/v1/projects/" + project + "/preview", "", bearer).status, 202u);
@@ -147,7 +149,8 @@ TEST_F(PreviewRestartTest, AKilledServerLeavesNoAppRunningAndRecordsThePreviewAs
   // And it can be started again on the new server.
   testing::HttpClient fresh("127.0.0.1", server_->port());
   ASSERT_EQ(fresh.request(verb::post, "/api/v1/projects/" + project + "/preview", "", again).status, 202u);
-  EXPECT_TRUE(testing::wait_until([&] { return preview(again, project).value("state", "") == "running"; }, 40s));
+  EXPECT_TRUE(
+      testing::wait_until([&] { return preview(again, project).value("state", "") == "running"; }, 40s));
 }
 
 }  // namespace

@@ -53,7 +53,6 @@ constexpr const char* kKeyVariable = "SAMOKODER_RUNS_DURABILITY_OPENAI_KEY";
 constexpr const char* kModelKey = "sk-runs-durability-0123456789";
 constexpr std::uint32_t kLeaseSeconds = 2;
 
-
 struct User {
   std::string token;
   HeaderList bearer() const { return {{"Authorization", "Bearer " + token}}; }

@@ -6,12 +6,12 @@
 // Ownership: owns the child. Thread-safety: one thread at a time.
 #pragma once
 
-#include <sys/types.h>
-
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include <sys/types.h>
 
 namespace samokoder::testing {
 

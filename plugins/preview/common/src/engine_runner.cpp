@@ -196,7 +196,9 @@ void EngineRunner::Engine::count_restart(std::string_view reason) {
   host->counter_add("restarts_total", labels, 1);
 }
 
-void EngineRunner::Engine::count_install_failure() { host->counter_add("install_failures_total", {}, 1); }
+void EngineRunner::Engine::count_install_failure() {
+  host->counter_add("install_failures_total", {}, 1);
+}
 
 void EngineRunner::Engine::publish() {
   std::array<double, 4> counts{};  // starting, running, failed, stopped

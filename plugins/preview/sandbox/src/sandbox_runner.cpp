@@ -18,7 +18,7 @@ namespace {
 // The keys of the sandbox's own options (parse_sandbox_options), taken out of the runner's config
 // object before the engine reads the rest.
 const std::vector<std::string>& sandbox_keys() {
-  static const std::vector<std::string> kKeys = {"bwrap",    "socat",       "network",   "pids_max",
+  static const std::vector<std::string> kKeys = {"bwrap",        "socat",    "network",     "pids_max",
                                                  "memory_bytes", "ro_binds", "cgroup_root", "socket_dir"};
   return kKeys;
 }
@@ -27,8 +27,8 @@ const std::vector<std::string>& sandbox_keys() {
 
 class SandboxRunner final : public preview_common::EngineRunner {
  protected:
-  sdk::Result<std::unique_ptr<preview_common::Containment>> make_containment(sdk::HostServices& host,
-                                                                              const nlohmann::json& config) override {
+  sdk::Result<std::unique_ptr<preview_common::Containment>> make_containment(
+      sdk::HostServices& host, const nlohmann::json& config) override {
     nlohmann::json own = nlohmann::json::object();
     if (config.is_object()) {
       for (const auto& key : sandbox_keys()) {

@@ -53,21 +53,21 @@ enum class PreviewState : std::uint32_t { kStarting = 0, kRunning = 1, kStopped 
 
 // Where the kernel's proxy reaches a running preview: exactly one of the three is set.
 struct PreviewEndpoint {
-  std::uint16_t port = 0;     // an HTTP server on 127.0.0.1:port
-  std::string socket_path;    // an HTTP server on this Unix socket (a sandbox without network)
-  std::string directory;      // files the kernel serves itself (absolute path inside the workspace)
+  std::uint16_t port = 0;   // an HTTP server on 127.0.0.1:port
+  std::string socket_path;  // an HTTP server on this Unix socket (a sandbox without network)
+  std::string directory;    // files the kernel serves itself (absolute path inside the workspace)
 };
 
 struct PreviewStatus {
   PreviewState state = PreviewState::kStopped;
-  PreviewEndpoint endpoint;  // set when kRunning
-  std::string detail;        // what it is doing (kStarting), or why it failed or stopped
-  std::int64_t pid = 0;      // the app's process (group) id while one runs; 0 for none
+  PreviewEndpoint endpoint;    // set when kRunning
+  std::string detail;          // what it is doing (kStarting), or why it failed or stopped
+  std::int64_t pid = 0;        // the app's process (group) id while one runs; 0 for none
   std::uint32_t restarts = 0;  // times the app was restarted after it crashed or files changed
 };
 
 struct PreviewLog {
-  std::string text;             // oldest first
+  std::string text;              // oldest first
   std::uint64_t end_offset = 0;  // bytes written in all, the offset just past `text`
   // Output between `after` and the start of `text` that is no longer kept (the runner keeps a bounded
   // tail) or did not fit in max_bytes.
@@ -91,7 +91,8 @@ class PreviewRunner : public Plugin {
   // The preview's output (install and app, stdout and stderr interleaved by line) from byte offset
   // `after` of all it ever wrote, at most the newest `max_bytes` of it; a reader following the log
   // passes the end_offset it got last. kNotFound as for status().
-  virtual Result<PreviewLog> logs(std::string_view project_id, std::uint64_t after, std::size_t max_bytes) = 0;
+  virtual Result<PreviewLog> logs(std::string_view project_id, std::uint64_t after,
+                                  std::size_t max_bytes) = 0;
   // The kernel saw files of the workspace change (written by an agent or the files API), debounced.
   // The runner makes the preview show them: nothing when the app's own dev server reloads, a restart
   // of the app otherwise. `paths` are relative to the workspace. OK when there is no preview.

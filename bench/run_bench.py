@@ -1239,13 +1239,15 @@ def measure_previews(args, build_dir, failures, missing):
                     after = (cpu_seconds([server.pid]), cpu_seconds(apps))
                     requests = max(1, wrk_result["requests"])
                     wrk_result["samokoder_cpu_us"] = (after[0] - before[0]) * 1e6 / requests
-                    wrk_result["app_cpu_us"] = (after[1] - before[1]) * 1e6 / requests
+                    # None when a child that ran (socat's per-connection forks) exited meanwhile: its time is gone.
+                    app_cpu = (after[1] - before[1]) * 1e6 / requests
+                    wrk_result["app_cpu_us"] = app_cpu if app_cpu >= 0 and set(apps) <= set(tree_others()) else None
                     measured.setdefault((name, connections), []).append(wrk_result)
                     errors = wrk_result["errors"]
                     log(f"previews run {run + 1}/{args.runs} {name:26} c={connections:<3} {wrk_result['rps']:9.0f} req/s"
                         f"  p50 {wrk_result['latency_us']['p50'] / 1000:6.2f} ms  p99 "
                         f"{wrk_result['latency_us']['p99'] / 1000:6.2f} ms  CPU/req samokoder "
-                        f"{wrk_result['samokoder_cpu_us']:.0f} µs, app {wrk_result['app_cpu_us']:.0f} µs"
+                        f"{wrk_result['samokoder_cpu_us']:.0f} µs, app {fmt(wrk_result['app_cpu_us'])} µs"
                         + (f"  ERRORS {errors}" if any(errors.values()) else ""))
                     if errors["status"] or errors["connect"]:
                         failures.append(f"previews: {name} with {connections} connections: {errors['status']} error "

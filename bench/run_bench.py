@@ -17,6 +17,10 @@ One run measures, side by side, each figure the median of --runs runs with min a
   runs       the runs engine (runs_bench): 200 runs of ten model calls each started at once against the
              same chains of direct calls (wall and CPU per call), /healthz meanwhile, memory per paused
              run, and one run's events fanned out over SSE to 1,000 clients
+  previews   a preview's cold start (POST to the first 200 through the preview proxy) for a static
+             site, a Node app and a Python app under the sandbox and process runners; wrk against the
+             Node app directly and through the proxy (preview.process, and preview.sandbox's socket
+             bridge): throughput, p50/p99 and the ratio proxied / direct
 and writes <out-dir>/latest.json and latest.md (machine, versions, figures, ratios, targets, and a
 perf profile of each server whose figure misses its target).
 
@@ -25,8 +29,9 @@ reference's Python packages) and the plugin-call benchmark when it was not built
 the harness breaks: a tool is missing, a server does not start, a seeding or check request fails, a
 load run gets error answers. Numbers never fail it.
 
-`--only llm` or `--only runs` measures that section alone (no servers, no wrk) into --out-dir, as
-bench/results/llm/ and bench/results/runs/ were made.
+`--only llm`, `--only runs` or `--only previews` measures that section alone (no peers) into --out-dir, as
+bench/results/llm/, bench/results/runs/ and bench/results/previews/ were made. The previews section skips the
+sandbox's previews (with the reason) where bubblewrap cannot run, and the Node app where node is missing.
 
 Only the standard library; run it with /usr/bin/python3 (the reference needs Debian's packages).
 """
@@ -290,10 +295,11 @@ def wait_until(base, path, status, timeout, interval=0.001, service=None):
 # wrk
 
 
-def run_wrk(url, connections, duration, threads, method="GET", token=None, body=None):
+def run_wrk(url, connections, duration, threads, method="GET", token=None, body=None, headers=None):
     argv = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
             "-s", str(WRK_SCRIPT), url]
-    env = dict(os.environ, BENCH_METHOD=method, BENCH_TOKEN=token or "", BENCH_BODY=body or "")
+    env = dict(os.environ, BENCH_METHOD=method, BENCH_TOKEN=token or "", BENCH_BODY=body or "",
+               BENCH_HEADERS="\n".join(f"{k}: {v}" for k, v in (headers or {}).items()))
     try:
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=duration + 60)
     except FileNotFoundError as e:
@@ -916,6 +922,380 @@ def measure_runs(args, build_dir, failures):
     return {"concurrent": concurrent, "paused": paused, "fanout": fanout, "runs": runs}
 
 
+# ----------------------------------------------------------------------------------------------------
+# Previews
+
+# The apps of the previews section: what a user's generated project would hold, as small as it gets.
+PREVIEW_BODY = "hello from the preview app\n"
+PREVIEW_APPS = {
+    "static": {
+        "index.html": "<!doctype html><meta charset=utf-8><title>bench</title><h1>hello from a static preview</h1>\n",
+    },
+    "node": {
+        "package.json": json.dumps({"name": "bench-app", "version": "1.0.0", "private": True,
+                                    "scripts": {"start": "node server.js"}}, indent=2) + "\n",
+        "server.js": (
+            "const http = require('http');\n"
+            f"const body = {json.dumps(PREVIEW_BODY)};\n"
+            "http.createServer((req, res) => {\n"
+            "  res.writeHead(200, {'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body)});\n"
+            "  res.end(body);\n"
+            "}).listen(Number(process.env.PORT || 3000), process.env.HOST || '127.0.0.1',\n"
+            "  () => console.log('listening on ' + process.env.PORT));\n"),
+    },
+    "python": {
+        "requirements.txt": "# the standard library only\n",
+        "main.py": (
+            "import os\n"
+            "from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer\n"
+            f"BODY = {PREVIEW_BODY.encode()!r}\n\n\n"
+            "class Handler(BaseHTTPRequestHandler):\n"
+            "    protocol_version = 'HTTP/1.1'\n\n"
+            "    def do_GET(self):\n"
+            "        self.send_response(200)\n"
+            "        self.send_header('Content-Type', 'text/plain')\n"
+            "        self.send_header('Content-Length', str(len(BODY)))\n"
+            "        self.end_headers()\n"
+            "        self.wfile.write(BODY)\n\n"
+            "    def log_message(self, *args):\n"
+            "        pass\n\n\n"
+            "ThreadingHTTPServer((os.environ.get('HOST', '127.0.0.1'), int(os.environ['PORT'])), Handler).serve_forever()\n"),
+    },
+}
+# (app, runner) pairs whose cold start is measured: the sandbox is what users get, the process runner
+# the same app without containment.
+PREVIEW_COLD_STARTS = (("static", "preview.static"), ("node", "preview.sandbox"), ("node", "preview.process"),
+                       ("python", "preview.sandbox"), ("python", "preview.process"))
+TARGET_PREVIEW_PROXY_RATIO = 0.8
+
+
+class PreviewSamokoder(Samokoder):
+    """`samokoder serve` with the preview runners: the bench config plus preview.sandbox (its sockets in a
+    short directory), preview.process and preview.static, all three in previews.runners so that each
+    start names its runner."""
+
+    def __init__(self, build_dir, work_dir, args):
+        super().__init__(build_dir, work_dir, args)
+        # Unix socket paths are at most 107 bytes: the sandbox's socket directory stays near the root.
+        self.socket_dir = Path(f"/tmp/skb-{os.getpid()}")
+
+    def write_config(self, data_dir):
+        path = super().write_config(data_dir)
+        config = json.loads(path.read_text())
+        config["plugins"] += [
+            {"id": "preview.sandbox", "file": "preview_sandbox.so", "config": {"socket_dir": str(self.socket_dir)}},
+            {"id": "preview.process", "file": "preview_process.so"},
+            {"id": "preview.static", "file": "preview_static.so"},
+        ]
+        # server.listen has port 0 (the harness's --listen), so the proxy takes a free port too.
+        config["previews"] = {"runners": ["preview.sandbox", "preview.process", "preview.static"],
+                              "max_per_user": 16, "max_total": 16}
+        path.write_text(json.dumps(config, indent=2))
+        return path
+
+    def start(self):
+        self.service = self.spawn(self.work_dir / "previews", self.work_dir / "samokoder-previews.log")
+        match = self.service.wait_for_line(r"samokoder listening on http://(\S+)", 60)
+        self.base = match.group(1)
+        wait_until(self.base, "/readyz", 200, 30, service=self.service)
+        self.pid = self.service.pid
+        password = secrets.token_urlsafe(18)
+        body = {"email": "bench-previews@example.com", "password": password}
+        expect(self.base, "POST", "/api/v1/auth/register", 202, body=body, what="register")
+        self.token = json.loads(expect(self.base, "POST", "/api/v1/auth/login", 200, body=body,
+                                       what="login"))["access_token"]
+
+    def stop(self):
+        super().stop()
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+    def project(self, app):
+        """A new project holding `app`'s files; its id."""
+        created = expect(self.base, "POST", "/api/v1/projects", 201, self.token,
+                         {"name": f"preview bench {app}", "description": "previews section"}, what="create project")
+        project_id = json.loads(created)["id"]
+        for path, text in PREVIEW_APPS[app].items():
+            expect(self.base, "PUT", f"/api/v1/projects/{project_id}/files/{path}", 200, self.token, text.encode(),
+                   what=f"upload {path}")
+        return project_id
+
+
+def raw_request(host, port, method, path, headers=None, timeout=10):
+    """(status, [(header, value)], body) of one request with the given headers, on a fresh connection."""
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.request(method, path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.getheaders(), response.read()
+    finally:
+        connection.close()
+
+
+class PreviewHandle:
+    """A preview being started: the POST's answer, the proxy's address and, after grant(), the headers a
+    browser would send to the preview origin."""
+
+    def __init__(self, server, project_id, view):
+        self.server = server
+        self.project_id = project_id
+        self.view = view
+        origin = re.match(r"https?://([^/:]+):(\d+)", view["url"] or "")
+        if not origin:
+            raise HarnessError(f"the preview of {project_id} has no url: {view}")
+        self.host = origin.group(1)
+        self.proxy_port = int(origin.group(2))
+        self.headers = {"Host": self.host}
+
+    def grant(self):
+        """Trades the url's grant for the preview cookie, as a browser opening the link does."""
+        target = "/" + self.view["url"].split("/", 3)[3]
+        status, headers, body = raw_request("127.0.0.1", self.proxy_port, "GET", target, {"Host": self.host})
+        cookies = [v.split(";", 1)[0] for k, v in headers if k.lower() == "set-cookie"]
+        cookie = next((c for c in cookies if c.startswith("samokoder_preview=")), None)
+        if status != 303 or cookie is None:
+            raise HarnessError(f"the grant link of {self.project_id} answered {status} without the preview cookie: "
+                               f"{body[:200].decode(errors='replace')}")
+        self.headers["Cookie"] = cookie
+
+    def get(self):
+        """(status, body) of GET / through the proxy."""
+        status, _, body = raw_request("127.0.0.1", self.proxy_port, "GET", "/", self.headers)
+        return status, body
+
+
+def start_preview(server, project_id, runner):
+    """POST the preview; (seconds the POST took, its handle) or HarnessError."""
+    started = time.perf_counter()
+    status, _, body = request(server.base, "POST", f"/api/v1/projects/{project_id}/preview", server.token,
+                              {"runner": runner})
+    elapsed = time.perf_counter() - started
+    if status != 202:
+        raise HarnessError(f"POST preview ({runner}) answered {status}: {body[:400].decode(errors='replace')}")
+    return elapsed, PreviewHandle(server, project_id, json.loads(body))
+
+
+def stop_preview(server, project_id):
+    expect(server.base, "DELETE", f"/api/v1/projects/{project_id}/preview", 204, server.token, what="DELETE preview")
+
+
+def wait_preview_ready(server, handle, timeout=60, interval=0.01):
+    """Polls GET / through the proxy (and the app's own port, when it has one) every `interval` seconds
+    from now until the proxy answers 200; (seconds to the app's first answer or None, seconds to the
+    proxy's first 200)."""
+    started = time.perf_counter()
+    port = handle.view.get("port") if handle.view.get("runner") == "preview.process" else None
+    app_at = None
+    while True:
+        now = time.perf_counter()
+        if port and app_at is None:
+            try:
+                raw_request("127.0.0.1", port, "GET", "/", timeout=2)
+                app_at = now - started
+            except OSError:
+                pass
+        try:
+            status, body = handle.get()
+            if status == 200:
+                return app_at, time.perf_counter() - started
+            if status not in (503,):
+                raise HarnessError(f"the preview of {handle.project_id} answered {status} through the proxy: "
+                                   f"{body[:300].decode(errors='replace')}")
+        except OSError:
+            pass
+        if now - started > timeout:
+            _, _, logs = request(server.base, "GET", f"/api/v1/projects/{handle.project_id}/preview/logs",
+                                 server.token)
+            _, _, state = request(server.base, "GET", f"/api/v1/projects/{handle.project_id}/preview", server.token)
+            raise HarnessError(f"the preview of {handle.project_id} did not answer 200 through the proxy within "
+                               f"{timeout} s; state {state[:400].decode(errors='replace')}; log "
+                               f"{logs[-600:].decode(errors='replace')}")
+        time.sleep(interval)
+
+
+def cpu_seconds(pids):
+    """utime + stime of these processes (all their threads), in seconds."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measure_previews(args, build_dir, failures, missing):
+    """A preview's cold start (POST to the first 200 through the proxy) for a static site, a Node app and a
+    Python app under the sandbox and process runners; then wrk against the Node app directly and through
+    the proxy (preview.process, and preview.sandbox's Unix socket bridge), paired per run. `missing`
+    gets what could not be measured on this machine (no node, no sandbox) and why."""
+    binary = build_dir / "bin" / "samokoder"
+    for plugin in ("preview_sandbox.so", "preview_process.so", "preview_static.so"):
+        if not (build_dir / "plugins" / plugin).exists():
+            raise HarnessError(f"{build_dir / 'plugins' / plugin} is missing: build the preview plugins")
+    if not binary.exists():
+        raise HarnessError(f"{binary} is missing: build first")
+    if shutil.which("wrk") is None:
+        raise HarnessError("wrk is not installed (scripts/install-deps.sh test)")
+    node = shutil.which("node", path="/usr/local/bin:/usr/bin:/bin")
+    apps_missing = {}
+    if node is None:
+        apps_missing["node"] = "node is not installed (/usr/bin/node): no Node app"
+    work_dir = args.work_dir
+    server = PreviewSamokoder(build_dir, work_dir, args)
+    result = {"cold_start": [], "throughput": [], "ratios": [], "profiles": {},
+              "versions": {"node": command_output([node, "--version"]) if node else None,
+                           "npm": command_output(["npm", "--version"]),
+                           "python": (command_output(["/usr/bin/python3", "--version"]) or " ").split()[-1] or None,
+                           "bwrap": (command_output(["bwrap", "--version"]) or " ").split()[-1] or None,
+                           "socat": next(iter(re.findall(r"socat version (\S+)", command_output(["socat", "-V"]) or "")),
+                                         None)}}
+    runners_missing = {}
+    try:
+        server.start()
+        log(f"previews: samokoder ready on {server.base}")
+        projects = {}
+        for app, runner in PREVIEW_COLD_STARTS:
+            if app in apps_missing or runner in runners_missing:
+                continue
+            projects[(app, runner)] = server.project(app)
+
+        # Cold starts: one unmeasured start of each first in a full run (page cache, npm's own caches),
+        # then --runs measured ones, each ended with DELETE before the next.
+        raw = {}
+        rounds = args.runs + (1 if args.warmup else 0)
+        for index in range(rounds):
+            for app, runner in PREVIEW_COLD_STARTS:
+                if (app, runner) not in projects or runner in runners_missing:
+                    continue
+                project_id = projects[(app, runner)]
+                started = time.perf_counter()
+                try:
+                    post_s, handle = start_preview(server, project_id, runner)
+                except HarnessError as e:
+                    if runner == "preview.sandbox" and "not active" in str(e):
+                        runners_missing[runner] = str(e)
+                        log(f"previews: {runner} cannot run here; its figures are skipped: {e}")
+                        continue
+                    raise
+                handle.grant()
+                app_s, ready_s = wait_preview_ready(server, handle)
+                total = time.perf_counter() - started
+                stop_preview(server, project_id)
+                time.sleep(0.2)  # the app's process group is gone before the next start
+                if args.warmup and index == 0:
+                    log(f"previews: warm-up start {app:6} {runner:15} {total * 1000:7.0f} ms")
+                    continue
+                raw.setdefault((app, runner), []).append(
+                    {"first_200_ms": total * 1000, "post_ms": post_s * 1000,
+                     "app_first_answer_ms": (post_s + app_s) * 1000 if app_s is not None else None})
+                log(f"previews: cold start {app:6} {runner:15} {total * 1000:7.0f} ms to the first 200 through the "
+                    f"proxy (POST {post_s * 1000:.0f} ms"
+                    + (f", the app answered its port at {(post_s + app_s) * 1000:.0f} ms" if app_s is not None else "")
+                    + ")")
+        for (app, runner), runs in raw.items():
+            result["cold_start"].append({
+                "app": app, "runner": runner,
+                "first_200_ms": summary([r["first_200_ms"] for r in runs]),
+                "post_ms": summary([r["post_ms"] for r in runs]),
+                "app_first_answer_ms": summary([r["app_first_answer_ms"] for r in runs])})
+
+        # Throughput: the Node app under preview.process (reachable directly on its port) and under
+        # preview.sandbox (reachable only through the proxy), both running meanwhile.
+        if "node" in apps_missing:
+            return result
+        handles = {}
+        for runner in ("preview.process", "preview.sandbox"):
+            if runner in runners_missing:
+                continue
+            project_id = projects[("node", runner)]
+            _, handle = start_preview(server, project_id, runner)
+            handle.grant()
+            wait_preview_ready(server, handle)
+            handles[runner] = handle
+        direct_port = handles["preview.process"].view["port"]
+        targets = [("direct", f"http://127.0.0.1:{direct_port}/", {})]
+        for runner, handle in handles.items():
+            targets.append((f"proxy ({runner})", f"http://127.0.0.1:{handle.proxy_port}/", dict(handle.headers)))
+        for name, url, headers in targets:
+            host = headers.get("Host")
+            port = int(url.rsplit(":", 1)[1].strip("/"))
+            status, _, body = raw_request("127.0.0.1", port, "GET", "/", headers)
+            if status != 200 or body.decode() != PREVIEW_BODY:
+                raise HarnessError(f"previews: {name} ({host or url}) answered {status} {body[:200]!r}, not the app's body")
+        if args.warmup:
+            for name, url, headers in targets:
+                run_wrk(url, 16, args.warmup, args.wrk_threads, headers=headers)
+        tree_others = lambda: [p for p in process_tree(server.pid) if p != server.pid]
+        measured = {}
+        for run in range(args.runs):
+            for connections in args.connections:
+                ordered = targets if run % 2 == 0 else list(reversed(targets))
+                for name, url, headers in ordered:
+                    apps = tree_others()
+                    before = (cpu_seconds([server.pid]), cpu_seconds(apps))
+                    wrk_result = run_wrk(url, connections, args.duration, args.wrk_threads, headers=headers)
+                    after = (cpu_seconds([server.pid]), cpu_seconds(apps))
+                    requests = max(1, wrk_result["requests"])
+                    wrk_result["samokoder_cpu_us"] = (after[0] - before[0]) * 1e6 / requests
+                    # None when a child that ran (socat's per-connection forks) exited meanwhile: its time is gone.
+                    app_cpu = (after[1] - before[1]) * 1e6 / requests
+                    wrk_result["app_cpu_us"] = app_cpu if app_cpu >= 0 and set(apps) <= set(tree_others()) else None
+                    measured.setdefault((name, connections), []).append(wrk_result)
+                    errors = wrk_result["errors"]
+                    log(f"previews run {run + 1}/{args.runs} {name:26} c={connections:<3} {wrk_result['rps']:9.0f} req/s"
+                        f"  p50 {wrk_result['latency_us']['p50'] / 1000:6.2f} ms  p99 "
+                        f"{wrk_result['latency_us']['p99'] / 1000:6.2f} ms  CPU/req samokoder "
+                        f"{wrk_result['samokoder_cpu_us']:.0f} µs, app {fmt(wrk_result['app_cpu_us'])} µs"
+                        + (f"  ERRORS {errors}" if any(errors.values()) else ""))
+                    if errors["status"] or errors["connect"]:
+                        failures.append(f"previews: {name} with {connections} connections: {errors['status']} error "
+                                        f"answers, {errors['connect']} connect errors")
+        for (name, connections), runs in measured.items():
+            result["throughput"].append({
+                "target": name, "connections": connections,
+                "rps": summary([r["rps"] for r in runs]),
+                "p50_ms": summary([r["latency_us"]["p50"] / 1000 for r in runs]),
+                "p99_ms": summary([r["latency_us"]["p99"] / 1000 for r in runs]),
+                "samokoder_cpu_us_per_request": summary([r["samokoder_cpu_us"] for r in runs]),
+                "app_cpu_us_per_request": summary([r["app_cpu_us"] for r in runs]),
+                "bytes_per_response": round(statistics.median(r["bytes_per_response"] for r in runs)),
+                "errors": {k: sum(r["errors"][k] for r in runs) for k in runs[0]["errors"]},
+                "requests": sum(r["requests"] for r in runs)})
+        for runner in handles:
+            for connections in args.connections:
+                direct = measured[("direct", connections)]
+                proxied = measured[(f"proxy ({runner})", connections)]
+                # Paired by run: both measured back to back within the same run.
+                result["ratios"].append({
+                    "runner": runner, "connections": connections,
+                    "throughput": summary([p["rps"] / d["rps"] if d["rps"] else None for d, p in zip(direct, proxied)]),
+                    "p50_latency": summary([p["latency_us"]["p50"] / d["latency_us"]["p50"]
+                                            if d["latency_us"]["p50"] else None for d, p in zip(direct, proxied)]),
+                    "p99_latency": summary([p["latency_us"]["p99"] / d["latency_us"]["p99"]
+                                            if d["latency_us"]["p99"] else None for d, p in zip(direct, proxied)])})
+        if args.profile:
+            for runner, handle in handles.items():
+                rows = [r for r in result["ratios"] if r["runner"] == runner]
+                if all(r["throughput"]["median"] >= TARGET_PREVIEW_PROXY_RATIO for r in rows):
+                    continue
+                url = f"http://127.0.0.1:{handle.proxy_port}/"
+                key = f"previews: the Node app through the proxy ({runner}) on samokoder"
+                log(f"profiling {key}")
+                result["profiles"][key] = profile(
+                    server, f"previews-{runner}", args, pids=[server.pid],
+                    load=lambda seconds, url=url, headers=dict(handle.headers):
+                        run_wrk(url, 16, seconds, args.wrk_threads, headers=headers))
+        for runner in handles:
+            stop_preview(server, handles[runner].project_id)
+    finally:
+        server.stop()
+        for what, why in {**apps_missing, **runners_missing}.items():
+            missing[f"previews: {what}"] = why
+    return result
+
+
 def percentile(sorted_values, p):
     if not sorted_values:
         return None
@@ -923,22 +1303,27 @@ def percentile(sorted_values, p):
     return sorted_values[index]
 
 
-def profile(server, scenario, args):
+def profile(server, scenario, args, pids=None, load=None):
     """Where `server` spends its CPU while wrk runs `scenario` at 16 connections (perf, cpu-clock).
 
     Self time by shared object and by symbol for every server; for Samokoder also the inclusive time
-    of its own functions, from DWARF call graphs (the Release build keeps no frame pointers)."""
+    of its own functions, from DWARF call graphs (the Release build keeps no frame pointers). `pids`
+    (default: the server's process tree) and `load` (a function of the seconds to load for; default:
+    wrk on the scenario's route) serve sections whose load is not an API route (previews)."""
     if shutil.which("perf") is None:
         return {"error": "perf is not installed (linux-perf)"}
     data = args.work_dir / f"perf-{server.name}-{scenario}.data"
-    pids = ",".join(str(p) for p in process_tree(server.pid))
+    pids = ",".join(str(p) for p in (pids or process_tree(server.pid)))
     seconds = max(2, min(args.duration, 5))
     ours = server.name == "samokoder"
     call_graph = ["--call-graph", "dwarf,16384", "-F", "299"] if ours else ["-g", "-F", "999"]
     recorder = subprocess.Popen(["perf", "record", *call_graph, "-p", pids, "-o", str(data), "--", "sleep", str(seconds)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    path, method, token, body = scenario_request(scenario, server)
-    run_wrk(f"http://{server.base}{path}", 16, seconds, args.wrk_threads, method, token, body)
+    if load is None:
+        path, method, token, body = scenario_request(scenario, server)
+        run_wrk(f"http://{server.base}{path}", 16, seconds, args.wrk_threads, method, token, body)
+    else:
+        load(seconds)
     _, err = recorder.communicate(timeout=120)
     if recorder.returncode != 0:
         return {"error": f"perf record failed: {err.strip()[-300:]}"}
@@ -1101,6 +1486,7 @@ def evaluate_targets(results):
             targets.append({"id": target_id, "title": title, "target": "", "met": None, "measured": "not measured",
                             "detail": results["missing"].get("llm")})
     targets.extend(runs_targets(results))
+    targets.extend(previews_targets(results))
     startup = results.get("startup") or {}
     ready = startup.get("ready_ms_new_database")
     if ready:
@@ -1155,6 +1541,29 @@ def runs_targets(results):
                      f"{p['first_kib_per_run']['median']:.1f} KiB per run (second batch "
                      f"{p['second_kib_per_run']['median']:.1f})"},
     ]
+
+
+def previews_targets(results):
+    """The previews section's targets: proxied throughput against the app called directly, per runner."""
+    previews = results.get("previews")
+    out = []
+    for runner, target_id, title in (
+            ("preview.process", "previews_proxy_throughput",
+             "Previews: Node app through the proxy vs called directly (preview.process), throughput"),
+            ("preview.sandbox", "previews_sandbox_proxy_throughput",
+             "Previews: Node app through the proxy and the sandbox's socket bridge vs called directly, throughput")):
+        goal = f">= {TARGET_PREVIEW_PROXY_RATIO}x"
+        rows = [r for r in (previews or {}).get("ratios", []) if r["runner"] == runner and r["throughput"]]
+        if not rows:
+            why = results["missing"].get("previews") or results["missing"].get(f"previews: {runner}") \
+                or results["missing"].get("previews: node")
+            out.append({"id": target_id, "title": title, "target": goal, "met": None, "measured": "not measured",
+                        "detail": why})
+            continue
+        out.append({"id": target_id, "title": title, "target": goal,
+                    "met": all(r["throughput"]["median"] >= TARGET_PREVIEW_PROXY_RATIO for r in rows),
+                    "measured": ", ".join(f"{r['throughput']['median']:.2f}x at {r['connections']}c" for r in rows)})
+    return out
 
 
 def route_headroom(results):
@@ -1271,7 +1680,7 @@ def render_only(results):
         verdict = {True: "met", False: "**missed**", None: "not measured"}[t["met"]]
         out.append(f"| {t['title']} | {t['target']} | {t['measured']} | {verdict} |")
     out.append("")
-    out.extend({"llm": render_llm, "runs": render_runs}[results["only"]](results))
+    out.extend({"llm": render_llm, "runs": render_runs, "previews": render_previews}[results["only"]](results))
     out.extend(render_appendix(results))
     return "\n".join(out)
 
@@ -1367,6 +1776,7 @@ def render_figures(results):
 
     out.extend(render_llm(results))
     out.extend(render_runs(results))
+    out.extend(render_previews(results))
     return out
 
 
@@ -1497,6 +1907,53 @@ def render_runs(results):
     return out
 
 
+def render_previews(results):
+    previews = results.get("previews")
+    out = ["## Previews\n"]
+    if not previews:
+        out.append(f"Not measured: {results['missing'].get('previews')}\n")
+        return out
+    v = previews.get("versions", {})
+    out.append("`samokoder serve` with preview.sandbox, preview.process and preview.static (defaults, the sandbox's "
+               "sockets under /tmp), driven over its API as the console does: POST the preview, trade its url's "
+               "grant for the preview cookie on the proxy, then `GET /` through the proxy "
+               "(`Host: p-<id>.localhost`) every 10 ms. Apps: a static `index.html`; a Node app without "
+               "dependencies (`npm run start` -> `node server.js`, `http.createServer` answering a 27-byte body); a "
+               "Python app of the standard library (`python3 main.py`, `ThreadingHTTPServer`). "
+               f"node {v.get('node')}, npm {v.get('npm')}, Python {v.get('python')}, bubblewrap {v.get('bwrap')}, "
+               f"socat {v.get('socat')}.\n")
+    out.append("| app | runner | POST to first 200 through the proxy, ms | POST answered, ms | "
+               "the app answered its own port, ms |")
+    out.append("|---|---|---:|---:|---:|")
+    for row in previews["cold_start"]:
+        out.append(f"| {row['app']} | {row['runner']} | {fmt_summary(row['first_200_ms'])} | "
+                   f"{fmt_summary(row['post_ms'], 1)} | {fmt_summary(row['app_first_answer_ms'])} |")
+    out.append("")
+    if previews["throughput"]:
+        out.append("wrk on `GET /` of the Node app: directly on its loopback port (preview.process), and through the "
+                   "proxy with the preview's Host and cookie, for the same app under preview.process (proxy -> TCP "
+                   "-> app) and under preview.sandbox (proxy -> Unix socket -> socat in the sandbox -> app), one "
+                   "after the other in alternating order per run, same threads, connections and duration. CPU per "
+                   "request from /proc: the samokoder process (all its threads) and its child processes (the "
+                   "apps, bwrap, socat).\n")
+        out.append("| target | conns | req/s | p50 ms | p99 ms | samokoder CPU µs/req | app CPU µs/req | errors |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for row in previews["throughput"]:
+            out.append(f"| {row['target']} | {row['connections']} | {fmt_summary(row['rps'])} | "
+                       f"{fmt_summary(row['p50_ms'], 2)} | {fmt_summary(row['p99_ms'], 2)} | "
+                       f"{fmt_summary(row['samokoder_cpu_us_per_request'])} | "
+                       f"{fmt_summary(row['app_cpu_us_per_request'])} | {sum(row['errors'].values())} |")
+        out.append("")
+        out.append("| proxied through | conns | throughput, proxied / direct | p50 latency, proxied / direct | "
+                   "p99 latency, proxied / direct |")
+        out.append("|---|---:|---:|---:|---:|")
+        for r in previews["ratios"]:
+            out.append(f"| {r['runner']} | {r['connections']} | {fmt_summary(r['throughput'], 2, 'x')} | "
+                       f"{fmt_summary(r['p50_latency'], 2, 'x')} | {fmt_summary(r['p99_latency'], 2, 'x')} |")
+        out.append("")
+    return out
+
+
 def render_appendix(results):
     """Profiles, analysis, what was not measured and harness failures, as markdown lines."""
     out = []
@@ -1589,7 +2046,7 @@ def parse_args(argv):
     parser.add_argument("--llm-streams", type=int, help="concurrent LLM streams (full: 500)")
     parser.add_argument("--runs-concurrent", type=int, help="runs_bench: runs started at once (full: 200)")
     parser.add_argument("--runs-subscribers", type=int, help="runs_bench: SSE clients of one run (full: 1000)")
-    parser.add_argument("--only", choices=("llm", "runs"),
+    parser.add_argument("--only", choices=("llm", "runs", "previews"),
                         help="measure only this section (no servers, no wrk) and write its report to --out-dir")
     parser.add_argument("--no-profile", action="store_true", help="skip perf profiles of missed targets")
     parser.add_argument("--analysis", type=Path, default=BENCH_DIR / "results" / "analysis.md",
@@ -1646,7 +2103,7 @@ def wait_for_idle(seconds):
 
 
 def measure_only(args):
-    """--only llm|runs: that section alone (no servers, no wrk), its targets and its report in --out-dir."""
+    """--only llm|runs|previews: that section alone (no peers), its targets and its report in --out-dir."""
     wait_for_idle(args.wait_idle)
     started = time.monotonic()
     mode = "smoke" if args.smoke else "full"
@@ -1655,6 +2112,9 @@ def measure_only(args):
     if args.only == "llm":
         settings.update({"llm_calls": args.llm_calls, "llm_streams": args.llm_streams, "llm_delay_ms": args.llm_delay_ms,
                          "llm_stream_deltas": args.llm_stream_deltas})
+    elif args.only == "previews":
+        settings.update({"duration": args.duration, "connections": args.connections, "wrk_threads": args.wrk_threads,
+                         "io_threads": args.io_threads, "worker_threads": args.worker_threads, "warmup": args.warmup})
     else:
         settings.update({"runs_concurrent": args.run_count, "runs_calls": args.run_calls,
                          "runs_delay_ms": args.run_delay_ms, "runs_deltas": args.run_deltas,
@@ -1663,11 +2123,16 @@ def measure_only(args):
                "generated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "machine": machine_info(), "versions": versions(args.build_dir), "settings": settings,
                "missing": {}, "failures": []}
+    args.work_dir = Path(tempfile.mkdtemp(prefix="samokoder-bench-", dir=args.work_root))
     try:
-        measure = {"llm": measure_llm, "runs": measure_runs}[args.only]
-        results[args.only] = measure(args, args.build_dir, results["failures"])
-        if results[args.only] is None:
-            raise HarnessError(f"the {args.only} benchmark is not built in {args.build_dir}")
+        if args.only == "previews":
+            results["previews"] = measure_previews(args, args.build_dir, results["failures"], results["missing"])
+            results["profiles"] = results["previews"].pop("profiles", {})
+        else:
+            measure = {"llm": measure_llm, "runs": measure_runs}[args.only]
+            results[args.only] = measure(args, args.build_dir, results["failures"])
+            if results[args.only] is None:
+                raise HarnessError(f"the {args.only} benchmark is not built in {args.build_dir}")
     except HarnessError as e:
         results["failures"].insert(0, f"harness error: {e}")
     results["targets"] = [t for t in evaluate_targets(results) if t["id"].startswith(args.only + "_")]
@@ -1680,7 +2145,12 @@ def measure_only(args):
         log(f"target {t['title']}: {t['measured']} ({ {True: 'met', False: 'missed', None: 'not measured'}[t['met']] })")
     for failure in results["failures"]:
         print(f"bench: {failure}", file=sys.stderr)
-    return 1 if results["failures"] else 0
+    if results["failures"]:
+        print(f"bench: logs kept in {args.work_dir}", file=sys.stderr)
+        return 1
+    if not args.keep:
+        subprocess.run(["rm", "-rf", "--", str(args.work_dir)], check=False)
+    return 0
 
 
 def main(argv):
@@ -1797,9 +2267,13 @@ def main(argv):
                 raise HarnessError(why)
             results["missing"]["runs"] = why
 
+        log("measuring previews")
+        results["previews"] = measure_previews(args, args.build_dir, results["failures"], results["missing"])
+        preview_profiles = results["previews"].pop("profiles", {})
+
         results["targets"] = evaluate_targets(results)
         if args.profile:
-            results["profiles"] = {}
+            results["profiles"] = dict(preview_profiles)
             for target in results["targets"]:
                 if target["met"] is False and target.get("scenario"):
                     for server in (targets["samokoder"], targets[SCENARIOS[target["scenario"]]["peer"]]):

@@ -4,6 +4,9 @@
 --   BENCH_METHOD  GET (default) or POST
 --   BENCH_TOKEN   sent as "Authorization: Bearer <token>" when set
 --   BENCH_BODY    request body (sent with Content-Type: application/json)
+--   BENCH_HEADERS more request headers, "Name: value" lines separated by newlines (a Host header
+--                 replaces the one wrk derives from the URL: the previews section reaches the proxy
+--                 on 127.0.0.1 as p-<id>.localhost, with the preview cookie)
 -- The path comes from the URL given to wrk. There is deliberately no response() callback: it would
 -- make wrk parse every response in Lua and cost the load generator CPU the servers need. Answers
 -- with a status of 400 or more are counted by wrk itself (errors.status), which the harness checks.
@@ -11,10 +14,19 @@
 local method = os.getenv("BENCH_METHOD") or "GET"
 local token = os.getenv("BENCH_TOKEN")
 local body = os.getenv("BENCH_BODY")
+local headers = os.getenv("BENCH_HEADERS")
 
 wrk.method = method
 if token and token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
+end
+if headers and headers ~= "" then
+  for line in headers:gmatch("[^\n]+") do
+    local name, value = line:match("^([^:]+):%s*(.*)$")
+    if name then
+      wrk.headers[name] = value
+    end
+  end
 end
 if body and body ~= "" then
   wrk.body = body

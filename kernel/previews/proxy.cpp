@@ -1,6 +1,7 @@
 #include "previews/proxy.hpp"
 
 #include <array>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -304,6 +305,8 @@ struct PreviewProxy::Impl {
     std::optional<beast::tcp_stream> tcp;
     std::optional<UnixStream> local;
     beast::flat_buffer buffer;
+    // The relay's body buffer, made once per client connection (not per request) and never zeroed.
+    std::unique_ptr<char[]> chunk;
     std::uint16_t port = 0;
     std::string socket_path;
 
@@ -514,7 +517,8 @@ struct PreviewProxy::Impl {
   // `upstream_reusable` says afterwards whether the app's connection may carry the next request.
   template <typename Stream>
   awaitable<Relay> relay(beast::tcp_stream& client, Stream& up, beast::flat_buffer& up_buffer,
-                         Request& request, bool client_keep_alive, bool& upstream_reusable) {
+                         std::unique_ptr<char[]>& chunk, Request& request, bool client_keep_alive,
+                         bool& upstream_reusable) {
     upstream_reusable = false;
     request.version(11);
     request.keep_alive(true);
@@ -553,15 +557,17 @@ struct PreviewProxy::Impl {
     response.keep_alive(client_keep_alive);
     bhttp::serializer<false, bhttp::buffer_body> serializer(response);
     client.expires_after(kKeepAliveTimeout);
-    {
+    // The head goes out with the first body bytes when they came with it (a small answer: one write, one
+    // segment), alone first only when the body has yet to arrive (a stream may stay silent for long).
+    if (!parser.is_done() && up_buffer.size() == 0) {
       auto [ec, n] = co_await bhttp::async_write_header(client, serializer, kTuple);
       if (ec) co_return Relay::kClose;
     }
-    std::vector<char> chunk(kRelayChunk);
+    if (!chunk) chunk = std::make_unique_for_overwrite<char[]>(kRelayChunk);
     do {
       if (!parser.is_done()) {
-        response.body().data = chunk.data();
-        response.body().size = chunk.size();
+        response.body().data = chunk.get();
+        response.body().size = kRelayChunk;
         // A streamed body may be silent for long (server-sent events): no deadline while it is open.
         up.expires_never();
         auto [ec, n] = co_await bhttp::async_read_some(up, up_buffer, parser, kTuple);
@@ -570,9 +576,9 @@ struct PreviewProxy::Impl {
           upstream_errors.add();
           co_return Relay::kClose;  // the head is out: all we can do is cut the client off
         }
-        response.body().size = chunk.size() - response.body().size;
+        response.body().size = kRelayChunk - response.body().size;
         // An empty buffer must be null: a chunked serializer would frame it as a (terminating) empty chunk.
-        response.body().data = response.body().size == 0 ? nullptr : chunk.data();
+        response.body().data = response.body().size == 0 ? nullptr : chunk.get();
         response.body().more = !parser.is_done();
       } else {
         response.body().data = nullptr;
@@ -701,10 +707,10 @@ struct PreviewProxy::Impl {
         }
         // A failed relay sent the client nothing and left the request as it was: it can go again.
         bool reusable = false;
-        outcome = upstream.tcp ? co_await relay(client, *upstream.tcp, upstream.buffer, request,
-                                                client_keep_alive, reusable)
-                               : co_await relay(client, *upstream.local, upstream.buffer, request,
-                                                client_keep_alive, reusable);
+        outcome = upstream.tcp ? co_await relay(client, *upstream.tcp, upstream.buffer, upstream.chunk,
+                                                request, client_keep_alive, reusable)
+                               : co_await relay(client, *upstream.local, upstream.buffer, upstream.chunk,
+                                                request, client_keep_alive, reusable);
         if (!reusable) upstream.reset();
         if (!reused) break;
       }

@@ -32,7 +32,7 @@ constexpr const char* kSocketName = "http.sock";
 // becomes the app. Every value arrives as a positional parameter ($1 socat, $2 socket, $3 port, then
 // the app's argv), so nothing of the child is ever parsed by a shell.
 constexpr const char* kBridgeScript =
-    R"("$1" "UNIX-LISTEN:$2,fork,mode=600" "TCP:127.0.0.1:$3" & shift 3; exec "$@")";
+    R"("$1" "UNIX-LISTEN:$2,fork,mode=600,backlog=1024" "TCP:127.0.0.1:$3" & shift 3; exec "$@")";
 // Runs outside: joins the preview's cgroup(s) ($0, $1) before it becomes bwrap, so bwrap and every
 // process of the sandbox are counted from the first fork on.
 constexpr const char* kJoinOneScript = R"(echo $$ > "$0" && exec "$@")";

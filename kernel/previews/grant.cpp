@@ -39,8 +39,8 @@ std::string mint_grant(std::string_view key, std::string_view user_id, std::stri
   return payload + "." + *tag;
 }
 
-std::optional<std::string> verify_grant(std::string_view key, std::string_view grant,
-                                        std::string_view project_id, GrantClock::time_point now) {
+std::optional<VerifiedGrant> verify_grant(std::string_view key, std::string_view grant,
+                                          std::string_view project_id, GrantClock::time_point now) {
   const auto last_dot = grant.rfind('.');
   if (last_dot == std::string_view::npos || grant.size() > 256) return std::nullopt;
   const std::string_view payload = grant.substr(0, last_dot);
@@ -57,8 +57,9 @@ std::optional<std::string> verify_grant(std::string_view key, std::string_view g
   const auto [end, ec] = std::from_chars(expiry.data(), expiry.data() + expiry.size(), seconds);
   if (ec != std::errc() || end != expiry.data() + expiry.size()) return std::nullopt;
   if (project != project_id) return std::nullopt;
-  if (GrantClock::time_point(std::chrono::seconds(seconds)) <= now) return std::nullopt;
-  return std::string(user);
+  const GrantClock::time_point expires{std::chrono::seconds(seconds)};
+  if (expires <= now) return std::nullopt;
+  return VerifiedGrant{std::string(user), expires};
 }
 
 }  // namespace samokoder::previews

@@ -23,9 +23,15 @@ using GrantClock = std::chrono::system_clock;
 std::string mint_grant(std::string_view key, std::string_view user_id, std::string_view project_id,
                        GrantClock::time_point expires);
 
-// The user the grant was minted for, when it is well formed, its MAC verifies, it names
-// `project_id` and it has not expired at `now`; nullopt otherwise.
-std::optional<std::string> verify_grant(std::string_view key, std::string_view grant,
-                                        std::string_view project_id, GrantClock::time_point now);
+// What a valid grant says.
+struct VerifiedGrant {
+  std::string user_id;
+  GrantClock::time_point expires;
+};
+
+// The grant's claims when it is well formed, its MAC verifies, it names `project_id` and it has not
+// expired at `now`; nullopt otherwise.
+std::optional<VerifiedGrant> verify_grant(std::string_view key, std::string_view grant,
+                                          std::string_view project_id, GrantClock::time_point now);
 
 }  // namespace samokoder::previews

@@ -17,6 +17,8 @@ namespace samokoder::previews {
 namespace {
 
 constexpr auto kTickPeriod = std::chrono::milliseconds(200);
+// While a preview starts, its runner is asked more often, so the proxy serves it soon after it answers.
+constexpr auto kStartingTickPeriod = std::chrono::milliseconds(25);
 constexpr auto kHeartbeatPeriod = std::chrono::seconds(30);
 // A live record whose heartbeat is older than this belongs to a node that is gone.
 constexpr auto kStaleAfter = std::chrono::seconds(120);
@@ -330,6 +332,7 @@ sdk::Result<PreviewView> PreviewManager::start_preview(const std::string& owner_
     entries_[project_id] = std::move(entry);
     publish_gauges_locked();
   }
+  wake_.notify_all();  // the ticker looks at a starting preview at its faster pace from now on
   metrics_.counter("samokoder_previews_started_total", "Previews started, by runner", {{"runner", chosen}})
       .add(1);
   // The ticker records every later change; this first record lets another node's GET see it at once.
@@ -526,7 +529,10 @@ void PreviewManager::publish_gauges_locked() {
 void PreviewManager::tick_loop() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    wake_.wait_for(lock, kTickPeriod);
+    const bool starting = std::any_of(entries_.begin(), entries_.end(), [](const auto& entry) {
+      return entry.second->status.state == sdk::PreviewState::kStarting;
+    });
+    wake_.wait_for(lock, starting ? kStartingTickPeriod : kTickPeriod);
     if (stopping_) break;
     lock.unlock();
     tick();

@@ -4,9 +4,9 @@
 // when the workspace's files change (debounced), stops previews that are idle or past their TTL, and
 // answers the proxy (proxy.hpp) with where a running preview is reached.
 //
-// A background thread (the ticker, every 200 ms) polls each live preview's runner for its status,
-// writes changes (and a heartbeat every 30 s) to storage, delivers due file changes and enforces idle
-// stop and TTL. At start it reconciles what storage says with what runs: a preview recorded as live by
+// A background thread (the ticker, every 200 ms, every 25 ms while a preview starts) polls each live
+// preview's runner for its status, writes changes (and a heartbeat every 30 s) to storage, delivers due
+// file changes and enforces idle stop and TTL. At start it reconciles what storage says with what runs: a preview recorded as live by
 // an earlier process of this host (the process journal already ended its children) or by a node whose
 // heartbeat stopped is recorded as stopped, never left looking alive.
 //

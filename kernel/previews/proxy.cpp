@@ -14,7 +14,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -48,6 +49,9 @@ constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr std::size_t kHeaderLimit = 32 * 1024;
 constexpr std::size_t kRelayChunk = 64 * 1024;
 constexpr std::size_t kMaxStaticFile = 64 * 1024 * 1024;
+// How long a request for a starting preview waits for it, and how often it looks.
+constexpr auto kStartWait = std::chrono::seconds(30);
+constexpr auto kStartPoll = std::chrono::milliseconds(20);
 
 using Request = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
@@ -294,8 +298,12 @@ struct PreviewProxy::Impl {
   metrics::Counter& refused;
   metrics::Counter& upstream_errors;
 
-  asio::io_context io;
-  std::optional<tcp::acceptor> acceptor;
+  // One single-threaded loop per proxy thread, as the API server does: a connection lives on one loop,
+  // so its steps never hop threads (a strand on a shared loop made each request wake two threads).
+  std::vector<std::unique_ptr<asio::io_context>> loops;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
+  std::optional<tcp::acceptor> acceptor;  // on loops[0]
+  std::size_t next_loop = 0;              // only touched by the accept loop
   std::vector<std::thread> threads;
   std::atomic<std::uint16_t> port{0};
   bool https = false;
@@ -325,7 +333,8 @@ struct PreviewProxy::Impl {
 
   awaitable<void> accept_loop() {
     for (;;) {
-      auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(io), kTuple);
+      auto& loop = *loops[next_loop++ % loops.size()];
+      auto [ec, socket] = co_await acceptor->async_accept(loop.get_executor(), kTuple);
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
         continue;
@@ -334,14 +343,22 @@ struct PreviewProxy::Impl {
     }
   }
 
-  // What to do with a request that parsed: a ready answer, or where to forward it.
+  // What to do with a request that parsed: a ready answer, or where to forward it. `starting`: the
+  // answer says the preview is starting, and the request may rather wait for it.
   struct Admission {
     std::optional<Response> answer;
     sdk::PreviewEndpoint endpoint;
+    bool starting = false;
   };
 
-  Admission admit(Request& request, const std::string& peer) {
-    requests.add();
+  // The last grant cookie a connection proved, so its next requests skip the HMAC until it expires.
+  struct ProvenGrant {
+    std::string cookie;
+    std::string project;
+    VerifiedGrant claims;
+  };
+
+  Admission admit(Request& request, const std::string& peer, ProvenGrant& proven) {
     const std::string_view host(request[bhttp::field::host].data(), request[bhttp::field::host].size());
     const auto project = project_of_host(host);
     if (!project) {
@@ -356,8 +373,16 @@ struct PreviewProxy::Impl {
       return {grant_exchange(request, *project, target, now), {}};
     }
     const Cookies cookies = split_cookies(request);
-    const std::optional<std::string> user =
-        cookies.grant ? verify_grant(grant_key, *cookies.grant, *project, now) : std::nullopt;
+    std::optional<std::string> user;
+    if (cookies.grant && *cookies.grant == proven.cookie && *project == proven.project &&
+        now < proven.claims.expires) {
+      user = proven.claims.user_id;
+    } else if (cookies.grant) {
+      if (auto claims = verify_grant(grant_key, *cookies.grant, *project, now)) {
+        user = claims->user_id;
+        proven = {*cookies.grant, *project, std::move(*claims)};
+      }
+    }
     if (!user) {
       refused.add();
       return {own_page(request, bhttp::status::unauthorized, "Open this preview from the console",
@@ -378,7 +403,8 @@ struct PreviewProxy::Impl {
       return {own_page(request, bhttp::status::service_unavailable,
                        starting ? "The preview is starting" : "The preview is not running",
                        route->detail.empty() ? route->state : route->detail, starting),
-              {}};
+              {},
+              starting};
     }
     // What the app may see: no credential of ours, no connection-level headers of the client's.
     request.erase(bhttp::field::authorization);
@@ -404,7 +430,7 @@ struct PreviewProxy::Impl {
         next.find_first_of("\r\n") != std::string::npos) {
       next = "/";
     }
-    if (!grant || !verify_grant(grant_key, *grant, project, now)) {
+    if (!grant || !verify_grant(grant_key, *grant, project, now).has_value()) {
       refused.add();
       return own_page(request, bhttp::status::unauthorized, "This preview link has expired",
                       "Open the preview again from the console to get a fresh link.", false);
@@ -660,6 +686,8 @@ struct PreviewProxy::Impl {
     beast::tcp_stream client(std::move(socket));
     beast::flat_buffer buffer;
     Upstream upstream;
+    ProvenGrant proven;
+    asio::steady_timer pause(client.get_executor());
     for (;;) {
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(kHeaderLimit);
@@ -680,7 +708,16 @@ struct PreviewProxy::Impl {
       Request request = parser.release();
       // Read before admit() strips the client's Connection header.
       const bool client_keep_alive = request.keep_alive();
-      Admission admission = admit(request, peer);
+      requests.add();
+      Admission admission = admit(request, peer, proven);
+      // A request for a preview that is still starting waits for it (no thread is held), so the first
+      // page a browser opens shows the app rather than a "starting" page.
+      for (auto waited = std::chrono::milliseconds(0); admission.starting && waited < kStartWait;
+           waited += kStartPoll) {
+        pause.expires_after(kStartPoll);
+        co_await pause.async_wait(kTuple);
+        admission = admit(request, peer, proven);
+      }
       if (!admission.answer && !admission.endpoint.directory.empty()) {
         admission.answer = static_file(request, admission.endpoint.directory);
       }
@@ -746,7 +783,11 @@ sdk::Status PreviewProxy::start() {
   const auto address = asio::ip::make_address(impl.settings.listen.host, ec);
   if (ec) return sdk::Status::invalid_argument("previews.listen: bad address " + impl.settings.listen.host);
   const tcp::endpoint endpoint(address, impl.any_port ? 0 : impl.settings.listen.port);
-  impl.acceptor.emplace(impl.io);
+  for (std::uint32_t i = 0; i < impl.settings.proxy_threads; ++i) {
+    impl.loops.push_back(std::make_unique<asio::io_context>(1));
+    impl.keep_running.push_back(asio::make_work_guard(*impl.loops.back()));
+  }
+  impl.acceptor.emplace(*impl.loops.front());
   impl.acceptor->open(endpoint.protocol(), ec);
   if (!ec) impl.acceptor->set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) impl.acceptor->bind(endpoint, ec);
@@ -757,9 +798,9 @@ sdk::Status PreviewProxy::start() {
                                     ": " + ec.message());
   }
   impl.port = impl.acceptor->local_endpoint().port();
-  asio::co_spawn(impl.io, impl.accept_loop(), asio::detached);
-  for (std::uint32_t i = 0; i < impl.settings.proxy_threads; ++i) {
-    impl.threads.emplace_back([&impl] { impl.io.run(); });
+  asio::co_spawn(*impl.loops.front(), impl.accept_loop(), asio::detached);
+  for (auto& loop : impl.loops) {
+    impl.threads.emplace_back([&loop] { loop->run(); });
   }
   core::logger("previews")
       ->info("previews: proxy listening on {}:{}", impl.settings.listen.host, impl.port.load());
@@ -769,16 +810,20 @@ sdk::Status PreviewProxy::start() {
 void PreviewProxy::stop() {
   Impl& impl = *impl_;
   if (impl.acceptor) {
-    asio::post(impl.io, [&impl] {
+    asio::post(*impl.loops.front(), [&impl] {
       beast::error_code ignored;
       impl.acceptor->close(ignored);
     });
   }
-  impl.io.stop();
+  impl.keep_running.clear();
+  for (auto& loop : impl.loops)
+    loop->stop();
   for (auto& thread : impl.threads)
     thread.join();
   impl.threads.clear();
   impl.acceptor.reset();
+  // Connections still open are coroutine frames on their loops; destroying a loop destroys them.
+  impl.loops.clear();
 }
 
 std::uint16_t PreviewProxy::port() const noexcept {

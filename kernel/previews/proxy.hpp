@@ -15,12 +15,16 @@
 // A runner that serves files (PreviewEndpoint::directory) is served here directly, confined to that
 // directory (symlinks refused), with a fallback to index.html for client-side routes.
 //
-// While a preview is starting the proxy answers 503 with a page that reloads itself; an unknown or
-// stopped preview is 404/503 with the reason; a request without a valid cookie is 401.
+// A preview still starting after that gets 503 with a page that reloads itself; an unknown or stopped
+// preview is 404/503 with the reason; a request without a valid cookie is 401.
 //
-// Threads: previews.proxy_threads run one io_context; each connection is a coroutine on its own strand
+// A request for a preview that is still starting waits for it (up to 30 s, holding no thread), so the
+// link a user opens right after starting shows the app.
+//
+// Threads: previews.proxy_threads each run a loop of their own; a connection is a coroutine on one loop
 // and keeps its upstream connection alive between requests. Nothing on them blocks: the grant check is
-// one HMAC, PreviewManager::route() one short lock, and a static file is read from the page cache.
+// one HMAC (once per connection while its cookie stays the same), PreviewManager::route() one short
+// lock, and a static file is read from the page cache.
 //
 // Ownership: the Application owns the proxy and stops it before the PreviewManager it uses.
 // Thread-safety: start() and stop() from the controlling thread; port() from any thread.

@@ -306,9 +306,15 @@ TEST_F(PreviewApiTest, APythonAppAnswersThroughTheProxyAndPicksUpAChangedFile) {
   const std::string project = project_with(user, {{"requirements.txt", "# the standard library is enough\n"},
                                                   {"main.py", kPythonApp},
                                                   {"greeting.txt", "hello from python"}});
-  ASSERT_EQ(start(user, project).status, 202u);
-  const std::string cookie = open_preview(wait_running(user, project));
-  expect_body_soon(project, cookie, "hello from python");
+  const auto started = start(user, project);
+  ASSERT_EQ(started.status, 202u);
+  ASSERT_EQ(started.json()["state"], "starting");
+  // Opened at once, as a user clicks the link: the request waits for the app instead of a "starting"
+  // page.
+  const std::string cookie = open_preview(started.json());
+  const auto first = through_proxy(project, cookie, "/");
+  EXPECT_EQ(first.status, 200u) << first.body;
+  EXPECT_EQ(first.body, "hello from python");
   ASSERT_EQ(put_file(user, project, "greeting.txt", "changed greeting").status, 200u);
   expect_body_soon(project, cookie, "changed greeting");
 

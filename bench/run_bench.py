@@ -419,6 +419,55 @@ class Samokoder:
             self.service.stop()
 
 
+class NginxReverseProxy:
+    """nginx-light as a reverse proxy in front of one app (keep-alive to the app, a worker per core): what
+    a proxy hop costs on this machine, the reference the preview proxy's ratio is read against."""
+
+    def __init__(self, work_dir, app_port):
+        self.prefix = work_dir / "nginx-proxy"
+        self.app_port = app_port
+        self.service = None
+        self.port = None
+
+    def start(self):
+        self.prefix.mkdir(parents=True)
+        (self.prefix / "temp").mkdir()
+        self.port = free_port()
+        conf = self.prefix / "nginx.conf"
+        conf.write_text(f"""
+worker_processes auto;
+pid {self.prefix}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 100000000;
+  client_body_temp_path {self.prefix}/temp/body;
+  proxy_temp_path {self.prefix}/temp/proxy;
+  fastcgi_temp_path {self.prefix}/temp/fastcgi;
+  uwsgi_temp_path {self.prefix}/temp/uwsgi;
+  scgi_temp_path {self.prefix}/temp/scgi;
+  upstream app {{ server 127.0.0.1:{self.app_port}; keepalive 128; }}
+  server {{
+    listen 127.0.0.1:{self.port};
+    location / {{
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+    }}
+  }}
+}}
+""")
+        self.service = Service("nginx-proxy", ["nginx", "-p", str(self.prefix), "-c", str(conf), "-g", "daemon off;"],
+                               self.prefix / "nginx.log")
+        wait_until(f"127.0.0.1:{self.port}", "/", 200, 30, interval=0.01, service=self.service)
+
+    def stop(self):
+        if self.service:
+            self.service.stop()
+
+
 class Nginx:
     """nginx-light serving {"status":"ok"} as a static file at /healthz: the practical HTTP limit."""
 
@@ -1152,6 +1201,7 @@ def measure_previews(args, build_dir, failures, missing):
                            "socat": next(iter(re.findall(r"socat version (\S+)", command_output(["socat", "-V"]) or "")),
                                          None)}}
     runners_missing = {}
+    nginx_proxy = None
     try:
         server.start()
         log(f"previews: samokoder ready on {server.base}")
@@ -1218,6 +1268,14 @@ def measure_previews(args, build_dir, failures, missing):
         targets = [("direct", f"http://127.0.0.1:{direct_port}/", {})]
         for runner, handle in handles.items():
             targets.append((f"proxy ({runner})", f"http://127.0.0.1:{handle.proxy_port}/", dict(handle.headers)))
+        # The same hop through nginx: what any reverse proxy costs here, with wrk and the app on the
+        # same two cores.
+        if Nginx.available():
+            nginx_proxy = NginxReverseProxy(work_dir, direct_port)
+            nginx_proxy.start()
+            targets.append(("nginx reverse proxy", f"http://127.0.0.1:{nginx_proxy.port}/", {}))
+        else:
+            missing["previews: nginx reverse proxy"] = "nginx is not installed (scripts/install-deps.sh bench)"
         for name, url, headers in targets:
             host = headers.get("Host")
             port = int(url.rsplit(":", 1)[1].strip("/"))
@@ -1263,10 +1321,13 @@ def measure_previews(args, build_dir, failures, missing):
                 "bytes_per_response": round(statistics.median(r["bytes_per_response"] for r in runs)),
                 "errors": {k: sum(r["errors"][k] for r in runs) for k in runs[0]["errors"]},
                 "requests": sum(r["requests"] for r in runs)})
-        for runner in handles:
+        compared = [(runner, f"proxy ({runner})") for runner in handles]
+        if nginx_proxy:
+            compared.append(("nginx (reference)", "nginx reverse proxy"))
+        for runner, name in compared:
             for connections in args.connections:
                 direct = measured[("direct", connections)]
-                proxied = measured[(f"proxy ({runner})", connections)]
+                proxied = measured[(name, connections)]
                 # Paired by run: both measured back to back within the same run.
                 result["ratios"].append({
                     "runner": runner, "connections": connections,
@@ -1290,6 +1351,8 @@ def measure_previews(args, build_dir, failures, missing):
         for runner in handles:
             stop_preview(server, handles[runner].project_id)
     finally:
+        if nginx_proxy:
+            nginx_proxy.stop()
         server.stop()
         for what, why in {**apps_missing, **runners_missing}.items():
             missing[f"previews: {what}"] = why
@@ -1560,9 +1623,15 @@ def previews_targets(results):
             out.append({"id": target_id, "title": title, "target": goal, "met": None, "measured": "not measured",
                         "detail": why})
             continue
+        reference = [r for r in (previews or {}).get("ratios", []) if r["runner"] == "nginx (reference)"
+                     and r["throughput"]]
+        measured = ", ".join(f"{r['throughput']['median']:.2f}x at {r['connections']}c" for r in rows)
+        if reference:
+            measured += " (nginx as the same reverse proxy: " + ", ".join(
+                f"{r['throughput']['median']:.2f}x at {r['connections']}c" for r in reference) + ")"
         out.append({"id": target_id, "title": title, "target": goal,
                     "met": all(r["throughput"]["median"] >= TARGET_PREVIEW_PROXY_RATIO for r in rows),
-                    "measured": ", ".join(f"{r['throughput']['median']:.2f}x at {r['connections']}c" for r in rows)})
+                    "measured": measured})
     return out
 
 

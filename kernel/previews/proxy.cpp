@@ -652,6 +652,7 @@ struct PreviewProxy::Impl {
     auto& response = parser.get();
     const bool switched = response.result() == bhttp::status::switching_protocols;
     remove_hop_by_hop(response, switched);
+    response.version(11);  // an HTTP/1.0 server's 101 (Python's http.server) is still a WebSocket's
     response.erase(bhttp::field::set_cookie);
     client.expires_after(kKeepAliveTimeout);
     {

@@ -77,11 +77,29 @@ server.listen(Number(process.env.PORT), process.env.HOST);
 constexpr const char* kNodePackage =
     R"({"name": "preview-test", "private": true, "scripts": {"start": "node server.js"}})";
 
+// A Python stdlib app: its answer is greeting.txt (read at start), and an upgrade is answered as a
+// WebSocket that echoes one text frame.
 constexpr const char* kPythonApp = R"PY(
-import http.server, os
+import base64, hashlib, http.server, os
 BODY = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "greeting.txt")).read().strip().encode()
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            key = self.headers["Sec-WebSocket-Key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+            self.send_response(101)
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Sec-WebSocket-Accept", base64.b64encode(hashlib.sha1(key.encode()).digest()).decode())
+            self.end_headers()
+            self.wfile.flush()
+            head = self.rfile.read(2)
+            mask = self.rfile.read(4)
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(head[1] & 0x7F)))
+            reply = b"py:" + data
+            self.wfile.write(bytes([0x81, len(reply)]) + reply)
+            self.wfile.flush()
+            self.close_connection = True
+            return
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.end_headers()
@@ -212,6 +230,21 @@ class PreviewApiTest : public resources_test::ResourcesApiTest {
     EXPECT_TRUE(seen) << "last answer: " << last;
   }
 
+  // Opens a WebSocket to the preview through the proxy, sends `text` and returns the app's answer.
+  std::string websocket_echo(const std::string& project, const std::string& cookie, const std::string& text) {
+    asio::io_context io;
+    beast::websocket::stream<asio::ip::tcp::socket> ws(io);
+    ws.next_layer().connect({asio::ip::make_address("127.0.0.1"), app_->preview_port()});
+    ws.set_option(beast::websocket::stream_base::decorator(
+        [&](beast::websocket::request_type& request) { request.set(beast::http::field::cookie, cookie); }));
+    ws.handshake(host_of(project), "/hot");
+    ws.text(true);
+    ws.write(asio::buffer(text));
+    beast::flat_buffer buffer;
+    ws.read(buffer);
+    return beast::buffers_to_string(buffer.data());
+  }
+
   std::filesystem::path socket_dir_;
   std::thread driver_;
   std::atomic<bool> stop_driver_{false};
@@ -287,18 +320,7 @@ TEST_F(PreviewApiTest, StreamedResponsesAndWebSocketsPassThroughTheProxy) {
     EXPECT_NE(received.find("data: two"), std::string::npos) << received;
   }
   // A WebSocket (a dev server's hot reload) is tunnelled to the app.
-  {
-    beast::websocket::stream<asio::ip::tcp::socket> ws(io);
-    ws.next_layer().connect({asio::ip::make_address("127.0.0.1"), app_->preview_port()});
-    ws.set_option(beast::websocket::stream_base::decorator(
-        [&](beast::websocket::request_type& request) { request.set(beast::http::field::cookie, cookie); }));
-    ws.handshake(host_of(project), "/hot");
-    ws.text(true);
-    ws.write(asio::buffer(std::string("ping")));
-    beast::flat_buffer buffer;
-    ws.read(buffer);
-    EXPECT_EQ(beast::buffers_to_string(buffer.data()), "echo:ping");
-  }
+  EXPECT_EQ(websocket_echo(project, cookie, "ping"), "echo:ping");
 }
 
 TEST_F(PreviewApiTest, APythonAppAnswersThroughTheProxyAndPicksUpAChangedFile) {
@@ -315,6 +337,7 @@ TEST_F(PreviewApiTest, APythonAppAnswersThroughTheProxyAndPicksUpAChangedFile) {
   const auto first = through_proxy(project, cookie, "/");
   EXPECT_EQ(first.status, 200u) << first.body;
   EXPECT_EQ(first.body, "hello from python");
+  EXPECT_EQ(websocket_echo(project, cookie, "hi"), "py:hi");
   ASSERT_EQ(put_file(user, project, "greeting.txt", "changed greeting").status, 200u);
   expect_body_soon(project, cookie, "changed greeting");
 

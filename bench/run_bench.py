@@ -419,6 +419,12 @@ class Samokoder:
             self.service.stop()
 
 
+def nginx_temp_paths(prefix):
+    """The temp-path directives that keep nginx inside its own folder (it is started as root)."""
+    return "\n".join(f"  {kind}_temp_path {prefix}/temp/{name};" for kind, name in (
+        ("client_body", "body"), ("proxy", "proxy"), ("fastcgi", "fastcgi"), ("uwsgi", "uwsgi"), ("scgi", "scgi")))
+
+
 class NginxReverseProxy:
     """nginx-light as a reverse proxy in front of one app (keep-alive to the app, a worker per core): what
     a proxy hop costs on this machine, the reference the preview proxy's ratio is read against."""
@@ -442,11 +448,7 @@ events {{ worker_connections 4096; }}
 http {{
   access_log off;
   keepalive_requests 100000000;
-  client_body_temp_path {self.prefix}/temp/body;
-  proxy_temp_path {self.prefix}/temp/proxy;
-  fastcgi_temp_path {self.prefix}/temp/fastcgi;
-  uwsgi_temp_path {self.prefix}/temp/uwsgi;
-  scgi_temp_path {self.prefix}/temp/scgi;
+{nginx_temp_paths(self.prefix)}
   upstream app {{ server 127.0.0.1:{self.app_port}; keepalive 128; }}
   server {{
     listen 127.0.0.1:{self.port};
@@ -503,11 +505,7 @@ http {{
   keepalive_timeout 75s;
   open_file_cache max=16 inactive=60s;
   open_file_cache_valid 60s;
-  client_body_temp_path {self.prefix}/temp/body;
-  proxy_temp_path {self.prefix}/temp/proxy;
-  fastcgi_temp_path {self.prefix}/temp/fastcgi;
-  uwsgi_temp_path {self.prefix}/temp/uwsgi;
-  scgi_temp_path {self.prefix}/temp/scgi;
+{nginx_temp_paths(self.prefix)}
   server {{
     listen 127.0.0.1:{port};
     location = /healthz {{

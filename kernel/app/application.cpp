@@ -104,50 +104,33 @@ sdk::Status Application::start() {
     log->warn("found {} child process record(s) of an earlier run; ended {} group(s) still alive",
               swept.records, swept.ended);
   }
-  if (auto status = plugins_->start(); !status.ok()) {
+  // Undoes what start() built, newest first, when a later step fails.
+  bool plugins_started = false;
+  const auto abandon = [this, &plugins_started](sdk::Status status) {
+    server_.reset();
+    router_.reset();
+    proxy_.reset();
+    if (plugins_started) plugins_->stop();
     previews_.reset();
     runs_.reset();
     llm_.reset();
     api_.reset();
     return status;
-  }
-  if (auto status = check_schema(); !status.ok()) {
-    plugins_->stop();
-    previews_.reset();
-    runs_.reset();
-    llm_.reset();
-    api_.reset();
-    return status;
-  }
+  };
+  if (auto status = plugins_->start(); !status.ok()) return abandon(status);
+  plugins_started = true;
+  if (auto status = check_schema(); !status.ok()) return abandon(status);
   // The preview origin listens before the API does, so every preview url the API hands out works.
   proxy_ = std::make_unique<previews::PreviewProxy>(
       previews::PreviewProxy::Dependencies{&config_.previews, previews_.get(), api_->preview_grant_key(),
                                            &clock_, &metrics_, config_.server.listen.port == 0});
-  if (auto status = proxy_->start(); !status.ok()) {
-    proxy_.reset();
-    plugins_->stop();
-    previews_.reset();
-    runs_.reset();
-    llm_.reset();
-    api_.reset();
-    return status;
-  }
+  if (auto status = proxy_->start(); !status.ok()) return abandon(status);
   previews_->set_proxy_port(proxy_->port());
   router_ = build_router();
   server_ = std::make_unique<http::Server>(config_.server, config_.environment, router_, metrics_,
                                            http::ServerOptions{.access_log = config_.log.access_log});
   server_->use(api_->address_rate_limit_middleware());
-  if (auto status = server_->start(); !status.ok()) {
-    server_.reset();
-    router_.reset();
-    proxy_.reset();
-    plugins_->stop();
-    previews_.reset();
-    runs_.reset();
-    llm_.reset();
-    api_.reset();
-    return status;
-  }
+  if (auto status = server_->start(); !status.ok()) return abandon(status);
   runs_->start();
   previews_->start();
   if (config_.plugins.watch) {

@@ -170,6 +170,19 @@ void read_work_pool(Reader& r, const json& server, const std::string& server_pat
   r.integer(*it, path, "call_timeout_ms", out.call_timeout_ms, 100, 24 * 3600 * 1000);
 }
 
+// "listen": "HOST:PORT" under `node`, when present.
+void read_listen(Reader& r, const json& node, const std::string& path, ListenAddress& out) {
+  const auto it = node.find("listen");
+  if (it == node.end()) return;
+  if (!it->is_string()) {
+    r.error(path + "/listen", "expected \"HOST:PORT\", found " + describe(*it));
+  } else if (auto parsed = parse_listen_address(it->get<std::string>()); parsed.ok()) {
+    out = *parsed;
+  } else {
+    r.error(path + "/listen", parsed.status().message());
+  }
+}
+
 void read_server(Reader& r, const json& node, ServerConfig& out) {
   const std::string path = "/server";
   if (!r.object(node, path)) return;
@@ -177,15 +190,7 @@ void read_server(Reader& r, const json& node, ServerConfig& out) {
                    {"listen", "io_threads", "worker_threads", "request_pool", "plugin_pool", "task_pool",
                     "max_body_bytes", "max_header_bytes", "keep_alive_timeout_ms", "request_timeout_ms",
                     "shutdown_grace_ms", "cors_allowed_origins"});
-  if (const auto it = node.find("listen"); it != node.end()) {
-    if (!it->is_string()) {
-      r.error(path + "/listen", "expected \"HOST:PORT\", found " + describe(*it));
-    } else if (auto parsed = parse_listen_address(it->get<std::string>()); parsed.ok()) {
-      out.listen = *parsed;
-    } else {
-      r.error(path + "/listen", parsed.status().message());
-    }
-  }
+  read_listen(r, node, path, out.listen);
   r.integer(node, path, "io_threads", out.io_threads, 1, 256);
   // worker_threads predates the pools and still sets the request pool's threads; request_pool.threads,
   // read after it, wins when both are given.
@@ -431,15 +436,7 @@ void read_previews(Reader& r, const json& node, PreviewsConfig& out) {
     if (!out.runners[i].starts_with("preview."))
       r.error(path + "/runners/" + std::to_string(i), "must name a preview plugin id (\"preview.<name>\")");
   }
-  if (const auto it = node.find("listen"); it != node.end()) {
-    if (!it->is_string()) {
-      r.error(path + "/listen", "expected \"HOST:PORT\", found " + describe(*it));
-    } else if (auto parsed = parse_listen_address(it->get<std::string>()); parsed.ok()) {
-      out.listen = *parsed;
-    } else {
-      r.error(path + "/listen", parsed.status().message());
-    }
-  }
+  read_listen(r, node, path, out.listen);
   r.string(node, path, "public_url", out.public_url);
   if (!(out.public_url.starts_with("http://") || out.public_url.starts_with("https://")) ||
       out.public_url.find("{project}") == std::string::npos) {

@@ -24,20 +24,6 @@ constexpr auto kHeartbeatPeriod = std::chrono::seconds(30);
 constexpr auto kStaleAfter = std::chrono::seconds(120);
 constexpr std::size_t kMaxPendingPaths = 256;
 
-std::string_view state_name(sdk::PreviewState state) {
-  switch (state) {
-    case sdk::PreviewState::kStarting:
-      return "starting";
-    case sdk::PreviewState::kRunning:
-      return "running";
-    case sdk::PreviewState::kStopped:
-      return "stopped";
-    case sdk::PreviewState::kFailed:
-      return "failed";
-  }
-  return "failed";
-}
-
 bool live(sdk::PreviewState state) {
   return state == sdk::PreviewState::kStarting || state == sdk::PreviewState::kRunning;
 }
@@ -181,7 +167,7 @@ PreviewView PreviewManager::view_locked(const std::string& project_id, const Ent
   view.project_id = project_id;
   view.owner_id = entry.owner_id;
   view.runner = entry.runner;
-  view.state = std::string(state_name(entry.status.state));
+  view.state = std::string(sdk::preview_state_name(entry.status.state));
   view.detail = entry.status.detail;
   view.node_id = node_id_;
   view.port = entry.port;
@@ -495,7 +481,7 @@ std::optional<ProxyTarget> PreviewManager::route(std::string_view project_id) {
   ProxyTarget target;
   target.owner_id = entry.owner_id;
   target.running = entry.status.state == sdk::PreviewState::kRunning;
-  target.state = std::string(state_name(entry.status.state));
+  target.state = std::string(sdk::preview_state_name(entry.status.state));
   target.detail = entry.status.detail;
   target.endpoint = entry.status.endpoint;
   if (target.running) {
@@ -520,7 +506,7 @@ std::string PreviewManager::public_url(std::string_view project_id) const {
 void PreviewManager::publish_gauges_locked() {
   std::map<std::string, double> counts = {{"starting", 0}, {"running", 0}, {"stopped", 0}, {"failed", 0}};
   for (const auto& [project, entry] : entries_)
-    counts[std::string(state_name(entry->status.state))] += 1;
+    counts[std::string(sdk::preview_state_name(entry->status.state))] += 1;
   for (const auto& [state, count] : counts) {
     metrics_.gauge("samokoder_previews", "Previews this node knows, by state", {{"state", state}}).set(count);
   }

@@ -676,6 +676,16 @@ struct PreviewProxy::Impl {
     co_await (pump(client.socket(), up.socket()) || pump(up.socket(), client.socket()));
   }
 
+  // One of the proxy's pages as the connection's last answer.
+  static awaitable<void> last_page(beast::tcp_stream& client, bhttp::status status, std::string_view title,
+                                   std::string_view detail) {
+    Request stub;
+    stub.version(11);
+    Response page = own_page(stub, status, title, detail, false);
+    page.keep_alive(false);
+    co_await bhttp::async_write(client, page, kTuple);
+  }
+
   awaitable<void> serve(tcp::socket socket) {
     std::string peer;
     {
@@ -697,12 +707,8 @@ struct PreviewProxy::Impl {
       auto [ec, n] = co_await bhttp::async_read(client, buffer, parser, kTuple);
       if (ec) {
         if (ec == bhttp::error::body_limit || ec == bhttp::error::header_limit) {
-          Request stub;
-          stub.version(11);
-          Response tooLarge = own_page(stub, bhttp::status::payload_too_large, "Too large",
-                                       "The request is larger than this server accepts.", false);
-          tooLarge.keep_alive(false);
-          co_await bhttp::async_write(client, tooLarge, kTuple);
+          co_await last_page(client, bhttp::status::payload_too_large, "Too large",
+                             "The request is larger than this server accepts.");
         }
         break;
       }
@@ -754,12 +760,8 @@ struct PreviewProxy::Impl {
       }
       if (outcome == Relay::kUpstreamFailed) {
         upstream_errors.add();
-        Request stub;
-        stub.version(11);
-        Response bad = own_page(stub, bhttp::status::bad_gateway, "The preview did not answer",
-                                "The app did not answer the request; its log may say why.", false);
-        bad.keep_alive(false);
-        co_await bhttp::async_write(client, bad, kTuple);
+        co_await last_page(client, bhttp::status::bad_gateway, "The preview did not answer",
+                           "The app did not answer the request; its log may say why.");
         break;
       }
       if (outcome == Relay::kClose) break;

@@ -29,20 +29,6 @@ config::ProcessesConfig harness_processes(std::optional<config::ProcessesConfig>
 
 }  // namespace
 
-const char* state_name(sdk::PreviewState state) {
-  switch (state) {
-    case sdk::PreviewState::kStarting:
-      return "starting";
-    case sdk::PreviewState::kRunning:
-      return "running";
-    case sdk::PreviewState::kStopped:
-      return "stopped";
-    case sdk::PreviewState::kFailed:
-      return "failed";
-  }
-  return "unknown";
-}
-
 PreviewRunnerHarness::PreviewRunnerHarness(std::string plugin_id, std::filesystem::path plugin_file,
                                            std::optional<config::ProcessesConfig> processes)
     : plugin_id_(std::move(plugin_id)),
@@ -145,9 +131,9 @@ sdk::Status PreviewRunnerHarness::files_changed(std::string_view project_id,
     if (final || std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(20ms);
   }
-  auto failure = ::testing::AssertionFailure() << "waited for " << state_name(state) << ", got ";
+  auto failure = ::testing::AssertionFailure() << "waited for " << sdk::preview_state_name(state) << ", got ";
   if (!last.ok()) return failure << last.status().to_string();
-  failure << state_name(last->state) << " (" << last->detail << ")";
+  failure << sdk::preview_state_name(last->state) << " (" << last->detail << ")";
   if (auto log = logs(project_id, 0, 4096); log.ok()) failure << "\nlog:\n" << log->text;
   return failure;
 }

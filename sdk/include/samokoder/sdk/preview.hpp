@@ -51,6 +51,21 @@ struct PreviewSpec {
 
 enum class PreviewState : std::uint32_t { kStarting = 0, kRunning = 1, kStopped = 2, kFailed = 3 };
 
+// "starting", "running", "stopped", "failed": the names the API, logs and metrics use.
+constexpr std::string_view preview_state_name(PreviewState state) noexcept {
+  switch (state) {
+    case PreviewState::kStarting:
+      return "starting";
+    case PreviewState::kRunning:
+      return "running";
+    case PreviewState::kStopped:
+      return "stopped";
+    case PreviewState::kFailed:
+      return "failed";
+  }
+  return "failed";
+}
+
 // Where the kernel's proxy reaches a running preview: exactly one of the three is set.
 struct PreviewEndpoint {
   std::uint16_t port = 0;   // an HTTP server on 127.0.0.1:port

@@ -82,7 +82,7 @@ sdk::Status Application::start() {
   if (!http_client_->status().ok()) return http_client_->status();
   // Files written through the API or by a run reach the project's live preview, if it has one.
   const auto workspace_changed = [this](std::string_view project_id, std::string_view path) {
-    if (previews_) previews_->files_changed(project_id, path);
+    if (auto* previews = previews_view_.load()) previews->files_changed(project_id, path);
   };
   auto api =
       api::ApiContext::create({&config_, &clock_, &metrics_, plugins_.get(), [this] { return storage(); },
@@ -99,6 +99,7 @@ sdk::Status Application::start() {
       config_, *plugins_, *llm_, *processes_, metrics_, clock_, node_id, workspace_changed});
   previews_ = std::make_unique<previews::PreviewManager>(previews::PreviewManager::Dependencies{
       &config_, &clock_, &metrics_, plugins_.get(), [this] { return storage(); }, node_id});
+  previews_view_.store(previews_.get());
   // Before any plugin can start a child: end what an earlier run of the server (killed, crashed) left.
   if (const auto swept = processes_->sweep_orphans(); swept.records > 0) {
     log->warn("found {} child process record(s) of an earlier run; ended {} group(s) still alive",
@@ -111,6 +112,7 @@ sdk::Status Application::start() {
     router_.reset();
     proxy_.reset();
     if (plugins_started) plugins_->stop();
+    previews_view_.store(nullptr);
     previews_.reset();
     runs_.reset();
     llm_.reset();
@@ -174,6 +176,8 @@ void Application::stop() {
   log->info("stopping: ending previews");
   proxy_.reset();
   previews_->stop();
+  // A call left running may still write a file: from here on nobody is told.
+  previews_view_.store(nullptr);
   if (unfinished_.empty()) {
     log->info("stopping: unloading plugins");
     plugins_->stop();

@@ -13,6 +13,7 @@
 // accessors are safe from any thread after start().
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -134,6 +135,8 @@ class Application {
   // Live previews (created by start()) and the proxy that serves them on their own origin (started
   // before the API listens, stopped after it drained and before the plugins unload).
   std::unique_ptr<previews::PreviewManager> previews_;
+  // What the workspace observer calls, read on request and run threads; cleared before previews_ goes.
+  std::atomic<previews::PreviewManager*> previews_view_{nullptr};
   std::unique_ptr<previews::PreviewProxy> proxy_;
   std::shared_ptr<const http::Router> router_;
   std::unique_ptr<http::Server> server_;

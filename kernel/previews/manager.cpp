@@ -23,6 +23,8 @@ constexpr auto kHeartbeatPeriod = std::chrono::seconds(30);
 // A live record whose heartbeat is older than this belongs to a node that is gone.
 constexpr auto kStaleAfter = std::chrono::seconds(120);
 constexpr std::size_t kMaxPendingPaths = 256;
+// Log streams one owner may follow at once (each costs a runner call per tick).
+constexpr std::ptrdiff_t kMaxFollowersPerOwner = 8;
 
 bool live(sdk::PreviewState state) {
   return state == sdk::PreviewState::kStarting || state == sdk::PreviewState::kRunning;
@@ -49,7 +51,9 @@ std::string host_of(std::string_view node_id) {
 }  // namespace
 
 struct PreviewManager::Entry {
+  std::uint64_t generation = 0;  // which start made it: a late result about an older one is dropped
   std::string owner_id;
+  std::string workspace;  // the project's working copy (absolute)
   std::string runner;
   std::uint16_t port = 0;
   sdk::PreviewStatus status;
@@ -83,13 +87,13 @@ void PreviewManager::start() {
 }
 
 void PreviewManager::stop() {
-  std::vector<std::string> projects;
+  std::vector<std::pair<std::string, std::uint64_t>> projects;
   {
     std::lock_guard lock(mutex_);
     if (stopping_ && !ticker_.joinable()) return;
     stopping_ = true;
     for (const auto& [project, entry] : entries_) {
-      if (live(entry->status.state)) projects.push_back(project);
+      if (live(entry->status.state)) projects.emplace_back(project, entry->generation);
     }
   }
   wake_.notify_all();
@@ -101,8 +105,8 @@ void PreviewManager::stop() {
   }
   for (const auto& follower : followers)
     follower->channel->close();
-  for (const auto& project : projects)
-    end_preview(project, "shutdown", "the server stopped");
+  for (const auto& [project, generation] : projects)
+    end_preview(project, generation, "shutdown", "the server stopped");
 }
 
 void PreviewManager::reconcile() {
@@ -148,6 +152,13 @@ void PreviewManager::reconcile() {
           .add(1);
     }
   }
+}
+
+std::shared_ptr<std::mutex> PreviewManager::operation_lock(const std::string& project_id) {
+  std::lock_guard lock(mutex_);
+  auto& slot = operation_locks_[project_id];
+  if (!slot) slot = std::make_shared<std::mutex>();
+  return slot;
 }
 
 sdk::Result<std::uint16_t> PreviewManager::allocate_port_locked() {
@@ -218,27 +229,31 @@ sdk::Result<PreviewView> PreviewManager::start_preview(const std::string& owner_
   std::error_code ec;
   const std::string workspace = std::filesystem::absolute(*directory, ec).lexically_normal().string();
 
+  // One start or stop of a project at a time; the ticker's own stops take the same lock.
+  const auto operation = operation_lock(project_id);
+  std::unique_lock serial(*operation, std::try_to_lock);
+  if (!serial.owns_lock()) {
+    return sdk::Status::aborted("a start or stop of this project's preview is already under way");
+  }
   // Replacing a running preview: end the old one first, so its port and slot are free.
-  bool replacing = false;
+  std::optional<std::uint64_t> replacing;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return sdk::Status::unavailable("the server is stopping");
-    if (starting_.contains(project_id)) {
-      return sdk::Status::aborted("a start of this project's preview is already under way");
-    }
     const auto it = entries_.find(project_id);
-    replacing = it != entries_.end() && live(it->second->status.state);
+    if (it != entries_.end() && live(it->second->status.state)) replacing = it->second->generation;
   }
-  if (replacing) end_preview(project_id, "replaced", "replaced by a new start");
+  if (replacing) end_preview(project_id, *replacing, "replaced", "replaced by a new start");
 
   std::uint16_t port = 0;
   {
     std::lock_guard lock(mutex_);
-    if (starting_.contains(project_id)) {
-      return sdk::Status::aborted("a start of this project's preview is already under way");
-    }
-    std::uint32_t total = static_cast<std::uint32_t>(starting_.size());
+    std::uint32_t total = 0;
     std::uint32_t mine = 0;
+    for (const auto& [other, starter] : starting_) {
+      ++total;
+      if (starter == owner_id) ++mine;
+    }
     for (const auto& [other, entry] : entries_) {
       if (!live(entry->status.state) || other == project_id) continue;
       ++total;
@@ -255,7 +270,7 @@ sdk::Result<PreviewView> PreviewManager::start_preview(const std::string& owner_
     auto allocated = allocate_port_locked();
     if (!allocated.ok()) return allocated.status();
     port = *allocated;
-    starting_.insert(project_id);
+    starting_.emplace(project_id, owner_id);
   }
 
   const auto now = clock_.now();
@@ -294,9 +309,24 @@ sdk::Result<PreviewView> PreviewManager::start_preview(const std::string& owner_
   }
 
   PreviewView view;
+  bool shutting_down = false;
   {
     std::lock_guard lock(mutex_);
     starting_.erase(project_id);
+    // stop() ended every preview it knew while this start ran: this one must not outlive it either.
+    shutting_down = stopping_ && started.has_value();
+    if (shutting_down) ports_in_use_.erase(port);
+  }
+  if (shutting_down) {
+    if (plugins::Lease lease = plugins_.acquire(chosen)) {
+      const sdk::Status stopped =
+          lease.call<sdk::PreviewRunner>([&](sdk::PreviewRunner& r) { return r.stop(project_id); });
+      if (!stopped.ok()) core::logger("previews")->warn("previews: project {}: {}", project_id, stopped.message());
+    }
+    return sdk::Status::unavailable("the server is stopping");
+  }
+  {
+    std::lock_guard lock(mutex_);
     if (!started) {
       ports_in_use_.erase(port);
       if (!failure.ok()) return failure;
@@ -306,7 +336,9 @@ sdk::Result<PreviewView> PreviewManager::start_preview(const std::string& owner_
       return sdk::Status::failed_precondition(message);
     }
     auto entry = std::make_unique<Entry>();
+    entry->generation = ++generations_;
     entry->owner_id = owner_id;
+    entry->workspace = workspace;
     entry->runner = chosen;
     entry->port = port;
     entry->status = *started;
@@ -352,13 +384,13 @@ sdk::Result<PreviewView> PreviewManager::get_preview(const std::string& owner_id
   return view;
 }
 
-void PreviewManager::end_preview(const std::string& project_id, std::string_view reason,
+void PreviewManager::end_preview(const std::string& project_id, std::uint64_t generation, std::string_view reason,
                                  const std::string& why) {
   std::string runner;
   {
     std::lock_guard lock(mutex_);
     const auto it = entries_.find(project_id);
-    if (it == entries_.end()) return;
+    if (it == entries_.end() || it->second->generation != generation) return;
     runner = it->second->runner;
   }
   if (plugins::Lease lease = plugins_.acquire(runner)) {
@@ -374,7 +406,7 @@ void PreviewManager::end_preview(const std::string& project_id, std::string_view
   {
     std::lock_guard lock(mutex_);
     const auto it = entries_.find(project_id);
-    if (it == entries_.end()) return;
+    if (it == entries_.end() || it->second->generation != generation) return;
     Entry& entry = *it->second;
     ports_in_use_.erase(entry.port);
     entry.status.state = sdk::PreviewState::kStopped;
@@ -396,16 +428,19 @@ void PreviewManager::end_preview(const std::string& project_id, std::string_view
 }
 
 sdk::Status PreviewManager::stop_preview(const std::string& owner_id, const std::string& project_id) {
-  bool known = false;
+  const auto operation = operation_lock(project_id);
+  const std::lock_guard serial(*operation);
+  std::optional<std::uint64_t> known;
   {
     std::lock_guard lock(mutex_);
     const auto it = entries_.find(project_id);
-    known = it != entries_.end() && it->second->owner_id == owner_id;
+    if (it != entries_.end() && it->second->owner_id == owner_id) known = it->second->generation;
   }
   if (known) {
-    end_preview(project_id, "owner", "stopped by its owner");
+    end_preview(project_id, *known, "owner", "stopped by its owner");
     std::lock_guard lock(mutex_);
     entries_.erase(project_id);
+    publish_gauges_locked();
   }
   const sdk::Status deleted = storage_().call<sdk::Storage>(
       [&](sdk::Storage& s) { return s.store<sdk::PreviewStore>().delete_preview(owner_id, project_id); });
@@ -435,6 +470,13 @@ void PreviewManager::follow_logs(const std::string& owner_id, const std::string&
   auto follower = std::make_shared<Follower>(Follower{owner_id, project_id, after, std::move(channel)});
   {
     std::lock_guard lock(mutex_);
+    const auto mine = std::count_if(followers_.begin(), followers_.end(),
+                                    [&](const auto& f) { return f->owner_id == owner_id && f->channel->is_open(); });
+    if (mine >= kMaxFollowersPerOwner) {
+      follower->channel->send(http::format_sse_event("", "end", "too many log streams open; close one"));
+      follower->channel->close();
+      return;
+    }
     followers_.push_back(std::move(follower));
   }
   wake_.notify_all();
@@ -484,6 +526,7 @@ std::optional<ProxyTarget> PreviewManager::route(std::string_view project_id) {
   target.state = std::string(sdk::preview_state_name(entry.status.state));
   target.detail = entry.status.detail;
   target.endpoint = entry.status.endpoint;
+  target.workspace = entry.workspace;
   if (target.running) {
     entry.last_request = clock_.monotonic_now();
     entry.last_request_at = clock_.now();
@@ -529,6 +572,7 @@ void PreviewManager::tick_loop() {
 void PreviewManager::tick() {
   struct Work {
     std::string project;
+    std::uint64_t generation = 0;
     std::string owner;
     std::string runner;
     std::vector<std::string> changed;
@@ -541,7 +585,7 @@ void PreviewManager::tick() {
     std::lock_guard lock(mutex_);
     for (auto& [project, entry] : entries_) {
       if (!live(entry->status.state)) continue;
-      Work item{project, entry->owner_id, entry->runner, {}, std::nullopt};
+      Work item{project, entry->generation, entry->owner_id, entry->runner, {}, std::nullopt};
       if (now >= entry->expires_at) {
         item.end_reason = "ttl";
       } else if (settings_.idle_stop_seconds != 0 && entry->status.state == sdk::PreviewState::kRunning &&
@@ -559,7 +603,11 @@ void PreviewManager::tick() {
   if (heartbeat) last_heartbeat_ = steady_now;
   for (auto& item : work) {
     if (item.end_reason) {
-      end_preview(item.project, *item.end_reason,
+      // Not while the owner starts or stops it: the next tick looks again.
+      const auto operation = operation_lock(item.project);
+      std::unique_lock serial(*operation, std::try_to_lock);
+      if (!serial.owns_lock()) continue;
+      end_preview(item.project, item.generation, *item.end_reason,
                   *item.end_reason == "ttl" ? "its time to live (previews.ttl_seconds) passed"
                                             : "idle: no request for previews.idle_stop_seconds");
       continue;
@@ -580,7 +628,9 @@ void PreviewManager::tick() {
     {
       std::lock_guard lock(mutex_);
       const auto it = entries_.find(item.project);
-      if (it == entries_.end() || !live(it->second->status.state)) continue;
+      // A status of a preview that was replaced meanwhile says nothing about the new one.
+      if (it == entries_.end() || it->second->generation != item.generation || !live(it->second->status.state))
+        continue;
       Entry& entry = *it->second;
       sdk::PreviewStatus next;
       if (status.ok()) {

@@ -66,6 +66,7 @@ struct ProxyTarget {
   std::string state;  // when not running: why there is nothing to proxy to
   std::string detail;
   sdk::PreviewEndpoint endpoint;
+  std::string workspace;  // the project's working copy: a directory endpoint is served only inside it
 };
 
 class PreviewManager {
@@ -139,9 +140,14 @@ class PreviewManager {
   // Records the entry's state in storage (outside the lock).
   void persist(const std::string& owner_id, const std::string& project_id, const PreviewView& view);
   sdk::Result<std::uint16_t> allocate_port_locked();
-  // Asks the runner to stop (outside the lock) and records it as stopped: `reason` is the metric's
-  // label ("idle", "ttl", "owner", "replaced", "shutdown"), `why` the detail people read.
-  void end_preview(const std::string& project_id, std::string_view reason, const std::string& why);
+  // Asks the runner to stop (outside the lock) and records it as stopped, if the project's entry is
+  // still `generation`: `reason` is the metric's label ("idle", "ttl", "owner", "replaced", "shutdown"),
+  // `why` the detail people read. The caller holds the project's operation lock (or is stop()).
+  void end_preview(const std::string& project_id, std::uint64_t generation, std::string_view reason,
+                   const std::string& why);
+  // The lock that serializes starts and stops of one project (held across plugin calls, so never
+  // while holding mutex_).
+  std::shared_ptr<std::mutex> operation_lock(const std::string& project_id);
   void publish_gauges_locked();
   PreviewView view_locked(const std::string& project_id, const Entry& entry) const;
 
@@ -162,8 +168,11 @@ class PreviewManager {
   bool stopping_ = false;
   std::thread ticker_;
   std::chrono::steady_clock::time_point last_heartbeat_{};
-  // Start requests in flight per project, so two at once cannot both pass the limits.
-  std::set<std::string, std::less<>> starting_;
+  // Start requests in flight (project -> owner), counted against the limits before they have an entry.
+  std::map<std::string, std::string, std::less<>> starting_;
+  std::uint64_t generations_ = 0;
+  // One per project ever started here; a handful of bytes each.
+  std::map<std::string, std::shared_ptr<std::mutex>, std::less<>> operation_locks_;
   std::vector<std::shared_ptr<Follower>> followers_;
 };
 

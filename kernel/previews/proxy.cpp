@@ -1,6 +1,8 @@
 #include "previews/proxy.hpp"
 
+#include <algorithm>
 #include <array>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -52,6 +54,10 @@ constexpr std::size_t kMaxStaticFile = 64 * 1024 * 1024;
 // How long a request for a starting preview waits for it, and how often it looks.
 constexpr auto kStartWait = std::chrono::seconds(30);
 constexpr auto kStartPoll = std::chrono::milliseconds(20);
+// A request body must arrive within this (a slow upload of max_body_bytes still fits).
+constexpr auto kBodyTimeout = std::chrono::seconds(300);
+// Connections the proxy holds at once; past it a new one is closed at once.
+constexpr std::size_t kMaxConnections = 4096;
 
 using Request = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
@@ -306,6 +312,7 @@ struct PreviewProxy::Impl {
   std::size_t next_loop = 0;              // only touched by the accept loop
   std::vector<std::thread> threads;
   std::atomic<std::uint16_t> port{0};
+  std::atomic<std::size_t> connections{0};
   bool https = false;
 
   // One client connection's upstream, kept alive between its requests.
@@ -337,9 +344,19 @@ struct PreviewProxy::Impl {
       auto [ec, socket] = co_await acceptor->async_accept(loop.get_executor(), kTuple);
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
+        // Out of descriptors or memory: let connections end before accepting again, not spin.
+        asio::steady_timer backoff(acceptor->get_executor(), std::chrono::milliseconds(50));
+        co_await backoff.async_wait(kTuple);
         continue;
       }
-      asio::co_spawn(socket.get_executor(), serve(std::move(socket)), asio::detached);
+      if (connections.load() >= kMaxConnections) {
+        beast::error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
+      connections.fetch_add(1);
+      asio::co_spawn(socket.get_executor(), serve(std::move(socket)),
+                     [this](const std::exception_ptr&) { connections.fetch_sub(1); });
     }
   }
 
@@ -348,7 +365,21 @@ struct PreviewProxy::Impl {
   struct Admission {
     std::optional<Response> answer;
     sdk::PreviewEndpoint endpoint;
+    std::string workspace;
     bool starting = false;
+
+    static Admission refuse(Response response, bool starting = false) {
+      Admission out;
+      out.answer = std::move(response);
+      out.starting = starting;
+      return out;
+    }
+    static Admission forward(sdk::PreviewEndpoint endpoint, std::string workspace) {
+      Admission out;
+      out.endpoint = std::move(endpoint);
+      out.workspace = std::move(workspace);
+      return out;
+    }
   };
 
   // The last grant cookie a connection proved, so its next requests skip the HMAC until it expires.
@@ -362,15 +393,15 @@ struct PreviewProxy::Impl {
     const std::string_view host(request[bhttp::field::host].data(), request[bhttp::field::host].size());
     const auto project = project_of_host(host);
     if (!project) {
-      return {own_page(request, bhttp::status::not_found, "No such preview",
-                       "Previews are reached at p-<project id>.<domain>; open one from the console.", false),
-              {}};
+      return Admission::refuse(own_page(request, bhttp::status::not_found, "No such preview",
+                                        "Previews are reached at p-<project id>.<domain>; open one from the console.",
+                                        false));
     }
     const std::string_view target(request.target().data(), request.target().size());
     const auto now = clock.now();
     if (target.starts_with(kGrantPath) &&
         (target.size() == kGrantPath.size() || target[kGrantPath.size()] == '?')) {
-      return {grant_exchange(request, *project, target, now), {}};
+      return Admission::refuse(grant_exchange(request, *project, target, now));
     }
     const Cookies cookies = split_cookies(request);
     std::optional<std::string> user;
@@ -385,26 +416,22 @@ struct PreviewProxy::Impl {
     }
     if (!user) {
       refused.add();
-      return {own_page(request, bhttp::status::unauthorized, "Open this preview from the console",
+      return Admission::refuse(own_page(request, bhttp::status::unauthorized, "Open this preview from the console",
                        "This preview is private to its owner: open it through the Samokoder console or the "
                        "url the API gives (GET /api/v1/projects/{id}/preview).",
-                       false),
-              {}};
+                       false));
     }
     const auto route = manager.route(*project);
     if (!route || route->owner_id != *user) {
-      return {
-          own_page(request, bhttp::status::not_found, "No preview running",
-                   "This project has no preview running on this server; start one from the console.", false),
-          {}};
+      return Admission::refuse(own_page(request, bhttp::status::not_found, "No preview running",
+                   "This project has no preview running on this server; start one from the console.", false));
     }
     if (!route->running) {
       const bool starting = route->state == "starting";
-      return {own_page(request, bhttp::status::service_unavailable,
+      return Admission::refuse(own_page(request, bhttp::status::service_unavailable,
                        starting ? "The preview is starting" : "The preview is not running",
                        route->detail.empty() ? route->state : route->detail, starting),
-              {},
-              starting};
+                               starting);
     }
     // What the app may see: no credential of ours, no connection-level headers of the client's.
     request.erase(bhttp::field::authorization);
@@ -416,7 +443,10 @@ struct PreviewProxy::Impl {
     request.set("X-Forwarded-For", peer);
     request.set("X-Forwarded-Host", host);
     request.set("X-Forwarded-Proto", https ? "https" : "http");
-    return {std::nullopt, route->endpoint};
+    // The body is read whole before it is forwarded (no interim 100 to relay), and sent with a length.
+    request.erase(bhttp::field::expect);
+    request.erase(bhttp::field::transfer_encoding);
+    return Admission::forward(route->endpoint, route->workspace);
   }
 
   Response grant_exchange(const Request& request, const std::string& project, std::string_view target,
@@ -425,11 +455,13 @@ struct PreviewProxy::Impl {
         target.size() > kGrantPath.size() ? target.substr(kGrantPath.size() + 1) : "";
     const auto grant = http::find_query_param(query, "grant");
     std::string next = http::find_query_param(query, "next").value_or("/");
-    // Only a path on this host: never "//elsewhere" or a scheme.
-    if (!next.starts_with("/") || next.starts_with("//") || next.find('\\') != std::string::npos ||
-        next.find_first_of("\r\n") != std::string::npos) {
-      next = "/";
-    }
+    // Only a path on this host: never "//elsewhere", a scheme, or a control, space or backslash a
+    // browser would drop or turn into a slash ("/\t/evil" becomes "//evil").
+    const bool plain = std::all_of(next.begin(), next.end(), [](char c) {
+      const auto byte = static_cast<unsigned char>(c);
+      return byte > 0x20 && byte < 0x7f && c != '\\';
+    });
+    if (!plain || !next.starts_with("/") || next.starts_with("//")) next = "/";
     if (!grant || !verify_grant(grant_key, *grant, project, now).has_value()) {
       refused.add();
       return own_page(request, bhttp::status::unauthorized, "This preview link has expired",
@@ -449,7 +481,10 @@ struct PreviewProxy::Impl {
     return response;
   }
 
-  Response static_file(const Request& request, const std::string& directory) {
+  // A file of the directory endpoint. The directory is named relative to the project's workspace and
+  // every component of it is walked again without following links on each request, so an app that
+  // swapped `dist/` for a symlink (while it still ran) cannot make the proxy serve a file outside.
+  Response static_file(const Request& request, const std::string& workspace, const std::string& directory) {
     if (request.method() != bhttp::verb::get && request.method() != bhttp::verb::head) {
       Response response = own_page(request, bhttp::status::method_not_allowed, "Method not allowed",
                                    "A static preview answers GET and HEAD only.", false);
@@ -467,6 +502,15 @@ struct PreviewProxy::Impl {
              .ok()) {
       return own_page(request, bhttp::status::not_found, "Not found", "No such file in this preview.", false);
     }
+    const std::filesystem::path inside = std::filesystem::path(directory).lexically_relative(workspace);
+    std::string prefix;
+    if (inside != ".") {
+      auto normalized = security::normalize_relative_path(inside.generic_string());
+      if (inside.empty() || !normalized.ok()) {
+        return own_page(request, bhttp::status::not_found, "Not found", "No such file in this preview.", false);
+      }
+      prefix = *normalized + "/";
+    }
     std::vector<std::string> candidates;
     if (path->empty() || path->ends_with("/")) {
       candidates.push_back(*path + "index.html");
@@ -480,9 +524,9 @@ struct PreviewProxy::Impl {
       }
     }
     for (const auto& candidate : candidates) {
-      auto normalized = security::normalize_relative_path(candidate);
+      auto normalized = security::normalize_relative_path(prefix + candidate);
       if (!normalized.ok()) continue;
-      auto content = security::read_workspace_file(directory, *normalized, kMaxStaticFile);
+      auto content = security::read_workspace_file(workspace, *normalized, kMaxStaticFile);
       if (!content.ok()) continue;
       Response response(bhttp::status::ok, 11);
       response.set(bhttp::field::content_type, content_type_for(*normalized));
@@ -536,16 +580,18 @@ struct PreviewProxy::Impl {
     co_return beast::error_code{};
   }
 
-  enum class Relay { kKeepAlive, kClose, kUpstreamFailed };
+  enum class Relay { kKeepAlive, kClose, kUpstreamFailed, kTimedOut };
 
   // Forwards one request and streams the answer back. kUpstreamFailed means nothing was sent to the
-  // client yet (the caller may retry on a fresh connection or answer 502).
+  // client yet (the caller may retry on a fresh connection or answer 502); kTimedOut that the app took
+  // longer than previews.upstream_timeout_ms to answer (504, never retried: it may be working on it).
   // `upstream_reusable` says afterwards whether the app's connection may carry the next request.
   template <typename Stream>
   awaitable<Relay> relay(beast::tcp_stream& client, Stream& up, beast::flat_buffer& up_buffer,
                          std::unique_ptr<char[]>& chunk, Request& request, bool client_keep_alive,
                          bool& upstream_reusable) {
     upstream_reusable = false;
+    const unsigned client_version = request.version();
     request.version(11);
     request.keep_alive(true);
     request.prepare_payload();
@@ -560,10 +606,10 @@ struct PreviewProxy::Impl {
     if (request.method() == bhttp::verb::head) parser.skip(true);
     {
       auto [ec, n] = co_await bhttp::async_read_header(up, up_buffer, parser, kTuple);
+      if (ec == beast::error::timeout) co_return Relay::kTimedOut;
       if (ec) co_return Relay::kUpstreamFailed;
     }
     auto& response = parser.get();
-    const bool upstream_keep_alive = response.keep_alive();
     remove_hop_by_hop(response, false);
     std::vector<std::string> cookies;
     for (const std::string_view value : values_of(response, bhttp::field::set_cookie)) {
@@ -576,13 +622,28 @@ struct PreviewProxy::Impl {
       response.insert(bhttp::field::set_cookie, cookie);
     const bool has_body = !parser.skip() && response.result_int() >= 200 && response.result_int() != 204 &&
                           response.result_int() != 304;
-    if (response.version() < 11 || (has_body && !response.has_content_length() && !response.chunked())) {
-      response.version(11);
-      if (has_body && !response.has_content_length()) response.chunked(true);
+    // A body whose end only the app's close marks is re-framed as chunked, so the client's connection
+    // stays open, unless the client speaks HTTP/1.0: then the client's connection ends it too.
+    bool keep_client = client_keep_alive;
+    const bool close_delimited = has_body && !response.has_content_length() && !response.chunked();
+    response.version(11);
+    if (close_delimited) {
+      if (client_version >= 11) {
+        response.chunked(true);
+      } else {
+        keep_client = false;
+      }
     }
-    response.keep_alive(client_keep_alive);
+    response.keep_alive(keep_client);
     bhttp::serializer<false, bhttp::buffer_body> serializer(response);
     client.expires_after(kKeepAliveTimeout);
+    if (!has_body) {
+      // HEAD, 204, 304: the head is all there is (a chunked one must not get a last chunk).
+      auto [ec, n] = co_await bhttp::async_write_header(client, serializer, kTuple);
+      if (ec) co_return Relay::kClose;
+      upstream_reusable = parser.is_done() && parser.keep_alive();
+      co_return keep_client ? Relay::kKeepAlive : Relay::kClose;
+    }
     // The head goes out with the first body bytes when they came with it (a small answer: one write, one
     // segment), alone first only when the body has yet to arrive (a stream may stay silent for long).
     if (!parser.is_done() && up_buffer.size() == 0) {
@@ -616,8 +677,8 @@ struct PreviewProxy::Impl {
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) co_return Relay::kClose;
     } while (!parser.is_done() || !serializer.is_done());
-    upstream_reusable = upstream_keep_alive;
-    co_return client_keep_alive ? Relay::kKeepAlive : Relay::kClose;
+    upstream_reusable = parser.keep_alive();
+    co_return keep_client ? Relay::kKeepAlive : Relay::kClose;
   }
 
   // Copies bytes one way until either side ends.
@@ -703,18 +764,22 @@ struct PreviewProxy::Impl {
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(kHeaderLimit);
       parser.body_limit(settings.max_body_bytes);
+      // The head first: nobody without the preview's cookie gets to send a body.
       client.expires_after(buffer.size() == 0 ? kKeepAliveTimeout : kHeaderTimeout);
-      auto [ec, n] = co_await bhttp::async_read(client, buffer, parser, kTuple);
-      if (ec) {
-        if (ec == bhttp::error::body_limit || ec == bhttp::error::header_limit) {
-          co_await last_page(client, bhttp::status::payload_too_large, "Too large",
-                             "The request is larger than this server accepts.");
+      {
+        auto [ec, n] = co_await bhttp::async_read_header(client, buffer, parser, kTuple);
+        if (ec) {
+          if (ec == bhttp::error::header_limit) {
+            co_await last_page(client, bhttp::status::request_header_fields_too_large, "Too large",
+                               "The request's head is larger than this server accepts.");
+          }
+          break;
         }
-        break;
       }
-      Request request = parser.release();
+      Request& request = parser.get();
       // Read before admit() strips the client's Connection header.
       const bool client_keep_alive = request.keep_alive();
+      const bool client_expects_continue = beast::iequals(request[bhttp::field::expect], "100-continue");
       requests.add();
       Admission admission = admit(request, peer, proven);
       // A request for a preview that is still starting waits for it (no thread is held), so the first
@@ -725,17 +790,39 @@ struct PreviewProxy::Impl {
         co_await pause.async_wait(kTuple);
         admission = admit(request, peer, proven);
       }
+      if (!admission.answer && !parser.is_done()) {
+        if (client_expects_continue) {
+          bhttp::response<bhttp::empty_body> go_on(bhttp::status::continue_, 11);
+          auto [wec, written] = co_await bhttp::async_write(client, go_on, kTuple);
+          if (wec) break;
+        }
+        client.expires_after(kBodyTimeout);
+        auto [ec, n] = co_await bhttp::async_read(client, buffer, parser, kTuple);
+        if (ec) {
+          if (ec == bhttp::error::body_limit) {
+            co_await last_page(client, bhttp::status::payload_too_large, "Too large",
+                               "The request is larger than this server accepts (previews.max_body_bytes).");
+          }
+          break;
+        }
+      }
       if (!admission.answer && !admission.endpoint.directory.empty()) {
-        admission.answer = static_file(request, admission.endpoint.directory);
+        admission.answer = static_file(request, admission.workspace, admission.endpoint.directory);
       }
       if (admission.answer) {
-        const bool keep = client_keep_alive && admission.answer->keep_alive();
+        // A body nobody read is still on the connection: close it rather than parse it as a request.
+        const bool keep = client_keep_alive && admission.answer->keep_alive() && parser.is_done();
         admission.answer->keep_alive(keep);
         auto [wec, written] = co_await bhttp::async_write(client, *admission.answer, kTuple);
         if (wec || !keep) break;
         continue;
       }
       const bool upgrade = beast::websocket::is_upgrade(request);
+      // Only a request that may safely run twice goes again on a fresh connection.
+      const auto method = request.method();
+      const bool idempotent = method == bhttp::verb::get || method == bhttp::verb::head ||
+                              method == bhttp::verb::options || method == bhttp::verb::put ||
+                              method == bhttp::verb::delete_;
       Relay outcome = Relay::kUpstreamFailed;
       // A kept-alive upstream connection the app closed meanwhile fails at once: one retry, fresh.
       for (int attempt = 0; attempt < 2 && outcome == Relay::kUpstreamFailed; ++attempt) {
@@ -756,7 +843,13 @@ struct PreviewProxy::Impl {
                                : co_await relay(client, *upstream.local, upstream.buffer, upstream.chunk,
                                                 request, client_keep_alive, reusable);
         if (!reusable) upstream.reset();
-        if (!reused) break;
+        if (!reused || !idempotent) break;
+      }
+      if (outcome == Relay::kTimedOut) {
+        upstream_errors.add();
+        co_await last_page(client, bhttp::status::gateway_timeout, "The preview did not answer in time",
+                           "The app took longer than previews.upstream_timeout_ms to start its answer.");
+        break;
       }
       if (outcome == Relay::kUpstreamFailed) {
         upstream_errors.add();

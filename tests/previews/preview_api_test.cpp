@@ -265,6 +265,11 @@ TEST_F(PreviewApiTest, ANodeAppAnswersThroughTheProxyAndPicksUpAChangedFile) {
   const auto page = through_proxy(project, cookie, "/");
   ASSERT_EQ(page.status, 200u) << page.body;
   EXPECT_EQ(page.body, "hello from node v1");
+  // HEAD gets the head alone, and the connection carries the next request cleanly.
+  const auto head = proxy().request(verb::head, "/", "", {{"Host", host_of(project)}, {"Cookie", cookie}});
+  EXPECT_EQ(head.status, 200u);
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_EQ(through_proxy(project, cookie, "/").body, "hello from node v1");
   // The app may set its own cookies, on its own host only, and never one of ours.
   ASSERT_EQ(page.header_count("Set-Cookie"), 1u);
   EXPECT_EQ(page.header("Set-Cookie"), "app_cookie=1; Path=/");
@@ -367,6 +372,17 @@ TEST_F(PreviewApiTest, AStaticSiteIsServedWithoutAProcessAndShowsChangesAtOnce) 
   EXPECT_EQ(through_proxy(project, cookie, "/%2e%2e/%2e%2e/etc/passwd").status, 404u);
   ASSERT_EQ(put_file(user, project, "dist/index.html", "<h1>two</h1>").status, 200u);
   EXPECT_EQ(through_proxy(project, cookie, "/").body, "<h1>two</h1>");
+
+  // An app of an earlier preview swaps dist/ for a link to somewhere else: nothing is served from it.
+  const std::filesystem::path outside = dir() / "secret-dir";
+  std::filesystem::create_directories(outside);
+  std::ofstream(outside / "secret.txt") << "server secret";
+  const std::filesystem::path dist = workspace_root() / project / "dist";
+  std::filesystem::rename(dist, workspace_root() / project / "dist-old");
+  std::filesystem::create_directory_symlink(outside, dist);
+  const auto swapped = through_proxy(project, cookie, "/secret.txt");
+  EXPECT_EQ(swapped.status, 404u) << swapped.body;
+  EXPECT_EQ(swapped.body.find("server secret"), std::string::npos);
 }
 
 TEST_F(PreviewApiTest, OnlyTheOwnersGrantOpensAPreviewAndNoneOpensAnother) {
@@ -399,6 +415,10 @@ TEST_F(PreviewApiTest, OnlyTheOwnersGrantOpensAPreviewAndNoneOpensAnother) {
                   {{"Host", host_of(first)}});
   EXPECT_EQ(offsite.status, 303u);
   EXPECT_EQ(offsite.header("Location"), "/");
+  // A tab a browser would drop ("/\t/evil" is "//evil" to it) is refused the same way.
+  const auto tabbed = proxy().get(grant_target.substr(0, grant_target.find("&next=")) + "&next=/%09/evil.example",
+                                  {{"Host", host_of(first)}});
+  EXPECT_EQ(tabbed.header("Location"), "/");
   EXPECT_EQ(through_proxy(first, cookie, "/").body, "first");
 }
 

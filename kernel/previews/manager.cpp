@@ -321,7 +321,8 @@ sdk::Result<PreviewView> PreviewManager::start_preview(const std::string& owner_
     if (plugins::Lease lease = plugins_.acquire(chosen)) {
       const sdk::Status stopped =
           lease.call<sdk::PreviewRunner>([&](sdk::PreviewRunner& r) { return r.stop(project_id); });
-      if (!stopped.ok()) core::logger("previews")->warn("previews: project {}: {}", project_id, stopped.message());
+      if (!stopped.ok())
+        core::logger("previews")->warn("previews: project {}: {}", project_id, stopped.message());
     }
     return sdk::Status::unavailable("the server is stopping");
   }
@@ -384,8 +385,8 @@ sdk::Result<PreviewView> PreviewManager::get_preview(const std::string& owner_id
   return view;
 }
 
-void PreviewManager::end_preview(const std::string& project_id, std::uint64_t generation, std::string_view reason,
-                                 const std::string& why) {
+void PreviewManager::end_preview(const std::string& project_id, std::uint64_t generation,
+                                 std::string_view reason, const std::string& why) {
   std::string runner;
   {
     std::lock_guard lock(mutex_);
@@ -470,8 +471,9 @@ void PreviewManager::follow_logs(const std::string& owner_id, const std::string&
   auto follower = std::make_shared<Follower>(Follower{owner_id, project_id, after, std::move(channel)});
   {
     std::lock_guard lock(mutex_);
-    const auto mine = std::count_if(followers_.begin(), followers_.end(),
-                                    [&](const auto& f) { return f->owner_id == owner_id && f->channel->is_open(); });
+    const auto mine = std::count_if(followers_.begin(), followers_.end(), [&](const auto& f) {
+      return f->owner_id == owner_id && f->channel->is_open();
+    });
     if (mine >= kMaxFollowersPerOwner) {
       follower->channel->send(http::format_sse_event("", "end", "too many log streams open; close one"));
       follower->channel->close();
@@ -629,7 +631,8 @@ void PreviewManager::tick() {
       std::lock_guard lock(mutex_);
       const auto it = entries_.find(item.project);
       // A status of a preview that was replaced meanwhile says nothing about the new one.
-      if (it == entries_.end() || it->second->generation != item.generation || !live(it->second->status.state))
+      if (it == entries_.end() || it->second->generation != item.generation ||
+          !live(it->second->status.state))
         continue;
       Entry& entry = *it->second;
       sdk::PreviewStatus next;

@@ -6,9 +6,9 @@
 //
 // A background thread (the ticker, every 200 ms, every 25 ms while a preview starts) polls each live
 // preview's runner for its status, writes changes (and a heartbeat every 30 s) to storage, delivers due
-// file changes and enforces idle stop and TTL. At start it reconciles what storage says with what runs: a preview recorded as live by
-// an earlier process of this host (the process journal already ended its children) or by a node whose
-// heartbeat stopped is recorded as stopped, never left looking alive.
+// file changes and enforces idle stop and TTL. At start it reconciles what storage says with what runs: a
+// preview recorded as live by an earlier process of this host (the process journal already ended its
+// children) or by a node whose heartbeat stopped is recorded as stopped, never left looking alive.
 //
 // Ownership: the Application owns the manager; it outlives the proxy and the routes that use it, and
 // stop() ends every preview it started. Thread-safety: every method may be called from any thread.

@@ -12,11 +12,11 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/basic_stream.hpp>
@@ -393,9 +393,9 @@ struct PreviewProxy::Impl {
     const std::string_view host(request[bhttp::field::host].data(), request[bhttp::field::host].size());
     const auto project = project_of_host(host);
     if (!project) {
-      return Admission::refuse(own_page(request, bhttp::status::not_found, "No such preview",
-                                        "Previews are reached at p-<project id>.<domain>; open one from the console.",
-                                        false));
+      return Admission::refuse(
+          own_page(request, bhttp::status::not_found, "No such preview",
+                   "Previews are reached at p-<project id>.<domain>; open one from the console.", false));
     }
     const std::string_view target(request.target().data(), request.target().size());
     const auto now = clock.now();
@@ -416,21 +416,23 @@ struct PreviewProxy::Impl {
     }
     if (!user) {
       refused.add();
-      return Admission::refuse(own_page(request, bhttp::status::unauthorized, "Open this preview from the console",
-                       "This preview is private to its owner: open it through the Samokoder console or the "
-                       "url the API gives (GET /api/v1/projects/{id}/preview).",
-                       false));
+      return Admission::refuse(
+          own_page(request, bhttp::status::unauthorized, "Open this preview from the console",
+                   "This preview is private to its owner: open it through the Samokoder console or the "
+                   "url the API gives (GET /api/v1/projects/{id}/preview).",
+                   false));
     }
     const auto route = manager.route(*project);
     if (!route || route->owner_id != *user) {
-      return Admission::refuse(own_page(request, bhttp::status::not_found, "No preview running",
+      return Admission::refuse(
+          own_page(request, bhttp::status::not_found, "No preview running",
                    "This project has no preview running on this server; start one from the console.", false));
     }
     if (!route->running) {
       const bool starting = route->state == "starting";
       return Admission::refuse(own_page(request, bhttp::status::service_unavailable,
-                       starting ? "The preview is starting" : "The preview is not running",
-                       route->detail.empty() ? route->state : route->detail, starting),
+                                        starting ? "The preview is starting" : "The preview is not running",
+                                        route->detail.empty() ? route->state : route->detail, starting),
                                starting);
     }
     // What the app may see: no credential of ours, no connection-level headers of the client's.
@@ -507,7 +509,8 @@ struct PreviewProxy::Impl {
     if (inside != ".") {
       auto normalized = security::normalize_relative_path(inside.generic_string());
       if (inside.empty() || !normalized.ok()) {
-        return own_page(request, bhttp::status::not_found, "Not found", "No such file in this preview.", false);
+        return own_page(request, bhttp::status::not_found, "Not found", "No such file in this preview.",
+                        false);
       }
       prefix = *normalized + "/";
     }

@@ -416,8 +416,9 @@ TEST_F(PreviewApiTest, OnlyTheOwnersGrantOpensAPreviewAndNoneOpensAnother) {
   EXPECT_EQ(offsite.status, 303u);
   EXPECT_EQ(offsite.header("Location"), "/");
   // A tab a browser would drop ("/\t/evil" is "//evil" to it) is refused the same way.
-  const auto tabbed = proxy().get(grant_target.substr(0, grant_target.find("&next=")) + "&next=/%09/evil.example",
-                                  {{"Host", host_of(first)}});
+  const auto tabbed =
+      proxy().get(grant_target.substr(0, grant_target.find("&next=")) + "&next=/%09/evil.example",
+                  {{"Host", host_of(first)}});
   EXPECT_EQ(tabbed.header("Location"), "/");
   EXPECT_EQ(through_proxy(first, cookie, "/").body, "first");
 }

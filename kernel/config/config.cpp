@@ -778,44 +778,36 @@ sdk::Result<Config> parse_config(const json& document,
   return config;
 }
 
+namespace {
+
+PluginEntry plugin_entry(std::string id, std::string file, bool required = false, bool enabled = true) {
+  PluginEntry entry;
+  entry.id = std::move(id);
+  entry.file = std::move(file);
+  entry.required = required;
+  entry.enabled = enabled;
+  return entry;
+}
+
+}  // namespace
+
 std::vector<PluginEntry> default_plugins() {
-  PluginEntry sqlite;
-  sqlite.id = "storage.sqlite";
-  sqlite.file = "storage_sqlite.so";
-  sqlite.required = true;
+  PluginEntry sqlite = plugin_entry("storage.sqlite", "storage_sqlite.so", true);
   sqlite.config = {{"path", "var/samokoder.db"}};
-  PluginEntry postgres;
-  postgres.id = "storage.postgres";
-  postgres.file = "storage_postgres.so";
-  postgres.required = true;
-  postgres.enabled = false;
-  PluginEntry local;
-  local.id = "auth.local";
-  local.file = "auth_local.so";
-  local.required = true;
-  PluginEntry apitoken;
-  apitoken.id = "auth.apitoken";
-  apitoken.file = "auth_apitoken.so";
-  // The providers the built-in llm section names; not required: a server without a model still serves
-  // everything else, and says why a call failed.
-  PluginEntry openai;
-  openai.id = "llm.openai";
-  openai.file = "llm_openai.so";
-  PluginEntry anthropic;
-  anthropic.id = "llm.anthropic";
-  anthropic.file = "llm_anthropic.so";
-  // Previews: the sandboxed runner first; the unsandboxed one only when ops enable it knowingly.
-  PluginEntry sandbox;
-  sandbox.id = "preview.sandbox";
-  sandbox.file = "preview_sandbox.so";
-  PluginEntry process;
-  process.id = "preview.process";
-  process.file = "preview_process.so";
-  process.enabled = false;
-  PluginEntry static_files;
-  static_files.id = "preview.static";
-  static_files.file = "preview_static.so";
-  return {sqlite, postgres, local, apitoken, openai, anthropic, sandbox, process, static_files};
+  return {
+      sqlite,
+      plugin_entry("storage.postgres", "storage_postgres.so", true, false),
+      plugin_entry("auth.local", "auth_local.so", true),
+      plugin_entry("auth.apitoken", "auth_apitoken.so"),
+      // The providers the built-in llm section names; not required: a server without a model still
+      // serves everything else, and says why a call failed.
+      plugin_entry("llm.openai", "llm_openai.so"),
+      plugin_entry("llm.anthropic", "llm_anthropic.so"),
+      // Previews: the sandboxed runner first; the unsandboxed one only when ops enable it knowingly.
+      plugin_entry("preview.sandbox", "preview_sandbox.so"),
+      plugin_entry("preview.process", "preview_process.so", false, false),
+      plugin_entry("preview.static", "preview_static.so"),
+  };
 }
 
 void select_postgres_storage(std::vector<PluginEntry>& plugins) {

@@ -230,7 +230,8 @@ struct RunEngine::Impl {
                         workspaces,
                         hub,
                         deps.clock,
-                        std::chrono::milliseconds(config.command_timeout_ms)};
+                        std::chrono::milliseconds(config.command_timeout_ms),
+                        deps.start_preview};
   }
 
   sdk::Result<nlohmann::json> find_question(const std::string& owner, const sdk::Run& run,

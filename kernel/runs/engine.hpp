@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -87,6 +88,8 @@ class RunEngine {
     std::string node_id;  // unique per process among the nodes sharing the database
     // Told of every workspace file a step writes or deletes (live previews follow them).
     api::Workspaces::Observer workspace_changed;
+    // Starts a project's live preview for its owner (AgentContext::start_preview); empty: no previews.
+    std::function<sdk::Status(const std::string&, const std::string&)> start_preview;
   };
 
   explicit RunEngine(Dependencies dependencies);

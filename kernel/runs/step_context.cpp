@@ -387,4 +387,9 @@ void restore_workspace(const StepServices& services, const std::string& owner_id
   }
 }
 
+sdk::Status StepContext::start_preview() {
+  if (!services_.start_preview) return sdk::Status::unavailable("this server runs no live previews");
+  return services_.start_preview(identity_.owner_id, identity_.project_id);
+}
+
 }  // namespace samokoder::runs

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -38,6 +39,8 @@ struct StepServices {
   RunEventHub& hub;
   const core::Clock& clock;
   std::chrono::milliseconds command_timeout;
+  // Starts the project's preview for its owner (owner id, project id); empty when the server has none.
+  std::function<sdk::Status(const std::string&, const std::string&)> start_preview;
 };
 
 // Which step of which run this attempt builds.
@@ -70,6 +73,7 @@ class StepContext final : public sdk::AgentContext {
   sdk::Status delete_file(std::string_view path) override;
   sdk::Status emit_event(std::string_view type, const nlohmann::json& payload) override;
   sdk::CancelToken cancel_token() const noexcept override { return cancel_; }
+  sdk::Status start_preview() override;
 
   // What the step produced, for the engine's commit.
   struct Emitted {

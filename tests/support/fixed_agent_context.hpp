@@ -1,6 +1,6 @@
 // FixedAgentContext: the sdk::AgentContext tests hand to agent plugins that only need one. It holds a
 // fixed run state, has no files (read_file answers kNotFound, writes are accepted and dropped), drops
-// events, has no model, user or commands (kUnimplemented) and is never cancelled.
+// events, has no model, user, commands or previews (kUnimplemented) and is never cancelled.
 //
 // Ownership: owns its state. Thread-safety: const after construction; the mutating calls do nothing.
 #pragma once
@@ -38,6 +38,7 @@ class FixedAgentContext final : public sdk::AgentContext {
   sdk::Status delete_file(std::string_view) override { return sdk::Status::not_found("no files"); }
   sdk::Status emit_event(std::string_view, const nlohmann::json&) override { return {}; }
   sdk::CancelToken cancel_token() const noexcept override { return sdk::never_cancelled(); }
+  sdk::Status start_preview() override { return sdk::Status::unimplemented("no previews in a fixed context"); }
 
  private:
   nlohmann::json state_;

@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define SAMOKODER_ABI_MAJOR 4
+#define SAMOKODER_ABI_MAJOR 5
 #define SAMOKODER_ABI_MINOR 0
 
 /* The one symbol a plugin exports. */

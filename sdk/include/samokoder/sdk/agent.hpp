@@ -144,6 +144,13 @@ class AgentContext {
   // long call of the step that is not made through this context; a step that sees stop_requested()
   // returns kCancelled.
   virtual CancelToken cancel_token() const noexcept = 0;
+
+  // Starts the project's live preview for the run's owner, as POST /projects/{id}/preview does, or
+  // keeps the one that already runs; the preview then follows the files later steps write. Not
+  // recorded: starting is idempotent, so a re-run of the step may call it again. Errors are the
+  // preview API's (kFailedPrecondition when no runner can run the workspace, kResourceExhausted at a
+  // limit, kUnavailable when the server has no previews); a run goes on without a preview.
+  virtual Status start_preview() = 0;
 };
 
 struct AgentStepResult {

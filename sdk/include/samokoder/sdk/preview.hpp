@@ -23,6 +23,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include <samokoder/sdk/plugin.hpp>
+#include <samokoder/sdk/process.hpp>
 
 namespace samokoder::sdk {
 
@@ -89,6 +91,12 @@ struct PreviewLog {
   bool truncated = false;
 };
 
+// A command an agent step runs in a project's workspace, confined by a preview runner.
+struct ContainedCommand {
+  ProcessSpec spec;               // what to start instead of the unconfined command
+  std::function<void()> cleanup;  // once the child ended (removes a cgroup, ...); may be empty
+};
+
 class PreviewRunner : public Plugin {
  public:
   // Starts (or replaces) the project's preview and returns at once, normally with kStarting. Errors:
@@ -112,6 +120,17 @@ class PreviewRunner : public Plugin {
   // The runner makes the preview show them: nothing when the app's own dev server reloads, a restart
   // of the app otherwise. `paths` are relative to the workspace. OK when there is no preview.
   virtual Status files_changed(std::string_view project_id, const std::vector<std::string>& paths) = 0;
+  // Confines a command an agent step runs in the project's workspace (installs, tests, a smoke check of
+  // the app) as this runner confines the project's app, with the network an install gets. `command`
+  // is the command as it would run unconfined: argv, the workspace as working directory, its complete
+  // environment and limits. The kernel runs agents' commands through the runner that
+  // runs.command_containment names. kUnimplemented when the runner does not confine commands (the
+  // default); kFailedPrecondition as for start().
+  virtual Result<ContainedCommand> contain_command(const ProcessSpec& command, std::string_view project_id) {
+    (void)command;
+    (void)project_id;
+    return Status::unimplemented("this preview runner does not confine commands");
+  }
 };
 
 }  // namespace samokoder::sdk

@@ -78,7 +78,8 @@ bench-smoke: deps-test
 	cd $(BUILD_DIR) && ctest -L bench --no-tests=error --output-on-failure
 
 # Against real model providers, outside CI: one prompt per provider whose key is set (OPENAI_API_KEY,
-# ANTHROPIC_API_KEY, OLLAMA_URL) through `samokoder llm ping`; says SKIPPED for the others.
+# ANTHROPIC_API_KEY, OLLAMA_URL) through `samokoder llm ping`, then the end-to-end test's description
+# through the whole agent pipeline (scripts/smoke_pipeline.py); says SKIPPED for what has no key.
 smoke: deps
 	@$(MAKE) --no-print-directory build
 	@scripts/smoke.sh

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# make smoke: the LLM layer against real providers, outside CI. For each provider whose key (or URL) is
+# make smoke: the LLM layer and the agent pipeline against real providers, outside CI. For each provider whose key (or URL) is
 # in the environment, `samokoder llm ping` sends one short prompt through the real gateway and plugin
 # and prints the answer, latency and tokens; a provider without one is reported as SKIPPED, loudly,
-# so a green run without keys is never mistaken for a tested one.
+# so a green run without keys is never mistaken for a tested one. Then scripts/smoke_pipeline.py runs
+# the end-to-end test's description through the whole pipeline with the first provider that is set.
 #
 #   OPENAI_API_KEY      (model: SMOKE_OPENAI_MODEL, default gpt-4o-mini; OPENAI_BASE_URL is honoured)
 #   ANTHROPIC_API_KEY   (model: SMOKE_ANTHROPIC_MODEL, default claude-3-5-haiku-latest)
@@ -61,5 +62,16 @@ done
 echo "smoke: $ran answered, $failed failed, ${#skipped[@]} skipped"
 if ((ran == 0 && failed == 0)); then
   echo "smoke: NOTHING WAS TESTED against a real provider (set a key above to run it)"
+  echo "smoke pipeline: SKIPPED, no provider key or URL is set"
+  exit 0
 fi
 ((failed == 0))
+
+# The whole pipeline on the end-to-end test's description, with the first provider that answered.
+if [[ -n "${OPENAI_API_KEY:-}" ]]; then
+  scripts/smoke_pipeline.py "$work" openai "${SMOKE_OPENAI_MODEL:-gpt-4o-mini}"
+elif [[ -n "${ANTHROPIC_API_KEY:-}" ]]; then
+  scripts/smoke_pipeline.py "$work" anthropic "${SMOKE_ANTHROPIC_MODEL:-claude-3-5-haiku-latest}"
+else
+  scripts/smoke_pipeline.py "$work" ollama "${SMOKE_OLLAMA_MODEL:-llama3.2}"
+fi

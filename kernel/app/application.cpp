@@ -96,7 +96,8 @@ sdk::Status Application::start() {
       llm::LlmGateway::Dependencies{config_.llm, *plugins_, api_->secret_ring(), metrics_, clock_});
   const std::string node_id = Housekeeping::make_node_id();
   runs_ = std::make_unique<runs::RunEngine>(runs::RunEngine::Dependencies{
-      config_, *plugins_, *llm_, *processes_, metrics_, clock_, node_id, workspace_changed});
+      config_, *plugins_, *llm_, *processes_, metrics_, clock_, node_id, workspace_changed,
+      /*start_preview=*/{}});
   previews_ = std::make_unique<previews::PreviewManager>(previews::PreviewManager::Dependencies{
       &config_, &clock_, &metrics_, plugins_.get(), [this] { return storage(); }, node_id});
   previews_view_.store(previews_.get());

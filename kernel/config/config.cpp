@@ -791,10 +791,18 @@ PluginEntry plugin_entry(std::string id, std::string file, bool required = false
 
 }  // namespace
 
+const std::vector<std::string>& default_pipeline() {
+  static const std::vector<std::string> pipeline = {
+      "agent.error_handler", "agent.spec_writer",     "agent.architect",   "agent.bootstrap",
+      "agent.tech_lead",     "agent.tech_writer",     "agent.task_completer", "agent.developer",
+      "agent.code_monkey",   "agent.executor",        "agent.troubleshooter"};
+  return pipeline;
+}
+
 std::vector<PluginEntry> default_plugins() {
   PluginEntry sqlite = plugin_entry("storage.sqlite", "storage_sqlite.so", true);
   sqlite.config = {{"path", "var/samokoder.db"}};
-  return {
+  std::vector<PluginEntry> plugins = {
       sqlite,
       plugin_entry("storage.postgres", "storage_postgres.so", true, false),
       plugin_entry("auth.local", "auth_local.so", true),
@@ -808,6 +816,10 @@ std::vector<PluginEntry> default_plugins() {
       plugin_entry("preview.process", "preview_process.so", false, false),
       plugin_entry("preview.static", "preview_static.so"),
   };
+  // The pipeline's agents, each from agent_<name>.so.
+  for (const auto& id : default_pipeline())
+    plugins.push_back(plugin_entry(id, "agent_" + id.substr(std::string_view("agent.").size()) + ".so"));
+  return plugins;
 }
 
 void select_postgres_storage(std::vector<PluginEntry>& plugins) {

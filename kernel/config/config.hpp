@@ -178,9 +178,13 @@ struct RunLimitsConfig {
   friend bool operator==(const RunLimitsConfig&, const RunLimitsConfig&) = default;
 };
 
+// The agent pipeline of docs/pipeline.md, in the order its agents are asked: the runs.pipeline of a
+// config that names none, and the agent plugins of the embedded plugin list.
+const std::vector<std::string>& default_pipeline();
+
 struct RunsConfig {
   // Agent plugin ids in the order they are asked whether they want the current state.
-  std::vector<std::string> pipeline;
+  std::vector<std::string> pipeline = default_pipeline();
   RunLimitsConfig limits;  // defaults; a run may ask for lower ones
   // Threads that run agent steps (a step blocks one while its model call streams). Bounds the runs
   // one node works on at once.

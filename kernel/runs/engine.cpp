@@ -24,6 +24,14 @@ namespace samokoder::runs {
 
 namespace {
 
+// What a finished run says it did: the state's own "summary" when the pipeline wrote one (the tech
+// lead's account of the app), else the last step's one-liner.
+std::string final_summary(const nlohmann::json& state, const std::string& last_step) {
+  const auto it = state.find("summary");
+  return it != state.end() && it->is_string() && !it->get<std::string>().empty() ? it->get<std::string>()
+                                                                                 : last_step;
+}
+
 using Clock = std::chrono::system_clock;
 constexpr std::uint32_t kScanBatch = 500;
 // A budget.warning event goes out once a run has used this share of a limit.
@@ -582,7 +590,7 @@ void RunEngine::Impl::advance(const std::shared_ptr<ActiveRun>& run_ptr) {
   if (chosen.empty()) {
     if (state.value("done", false)) {
       end(run, kSucceeded, "", event_type::kRunFinished,
-          {{"steps", run.current.sequence}, {"summary", run.current.summary}});
+          {{"steps", run.current.sequence}, {"summary", final_summary(state, run.current.summary)}});
     } else if (asked.empty()) {
       end(run, kFailed,
           config.pipeline.empty() ? "the pipeline is empty: config runs.pipeline names no agent plugin"

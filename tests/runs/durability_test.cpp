@@ -27,6 +27,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "api_session.hpp"
 #include "http_client.hpp"
 #include "model_server.hpp"
 #include "postgres_server.hpp"
@@ -37,11 +38,16 @@
 namespace samokoder::runs_test {
 namespace {
 
+using testing::count_of;
+using testing::create_project;
+using testing::get_run;
 using testing::is_node_of;
 using testing::random_secret;
 using testing::read_text;
 using testing::ServeProcess;
+using testing::start_run;
 using testing::tail;
+using testing::wait_until_ended;
 
 using boost::beast::http::verb;
 using nlohmann::json;
@@ -53,13 +59,7 @@ constexpr const char* kKeyVariable = "SAMOKODER_RUNS_DURABILITY_OPENAI_KEY";
 constexpr const char* kModelKey = "sk-runs-durability-0123456789";
 constexpr std::uint32_t kLeaseSeconds = 2;
 
-struct User {
-  std::string token;
-  HeaderList bearer() const { return {{"Authorization", "Bearer " + token}}; }
-  HeaderList json() const {
-    return {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
-  }
-};
+using User = testing::ApiUser;
 
 class RunsDurabilityTest : public ::testing::Test {
  protected:
@@ -143,62 +143,10 @@ class RunsDurabilityTest : public ::testing::Test {
   std::filesystem::path workspace_root() const { return dir_.path() / "workspaces"; }
 
   static User sign_up(std::uint16_t port, const std::string& email) {
-    testing::HttpClient client("127.0.0.1", port);
-    const json credentials = {{"email", email}, {"password", kPassword}};
-    const HeaderList headers = {{"Content-Type", "application/json"}};
-    const auto registered = client.request(verb::post, "/api/v1/auth/register", credentials.dump(), headers);
-    EXPECT_EQ(registered.status, 202u) << registered.body;
-    const auto login = client.request(verb::post, "/api/v1/auth/login", credentials.dump(), headers);
-    EXPECT_EQ(login.status, 200u) << login.body;
-    return User{login.status == 200 ? login.json().value("access_token", "") : ""};
+    return testing::sign_up(port, email, kPassword);
   }
-
-  static std::string create_project(std::uint16_t port, const User& user, const std::string& name) {
-    testing::HttpClient client("127.0.0.1", port);
-    const auto created =
-        client.request(verb::post, "/api/v1/projects", json{{"name", name}}.dump(), user.json());
-    EXPECT_EQ(created.status, 201u) << created.body;
-    return created.status == 201 ? created.json().value("id", "") : "";
-  }
-
-  static std::string start_run(std::uint16_t port, const User& user, const std::string& project,
-                               const std::string& description) {
-    testing::HttpClient client("127.0.0.1", port);
-    const auto created = client.request(verb::post, "/api/v1/projects/" + project + "/runs",
-                                        json{{"description", description}}.dump(), user.json());
-    EXPECT_EQ(created.status, 201u) << created.body;
-    return created.status == 201 ? created.json().value("id", "") : "";
-  }
-
-  static json get_run(std::uint16_t port, const User& user, const std::string& run) {
-    testing::HttpClient client("127.0.0.1", port);
-    const auto got = client.get("/api/v1/runs/" + run, user.bearer());
-    return got.status == 200 ? got.json() : json();
-  }
-
-  // Every committed event of the run, oldest first.
   static std::vector<json> events(std::uint16_t port, const User& user, const std::string& run) {
-    testing::HttpClient client("127.0.0.1", port);
-    HeaderList headers = user.bearer();
-    headers.emplace_back("Accept", "application/json");
-    std::vector<json> out;
-    std::int64_t after = 0;
-    for (;;) {
-      const auto page =
-          client.get("/api/v1/runs/" + run + "/events?limit=500&after=" + std::to_string(after), headers);
-      EXPECT_EQ(page.status, 200u) << page.body;
-      if (page.status != 200) return out;
-      const json items = page.json()["items"];
-      for (const auto& event : items)
-        out.push_back(event);
-      if (items.size() < 500) return out;
-      after = items.back()["seq"].get<std::int64_t>();
-    }
-  }
-
-  static std::size_t count_of(const std::vector<json>& events, const std::string& type) {
-    return static_cast<std::size_t>(std::count_if(
-        events.begin(), events.end(), [&](const json& e) { return e.value("type", "") == type; }));
+    return testing::run_events(port, user, run);
   }
 
   // Polls until the run's log holds `n` llm.exchange events.
@@ -206,20 +154,6 @@ class RunsDurabilityTest : public ::testing::Test {
                                  std::size_t n) {
     return testing::wait_until([&] { return count_of(events(port, user, run), "llm.exchange") >= n; }, 20s,
                                10ms);
-  }
-
-  // Polls until the run ended; returns its document.
-  static json wait_until_ended(std::uint16_t port, const User& user, const std::string& run,
-                               std::chrono::seconds deadline = 20s) {
-    json last;
-    testing::wait_until(
-        [&] {
-          last = get_run(port, user, run);
-          const std::string state = last.value("state", "");
-          return state == "succeeded" || state == "failed" || state == "cancelled";
-        },
-        deadline, 20ms);
-    return last;
   }
 
   // Completion requests the model server got whose prompt holds `tag`, per prompt.

@@ -57,8 +57,8 @@ TEST(ConfigTest, EmptyObjectGivesDefaults) {
   EXPECT_EQ(config.plugins.drain_timeout_ms, 30000u);
   // Without a plugins list the kernel runs on the embedded SQLite backend with password sign-in,
   // personal access tokens, the two model providers the built-in llm section names, and the preview
-  // runners (the unsandboxed one off).
-  ASSERT_EQ(config.plugins.plugins.size(), 9u);
+  // runners (the unsandboxed one off), and the agents of the default pipeline.
+  ASSERT_EQ(config.plugins.plugins.size(), 9u + default_pipeline().size());
   EXPECT_EQ(config.plugins.plugins[0].id, "storage.sqlite");
   EXPECT_TRUE(config.plugins.plugins[0].enabled);
   EXPECT_TRUE(config.plugins.plugins[0].required);
@@ -80,6 +80,15 @@ TEST(ConfigTest, EmptyObjectGivesDefaults) {
   EXPECT_FALSE(config.plugins.plugins[7].enabled) << "running apps without isolation is opted into";
   EXPECT_EQ(config.plugins.plugins[8].id, "preview.static");
   EXPECT_EQ(config.previews.runners, (std::vector<std::string>{"preview.sandbox", "preview.static"}));
+  EXPECT_EQ(config.runs.pipeline, default_pipeline());
+  EXPECT_EQ(config.runs.pipeline.front(), "agent.error_handler");
+  for (std::size_t i = 0; i < default_pipeline().size(); ++i) {
+    const auto& entry = config.plugins.plugins[9 + i];
+    EXPECT_EQ(entry.id, default_pipeline()[i]);
+    EXPECT_EQ(entry.file, "agent_" + entry.id.substr(6) + ".so");
+    EXPECT_TRUE(entry.enabled);
+    EXPECT_FALSE(entry.required) << "a server whose agent failed to load still serves";
+  }
   EXPECT_EQ(config.previews.listen.port, 8081);
 }
 
@@ -94,6 +103,7 @@ TEST(ConfigTest, ShippedDefaultConfigMatchesTheEmbeddedDefaults) {
     EXPECT_EQ(file->plugins.plugins[i].enabled, embedded.plugins.plugins[i].enabled);
   }
   EXPECT_EQ(file->plugins.plugin_dir, embedded.plugins.plugin_dir);
+  EXPECT_EQ(file->runs.pipeline, embedded.runs.pipeline);
   EXPECT_EQ(file->server.request_pool, embedded.server.request_pool);
   EXPECT_EQ(file->server.plugin_pool, embedded.server.plugin_pool);
 }

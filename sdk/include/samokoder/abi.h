@@ -26,6 +26,11 @@
 extern "C" {
 #endif
 
+/* The SDK release these headers are. 1.0 is frozen (docs/sdk.md, "Compatibility"): later releases only
+   add, and each addition raises SAMOKODER_ABI_MINOR; ABI 5.0 is SDK 1.0. */
+#define SAMOKODER_SDK_VERSION_MAJOR 1
+#define SAMOKODER_SDK_VERSION_MINOR 0
+
 #define SAMOKODER_ABI_MAJOR 5
 #define SAMOKODER_ABI_MINOR 0
 

@@ -14,12 +14,13 @@ nlohmann::json state_with_task(const std::string& status) {
           {"iterations", {{{"id", 1}, {"status", "done"}}}}};
 }
 
-TEST(TaskCompleter, TakesOnlyADocumentedOrSkippedCurrentTask) {
+TEST(TaskCompleter, TakesOnlyADocumentedCurrentTask) {
   AgentHarness agent("agent.task_completer", SAMOKODER_AGENT_TASK_COMPLETER_PLUGIN);
   ASSERT_EQ(agent.error(), "");
   EXPECT_EQ(agent.role(), "task_completer");
   EXPECT_TRUE(agent.wants(state_with_task("documented")));
-  EXPECT_TRUE(agent.wants(state_with_task("skipped")));
+  // A skipped task is finished already: the next one is current, and it is not documented.
+  EXPECT_FALSE(agent.wants(state_with_task("skipped")));
   EXPECT_FALSE(agent.wants(state_with_task("reviewed")));
   EXPECT_FALSE(agent.wants(state_with_task("in_progress")));
   EXPECT_FALSE(agent.wants(nlohmann::json::object()));

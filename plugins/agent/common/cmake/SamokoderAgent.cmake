@@ -5,9 +5,10 @@
 # files). Editing a prompt re-runs the configure step, so the plugin is rebuilt with it.
 include_guard(GLOBAL)
 
-set(SAMOKODER_AGENT_EMBED_SCRIPT ${CMAKE_CURRENT_LIST_DIR}/embed_prompts.cmake)
-
 function(samokoder_add_agent name)
+  # From the function's own folder: a variable set beside it would belong to agent/common's directory
+  # scope, which the agent folders (its siblings) do not see.
+  set(SAMOKODER_AGENT_EMBED_SCRIPT ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/embed_prompts.cmake)
   cmake_parse_arguments(PARSE_ARGV 1 ARG "" "" "SOURCES;LINK_LIBRARIES")
   set(target agent_${name})
   file(GLOB prompt_files LIST_DIRECTORIES false CONFIGURE_DEPENDS

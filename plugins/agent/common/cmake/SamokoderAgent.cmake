@@ -6,9 +6,6 @@
 include_guard(GLOBAL)
 
 function(samokoder_add_agent name)
-  # From the function's own folder: a variable set beside it would belong to agent/common's directory
-  # scope, which the agent folders (its siblings) do not see.
-  set(SAMOKODER_AGENT_EMBED_SCRIPT ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/embed_prompts.cmake)
   cmake_parse_arguments(PARSE_ARGV 1 ARG "" "" "SOURCES;LINK_LIBRARIES")
   # Found from the function's own folder: a variable set when this file was included would belong to
   # agent/common's directory scope and be empty in the agents' folders that call it.

@@ -21,8 +21,10 @@
 //   cpu_ms            getrusage(RUSAGE_SELF) from the POST to the end: every thread of this process (the
 //                     kernel, its plugins, the bench's one client thread); the commands and the app are
 //                     children (not counted), the model server another process; per step too
-//   agents            per agent: steps, and the kernel time inside them (step.started to step.committed
-//                     minus the busy intervals inside); between_steps_ms: a commit to the next step.started
+//   agents            per agent: steps, attempts (a step that asked ran twice), and the kernel time inside
+//                     its attempts (step.started to step.committed or run.paused, minus the busy intervals
+//                     inside); between_steps_ms: the rest of the kernel time (claiming, choosing the next
+//                     agent, resuming after an answer)
 // Per case the median of the repeats, and the ratios of kernel time and CPU per step to the first case.
 //
 // runs.command_containment: --containment none,preview.sandbox (default: both; a mode whose warm-up run
@@ -310,28 +312,28 @@ struct Interval {
   SystemTime to;
 };
 
-// The total length of the union of `intervals`, in ms, and of their parts inside [from, to].
-double union_ms(std::vector<Interval> intervals, std::optional<Interval> within = std::nullopt) {
-  if (within) {
+// The total length of the union of `intervals`, in ms; of their parts inside `within` when given.
+double union_ms(std::vector<Interval> intervals, const Interval* within = nullptr) {
+  if (within != nullptr) {
     for (auto& i : intervals) {
       i.from = std::max(i.from, within->from);
       i.to = std::min(i.to, within->to);
     }
   }
   std::erase_if(intervals, [](const Interval& i) { return i.to <= i.from; });
+  if (intervals.empty()) return 0;
   std::sort(intervals.begin(), intervals.end(), [](const Interval& a, const Interval& b) { return a.from < b.from; });
   double total = 0;
-  std::optional<Interval> open;
+  Interval open = intervals.front();
   for (const auto& i : intervals) {
-    if (open && i.from <= open->to) {
-      open->to = std::max(open->to, i.to);
+    if (i.from <= open.to) {
+      open.to = std::max(open.to, i.to);
       continue;
     }
-    if (open) total += ms_between(open->from, open->to);
+    total += ms_between(open.from, open.to);
     open = i;
   }
-  if (open) total += ms_between(open->from, open->to);
-  return total;
+  return total + ms_between(open.from, open.to);
 }
 
 std::chrono::microseconds from_ms(double ms) {
@@ -342,7 +344,8 @@ std::chrono::microseconds from_ms(double ms) {
 std::string answer_question(Kernel& kernel, const std::string& run_id) {
   const auto got = kernel.call(verb::get, "/api/v1/runs/" + run_id);
   if (got.status != 200) throw std::runtime_error("GET run: " + got.body);
-  const json question = got.json()["question"];
+  const json document = got.json();
+  const json question = document.is_object() ? document.value("question", json()) : json();
   if (!question.is_object()) return {};  // answered meanwhile (not expected: one client)
   const std::string id = question.value("question_id", "");
   const std::string text = id.find("review.") != std::string::npos ? "works" : "Plain files are fine, keep it simple";
@@ -398,15 +401,28 @@ json measure_run(const Options& o, Kernel& kernel, const Case& c, const std::str
   std::size_t files_written = 0;
   std::size_t fan_out_steps = 0;
   std::size_t missing_records = 0;
-  std::optional<SystemTime> paused_at;
+  // The epoch stands for "none" below: g++ 12 sees std::optional<time_point> as maybe uninitialized.
+  const SystemTime none{};
+  SystemTime paused_at = none;
   std::vector<double> resume_ms;  // question.answered to the run's next run.resumed (claimed again)
-  std::optional<SystemTime> answered_at;
+  SystemTime answered_at = none;
   std::map<std::string, json> agents;
-  std::map<std::int64_t, std::pair<SystemTime, std::string>> step_started;  // sequence -> last start
-  std::optional<SystemTime> last_commit;
-  std::vector<Interval> between;  // a commit to the next step.started
+  // Each attempt of a step: step.started to its step.committed, or to the run.paused of a step that
+  // asked (it runs again from its start once answered, replaying what it recorded).
+  struct Attempt {
+    std::string agent;
+    Interval span;
+  };
+  std::vector<Attempt> attempts;
+  std::string open_agent;
+  SystemTime open_from = none;
+  const auto close_attempt = [&](SystemTime at) {
+    if (open_from != none) attempts.push_back({open_agent, {open_from, at}});
+    open_from = none;
+  };
+  const json no_payload = json::object();
   for (const auto& e : events) {
-    const auto& p = e.payload;
+    const json& p = e.payload.is_object() ? e.payload : no_payload;
     if (e.type == runs::event_type::kCommandFinished) {
       const double wall = p.value("wall_ms", 0.0);
       command_ms += wall;
@@ -422,41 +438,44 @@ json measure_run(const Options& o, Kernel& kernel, const Case& c, const std::str
       models.push_back({it->second.created_at - from_ms(latency), it->second.created_at});
     } else if (e.type == runs::event_type::kRunPaused) {
       paused_at = e.created_at;
+      close_attempt(e.created_at);
     } else if (e.type == runs::event_type::kQuestionAnswered) {
-      if (paused_at) waits.push_back({*paused_at, e.created_at});
-      paused_at.reset();
+      if (paused_at != none) waits.push_back({paused_at, e.created_at});
+      paused_at = none;
       answered_at = e.created_at;
-    } else if (e.type == runs::event_type::kRunResumed && answered_at) {
-      resume_ms.push_back(ms_between(*answered_at, e.created_at));
-      answered_at.reset();
+    } else if (e.type == runs::event_type::kRunResumed && answered_at != none) {
+      resume_ms.push_back(ms_between(answered_at, e.created_at));
+      answered_at = none;
     } else if (e.type == runs::event_type::kStepStarted) {
-      const auto sequence = p.value("sequence", std::int64_t{0});
-      step_started[sequence] = {e.created_at, p.value("agent", "")};
-      if (last_commit) between.push_back({*last_commit, e.created_at});
-      last_commit.reset();
+      close_attempt(e.created_at);
+      open_agent = p.value("agent", "");
+      open_from = e.created_at;
       if (p.contains("branches")) ++fan_out_steps;
     } else if (e.type == runs::event_type::kStepCommitted) {
       ++steps;
-      last_commit = e.created_at;
-      const auto sequence = p.value("sequence", std::int64_t{0});
-      const std::string agent = p.value("agent", "");
-      json& a = agents[agent];
+      close_attempt(e.created_at);
+      json& a = agents[p.value("agent", "")];
+      if (!a.is_object()) a = json::object();
       a["steps"] = a.value("steps", 0) + 1;
-      if (const auto it = step_started.find(sequence); it != step_started.end()) {
-        const Interval step{it->second.first, e.created_at};
-        std::vector<Interval> busy = commands;
-        busy.insert(busy.end(), models.begin(), models.end());
-        const double inside = ms_between(step.from, step.to);
-        const double busy_inside = union_ms(busy, step) + union_ms(waits, step);
-        a["step_wall_ms"] = a.value("step_wall_ms", 0.0) + inside;
-        a["kernel_ms"] = a.value("kernel_ms", 0.0) + std::max(0.0, inside - busy_inside);
-      }
+    } else if (e.type == runs::event_type::kRunFailed || e.type == runs::event_type::kRunFinished) {
+      close_attempt(e.created_at);
     } else if (e.type == runs::event_type::kFileWritten) {
       ++files_written;
     }
   }
   std::vector<Interval> busy = commands;
   busy.insert(busy.end(), models.begin(), models.end());
+  double in_steps_ms = 0;  // the kernel time inside the agents' attempts
+  for (const auto& attempt : attempts) {
+    json& a = agents[attempt.agent];
+    if (!a.is_object()) a = json::object();
+    const double inside = ms_between(attempt.span.from, attempt.span.to);
+    const double own = std::max(0.0, inside - union_ms(busy, &attempt.span) - union_ms(waits, &attempt.span));
+    a["attempts"] = a.value("attempts", 0) + 1;
+    a["step_wall_ms"] = a.value("step_wall_ms", 0.0) + inside;
+    a["kernel_ms"] = a.value("kernel_ms", 0.0) + own;
+    in_steps_ms += own;
+  }
   const double wall_ms = ms_between(run->created_at, *run->finished_at);
   const double user_wait_ms = union_ms(waits);
   const double busy_ms = union_ms(busy);
@@ -470,7 +489,9 @@ json measure_run(const Options& o, Kernel& kernel, const Case& c, const std::str
   }
   std::size_t failed_commands = 0;
   for (const auto& e : events)
-    if (e.type == runs::event_type::kCommandFinished && e.payload.value("exit_code", json()) != json(0)) ++failed_commands;
+    if (e.type == runs::event_type::kCommandFinished &&
+        (!e.payload.is_object() || e.payload.value("exit_code", json()) != json(0)))
+      ++failed_commands;
   json out = {{"tasks", c.tasks},
               {"files", c.files},
               {"run_id", run_id},
@@ -495,7 +516,10 @@ json measure_run(const Options& o, Kernel& kernel, const Case& c, const std::str
               {"kernel_ms", kernel_ms},
               {"kernel_ms_per_step", kernel_ms / step_count},
               {"kernel_with_models_ms_per_step", (kernel_ms + union_ms(busy) - union_ms(commands)) / step_count},
-              {"between_steps_ms", union_ms(between)},
+              {"in_steps_ms", in_steps_ms},
+              // The rest of the kernel time: claiming and loading the run, choosing the next agent,
+              // committing outside an attempt, resuming after an answer.
+              {"between_steps_ms", kernel_ms - in_steps_ms},
               {"cpu_ms", cpu_ms},
               {"cpu_ms_per_step", cpu_ms / step_count},
               {"agents", agents}};
@@ -512,7 +536,7 @@ json summarize(const std::vector<json>& runs) {
   json out = json::object();
   for (const char* key : {"wall_ms", "user_wait_ms", "steps", "model_calls", "commands", "files_written", "events",
                           "command_wall_ms", "model_wall_ms", "busy_ms", "kernel_ms", "kernel_ms_per_step",
-                          "kernel_with_models_ms_per_step", "between_steps_ms", "cpu_ms", "cpu_ms_per_step",
+                          "kernel_with_models_ms_per_step", "in_steps_ms", "between_steps_ms", "cpu_ms", "cpu_ms_per_step",
                           "fan_out_steps"}) {
     std::vector<double> values;
     for (const auto& r : runs)
@@ -527,7 +551,7 @@ json summarize(const std::vector<json>& runs) {
     for (const auto& [name, value] : r["agents"].items())
       agents[name] = json::object();
   for (auto& [name, value] : agents.items()) {
-    for (const char* key : {"steps", "step_wall_ms", "kernel_ms"}) {
+    for (const char* key : {"steps", "attempts", "step_wall_ms", "kernel_ms"}) {
       std::vector<double> values;
       for (const auto& r : runs)
         values.push_back(r["agents"].contains(name) ? r["agents"][name].value(key, 0.0) : 0.0);

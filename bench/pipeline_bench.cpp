@@ -37,7 +37,7 @@
 // measured, 2 when the program could not run. Nothing here asserts a figure.
 //
 //   pipeline_bench [--grid 1x1,2x4,4x4,4x16,8x8] [--repeat N] [--containment none,preview.sandbox]
-//                  [--previews off|on] [--ask-spec 1|0] [--timeout-s S]
+//                  [--previews off|on] [--ask-spec 1|0] [--timeout-s S] [--keep 1]
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -92,6 +92,7 @@ struct Options {
   bool previews = false;
   bool ask_spec = true;
   int timeout_s = 600;
+  bool keep = false;  // keep the databases and workspaces (their folder is printed on stderr)
 };
 
 std::vector<std::string> split(const std::string& text) {
@@ -131,6 +132,8 @@ Options parse_options(int argc, char** argv) {
       o.previews = value == "on";
     } else if (arg == "--ask-spec") {
       o.ask_spec = value != "0";
+    } else if (arg == "--keep") {
+      o.keep = value != "0";
     } else if (arg == "--timeout-s") {
       o.timeout_s = std::max(1, std::stoi(value));
     } else {
@@ -658,7 +661,11 @@ int run(const Options& options) {
     }
   }
   std::error_code ignored;
-  std::filesystem::remove_all(dir, ignored);
+  if (options.keep) {
+    std::cerr << "pipeline_bench: kept " << dir.string() << "\n";
+  } else {
+    std::filesystem::remove_all(dir, ignored);
+  }
   std::cout << result.dump() << std::endl;
   return exit_code;
 }

@@ -5,7 +5,10 @@
 # files). Editing a prompt re-runs the configure step, so the plugin is rebuilt with it.
 include_guard(GLOBAL)
 
-set(SAMOKODER_AGENT_EMBED_SCRIPT ${CMAKE_CURRENT_LIST_DIR}/embed_prompts.cmake)
+# A cache entry, not a plain variable: this file is included from agent/common's folder, and the agents
+# that call samokoder_add_agent live in sibling folders, where a directory-scoped variable is empty.
+set(SAMOKODER_AGENT_EMBED_SCRIPT ${CMAKE_CURRENT_LIST_DIR}/embed_prompts.cmake CACHE INTERNAL
+    "The script that compiles an agent's prompts in")
 
 function(samokoder_add_agent name)
   cmake_parse_arguments(PARSE_ARGV 1 ARG "" "" "SOURCES;LINK_LIBRARIES")

@@ -95,9 +95,30 @@ sdk::Status Application::start() {
   llm_ = std::make_unique<llm::LlmGateway>(
       llm::LlmGateway::Dependencies{config_.llm, *plugins_, api_->secret_ring(), metrics_, clock_});
   const std::string node_id = Housekeeping::make_node_id();
-  runs_ = std::make_unique<runs::RunEngine>(runs::RunEngine::Dependencies{
-      config_, *plugins_, *llm_, *processes_, metrics_, clock_, node_id, workspace_changed,
-      /*start_preview=*/{}});
+  // An agent's AgentContext::start_preview: the owner's POST /projects/{id}/preview without a body
+  // (same runners, limits, records and audit), except that a preview already starting or running on
+  // this node is kept. A server with no runners configured runs no previews: agents are told so.
+  // Through previews_view_ like the workspace observer, so it never reaches a manager that is gone
+  // (stop() also joins the engine's steps before the manager goes).
+  runs::RunEngine::Dependencies run_dependencies{
+      config_, *plugins_, *llm_, *processes_, metrics_, clock_, node_id, workspace_changed, {}};
+  if (!config_.previews.runners.empty()) {
+    run_dependencies.start_preview = [this](const std::string& owner_id,
+                                            const std::string& project_id) -> sdk::Status {
+      auto* previews = previews_view_.load();
+      if (previews == nullptr) return sdk::Status::unavailable("the server is stopping");
+      previews::PreviewManager::StartRequest request;
+      request.keep_live = true;
+      auto started = previews->start_preview(owner_id, project_id, request);
+      if (!started.ok()) return started.status();
+      if (!started->kept) {
+        api_->audit_without_request(owner_id, "preview.started", project_id, "runs",
+                                    {{"runner", started->runner}});
+      }
+      return {};
+    };
+  }
+  runs_ = std::make_unique<runs::RunEngine>(std::move(run_dependencies));
   previews_ = std::make_unique<previews::PreviewManager>(previews::PreviewManager::Dependencies{
       &config_, &clock_, &metrics_, plugins_.get(), [this] { return storage(); }, node_id});
   previews_view_.store(previews_.get());

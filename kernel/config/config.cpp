@@ -399,7 +399,7 @@ void read_runs(Reader& r, const json& node, RunsConfig& out) {
   if (!r.object(node, path)) return;
   r.reject_unknown(node, path,
                    {"pipeline", "limits", "workers", "max_parallel_per_run", "lease_seconds",
-                    "poll_interval_ms", "command_timeout_ms"});
+                    "poll_interval_ms", "command_timeout_ms", "command_containment"});
   r.string_list(node, path, "pipeline", out.pipeline);
   for (std::size_t i = 0; i < out.pipeline.size(); ++i) {
     if (!out.pipeline[i].starts_with("agent."))
@@ -410,6 +410,13 @@ void read_runs(Reader& r, const json& node, RunsConfig& out) {
   r.integer(node, path, "lease_seconds", out.lease_seconds, 2, 3600);
   r.integer(node, path, "poll_interval_ms", out.poll_interval_ms, 10, 600000);
   r.integer(node, path, "command_timeout_ms", out.command_timeout_ms, 1, 7LL * 24 * 3600 * 1000);
+  r.string(node, path, "command_containment", out.command_containment);
+  // "none" spelled out is the only way to run agents' commands unconfined; anything else names the
+  // runner that confines them.
+  const auto& containment = out.command_containment;
+  if (containment != "none" && !(containment.starts_with("preview.") && containment.size() > 8))
+    r.error(path + "/command_containment",
+            "must name a preview plugin id (\"preview.<name>\") or be \"none\"");
   if (const auto it = node.find("limits"); it != node.end()) {
     const std::string limits = path + "/limits";
     if (!r.object(*it, limits)) return;

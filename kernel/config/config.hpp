@@ -195,6 +195,10 @@ struct RunsConfig {
   // the events of watched runs that another node executes (at most every 100 ms).
   std::uint32_t poll_interval_ms = 1000;
   std::uint32_t command_timeout_ms = 600000;  // a step's command without a timeout of its own
+  // The preview runner plugin that confines agents' commands (PreviewRunner::contain_command), or
+  // "none": they run as plain children of the kernel (own process group, clean environment, rlimits),
+  // which an operator must choose knowingly.
+  std::string command_containment = "preview.sandbox";
 
   friend bool operator==(const RunsConfig&, const RunsConfig&) = default;
 };

@@ -229,10 +229,13 @@ sdk::Result<PreviewView> PreviewManager::start_preview(const std::string& owner_
   std::error_code ec;
   const std::string workspace = std::filesystem::absolute(*directory, ec).lexically_normal().string();
 
-  // One start or stop of a project at a time; the ticker's own stops take the same lock.
+  // One start or stop of a project at a time; the ticker's own stops take the same lock. A caller
+  // that keeps a live preview waits for the one under way: what it leaves is what there is to keep.
   const auto operation = operation_lock(project_id);
-  std::unique_lock serial(*operation, std::try_to_lock);
-  if (!serial.owns_lock()) {
+  std::unique_lock serial(*operation, std::defer_lock);
+  if (request.keep_live) {
+    serial.lock();
+  } else if (!serial.try_lock()) {
     return sdk::Status::aborted("a start or stop of this project's preview is already under way");
   }
   // Replacing a running preview: end the old one first, so its port and slot are free.
@@ -241,7 +244,14 @@ sdk::Result<PreviewView> PreviewManager::start_preview(const std::string& owner_
     std::lock_guard lock(mutex_);
     if (stopping_) return sdk::Status::unavailable("the server is stopping");
     const auto it = entries_.find(project_id);
-    if (it != entries_.end() && live(it->second->status.state)) replacing = it->second->generation;
+    if (it != entries_.end() && live(it->second->status.state)) {
+      if (request.keep_live && it->second->owner_id == owner_id) {
+        PreviewView kept = view_locked(project_id, *it->second);
+        kept.kept = true;
+        return kept;
+      }
+      replacing = it->second->generation;
+    }
   }
   if (replacing) end_preview(project_id, *replacing, "replaced", "replaced by a new start");
 

@@ -57,6 +57,8 @@ struct PreviewView {
   Timestamp started_at;
   Timestamp expires_at;
   std::optional<Timestamp> last_request_at;  // the last proxied request
+  // start_preview with keep_live found this preview starting or running and left it as it was.
+  bool kept = false;
 };
 
 // What the proxy needs for one request.
@@ -93,11 +95,16 @@ class PreviewManager {
   struct StartRequest {
     std::vector<std::string> command;  // argv; empty: the runner detects how to run the workspace
     std::string runner;                // one plugin id of previews.runners; empty: try them in order
+    // Keep a preview of the project this node already has starting or running (returned with kept
+    // set) instead of restarting it, and wait for a start or stop of it under way instead of
+    // refusing: what an agent asks for (AgentContext::start_preview), which may ask again on a re-run.
+    bool keep_live = false;
   };
   // Starts (or restarts) the owner's project's preview; returns with state "starting" (or "running"
   // for a runner that needs no process). Errors: kNotFound (no such project of the owner),
   // kResourceExhausted (a limit, or no free port), kFailedPrecondition (no runner could run it: the
-  // message names each runner and why), kInvalidArgument (a runner not configured, a bad command).
+  // message names each runner and why), kInvalidArgument (a runner not configured, a bad command),
+  // kAborted (without keep_live: a start or stop of the project is under way), kUnavailable (stopping).
   sdk::Result<PreviewView> start_preview(const std::string& owner_id, const std::string& project_id,
                                          const StartRequest& request);
   // The preview as this node knows it, else as storage records it; kNotFound when there is none.

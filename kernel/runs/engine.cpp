@@ -239,6 +239,7 @@ struct RunEngine::Impl {
                         hub,
                         deps.clock,
                         std::chrono::milliseconds(config.command_timeout_ms),
+                        config.command_containment,
                         deps.start_preview};
   }
 

@@ -1,10 +1,13 @@
 #include "runs/step_context.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <set>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
+#include <samokoder/sdk/preview.hpp>
 #include <samokoder/sdk/storage.hpp>
 
 #include "core/logging.hpp"
@@ -23,6 +26,11 @@ constexpr std::size_t kMaxQuestionChars = 4000;
 constexpr std::size_t kMaxOptions = 20;
 // The kernel's own processes are attributed to this owner in the process service's table and metrics.
 const processes::Owner kRunsOwner{"kernel.runs", 0};
+// runs.command_containment for commands that run as plain children of the kernel.
+constexpr std::string_view kUnconfined = "none";
+// Enters the command's directory inside the confinement (the runner confines the whole workspace):
+// the directory is $0 and the command "$@", so neither is ever parsed as shell text.
+constexpr const char* kEnterDirectory = R"(cd -- "$0" && exec "$@")";
 
 bool is_name(std::string_view text, std::string_view extra) {
   if (text.empty() || text.size() > 64) return false;
@@ -76,6 +84,70 @@ class DeltaRelay final : public sdk::CompletionObserver {
   const int index_;
   sdk::CancelToken cancel_;
 };
+
+// A command confined by the preview runner runs.command_containment names. The contained spec and its
+// cleanup are the runner's (std::function targets in its library), so the runner's lease is held as
+// long as they exist: the runner cannot be unloaded under them, and a reload of it waits for the
+// command (drain_timeout_ms). The cleanup runs once, after the child ended or when the command failed,
+// always before the lease goes (members are destroyed in reverse order).
+class ConfinedCommand {
+ public:
+  ConfinedCommand(plugins::Lease lease, sdk::ContainedCommand command)
+      : lease_(std::move(lease)), command_(std::move(command)) {}
+  ~ConfinedCommand() { cleanup(); }
+  ConfinedCommand(const ConfinedCommand&) = delete;
+  ConfinedCommand& operator=(const ConfinedCommand&) = delete;
+
+  sdk::ProcessSpec& spec() noexcept { return command_.spec; }
+
+  void cleanup() noexcept {
+    if (!command_.cleanup) return;
+    auto cleanup = std::exchange(command_.cleanup, nullptr);
+    // Through the lease, so a throw of the runner's code becomes a Status here.
+    const sdk::Status done = lease_.call<sdk::PreviewRunner>([&](sdk::PreviewRunner&) {
+      cleanup();
+      return sdk::Status();
+    });
+    if (!done.ok())
+      core::logger("runs")->warn("the cleanup of a command confined by {} failed: {}",
+                                 lease_.generation().descriptor().id, done.to_string());
+  }
+
+ private:
+  plugins::Lease lease_;
+  sdk::ContainedCommand command_;
+};
+
+// Confines `command` through the runner `runner_id`. kFailedPrecondition naming the runner when it is
+// not active, is no preview runner or does not confine commands (kUnimplemented, kFailedPrecondition):
+// a command never runs unconfined because its runner is missing. Other errors keep their code.
+sdk::Result<std::unique_ptr<ConfinedCommand>> confine(plugins::PluginManager& plugins,
+                                                      const std::string& runner_id,
+                                                      const sdk::ProcessSpec& command,
+                                                      const std::string& project_id) {
+  const std::string refused = "the command did not run: agents' commands run confined by " + runner_id +
+                              " (runs.command_containment)";
+  plugins::Lease lease = plugins.acquire(runner_id);
+  if (!lease) {
+    const auto info = plugins.find(runner_id);
+    std::string why = info ? std::string(plugins::state_name(info->state)) : "not configured";
+    if (info && !info->failure_message.empty()) why += ": " + info->failure_message;
+    return sdk::Status::failed_precondition(refused + ", which is not active (" + why + ")");
+  }
+  if (lease.as<sdk::PreviewRunner>() == nullptr)
+    return sdk::Status::failed_precondition(refused + ", which is not a preview runner");
+  auto contained = lease.call<sdk::PreviewRunner>(
+      [&](sdk::PreviewRunner& runner) { return runner.contain_command(command, project_id); });
+  if (!contained.ok()) {
+    const sdk::StatusCode code = contained.status().code();
+    if (code == sdk::StatusCode::kUnimplemented || code == sdk::StatusCode::kFailedPrecondition)
+      return sdk::Status::failed_precondition(refused +
+                                              ", which cannot confine it: " + contained.status().message());
+    return sdk::Status(code, runner_id + " (runs.command_containment) could not confine the command: " +
+                                 contained.status().message());
+  }
+  return std::make_unique<ConfinedCommand>(std::move(lease), std::move(contained).value());
+}
 
 }  // namespace
 
@@ -220,13 +292,21 @@ sdk::Result<sdk::CommandResult> StepContext::run_command(const sdk::CommandReque
   if (cancel_.stop_requested()) return sdk::Status::cancelled("the run was cancelled");
   auto root = services_.workspaces.directory(identity_.project_id);
   if (!root.ok()) return root.status();
-  std::filesystem::path directory = *root;
+  const bool confining = services_.command_containment != kUnconfined;
+  // Absolute, so HOME means the same from any directory; the real path when confined, since a runner
+  // shows the workspace inside at its real path (and HOME must name it there).
+  std::error_code ec;
+  std::filesystem::path workspace = confining ? std::filesystem::canonical(*root, ec)
+                                              : std::filesystem::absolute(*root, ec).lexically_normal();
+  if (ec) workspace = *root;
+  std::filesystem::path directory = workspace;
+  std::string relative_directory;
   if (!request.working_directory.empty()) {
     auto relative = security::normalize_relative_path(request.working_directory);
     if (!relative.ok()) return relative.status();
     directory /= *relative;
+    relative_directory = std::move(relative).value();
   }
-  std::error_code ec;
   if (!std::filesystem::is_directory(directory, ec) || std::filesystem::is_symlink(directory, ec))
     return sdk::Status::not_found("the command's working directory " + request.working_directory +
                                   " is not a directory of the workspace");
@@ -236,15 +316,41 @@ sdk::Result<sdk::CommandResult> StepContext::run_command(const sdk::CommandReque
   spec.shell = request.shell;
   spec.working_directory = directory.string();
   spec.environment = {
-      {"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"HOME", root->string()}, {"LANG", "C.UTF-8"}};
+      {"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"HOME", workspace.string()}, {"LANG", "C.UTF-8"}};
   for (const auto& [name, value] : request.environment) {
     if (!is_env_name(name)) return sdk::Status::invalid_argument("invalid environment variable name " + name);
     spec.environment.emplace_back(name, value);
   }
   spec.timeout = request.timeout.count() > 0 ? request.timeout : services_.command_timeout;
+
+  std::unique_ptr<ConfinedCommand> confined;
+  if (confining) {
+    // The runner gets the workspace as the working directory (what it confines the command to); a
+    // command of a directory in it enters that directory inside.
+    sdk::ProcessSpec command = spec;
+    command.working_directory = workspace.string();
+    if (!relative_directory.empty()) {
+      command.argv = {"/bin/sh", "-c", kEnterDirectory, relative_directory};
+      if (request.shell) {
+        command.argv.insert(command.argv.end(), {"/bin/sh", "-c", request.argv.front()});
+      } else {
+        command.argv.insert(command.argv.end(), request.argv.begin(), request.argv.end());
+      }
+      command.shell = false;
+    }
+    auto made = confine(services_.plugins, services_.command_containment, command, identity_.project_id);
+    if (!made.ok()) return made.status();
+    confined = std::move(made).value();
+    // What the runner returned runs under the kernel's deadline, output cap and stdin whatever it
+    // set: those are the run's, not the runner's.
+    confined->spec().timeout = spec.timeout;
+    confined->spec().output_limit_bytes = spec.output_limit_bytes;
+    confined->spec().stdin_data = spec.stdin_data;
+  }
+  sdk::ProcessSpec& launched = confined ? confined->spec() : spec;
   RunEventHub& hub = services_.hub;
   const StepIdentity& who = identity_;
-  spec.on_line = [&hub, &who, index](sdk::OutputStream stream, std::string_view line) {
+  launched.on_line = [&hub, &who, index](sdk::OutputStream stream, std::string_view line) {
     hub.transient(who.run_id, event_type::kCommandOutput,
                   {{"base", who.base},
                    {"branch", who.branch},
@@ -252,7 +358,8 @@ sdk::Result<sdk::CommandResult> StepContext::run_command(const sdk::CommandReque
                    {"stream", stream == sdk::OutputStream::kStdout ? "stdout" : "stderr"},
                    {"line", line}});
   };
-  auto ran = services_.processes.run(kRunsOwner, spec, cancel_);
+  auto ran = services_.processes.run(kRunsOwner, launched, cancel_);
+  confined.reset();  // the child ended: the runner's cleanup runs, then its lease goes
   if (!ran.ok()) return ran.status();
   if (ran->cancelled || cancel_.stop_requested()) return sdk::Status::cancelled("the run was cancelled");
 

@@ -2,7 +2,9 @@
 // a run. It answers the agent from the run's record when the attempt is a re-run (run_record.hpp) and
 // records every new model answer, question and command result in the run's event log before the agent
 // sees it; file writes go to the workspace at once and are kept as the step's changes, which the
-// engine stores with the step's commit (or undoes when the step fails).
+// engine stores with the step's commit (or undoes when the step fails). Commands run confined by the
+// preview runner that runs.command_containment names (PreviewRunner::contain_command), never
+// unconfined unless that setting says "none".
 //
 // Ownership: the engine owns the context for the duration of Agent::run_step; the services it refers
 // to outlive it. Thread-safety: one thread at a time (the agent's); the model's deltas arrive on the
@@ -39,6 +41,8 @@ struct StepServices {
   RunEventHub& hub;
   const core::Clock& clock;
   std::chrono::milliseconds command_timeout;
+  // The preview runner plugin that confines commands (runs.command_containment), or "none".
+  std::string command_containment;
   // Starts the project's preview for its owner (owner id, project id); empty when the server has none.
   std::function<sdk::Status(const std::string&, const std::string&)> start_preview;
 };

@@ -55,6 +55,7 @@ std::vector<json> candidates(const Leaf& leaf) {
   // A role's chain names configured providers (openai and anthropic are built in).
   if (leaf.path.starts_with("llm.roles.")) return {json::array({"anthropic/claude-sonnet-4-5"})};
   if (leaf.path == "runs.pipeline") return {json::array({"agent.example"})};
+  if (leaf.path == "runs.command_containment") return {"none", "preview.example"};
   if (leaf.path == "previews.runners") return {json::array({"preview.example"})};
   if (leaf.path == "previews.public_url") return {"https://p-{project}.preview.example"};
   if (type == "array") return {json::array({"https://example.com"})};

@@ -652,6 +652,119 @@ TEST_F(PreviewApiTest, APreviewRecordedByAnEarlierProcessIsReconciledAsStopped) 
   EXPECT_TRUE(after.json()["url"].is_null());
 }
 
+// A run's agent starts its project's preview (AgentContext::start_preview) through the manager the API
+// uses. The fixture previewer writes index.html (its description as the heading) and asks for the
+// preview, so preview.static serves it; it keeps the answer in the run's state.
+class PreviewFromRunTest : public PreviewApiTest {
+ protected:
+  void configure(config::Config& config) override {
+    PreviewApiTest::configure(config);
+    // Storage dates the runs engine's leases by the real clock: the kernel's must agree.
+    clock_.advance(std::chrono::system_clock::now() - clock_.now());
+    config.plugins.plugins.push_back(
+        plugin("agent.fixture_previewer", SAMOKODER_PREVIEWER_AGENT, json::object()));
+    config.runs.pipeline = {"agent.fixture_previewer"};
+    config.runs.poll_interval_ms = 50;
+  }
+
+  // Runs the previewer once on `project`; returns the state it ended with.
+  json run_previewer(const User& user, const std::string& project, const std::string& heading) {
+    const auto created = call(verb::post, "/api/v1/projects/" + project + "/runs", user,
+                              json{{"description", heading}}.dump());
+    EXPECT_EQ(created.status, 201u) << created.body;
+    if (created.status != 201) return json();
+    const std::string run_id = created.json().value("id", "");
+    json run;
+    const bool ended = testing::wait_until(
+        [&] {
+          run = get("/api/v1/runs/" + run_id, user).json();
+          return run["state"] == "succeeded" || run["state"] == "failed";
+        },
+        std::chrono::seconds(20));
+    EXPECT_TRUE(ended) << run.dump();
+    EXPECT_EQ(run["state"], "succeeded") << run.dump();
+    if (run["state"] != "succeeded") return json();
+    const auto step = get("/api/v1/runs/" + run_id + "/steps/" + run["current_step"].value("id", ""), user);
+    EXPECT_EQ(step.status, 200u) << step.body;
+    return step.json()["state"];
+  }
+
+  // How many previews preview.static started, as /metrics counts them.
+  std::string static_starts() {
+    const std::string metrics = client_->get("/metrics").body;
+    const std::string name = "samokoder_previews_started_total{runner=\"preview.static\"} ";
+    const auto at = metrics.find(name);
+    if (at == std::string::npos) return "0";
+    return metrics.substr(at + name.size(), metrics.find('\n', at) - at - name.size());
+  }
+};
+
+TEST_F(PreviewFromRunTest, AnAgentStartsThePreviewAndAskingAgainKeepsIt) {
+  const User user = sign_up("agent-preview@example.com");
+  const std::string project = create_project(user, "previewed");
+  const json first = run_previewer(user, project, "first");
+  EXPECT_EQ(first["preview"]["code"], "ok") << first.dump();
+
+  // The owner sees it running, and it serves what the agent wrote.
+  const auto got = get("/api/v1/projects/" + project + "/preview", user);
+  ASSERT_EQ(got.status, 200u) << got.body;
+  const json preview = got.json();
+  EXPECT_EQ(preview["state"], "running") << preview.dump();
+  EXPECT_EQ(preview["runner"], "preview.static");
+  const std::string cookie = open_preview(preview);
+  EXPECT_EQ(through_proxy(project, cookie, "/").body, "<h1>first</h1>");
+  EXPECT_EQ(static_starts(), "1");
+
+  // A second run asks again: the running preview is kept, not restarted, and shows the new page.
+  const json second = run_previewer(user, project, "second");
+  EXPECT_EQ(second["preview"]["code"], "ok") << second.dump();
+  const json after = get("/api/v1/projects/" + project + "/preview", user).json();
+  EXPECT_EQ(after["state"], "running") << after.dump();
+  EXPECT_EQ(after["started_at"], preview["started_at"]);
+  EXPECT_EQ(static_starts(), "1") << "the second start restarted the preview";
+  EXPECT_EQ(through_proxy(project, cookie, "/").body, "<h1>second</h1>");
+}
+
+// A server whose previews.runners is empty runs no previews: an agent that asks is told so and the
+// run goes on.
+class PreviewlessRunTest : public resources_test::ResourcesApiTest {
+ protected:
+  void configure(config::Config& config) override {
+    clock_.advance(std::chrono::system_clock::now() - clock_.now());
+    config.plugins.plugins.push_back(
+        plugin("agent.fixture_previewer", SAMOKODER_PREVIEWER_AGENT, json::object()));
+    config.runs.pipeline = {"agent.fixture_previewer"};
+    config.runs.poll_interval_ms = 50;
+    config.previews.runners = {};
+  }
+};
+
+TEST_F(PreviewlessRunTest, AnAgentIsToldThereAreNoPreviewsAndTheRunGoesOn) {
+  const User user = sign_up("no-previews@example.com");
+  const std::string project = create_project(user, "plain");
+  const auto created =
+      call(verb::post, "/api/v1/projects/" + project + "/runs", user, json{{"description", "page"}}.dump());
+  ASSERT_EQ(created.status, 201u) << created.body;
+  const std::string run_id = created.json().value("id", "");
+  json run;
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        run = get("/api/v1/runs/" + run_id, user).json();
+        return run["state"] == "succeeded" || run["state"] == "failed";
+      },
+      std::chrono::seconds(20)))
+      << run.dump();
+  ASSERT_EQ(run["state"], "succeeded") << run.dump();
+  const auto step = get("/api/v1/runs/" + run_id + "/steps/" + run["current_step"].value("id", ""), user);
+  ASSERT_EQ(step.status, 200u) << step.body;
+  const json state = step.json()["state"];
+  EXPECT_EQ(state["preview"]["code"], "unavailable") << state.dump();
+  EXPECT_EQ(state["done"], true);
+  // The agent's page is stored all the same, and no preview was started.
+  EXPECT_EQ(get("/api/v1/projects/" + project + "/files/index.html", user).body, "<h1>page</h1>");
+  EXPECT_EQ(get("/api/v1/projects/" + project + "/preview", user).status, 404u);
+}
+
 }  // namespace
 
 }  // namespace samokoder::previews_test

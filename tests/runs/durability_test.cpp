@@ -116,7 +116,9 @@ class RunsDurabilityTest : public ::testing::Test {
            {"agent.fixture_chat", "agent.fixture_planner", "agent.fixture_looper", "agent.fixture_finisher"}},
           {"lease_seconds", kLeaseSeconds},
           {"poll_interval_ms", 100},
-          {"workers", workers}}}};
+          {"workers", workers},
+          // The pause commands run unconfined: these nodes load no preview runner.
+          {"command_containment", "none"}}}};
     return dir_.write(name + ".json", config.dump(2));
   }
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include <boost/asio/connect.hpp>
@@ -417,6 +418,124 @@ TEST_F(RunsTest, AStreamEndsWhenTheTokenItWasOpenedWithExpires) {
   while (app_->runs()->events().watchers() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(app_->runs()->events().watchers(), 0u);
+}
+
+// The "[probe]" command (fixtures/pipeline_agents.cpp) prints its working directory, the number of
+// processes it sees and the file beside.txt in the workspaces' directory, beside the project's own.
+constexpr const char* kBeside = "beside-the-workspace";
+constexpr const char* kProbe =
+    "pwd; ls -d /proc/[0-9]* | wc -l; cat \"$HOME/../beside.txt\" 2>/dev/null || echo no-beside-file";
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
+  return lines;
+}
+
+// What the confined runs below are compared with: runs.command_containment "none" (the fixture's), where
+// a command sees what the server's user sees.
+TEST_F(RunsTest, UnconfinedACommandSeesWhatTheServerSees) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "bare");
+  std::ofstream(workspace_root() / "beside.txt") << kBeside;
+  const std::string run_id = start_run(ada, project, "look around [probe]");
+  wait_for_state(ada, run_id, {"succeeded"});
+  const json probe = current_state(ada, run_id)["probe"];
+  EXPECT_EQ(probe["exit_code"], 0) << probe.dump();
+  const auto lines = lines_of(probe.value("stdout", ""));
+  ASSERT_EQ(lines.size(), 3u) << probe.dump();
+  EXPECT_EQ(lines[0], std::filesystem::canonical(workspace_root() / project / "probe").string());
+  EXPECT_EQ(lines[2], kBeside);
+}
+
+// A server as it is configured by default: agents' commands confined by the sandbox preview runner.
+class RunsConfinedTest : public RunsApiTest {
+ protected:
+  void tune(config::Config& config) override {
+    config::PluginEntry sandbox;
+    sandbox.id = "preview.sandbox";
+    sandbox.file = "preview_sandbox.so";
+    sandbox.enabled = sandbox_enabled();
+    sandbox.required = sandbox.enabled;  // a machine that cannot run it fails the test with the reason
+    sandbox.config = {{"socket_dir", (dir() / "sockets").string()}, {"pids_max", 64}};
+    config.plugins.plugins.push_back(sandbox);
+    config.runs.command_containment = "preview.sandbox";
+  }
+  virtual bool sandbox_enabled() const { return true; }
+};
+
+TEST_F(RunsConfinedTest, AnAgentsCommandRunsInTheSandboxAndSeesNothingOfTheHost) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "boxed");
+  std::ofstream(workspace_root() / "beside.txt") << kBeside;
+  const std::string run_id = start_run(ada, project, "look around [probe]");
+  const json run = wait_for_state(ada, run_id, {"succeeded", "failed"});
+  ASSERT_EQ(run["state"], "succeeded") << run.dump();
+  const json probe = current_state(ada, run_id)["probe"];
+  EXPECT_EQ(probe["exit_code"], 0) << probe.dump();
+  const auto lines = lines_of(probe.value("stdout", ""));
+  ASSERT_EQ(lines.size(), 3u) << probe.dump();
+  // In the directory it asked for, inside the workspace, which it shares with the host.
+  EXPECT_EQ(lines[0], std::filesystem::canonical(workspace_root() / project / "probe").string());
+  // Its own PID namespace: the sandbox's few processes, not the host's.
+  EXPECT_LT(std::stoi(lines[1]), 10) << probe.dump();
+  EXPECT_EQ(lines[2], "no-beside-file") << probe.dump();
+
+  // Recorded as the agent asked for it, not as the runner wrapped it.
+  bool recorded = false;
+  for (const auto& event : committed_events(ada, run_id)) {
+    if (event["type"] != "command.finished") continue;
+    recorded = true;
+    EXPECT_EQ(event["payload"]["argv"], json::array({kProbe})) << event.dump();
+    EXPECT_EQ(event["payload"]["shell"], true);
+  }
+  EXPECT_TRUE(recorded);
+}
+
+// The runner the setting names is not there: the command fails, it never runs unconfined.
+class RunsConfinementDisabledTest : public RunsConfinedTest {
+ protected:
+  bool sandbox_enabled() const override { return false; }
+};
+
+TEST_F(RunsConfinementDisabledTest, ACommandFailsNamingTheRunnerInsteadOfRunningUnconfined) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "unboxed");
+  const std::string run_id = start_run(ada, project, "look around [probe]");
+  const json failed = wait_for_state(ada, run_id, {"failed"});
+  const std::string error = failed.value("error", "");
+  EXPECT_THAT(error, HasSubstr("failed_precondition")) << error;
+  EXPECT_THAT(error, HasSubstr("preview.sandbox (runs.command_containment), which is not active")) << error;
+  for (const auto& event : committed_events(ada, run_id))
+    EXPECT_NE(event["type"], "command.finished") << "a command ran: " << event.dump();
+  EXPECT_FALSE(std::filesystem::exists(workspace_root() / project / "probe/README"))
+      << "the failed step's file was put back";
+}
+
+// A runner that runs no processes cannot confine one.
+class RunsStaticContainmentTest : public RunsApiTest {
+ protected:
+  void tune(config::Config& config) override {
+    config::PluginEntry runner;
+    runner.id = "preview.static";
+    runner.file = "preview_static.so";
+    runner.required = true;
+    config.plugins.plugins.push_back(runner);
+    config.runs.command_containment = "preview.static";
+  }
+};
+
+TEST_F(RunsStaticContainmentTest, ARunnerThatDoesNotConfineCommandsRefusesThem) {
+  const User ada = sign_up("ada@example.com");
+  const std::string project = create_project(ada, "static");
+  const std::string run_id = start_run(ada, project, "look around [probe]");
+  const json failed = wait_for_state(ada, run_id, {"failed"});
+  const std::string error = failed.value("error", "");
+  EXPECT_THAT(error, HasSubstr("failed_precondition")) << error;
+  EXPECT_THAT(error, HasSubstr("preview.static (runs.command_containment), which cannot confine it"))
+      << error;
 }
 
 // A pipeline that cannot take a plain description: the run stalls and says why.

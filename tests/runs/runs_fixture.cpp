@@ -49,6 +49,9 @@ void RunsApiTest::configure(config::Config& config) {
                           "agent.fixture_finisher"};
   config.runs.poll_interval_ms = 50;
   config.runs.workers = 16;
+  // No preview runner is loaded here: the fixture agents' commands run unconfined, by explicit choice.
+  // The tests of confinement load preview.sandbox and name it (tune).
+  config.runs.command_containment = "none";
   tune(config);
 }
 
@@ -74,6 +77,16 @@ json RunsApiTest::wait_for_state(const User& user, const std::string& run_id,
   }
   ADD_FAILURE() << "run " << run_id << " did not reach the expected state; last seen: " << run.dump();
   return run;
+}
+
+json RunsApiTest::current_state(const User& user, const std::string& run_id) {
+  const auto run = get("/api/v1/runs/" + run_id, user);
+  EXPECT_EQ(run.status, 200u) << run.body;
+  if (run.status != 200) return json();
+  const auto step =
+      get("/api/v1/runs/" + run_id + "/steps/" + run.json()["current_step"].value("id", std::string()), user);
+  EXPECT_EQ(step.status, 200u) << step.body;
+  return step.status == 200 ? step.json()["state"] : json();
 }
 
 std::vector<json> RunsApiTest::committed_events(const User& user, const std::string& run_id) {

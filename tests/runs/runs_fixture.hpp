@@ -36,6 +36,8 @@ class RunsApiTest : public resources_test::ResourcesApiTest {
                                 std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // Every committed event of the run, from the JSON page of GET /runs/{id}/events.
   std::vector<nlohmann::json> committed_events(const User& user, const std::string& run_id);
+  // The state of the run's last committed step.
+  nlohmann::json current_state(const User& user, const std::string& run_id);
   static Headers bearer(const User& user) { return {{"Authorization", "Bearer " + user.token}}; }
   // Reads events until one of type `until` arrives (included) or `timeout`.
   template <typename Client>

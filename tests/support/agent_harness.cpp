@@ -95,7 +95,7 @@ sdk::Status ScriptedAgentContext::emit_event(std::string_view type, const nlohma
 
 sdk::Status ScriptedAgentContext::start_preview() {
   ++previews_started;
-  return {};
+  return preview_result;
 }
 
 sdk::CommandResult command_exited(int exit_code, std::string out, std::string err) {

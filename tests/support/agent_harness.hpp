@@ -48,6 +48,7 @@ class ScriptedAgentContext final : public sdk::AgentContext {
   void answer(const std::string& question_id, std::string text);
   void script_commands(CommandAnswerer answerer);
   std::map<std::string, std::string> files;  // the workspace, path -> content
+  sdk::Status preview_result;                // what start_preview() returns (OK unless a test sets it)
 
   // What the step did.
   std::vector<sdk::ModelRequest> model_calls;

@@ -113,6 +113,20 @@ sdk::Status PreviewRunnerHarness::files_changed(std::string_view project_id,
       [&](sdk::PreviewRunner& runner) { return runner.files_changed(project_id, paths); });
 }
 
+sdk::Result<sdk::ProcessResult> PreviewRunnerHarness::run_contained_command(
+    const sdk::ProcessSpec& command, std::string_view project_id,
+    const std::function<void(const sdk::ContainedCommand&)>& before_cleanup) {
+  auto lease = manager_->acquire(plugin_id_);
+  auto contained = lease.call<sdk::PreviewRunner>(
+      [&](sdk::PreviewRunner& runner) { return runner.contain_command(command, project_id); });
+  if (!contained.ok()) return contained.status();
+  const processes::Owner kernel{"kernel.runs", 0};
+  auto ran = processes_->run(kernel, contained->spec, sdk::never_cancelled());
+  if (before_cleanup) before_cleanup(*contained);
+  if (contained->cleanup) contained->cleanup();
+  return ran;
+}
+
 ::testing::AssertionResult PreviewRunnerHarness::wait_for_state(std::string_view project_id,
                                                                 sdk::PreviewState state,
                                                                 std::chrono::milliseconds timeout,

@@ -11,13 +11,14 @@
 // scheduler and the plugin manager; the destructor unloads the plugin (whose shutdown stops its
 // previews), then stops the scheduler and the process service. Results it returns own nothing of it.
 // Thread-safety: load(), start_plugin() and unload() belong to the test's thread; the runner calls
-// (start, stop, status, logs, files_changed, wait_for_state) may run from any thread while the plugin is
-// loaded (each holds a lease for the call).
+// (start, stop, status, logs, files_changed, wait_for_state, run_contained_command) may run from any
+// thread while the plugin is loaded (each holds a lease for the call).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,6 +76,14 @@ class PreviewRunnerHarness {
   sdk::Result<sdk::PreviewStatus> status(std::string_view project_id);
   sdk::Result<sdk::PreviewLog> logs(std::string_view project_id, std::uint64_t after, std::size_t max_bytes);
   sdk::Status files_changed(std::string_view project_id, const std::vector<std::string>& paths);
+
+  // An agent's command as the kernel's runs engine runs it: the runner's contain_command, the contained
+  // spec run to its end through the kernel's process service, then the cleanup, all under one lease
+  // (both are the runner's code). `before_cleanup` sees the contained command once the child ended and
+  // before its cleanup runs. Errors are contain_command's, then the process service's.
+  sdk::Result<sdk::ProcessResult> run_contained_command(
+      const sdk::ProcessSpec& command, std::string_view project_id,
+      const std::function<void(const sdk::ContainedCommand&)>& before_cleanup = {});
 
   // Polls status() until the preview is in `state` (success, with the status) or `timeout` passed, or it
   // reached another final state (kFailed or kStopped when waiting for something else): then a failure

@@ -362,6 +362,20 @@ TEST(ConfigTest, HousekeepingErrorsNameTheirPaths) {
                         "failed-login window (7200 seconds)"));
 }
 
+TEST(ConfigTest, AgentsCommandsAreConfinedByTheSandboxUnlessNoneIsSpelledOut) {
+  EXPECT_EQ(parse_ok(json::object()).runs.command_containment, "preview.sandbox");
+  EXPECT_EQ(parse_ok(json::parse(R"({"runs": {"command_containment": "none"}})")).runs.command_containment,
+            "none");
+  EXPECT_EQ(parse_ok(json::parse(R"({"runs": {"command_containment": "preview.process"}})"))
+                .runs.command_containment,
+            "preview.process");
+  for (const char* wrong : {R"("")", R"("None")", R"("preview.")", R"("agent.developer")", "false"}) {
+    const std::string message =
+        parse_error(json::parse(std::string(R"({"runs": {"command_containment": )") + wrong + "}}"));
+    EXPECT_THAT(message, HasSubstr("/runs/command_containment: ")) << wrong;
+  }
+}
+
 TEST(ConfigTest, SecretsComeFromTheEnvironmentNeverFromTheFile) {
   const std::string message = parse_error(json::parse(R"({"security": {"secret_key": "in-git-forever"}})"));
   EXPECT_THAT(message, HasSubstr("/security/secret_key"));

@@ -32,7 +32,7 @@ class FrozenSdk : public ::testing::Test {
       entry.config = std::move(section);
       config.plugins.push_back(std::move(entry));
     };
-    add("agent.echo", "frozen_agent", {{"greeting", "still here"}});
+    add("agent.fixture_echo", "frozen_agent", {{"greeting", "still here"}});
     add("llm.fixture", "frozen_llm");
     add("auth.fixture", "frozen_auth", {{"secret", "s3cret"}});
     add("preview.fixture", "frozen_preview");
@@ -50,7 +50,7 @@ class FrozenSdk : public ::testing::Test {
 
 TEST_F(FrozenSdk, EveryKindBuiltAgainstTheReleasedHeadersLoads) {
   ASSERT_TRUE(started_.ok()) << started_.to_string();
-  for (const char* id : {"agent.echo", "llm.fixture", "auth.fixture", "preview.fixture", "storage.sqlite"}) {
+  for (const char* id : {"agent.fixture_echo", "llm.fixture", "auth.fixture", "preview.fixture", "storage.sqlite"}) {
     const auto info = manager_->find(id);
     ASSERT_TRUE(info.has_value()) << id;
     EXPECT_EQ(info->state, PluginState::kActive) << id << ": " << info->failure_message;
@@ -59,8 +59,8 @@ TEST_F(FrozenSdk, EveryKindBuiltAgainstTheReleasedHeadersLoads) {
 
 TEST_F(FrozenSdk, EveryKindStillWorksThroughTodaysInterfaces) {
   ASSERT_TRUE(started_.ok()) << started_.to_string();
-  testing::FixedAgentContext context({{"from", "the kernel"}});
-  auto step = manager_->acquire("agent.echo").call<sdk::Agent>([&](sdk::Agent& a) { return a.run_step(context); });
+  testing::FixedAgentContext context(nlohmann::json{{"from", "the kernel"}});
+  auto step = manager_->acquire("agent.fixture_echo").call<sdk::Agent>([&](sdk::Agent& a) { return a.run_step(context); });
   ASSERT_TRUE(step.ok()) << step.status().to_string();
   EXPECT_EQ(step->next_state["greeting"], "still here");
 

@@ -742,4 +742,12 @@ sdk::Status EngineRunner::files_changed(std::string_view project_id, const std::
   return engine_->files_changed(project_id, paths);
 }
 
+sdk::Result<sdk::ContainedCommand> EngineRunner::contain_command(const sdk::ProcessSpec& command,
+                                                                 std::string_view project_id) {
+  if (!engine_->containment) return sdk::Status::failed_precondition("the preview runner is not initialised");
+  auto launch = engine_->containment->contain(command, project_id, 0, Step::kInstall);
+  if (!launch.ok()) return launch.status();
+  return sdk::ContainedCommand{std::move(launch->spec), std::move(launch->cleanup)};
+}
+
 }  // namespace samokoder::preview_common

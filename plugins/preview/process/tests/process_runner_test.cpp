@@ -485,6 +485,31 @@ TEST_F(ProcessRunnerTest, ShutdownStopsEveryPreview) {
   EXPECT_TRUE(process_gone(static_cast<int>(status.pid)));
 }
 
+// The runner ops enable knowingly confines nothing: an agent's command runs as given, with its own
+// rlimits (the kernel's process group and clean environment are all it gets).
+TEST_F(ProcessRunnerTest, AnAgentsCommandIsPassedThroughUnchanged) {
+  const auto ws = workspace("command");
+  sdk::ProcessSpec command;
+  command.argv = {"/bin/sh", "-c", "pwd; echo \"$ONLY_THIS\"; ulimit -n"};
+  command.working_directory = ws.string();
+  command.environment = {{"PATH", "/usr/bin:/bin"}, {"ONLY_THIS", "kept"}};
+  command.limits.open_files = 77;
+  command.timeout = 20s;
+  bool inspected = false;
+  auto ran = harness_.run_contained_command(command, "p-command", [&](const sdk::ContainedCommand& c) {
+    inspected = true;
+    EXPECT_EQ(c.spec.argv, command.argv);
+    EXPECT_EQ(c.spec.working_directory, command.working_directory);
+    EXPECT_EQ(c.spec.environment, command.environment);
+    EXPECT_EQ(c.spec.limits.open_files, 77u);
+    EXPECT_EQ(c.spec.timeout, command.timeout);
+    EXPECT_FALSE(static_cast<bool>(c.cleanup)) << "nothing was set up that needs removing";
+  });
+  ASSERT_TRUE(ran.ok()) << ran.status().to_string();
+  EXPECT_TRUE(inspected);
+  EXPECT_EQ(ran->stdout_data, fs::canonical(ws).string() + "\nkept\n77\n") << ran->stderr_data;
+}
+
 TEST_F(ProcessRunnerTest, UnknownConfigKeyFailsInitNamingIt) {
   ASSERT_TRUE(harness_.load({{"ready_timeout", 5}}).ok());
   auto info = harness_.info();

@@ -123,5 +123,13 @@ TEST_F(StaticRunnerTest, WorkspaceMustBeAnExistingAbsoluteDirectory) {
   EXPECT_EQ(harness_.start(s).status().code(), StatusCode::kInvalidArgument);
 }
 
+// It runs no processes, so it confines none: the kernel is told, and never runs the command unconfined.
+TEST_F(StaticRunnerTest, ItDoesNotConfineCommands) {
+  sdk::ProcessSpec command;
+  command.argv = {"/bin/true"};
+  command.working_directory = ws_.string();
+  EXPECT_EQ(harness_.run_contained_command(command, "p1").status().code(), StatusCode::kUnimplemented);
+}
+
 }  // namespace
 }  // namespace samokoder::testing

@@ -78,6 +78,11 @@ class EngineRunner : public sdk::PreviewRunner {
   sdk::Result<sdk::PreviewLog> logs(std::string_view project_id, std::uint64_t after,
                                     std::size_t max_bytes) override;
   sdk::Status files_changed(std::string_view project_id, const std::vector<std::string>& paths) override;
+  // An agent's command, confined as this runner confines a dependency install (Step::kInstall: the
+  // network an install gets, no endpoint, no bridge); the cleanup is the Launch's. The command's argv,
+  // environment and limits are its own: the runner's install options do not apply to it.
+  sdk::Result<sdk::ContainedCommand> contain_command(const sdk::ProcessSpec& command,
+                                                     std::string_view project_id) override;
 
  protected:
   // Called once from init() with the plugin's whole config object; a failure fails init.

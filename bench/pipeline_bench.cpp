@@ -617,6 +617,11 @@ json measure_mode(const Options& o, const std::string& model_base, const std::fi
     }
   }
   out["cases"] = cases;
+  // What a fork() of this process copies for every command (page tables of its mappings, its threads'
+  // stacks): the kernel's size after the runs.
+  const auto [rss, threads] = PeakSampler::now();
+  out["rss_kib_after"] = rss;
+  out["threads_after"] = threads;
   return out;
 }
 

@@ -419,6 +419,7 @@ json measure_run(const Options& o, Kernel& kernel, const Case& c, const std::str
   std::vector<Attempt> attempts;
   std::string open_agent;
   SystemTime open_from = none;
+  std::int64_t open_branches = 0;  // a fan-out's branches still to commit in the open attempt
   const auto close_attempt = [&](SystemTime at) {
     if (open_from != none) attempts.push_back({open_agent, {open_from, at}});
     open_from = none;
@@ -453,10 +454,13 @@ json measure_run(const Options& o, Kernel& kernel, const Case& c, const std::str
       close_attempt(e.created_at);
       open_agent = p.value("agent", "");
       open_from = e.created_at;
-      if (p.contains("branches")) ++fan_out_steps;
+      open_branches = p.value("branches", std::int64_t{0});
+      if (open_branches > 0) ++fan_out_steps;
     } else if (e.type == runs::event_type::kStepCommitted) {
       ++steps;
-      close_attempt(e.created_at);
+      // A fan-out's branches commit one by one within the attempt that started them.
+      if (open_branches <= 1) close_attempt(e.created_at);
+      open_branches = std::max<std::int64_t>(0, open_branches - 1);
       json& a = agents[p.value("agent", "")];
       if (!a.is_object()) a = json::object();
       a["steps"] = a.value("steps", 0) + 1;

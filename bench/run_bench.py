@@ -2059,15 +2059,19 @@ def render_pipeline(results):
         last = mode["cases"][-1]
         agents = sorted(last["summary"]["agents"].items(), key=lambda kv: -kv[1]["kernel_ms"])
         out.append(f"Where the kernel time of the {last['tasks']} x {last['files']} runs goes, by the agent whose step "
-                   "it is (step.started to step.committed minus the command and model intervals inside; medians), "
-                   f"and between steps (a commit to the next step.started): "
-                   f"{fmt(last['summary']['between_steps_ms']['median'], 0)} ms.\n")
-        out.append("| agent | steps | step wall ms | kernel ms | kernel ms/step |")
-        out.append("|---|---:|---:|---:|---:|")
+                   "it is: each attempt (step.started to step.committed, or to run.paused for a step that asked and "
+                   "ran again once answered; a fan-out's branches commit as steps of their own within one attempt) "
+                   "minus the command and model-call intervals inside it; medians. Outside the attempts (claiming, "
+                   "choosing the next agent, resuming after an answer): "
+                   f"{fmt(last['summary']['between_steps_ms']['median'], 0)} ms. Kernel: "
+                   f"{fmt(mode.get('rss_kib_after', 0) / 1024, 0)} MiB RSS, {mode.get('threads_after', 0)} threads "
+                   "after the runs.\n")
+        out.append("| agent | steps committed | attempts | step wall ms | kernel ms | kernel ms per attempt |")
+        out.append("|---|---:|---:|---:|---:|---:|")
         for name, a in agents:
-            per = a["kernel_ms"] / a["steps"] if a["steps"] else 0
-            out.append(f"| {name} | {fmt(a['steps'])} | {fmt(a['step_wall_ms'], 0)} | {fmt(a['kernel_ms'], 0)} | "
-                       f"{fmt(per, 2)} |")
+            per = a["kernel_ms"] / a["attempts"] if a.get("attempts") else 0
+            out.append(f"| {name} | {fmt(a['steps'])} | {fmt(a.get('attempts', 0))} | {fmt(a['step_wall_ms'], 0)} | "
+                       f"{fmt(a['kernel_ms'], 0)} | {fmt(per, 2)} |")
         out.append("")
     return out
 

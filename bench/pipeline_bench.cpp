@@ -18,9 +18,10 @@
 //                     milliseconds, truncated), each ending at its record's created_at
 //   busy_ms           the union of those intervals (fan-out branches overlap)
 //   kernel_ms         wall - user_wait - busy: the kernel's and the agents' own time; per step too
-//   cpu_ms            getrusage(RUSAGE_SELF) from the POST to the end: every thread of this process (the
-//                     kernel, its plugins, the bench's one client thread); the commands and the app are
-//                     children (not counted), the model server another process; per step too
+//   cpu_ms            getrusage(RUSAGE_SELF) from the POST to the end, minus the bench's client thread's own
+//                     (CLOCK_THREAD_CPUTIME_ID: its requests and its polling, client_cpu_ms): the kernel's
+//                     and its plugins' threads; the commands and the app are children (not counted), the
+//                     model server another process; per step too
 //   agents            per agent: steps, attempts (a step that asked ran twice), and the kernel time inside
 //                     its attempts (step.started to step.committed or run.paused, minus the busy intervals
 //                     inside); between_steps_ms: the rest of the kernel time (claiming, choosing the next
@@ -152,6 +153,13 @@ double rusage_cpu_us() {
   return us(usage.ru_utime) + us(usage.ru_stime);
 }
 
+// This thread's own CPU time: the bench's client (its requests, its polling), taken out of the process's.
+double thread_cpu_us() {
+  timespec now{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) * 1e6 + static_cast<double>(now.tv_nsec) / 1e3;
+}
+
 double ms_between(SystemTime from, SystemTime to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
 }
@@ -245,9 +253,18 @@ class Kernel {
     return client->request(method, target, body.is_null() ? "" : body.dump(), body.is_null() ? auth() : auth_json());
   }
 
-  double ended(const char* outcome) {
-    return app->metrics().counter("samokoder_runs_ended_total", kEndedHelp, {{"outcome", outcome}}).value();
+  // Runs that ended (or paused) on this node with `outcome`; the counters looked up once, as the wait
+  // loop reads them every few milliseconds.
+  double ended(const std::string& outcome) {
+    auto it = ended_.find(outcome);
+    if (it == ended_.end())
+      it = ended_
+               .emplace(outcome, &app->metrics().counter("samokoder_runs_ended_total", kEndedHelp,
+                                                         {{"outcome", outcome}}))
+               .first;
+    return it->second->value();
   }
+  double finished() { return ended("succeeded") + ended("failed") + ended("cancelled"); }
 
   std::vector<sdk::RunEvent> events(const std::string& run_id) {
     std::vector<sdk::RunEvent> out;
@@ -296,6 +313,9 @@ class Kernel {
   std::unique_ptr<testing::HttpClient> client;
   std::string token;
   std::string user_id;
+
+ private:
+  std::map<std::string, const metrics::Counter*> ended_;
 };
 
 template <typename F>
@@ -364,10 +384,11 @@ json measure_run(const Options& o, Kernel& kernel, const Case& c, const std::str
   const std::string project = created.json().value("id", "");
   const std::string description = testing::ScaledAppScript::description(c.tasks, c.files, o.ask_spec);
 
-  const double ended_before = kernel.ended("succeeded") + kernel.ended("failed") + kernel.ended("cancelled");
+  const double ended_before = kernel.finished();
   double paused_before = kernel.ended("paused");
   const SystemTime posted_at = std::chrono::system_clock::now();
   const double cpu_before = rusage_cpu_us();
+  const double client_cpu_before = thread_cpu_us();
   const auto started = Steady::now();
   const auto posted = kernel.call(verb::post, "/api/v1/projects/" + project + "/runs", {{"description", description}});
   if (posted.status != 201) throw std::runtime_error("start run: " + posted.body);
@@ -378,16 +399,17 @@ json measure_run(const Options& o, Kernel& kernel, const Case& c, const std::str
   while (!ended && Steady::now() < deadline) {
     wait_until(
         [&] {
-          ended = kernel.ended("succeeded") + kernel.ended("failed") + kernel.ended("cancelled") > ended_before;
+          ended = kernel.finished() > ended_before;
           return ended || kernel.ended("paused") > paused_before;
         },
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Steady::now()), std::chrono::milliseconds(1));
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Steady::now()), std::chrono::milliseconds(5));
     if (!ended && kernel.ended("paused") > paused_before) {
       paused_before = kernel.ended("paused");
       questions.push_back(answer_question(kernel, run_id));
     }
   }
-  const double cpu_ms = (rusage_cpu_us() - cpu_before) / 1000.0;
+  const double client_cpu_ms = (thread_cpu_us() - client_cpu_before) / 1000.0;
+  const double cpu_ms = (rusage_cpu_us() - cpu_before) / 1000.0 - client_cpu_ms;
   const double client_wall_ms = micros(Steady::now() - started) / 1000.0;
   if (!ended) throw std::runtime_error("run " + run_id + " did not end within " + std::to_string(o.timeout_s) + " s");
   auto run = kernel.get_run(run_id);
@@ -528,6 +550,7 @@ json measure_run(const Options& o, Kernel& kernel, const Case& c, const std::str
               // committing outside an attempt, resuming after an answer.
               {"between_steps_ms", kernel_ms - in_steps_ms},
               {"cpu_ms", cpu_ms},
+              {"client_cpu_ms", client_cpu_ms},
               {"cpu_ms_per_step", cpu_ms / step_count},
               {"agents", agents}};
   if (kernel.app->previews() != nullptr && !kernel.app->config().previews.runners.empty()) {

@@ -1,6 +1,6 @@
-#include <samokoder/agent_common/run_state.hpp>
-
 #include <algorithm>
+
+#include <samokoder/agent_common/run_state.hpp>
 
 namespace samokoder::agent_common {
 namespace {
@@ -58,7 +58,9 @@ std::string current_task_status(const nlohmann::json& state) {
   return index ? status_of(state["tasks"][*index]) : std::string();
 }
 
-bool has_text(const nlohmann::json& state, const char* pointer) { return !text_at(state, pointer).empty(); }
+bool has_text(const nlohmann::json& state, const char* pointer) {
+  return !text_at(state, pointer).empty();
+}
 
 std::string text_at(const nlohmann::json& state, const char* pointer) {
   const nlohmann::json::json_pointer path(pointer);

@@ -23,7 +23,8 @@ bool is_source_path(std::string_view path);
 sdk::Result<std::vector<std::string>> source_files(sdk::AgentContext& context);
 
 // The source files with their contents, each as "--- <path> ---\n<content>\n" in path order while
-// they fit in `max_bytes`; the files that do not fit are listed by name at the end. "(the workspace is empty)" for none.
+// they fit in `max_bytes`; the files that do not fit are listed by name at the end. "(the workspace is
+// empty)" for none.
 sdk::Result<std::string> describe_workspace(sdk::AgentContext& context, std::size_t max_bytes = 48 * 1024);
 
 }  // namespace samokoder::agent_common

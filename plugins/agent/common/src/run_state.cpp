@@ -69,6 +69,19 @@ std::string text_at(const nlohmann::json& state, const char* pointer) {
   return value.is_string() ? value.get<std::string>() : std::string();
 }
 
+std::string string_of(const nlohmann::json& object, const char* member) {
+  if (!object.is_object()) return {};
+  const auto it = object.find(member);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::string trimmed(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  const auto last = text.find_last_not_of(" \t\r\n");
+  return std::string(text.substr(first, last - first + 1));
+}
+
 std::int64_t next_id(const nlohmann::json& array) {
   std::int64_t largest = 0;
   if (!array.is_array()) return 1;

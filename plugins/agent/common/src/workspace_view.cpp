@@ -30,6 +30,23 @@ bool binary(std::string_view content) {
 
 }  // namespace
 
+std::string workspace_path(std::string path) {
+  while (path.starts_with("./"))
+    path.erase(0, 2);
+  if (path.empty() || path.front() == '/' || path.back() == '/' || path.find('\\') != std::string::npos ||
+      path.find('\0') != std::string::npos)
+    return {};
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const auto slash = path.find('/', start);
+    const auto segment = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (segment.empty() || segment == "." || segment == "..") return {};
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return path;
+}
+
 bool is_source_path(std::string_view path) {
   std::size_t start = 0;
   while (start < path.size()) {

@@ -16,6 +16,11 @@
 
 namespace samokoder::agent_common {
 
+// A file path an agent may write: relative, no "." or ".." or empty segment, no backslash or NUL, not a
+// folder; a leading "./" (models write it often, it names the same file) is dropped. "" when the path
+// is not one.
+std::string workspace_path(std::string path);
+
 // Whether a path is the project's own source (not installed, generated or a lock file).
 bool is_source_path(std::string_view path);
 

@@ -1,10 +1,11 @@
-// What the benchmarks that call models share (llm_bench, runs_bench): the scripted model server in a
+// What the benchmarks that call models share (llm_bench, runs_bench, pipeline_bench): the scripted model server in a
 // child process, the direct client that is their reference, and the measuring helpers.
 //
 //   ModelServerProcess  testing::ScriptedModelServer in a process forked before any thread starts, so
 //                       the benchmark's CPU time, RSS and threads are the client's and the kernel's
-//                       alone. Each prompt says what to answer: "deltas=N delay_ms=M gap_ms=G" gives N
-//                       content deltas of a few tokens each, after M ms, G ms apart.
+//                       alone. By default each prompt says what to answer: "deltas=N delay_ms=M
+//                       gap_ms=G" gives N content deltas of a few tokens each, after M ms, G ms apart;
+//                       pipeline_bench passes its own responder (the scaled app's script).
 //   DirectClient        a streamed chat completion straight to the endpoint on the kernel's outbound
 //                       HTTP transport: what a plugin author would write, the reference the kernel's
 //                       paths are measured against.
@@ -86,10 +87,10 @@ inline testing::ModelReply reply_for(const testing::ModelCall& call) {
 }
 
 // Serves until the parent closes its end of `control` (or dies), then exits.
-[[noreturn]] inline void serve_models(int port_out, int control) {
+[[noreturn]] inline void serve_models(int port_out, int control, const testing::ScriptedModelServer::Responder& responder) {
   {
     testing::ScriptedModelServer server({.tls = nullptr, .expected_key = kKey, .models = {kModel}});
-    server.respond_with(reply_for);
+    server.respond_with(responder);
     const std::uint16_t port = server.port();
     if (::write(port_out, &port, sizeof port) != sizeof port) ::_exit(2);
     ::close(port_out);
@@ -100,10 +101,11 @@ inline testing::ModelReply reply_for(const testing::ModelCall& call) {
   ::_exit(0);
 }
 
-// Construct before any thread starts: the child gets a clean copy of a single-threaded process.
+// Construct before any thread starts: the child gets a clean copy of a single-threaded process. The
+// child answers every call with `responder` (by default reply_for: what the prompt's "deltas=..." says).
 class ModelServerProcess {
  public:
-  ModelServerProcess() {
+  explicit ModelServerProcess(testing::ScriptedModelServer::Responder responder = reply_for) {
     int port_pipe[2];
     int control_pipe[2];
     if (::pipe(port_pipe) != 0 || ::pipe(control_pipe) != 0) throw std::runtime_error("pipe failed");
@@ -112,7 +114,7 @@ class ModelServerProcess {
     if (pid_ == 0) {
       ::close(port_pipe[0]);
       ::close(control_pipe[1]);
-      serve_models(port_pipe[1], control_pipe[0]);
+      serve_models(port_pipe[1], control_pipe[0], responder);
     }
     ::close(port_pipe[1]);
     ::close(control_pipe[0]);

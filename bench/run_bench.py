@@ -21,6 +21,12 @@ One run measures, side by side, each figure the median of --runs runs with min a
              site, a Node app and a Python app under the sandbox and process runners; wrk against the
              Node app directly and through the proxy (preview.process, and preview.sandbox's socket
              bridge): throughput, p50/p99 and the ratio proxied / direct
+  pipeline   whole runs of the default pipeline's eleven agents in one kernel process (pipeline_bench),
+             the scripted model answering at once for a generated app of T tasks x F files (--pipeline-grid):
+             per run the wall time, steps, model calls and commands, the kernel's time (wall minus the
+             commands, the model calls and the client's answers) and its CPU time, per step, and how both
+             grow with T and F (ratios to the first case); agents' commands unconfined and under the
+             sandbox (--pipeline-containment), previews off
 and writes <out-dir>/latest.json and latest.md (machine, versions, figures, ratios, targets, and a
 perf profile of each server whose figure misses its target).
 
@@ -29,9 +35,11 @@ reference's Python packages) and the plugin-call benchmark when it was not built
 the harness breaks: a tool is missing, a server does not start, a seeding or check request fails, a
 load run gets error answers. Numbers never fail it.
 
-`--only llm`, `--only runs` or `--only previews` measures that section alone (no peers) into --out-dir, as
-bench/results/llm/, bench/results/runs/ and bench/results/previews/ were made. The previews section skips the
-sandbox's previews (with the reason) where bubblewrap cannot run, and the Node app where node is missing.
+`--only llm`, `--only runs`, `--only previews` or `--only pipeline` measures that section alone (no peers) into
+--out-dir, as bench/results/llm/, bench/results/runs/, bench/results/previews/ and bench/results/pipeline/ were
+made. The previews section skips the sandbox's previews (with the reason) where bubblewrap cannot run, and the
+Node app where node is missing; the pipeline section reports the sandbox as not measured where its warm-up run
+fails, and smoke mode runs it with 1x1 and 2x2 apps, unconfined only.
 
 Only the standard library; run it with /usr/bin/python3 (the reference needs Debian's packages).
 """
@@ -969,6 +977,42 @@ def measure_runs(args, build_dir, failures):
     return {"concurrent": concurrent, "paused": paused, "fanout": fanout, "runs": runs}
 
 
+def measure_pipeline(args, build_dir, failures):
+    """pipeline_bench once, --runs repeats of each case of --pipeline-grid per containment mode: kernel time and
+    CPU per step of whole scripted runs; None when pipeline_bench is not built."""
+    binary = build_dir / "bin" / "pipeline_bench"
+    if not binary.exists():
+        return None
+    argv = [str(binary), "--grid", args.pipeline_grid, "--repeat", str(args.runs),
+            "--containment", args.pipeline_containment, "--previews", "off"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
+    except subprocess.TimeoutExpired as e:
+        raise HarnessError(f"pipeline_bench did not finish within {e.timeout} s") from e
+    lines = done.stdout.strip().splitlines()
+    if done.returncode == 2 or not lines:
+        raise HarnessError(f"pipeline_bench exited with {done.returncode}:\n{done.stderr[-2000:]}")
+    result = json.loads(lines[-1])
+    if done.returncode != 0:
+        failures.append(f"pipeline_bench exited with {done.returncode}: {done.stderr[-1500:]}")
+    for mode in result["modes"]:
+        if "not_measured" in mode:
+            log(f"pipeline, containment {mode['containment']}: not measured ({mode['not_measured']})")
+            if mode["containment"] == "none":
+                failures.append(f"pipeline, containment none: {mode['not_measured']}")
+            continue
+        for case in mode["cases"]:
+            sm = case["summary"]
+            log(f"pipeline, containment {mode['containment']}, {case['tasks']}x{case['files']}: {case['succeeded']} of "
+                f"{len(case['runs'])} succeeded, {sm['steps']['median']:.0f} steps, wall {sm['wall_ms']['median']:.0f} ms, "
+                f"kernel {sm['kernel_ms_per_step']['median']:.2f} ms/step, CPU {sm['cpu_ms_per_step']['median']:.2f} ms/step")
+            for run in case["runs"]:
+                if run["state"] != "succeeded":
+                    failures.append(f"pipeline, containment {mode['containment']}, {case['tasks']}x{case['files']}: "
+                                    f"the run {run['state']}: {run['error']}")
+    return result
+
+
 # ----------------------------------------------------------------------------------------------------
 # Previews
 
@@ -1747,7 +1791,8 @@ def render_only(results):
         verdict = {True: "met", False: "**missed**", None: "not measured"}[t["met"]]
         out.append(f"| {t['title']} | {t['target']} | {t['measured']} | {verdict} |")
     out.append("")
-    out.extend({"llm": render_llm, "runs": render_runs, "previews": render_previews}[results["only"]](results))
+    out.extend({"llm": render_llm, "runs": render_runs, "previews": render_previews,
+                "pipeline": render_pipeline}[results["only"]](results))
     out.extend(render_appendix(results))
     return "\n".join(out)
 
@@ -1844,6 +1889,7 @@ def render_figures(results):
     out.extend(render_llm(results))
     out.extend(render_runs(results))
     out.extend(render_previews(results))
+    out.extend(render_pipeline(results))
     return out
 
 
@@ -1971,6 +2017,62 @@ def render_runs(results):
         out.append(f"| {label} | {fmt_summary(f[group + '_p50'], 1)} | {fmt_summary(f[group + '_p99'], 1)} | "
                    f"{fmt_summary(f[group + '_max'], 1)} |")
     out.append("")
+    return out
+
+
+def render_pipeline(results):
+    pipeline = results.get("pipeline")
+    out = ["## Pipeline\n"]
+    if not pipeline:
+        out.append(f"Not measured: {results['missing'].get('pipeline')}\n")
+        return out
+    st = pipeline["settings"]
+    out.append("pipeline_bench: one kernel process per containment mode (storage.sqlite, auth.local, llm.openai "
+               "against the scripted model server in a child process, the default pipeline's eleven agent plugins); "
+               "each run a generated app of T tasks writing F files each (tests/e2e/scaled_app_script.hpp), "
+               "one `node --check` per task and the troubleshooter's smoke check of the app after each task, the "
+               "model answering at once"
+               + (", the spec writer's question and the end-of-epic review answered over the API" if st["ask_spec"]
+                  else ", the end-of-epic review answered over the API")
+               + f"; previews {'on' if st['previews'] else 'off'}. Kernel time = wall - user wait - the union of "
+               "command and model-call intervals; CPU = getrusage of the kernel's process over the run (commands "
+               "and the app are children, the model server another process). Medians of "
+               f"{st['repeat']} run(s) per case, (min–max).\n")
+    for mode in pipeline["modes"]:
+        out.append(f"### Agents' commands: runs.command_containment `{mode['containment']}`\n")
+        if "not_measured" in mode:
+            out.append(f"Not measured: {mode['not_measured']}\n")
+            continue
+        out.append("| T x F | steps | model calls | commands | wall ms | commands ms | model calls ms | user wait ms | "
+                   "kernel ms | kernel ms/step | CPU ms | CPU ms/step | kernel/step vs first | CPU/step vs first |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for case in mode["cases"]:
+            sm, r = case["summary"], case["ratio_to_first"]
+            med = lambda key, digits=0: fmt(sm[key]["median"], digits)
+            out.append(f"| {case['tasks']} x {case['files']} | {med('steps')} | {med('model_calls')} | {med('commands')} | "
+                       f"{fmt_summary(sm['wall_ms'])} | {med('command_wall_ms')} | {med('model_wall_ms')} | "
+                       f"{med('user_wait_ms')} | {fmt_summary(sm['kernel_ms'])} | "
+                       f"{fmt_summary(sm['kernel_ms_per_step'], 2)} | {med('cpu_ms')} | "
+                       f"{fmt_summary(sm['cpu_ms_per_step'], 2)} | {r['kernel_ms_per_step']:.2f}x | "
+                       f"{r['cpu_ms_per_step']:.2f}x |")
+        out.append("")
+        last = mode["cases"][-1]
+        agents = sorted(last["summary"]["agents"].items(), key=lambda kv: -kv[1]["kernel_ms"])
+        out.append(f"Where the kernel time of the {last['tasks']} x {last['files']} runs goes, by the agent whose step "
+                   "it is: each attempt (step.started to step.committed, or to run.paused for a step that asked and "
+                   "ran again once answered; a fan-out's branches commit as steps of their own within one attempt) "
+                   "minus the command and model-call intervals inside it; medians. Outside the attempts (claiming, "
+                   "choosing the next agent, resuming after an answer): "
+                   f"{fmt(last['summary']['between_steps_ms']['median'], 0)} ms. Kernel: "
+                   f"{fmt(mode.get('rss_kib_after', 0) / 1024, 0)} MiB RSS, {mode.get('threads_after', 0)} threads "
+                   "after the runs.\n")
+        out.append("| agent | steps committed | attempts | step wall ms | kernel ms | kernel ms per attempt |")
+        out.append("|---|---:|---:|---:|---:|---:|")
+        for name, a in agents:
+            per = a["kernel_ms"] / a["attempts"] if a.get("attempts") else 0
+            out.append(f"| {name} | {fmt(a['steps'])} | {fmt(a.get('attempts', 0))} | {fmt(a['step_wall_ms'], 0)} | "
+                       f"{fmt(a['kernel_ms'], 0)} | {fmt(per, 2)} |")
+        out.append("")
     return out
 
 
@@ -2113,7 +2215,11 @@ def parse_args(argv):
     parser.add_argument("--llm-streams", type=int, help="concurrent LLM streams (full: 500)")
     parser.add_argument("--runs-concurrent", type=int, help="runs_bench: runs started at once (full: 200)")
     parser.add_argument("--runs-subscribers", type=int, help="runs_bench: SSE clients of one run (full: 1000)")
-    parser.add_argument("--only", choices=("llm", "runs", "previews"),
+    parser.add_argument("--pipeline-grid", help="pipeline_bench: TxF apps, comma-separated "
+                        "(full: 1x1,2x4,4x4,4x16,8x8; smoke: 1x1,2x2)")
+    parser.add_argument("--pipeline-containment", help="pipeline_bench: runs.command_containment modes, "
+                        "comma-separated (full: none,preview.sandbox; smoke: none)")
+    parser.add_argument("--only", choices=("llm", "runs", "previews", "pipeline"),
                         help="measure only this section (no servers, no wrk) and write its report to --out-dir")
     parser.add_argument("--no-profile", action="store_true", help="skip perf profiles of missed targets")
     parser.add_argument("--analysis", type=Path, default=BENCH_DIR / "results" / "analysis.md",
@@ -2154,6 +2260,9 @@ def parse_args(argv):
     args.run_paused = 500 if full else 20
     args.run_subscribers = args.runs_subscribers or (1000 if full else 20)
     args.run_fanout_calls = 5 if full else 2
+    # pipeline_bench: the issue's grid, unconfined and sandboxed; smoke: two tiny apps, unconfined.
+    args.pipeline_grid = args.pipeline_grid or ("1x1,2x4,4x4,4x16,8x8" if full else "1x1,2x2")
+    args.pipeline_containment = args.pipeline_containment or ("none,preview.sandbox" if full else "none")
     args.profile = full and not args.no_profile
     args.wait_idle = args.wait_idle if args.wait_idle is not None else (300 if full else 0)
     return args
@@ -2170,7 +2279,7 @@ def wait_for_idle(seconds):
 
 
 def measure_only(args):
-    """--only llm|runs|previews: that section alone (no peers), its targets and its report in --out-dir."""
+    """--only llm|runs|previews|pipeline: that section alone (no peers), its targets and its report in --out-dir."""
     wait_for_idle(args.wait_idle)
     started = time.monotonic()
     mode = "smoke" if args.smoke else "full"
@@ -2179,6 +2288,8 @@ def measure_only(args):
     if args.only == "llm":
         settings.update({"llm_calls": args.llm_calls, "llm_streams": args.llm_streams, "llm_delay_ms": args.llm_delay_ms,
                          "llm_stream_deltas": args.llm_stream_deltas})
+    elif args.only == "pipeline":
+        settings.update({"pipeline_grid": args.pipeline_grid, "pipeline_containment": args.pipeline_containment})
     elif args.only == "previews":
         settings.update({"duration": args.duration, "connections": args.connections, "wrk_threads": args.wrk_threads,
                          "io_threads": args.io_threads, "worker_threads": args.worker_threads, "warmup": args.warmup})
@@ -2196,7 +2307,7 @@ def measure_only(args):
             results["previews"] = measure_previews(args, args.build_dir, results["failures"], results["missing"])
             results["profiles"] = results["previews"].pop("profiles", {})
         else:
-            measure = {"llm": measure_llm, "runs": measure_runs}[args.only]
+            measure = {"llm": measure_llm, "runs": measure_runs, "pipeline": measure_pipeline}[args.only]
             results[args.only] = measure(args, args.build_dir, results["failures"])
             if results[args.only] is None:
                 raise HarnessError(f"the {args.only} benchmark is not built in {args.build_dir}")
@@ -2259,7 +2370,8 @@ def main(argv):
                             "llm_delay_ms": args.llm_delay_ms, "llm_stream_deltas": args.llm_stream_deltas,
                             "runs_concurrent": args.run_count, "runs_calls": args.run_calls,
                             "runs_delay_ms": args.run_delay_ms, "runs_paused": args.run_paused,
-                            "runs_subscribers": args.run_subscribers, "warmup": args.warmup},
+                            "runs_subscribers": args.run_subscribers, "warmup": args.warmup,
+                            "pipeline_grid": args.pipeline_grid, "pipeline_containment": args.pipeline_containment},
                "missing": {}, "failures": []}
     content = file_content()
     servers = []
@@ -2333,6 +2445,15 @@ def main(argv):
             if not args.smoke:
                 raise HarnessError(why)
             results["missing"]["runs"] = why
+
+        log("measuring the agent pipeline")
+        results["pipeline"] = measure_pipeline(args, args.build_dir, results["failures"])
+        if results["pipeline"] is None:
+            why = ("pipeline_bench is not built (it needs the tests' scripted model server and every agent of the "
+                   "default pipeline: SAMOKODER_BUILD_TESTS=ON)")
+            if not args.smoke:
+                raise HarnessError(why)
+            results["missing"]["pipeline"] = why
 
         log("measuring previews")
         results["previews"] = measure_previews(args, args.build_dir, results["failures"], results["missing"])

@@ -40,7 +40,8 @@ class ReadmeBadgeAgent final : public sdk::Agent {
     const std::string badge = "![badge](https://img.shields.io/badge/" + escape(label_) + "-v" + kRelease +
                               "-blue) " + label_ + " (badge release " + kRelease + ")\n";
     if (auto written = context.write_file("README.md", badge + readme); !written.ok()) return written;
-    if (auto emitted = context.emit_event("badge.added", {{"release", kRelease}}); !emitted.ok()) return emitted;
+    if (auto emitted = context.emit_event("badge.added", {{"release", kRelease}}); !emitted.ok())
+      return emitted;
     nlohmann::json next = context.state();
     next["readme_badge"] = kRelease;
     return sdk::AgentStepResult{std::move(next), std::string("README badge, release ") + kRelease};
@@ -50,7 +51,8 @@ class ReadmeBadgeAgent final : public sdk::Agent {
   // shields.io path segments: spaces as %20, dashes doubled.
   static std::string escape(const std::string& text) {
     std::string out;
-    for (const char c : text) out += c == ' ' ? std::string("%20") : c == '-' ? std::string("--") : std::string(1, c);
+    for (const char c : text)
+      out += c == ' ' ? std::string("%20") : c == '-' ? std::string("--") : std::string(1, c);
     return out;
   }
 

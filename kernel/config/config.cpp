@@ -800,9 +800,9 @@ PluginEntry plugin_entry(std::string id, std::string file, bool required = false
 
 const std::vector<std::string>& default_pipeline() {
   static const std::vector<std::string> pipeline = {
-      "agent.error_handler", "agent.spec_writer",     "agent.architect",   "agent.bootstrap",
-      "agent.tech_lead",     "agent.tech_writer",     "agent.task_completer", "agent.developer",
-      "agent.code_monkey",   "agent.executor",        "agent.troubleshooter"};
+      "agent.error_handler", "agent.spec_writer", "agent.architect",      "agent.bootstrap",
+      "agent.tech_lead",     "agent.tech_writer", "agent.task_completer", "agent.developer",
+      "agent.code_monkey",   "agent.executor",    "agent.troubleshooter"};
   return pipeline;
 }
 

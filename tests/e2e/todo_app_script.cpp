@@ -8,8 +8,10 @@ namespace {
 using nlohmann::json;
 
 // The tasks the tech lead's plan names; the developer's and troubleshooter's prompts carry them.
-constexpr const char* kApiTask = "Serve the to-dos over a JSON API: GET, POST and DELETE /api/todos, kept in memory";
-constexpr const char* kPageTask = "Make the page that lists the to-dos and adds and deletes them through the API";
+constexpr const char* kApiTask =
+    "Serve the to-dos over a JSON API: GET, POST and DELETE /api/todos, kept in memory";
+constexpr const char* kPageTask =
+    "Make the page that lists the to-dos and adds and deletes them through the API";
 constexpr const char* kBlueTask = "Colour the page's add button blue";
 
 const char* const kServer = R"JS(const http = require('node:http');
@@ -122,20 +124,30 @@ form.addEventListener('submit', async (event) => {
 refresh();
 )JS";
 
-const char* const kStyle = R"CSS(body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 40rem; }
+const char* const kStyle =
+    R"CSS(body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 40rem; }
 #add-button { background: blue; color: white; border: 0; padding: 0.4rem 1rem; }
 li { margin: 0.3rem 0; }
 )CSS";
 
 json steps_for(const std::string& prompt, bool fix) {
   const auto save = [](const char* path, const char* what) {
-    return json{{"type", "save_file"}, {"path", path}, {"description", what}, {"command", nullptr}, {"timeout_s", nullptr}};
+    return json{{"type", "save_file"},
+                {"path", path},
+                {"description", what},
+                {"command", nullptr},
+                {"timeout_s", nullptr}};
   };
   const auto run = [](const char* command, const char* what) {
-    return json{{"type", "command"}, {"path", nullptr}, {"description", what}, {"command", command}, {"timeout_s", 60}};
+    return json{{"type", "command"},
+                {"path", nullptr},
+                {"description", what},
+                {"command", command},
+                {"timeout_s", 60}};
   };
   if (fix || prompt.find(kApiTask) != std::string::npos)
-    return {{"instructions", fix ? "Rewrite server.js so it parses, then check it." : "A node:http server with the API."},
+    return {{"instructions",
+             fix ? "Rewrite server.js so it parses, then check it." : "A node:http server with the API."},
             {"steps",
              {save("server.js", "the HTTP server: the to-do API and the page's files"),
               run("node --check server.js", "check that server.js parses")}}};
@@ -152,12 +164,16 @@ json steps_for(const std::string& prompt, bool fix) {
 }
 
 json check(const char* method, const char* path, json body, int status, json contains) {
-  return {{"method", method}, {"path", path}, {"body", std::move(body)}, {"expect_status", status},
+  return {{"method", method},
+          {"path", path},
+          {"body", std::move(body)},
+          {"expect_status", status},
           {"expect_contains", std::move(contains)}};
 }
 
 json checks_for(const std::string& prompt) {
-  const json review = {{{"title", "Add"}, {"action", "type 'buy milk' and press Add"}, {"result", "it is listed"}}};
+  const json review = {
+      {{"title", "Add"}, {"action", "type 'buy milk' and press Add"}, {"result", "it is listed"}}};
   const auto answer = [&](json checks) {
     return json{{"run_command", "node server.js"}, {"checks", std::move(checks)}, {"user_review", review}};
   };
@@ -218,27 +234,34 @@ json TodoAppScript::answer_json(const std::string& name, const std::string& prom
   if (name == "spec_review")
     return {{"complexity", "simple"}, {"clear", false}, {"questions", {kClarifyingQuestion}}};
   if (name == "spec")
-    return {{"spec",
-             "# To-do list\n\nA single page where a person keeps a list of things to do.\n\n"
-             "- Add an item by its title; list all items; delete an item.\n"
-             "- A JSON API on the same server: GET /api/todos -> [{id, title}], POST /api/todos {title} -> 201 "
-             "{id, title}, DELETE /api/todos/{id} -> 204.\n- Items are kept in memory; a restart empties the list.\n"},
-            {"summary", "A to-do list page over a small JSON API, kept in memory"}};
+    return {
+        {"spec",
+         "# To-do list\n\nA single page where a person keeps a list of things to do.\n\n"
+         "- Add an item by its title; list all items; delete an item.\n"
+         "- A JSON API on the same server: GET /api/todos -> [{id, title}], POST /api/todos {title} -> 201 "
+         "{id, title}, DELETE /api/todos/{id} -> 204.\n- Items are kept in memory; a restart empties the "
+         "list.\n"},
+        {"summary", "A to-do list page over a small JSON API, kept in memory"}};
   if (name == "architecture")
     return {{"app_type", "web-app"},
             {"summary", "Node.js 20 with node:http only: server.js serves the API and the files of public/."},
             {"system_dependencies",
-             {{{"name", "node"}, {"description", "runs the server"}, {"test", "node --version"}, {"required_locally", true}}}},
+             {{{"name", "node"},
+               {"description", "runs the server"},
+               {"test", "node --version"},
+               {"required_locally", true}}}},
             {"package_dependencies", json::array()}};
   if (name == "template_choice") return {{"template", "node_http"}, {"project_name", "todo-list"}};
   if (name == "task_plan") {
     const auto task = [](const char* description, const char* how) {
       return json{{"description", description}, {"testing_instructions", how}};
     };
-    if (prompt.find(kChangeRequest) != std::string::npos || prompt.find("Blue add button") != std::string::npos)
+    if (prompt.find(kChangeRequest) != std::string::npos ||
+        prompt.find("Blue add button") != std::string::npos)
       return {{"tasks", {task(kBlueTask, "the Add button is blue")}}};
     return {{"tasks",
-             {task(kApiTask, "POST a to-do, see it in GET, DELETE it"), task(kPageTask, "add and delete on the page")}}};
+             {task(kApiTask, "POST a to-do, see it in GET, DELETE it"),
+              task(kPageTask, "add and delete on the page")}}};
   }
   if (name == "task_steps") return steps_for(prompt, false);
   if (name == "iteration_steps") return steps_for(prompt, true);
@@ -253,13 +276,15 @@ json TodoAppScript::answer_json(const std::string& name, const std::string& prom
   }
   if (name == "file_review") return {{"approved", true}, {"feedback", ""}};
   if (name == "fix_plan")
-    return {{"diagnosis", "server.js does not parse: the server's handler lacks its closing brace."},
-            {"fix", "Write server.js again in full with the handler closed, then run `node --check server.js`."}};
+    return {
+        {"diagnosis", "server.js does not parse: the server's handler lacks its closing brace."},
+        {"fix", "Write server.js again in full with the handler closed, then run `node --check server.js`."}};
   if (name == "app_check") return checks_for(prompt);
   if (name == "readme")
-    return {{"readme", "# My to-do list\n\nAdd, list and delete to-dos.\n\nRun it with `node server.js` "
-                       "(PORT and HOST from the environment).\n\n## API\n\n- `GET /api/todos`\n- `POST /api/todos` "
-                       "`{\"title\": ...}`\n- `DELETE /api/todos/{id}`\n"}};
+    return {{"readme",
+             "# My to-do list\n\nAdd, list and delete to-dos.\n\nRun it with `node server.js` "
+             "(PORT and HOST from the environment).\n\n## API\n\n- `GET /api/todos`\n- `POST /api/todos` "
+             "`{\"title\": ...}`\n- `DELETE /api/todos/{id}`\n"}};
   if (name == "feature")
     return {{"spec", "# To-do list\n\nAs before, and the page's add button is blue.\n"},
             {"feature", "Make the page's add button blue (" + std::string(kChangeRequest) + ")"},

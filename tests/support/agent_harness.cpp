@@ -27,7 +27,9 @@ void ScriptedAgentContext::answer(const std::string& question_id, std::string te
   answers_[question_id] = std::move(text);
 }
 
-void ScriptedAgentContext::script_commands(CommandAnswerer answerer) { commands_answerer_ = std::move(answerer); }
+void ScriptedAgentContext::script_commands(CommandAnswerer answerer) {
+  commands_answerer_ = std::move(answerer);
+}
 
 std::size_t ScriptedAgentContext::calls_of(const std::string& call) const {
   return static_cast<std::size_t>(std::count(model_call_names.begin(), model_call_names.end(), call));
@@ -106,7 +108,8 @@ sdk::CommandResult command_exited(int exit_code, std::string out, std::string er
   return result;
 }
 
-AgentHarness::AgentHarness(std::string plugin_id, const std::filesystem::path& plugin_file, nlohmann::json config)
+AgentHarness::AgentHarness(std::string plugin_id, const std::filesystem::path& plugin_file,
+                           nlohmann::json config)
     : plugin_id_(std::move(plugin_id)), dir_("samokoder-agent") {
   config::PluginsConfig plugins;
   plugins.runtime_dir = dir_.path() / "run";
@@ -129,19 +132,23 @@ std::string AgentHarness::error() const {
 }
 
 bool AgentHarness::wants(const nlohmann::json& state) {
-  auto wanted = manager_->acquire(plugin_id_).call<sdk::Agent>(
-      [&](sdk::Agent& agent) -> sdk::Result<bool> { return agent.wants(state); });
+  auto wanted = manager_->acquire(plugin_id_).call<sdk::Agent>([&](sdk::Agent& agent) -> sdk::Result<bool> {
+    return agent.wants(state);
+  });
   return wanted.ok() && *wanted;
 }
 
 sdk::Result<sdk::AgentStepResult> AgentHarness::run_step(sdk::AgentContext& context) {
-  return manager_->acquire(plugin_id_).call<sdk::Agent>(
-      [&](sdk::Agent& agent) { return agent.run_step(context); });
+  return manager_->acquire(plugin_id_).call<sdk::Agent>([&](sdk::Agent& agent) {
+    return agent.run_step(context);
+  });
 }
 
 std::string AgentHarness::role() {
-  auto role = manager_->acquire(plugin_id_).call<sdk::Agent>(
-      [&](sdk::Agent& agent) -> sdk::Result<std::string> { return std::string(agent.role()); });
+  auto role =
+      manager_->acquire(plugin_id_).call<sdk::Agent>([&](sdk::Agent& agent) -> sdk::Result<std::string> {
+        return std::string(agent.role());
+      });
   return role.ok() ? *role : std::string();
 }
 

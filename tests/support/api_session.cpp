@@ -24,7 +24,8 @@ ApiUser sign_up(std::uint16_t port, const std::string& email, const std::string&
 
 std::string create_project(std::uint16_t port, const ApiUser& user, const std::string& name) {
   HttpClient client("127.0.0.1", port);
-  const auto created = client.request(verb::post, "/api/v1/projects", json{{"name", name}}.dump(), user.json());
+  const auto created =
+      client.request(verb::post, "/api/v1/projects", json{{"name", name}}.dump(), user.json());
   EXPECT_EQ(created.status, 201u) << created.body;
   return created.status == 201 ? created.json().value("id", "") : "";
 }
@@ -51,7 +52,8 @@ std::vector<json> run_events(std::uint16_t port, const ApiUser& user, const std:
   std::vector<json> out;
   std::int64_t after = 0;
   for (;;) {
-    const auto page = client.get("/api/v1/runs/" + run + "/events?limit=500&after=" + std::to_string(after), headers);
+    const auto page =
+        client.get("/api/v1/runs/" + run + "/events?limit=500&after=" + std::to_string(after), headers);
     EXPECT_EQ(page.status, 200u) << page.body;
     if (page.status != 200) return out;
     const json items = page.json()["items"];
@@ -63,11 +65,12 @@ std::vector<json> run_events(std::uint16_t port, const ApiUser& user, const std:
 }
 
 std::size_t count_of(const std::vector<json>& events, const std::string& type) {
-  return static_cast<std::size_t>(
-      std::count_if(events.begin(), events.end(), [&](const json& e) { return e.value("type", "") == type; }));
+  return static_cast<std::size_t>(std::count_if(events.begin(), events.end(),
+                                                [&](const json& e) { return e.value("type", "") == type; }));
 }
 
-json wait_until_ended(std::uint16_t port, const ApiUser& user, const std::string& run, std::chrono::seconds deadline) {
+json wait_until_ended(std::uint16_t port, const ApiUser& user, const std::string& run,
+                      std::chrono::seconds deadline) {
   json last;
   wait_until(
       [&] {

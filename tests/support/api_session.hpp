@@ -20,7 +20,9 @@ namespace samokoder::testing {
 struct ApiUser {
   std::string token;
   HeaderList bearer() const { return {{"Authorization", "Bearer " + token}}; }
-  HeaderList json() const { return {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}}; }
+  HeaderList json() const {
+    return {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
+  }
 };
 
 // Registers `email` and logs in; the token is empty (and the test failed) when either did not work.

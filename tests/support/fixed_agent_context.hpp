@@ -38,7 +38,9 @@ class FixedAgentContext final : public sdk::AgentContext {
   sdk::Status delete_file(std::string_view) override { return sdk::Status::not_found("no files"); }
   sdk::Status emit_event(std::string_view, const nlohmann::json&) override { return {}; }
   sdk::CancelToken cancel_token() const noexcept override { return sdk::never_cancelled(); }
-  sdk::Status start_preview() override { return sdk::Status::unimplemented("no previews in a fixed context"); }
+  sdk::Status start_preview() override {
+    return sdk::Status::unimplemented("no previews in a fixed context");
+  }
 
  private:
   nlohmann::json state_;

@@ -17,14 +17,17 @@
 namespace samokoder::plugins {
 namespace {
 
-std::string frozen(const char* name) { return std::string(SAMOKODER_FROZEN_FIXTURE_DIR) + "/" + name + ".so"; }
+std::string frozen(const char* name) {
+  return std::string(SAMOKODER_FROZEN_FIXTURE_DIR) + "/" + name + ".so";
+}
 
 class FrozenSdk : public ::testing::Test {
  protected:
   FrozenSdk() {
     config::PluginsConfig config;
     config.runtime_dir = dir_.path() / "run";
-    const auto add = [&](const char* id, const char* file, nlohmann::json section = nlohmann::json::object()) {
+    const auto add = [&](const char* id, const char* file,
+                         nlohmann::json section = nlohmann::json::object()) {
       config::PluginEntry entry;
       entry.id = id;
       entry.file = frozen(file);
@@ -50,7 +53,8 @@ class FrozenSdk : public ::testing::Test {
 
 TEST_F(FrozenSdk, EveryKindBuiltAgainstTheReleasedHeadersLoads) {
   ASSERT_TRUE(started_.ok()) << started_.to_string();
-  for (const char* id : {"agent.fixture_echo", "llm.fixture", "auth.fixture", "preview.fixture", "storage.sqlite"}) {
+  for (const char* id :
+       {"agent.fixture_echo", "llm.fixture", "auth.fixture", "preview.fixture", "storage.sqlite"}) {
     const auto info = manager_->find(id);
     ASSERT_TRUE(info.has_value()) << id;
     EXPECT_EQ(info->state, PluginState::kActive) << id << ": " << info->failure_message;
@@ -60,7 +64,9 @@ TEST_F(FrozenSdk, EveryKindBuiltAgainstTheReleasedHeadersLoads) {
 TEST_F(FrozenSdk, EveryKindStillWorksThroughTodaysInterfaces) {
   ASSERT_TRUE(started_.ok()) << started_.to_string();
   testing::FixedAgentContext context(nlohmann::json{{"from", "the kernel"}});
-  auto step = manager_->acquire("agent.fixture_echo").call<sdk::Agent>([&](sdk::Agent& a) { return a.run_step(context); });
+  auto step = manager_->acquire("agent.fixture_echo").call<sdk::Agent>([&](sdk::Agent& a) {
+    return a.run_step(context);
+  });
   ASSERT_TRUE(step.ok()) << step.status().to_string();
   EXPECT_EQ(step->next_state["greeting"], "still here");
 
@@ -80,9 +86,10 @@ TEST_F(FrozenSdk, EveryKindStillWorksThroughTodaysInterfaces) {
   EXPECT_TRUE(*verified);
 
   // A 1.0 preview runner knows nothing of contain_command: it answers with the SDK's default.
-  auto contained = manager_->acquire("preview.fixture").call<sdk::PreviewRunner>([&](sdk::PreviewRunner& runner) {
-    return runner.contain_command(sdk::ProcessSpec{}, "p1");
-  });
+  auto contained =
+      manager_->acquire("preview.fixture").call<sdk::PreviewRunner>([&](sdk::PreviewRunner& runner) {
+        return runner.contain_command(sdk::ProcessSpec{}, "p1");
+      });
   EXPECT_EQ(contained.status().code(), sdk::StatusCode::kUnimplemented);
 
   std::string user_id;

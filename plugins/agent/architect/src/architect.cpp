@@ -19,6 +19,8 @@
 
 namespace {
 
+using samokoder::agent_common::trimmed;
+
 namespace sdk = samokoder::sdk;
 namespace common = samokoder::agent_common;
 
@@ -93,13 +95,6 @@ std::string question_id(std::string_view name, std::size_t index, std::set<std::
     used.insert(id);
   }
   return id;
-}
-
-std::string trimmed(std::string text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return {};
-  const auto last = text.find_last_not_of(" \t\r\n");
-  return text.substr(first, last - first + 1);
 }
 
 // A model-written command as a question quotes it: bounded, so the question stays within its limit.

@@ -19,6 +19,10 @@
 
 namespace {
 
+using samokoder::agent_common::string_of;
+using samokoder::agent_common::trimmed;
+using samokoder::agent_common::workspace_path;
+
 namespace sdk = samokoder::sdk;
 namespace common = samokoder::agent_common;
 using nlohmann::json;
@@ -29,38 +33,6 @@ constexpr std::int64_t kDefaultMaxParallel = 6;
 constexpr std::int64_t kLargestMaxParallel = 64;
 constexpr std::int64_t kDefaultMaxFileBytes = 512 * 1024;
 constexpr std::int64_t kLargestMaxFileBytes = 16 * 1024 * 1024;  // the kernel's limit of a file
-
-std::string string_of(const json& object, const char* member) {
-  if (!object.is_object()) return {};
-  const auto it = object.find(member);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::string trimmed(const std::string& text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return {};
-  const auto last = text.find_last_not_of(" \t\r\n");
-  return text.substr(first, last - first + 1);
-}
-
-// A relative workspace path with no "." or ".." segment (the developer made it so; a state written
-// by another agent may not have), or "" when it is not one.
-std::string workspace_path(std::string path) {
-  while (path.starts_with("./"))
-    path.erase(0, 2);
-  if (path.empty() || path.front() == '/' || path.back() == '/' || path.find('\\') != std::string::npos ||
-      path.find('\0') != std::string::npos)
-    return {};
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    const auto slash = path.find('/', start);
-    const auto segment = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    if (segment.empty() || segment == "." || segment == "..") return {};
-    if (slash == std::string::npos) break;
-    start = slash + 1;
-  }
-  return path;
-}
 
 bool is_save_file(const json& step) {
   if (!step.is_object() || string_of(step, "type") != "save_file") return false;

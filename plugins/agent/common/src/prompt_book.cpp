@@ -1,16 +1,18 @@
-#include <samokoder/agent_common/prompt_book.hpp>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <system_error>
+
+#include <samokoder/agent_common/prompt_book.hpp>
 
 namespace samokoder::agent_common {
 namespace {
 
 constexpr std::string_view kSchemaSuffix = ".schema.json";
 
-bool is_schema(std::string_view name) { return name.ends_with(kSchemaSuffix); }
+bool is_schema(std::string_view name) {
+  return name.ends_with(kSchemaSuffix);
+}
 
 sdk::Status add_schema(std::map<std::string, nlohmann::json, std::less<>>& schemas, const std::string& name,
                        std::string_view text) {
@@ -30,7 +32,8 @@ sdk::Result<std::string> read_file(const std::filesystem::path& path) {
 
 }  // namespace
 
-sdk::Result<PromptBook> PromptBook::load(std::span<const EmbeddedFile> builtin, const nlohmann::json& config) {
+sdk::Result<PromptBook> PromptBook::load(std::span<const EmbeddedFile> builtin,
+                                         const nlohmann::json& config) {
   PromptBook book;
   for (const auto& file : builtin) {
     std::string name(file.name);
@@ -58,11 +61,15 @@ sdk::Result<PromptBook> PromptBook::load(std::span<const EmbeddedFile> builtin, 
     }
     book.files_[name] = std::move(text).value();
   }
-  if (error) return sdk::Status::invalid_argument("cannot list prompt_dir " + folder.string() + ": " + error.message());
+  if (error)
+    return sdk::Status::invalid_argument("cannot list prompt_dir " + folder.string() + ": " +
+                                         error.message());
   return book;
 }
 
-bool PromptBook::has(std::string_view call) const { return files_.contains(std::string(call) + ".md"); }
+bool PromptBook::has(std::string_view call) const {
+  return files_.contains(std::string(call) + ".md");
+}
 
 sdk::Result<std::string> PromptBook::render(std::string_view call, const nlohmann::json& values) const {
   const std::string name = std::string(call) + ".md";

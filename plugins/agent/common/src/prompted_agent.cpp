@@ -1,8 +1,7 @@
-#include <samokoder/agent_common/prompted_agent.hpp>
-
 #include <string>
 #include <utility>
 
+#include <samokoder/agent_common/prompted_agent.hpp>
 #include <samokoder/sdk/host.hpp>
 
 namespace samokoder::agent_common {
@@ -15,10 +14,13 @@ sdk::Status PromptedAgent::init(sdk::HostServices& host) {
   return configure(host.config());
 }
 
-sdk::Status PromptedAgent::configure(const nlohmann::json& /*config*/) { return {}; }
+sdk::Status PromptedAgent::configure(const nlohmann::json& /*config*/) {
+  return {};
+}
 
 sdk::Result<nlohmann::json> PromptedAgent::ask(sdk::AgentContext& context, std::string_view call,
-                                               const nlohmann::json& values, const AskOptions& options) const {
+                                               const nlohmann::json& values,
+                                               const AskOptions& options) const {
   auto system = prompts_.render("system", values);
   if (!system.ok()) return system.status();
   auto prompt = prompts_.render(call, values);

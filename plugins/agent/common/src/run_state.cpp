@@ -1,6 +1,6 @@
-#include <samokoder/agent_common/run_state.hpp>
-
 #include <algorithm>
+
+#include <samokoder/agent_common/run_state.hpp>
 
 namespace samokoder::agent_common {
 namespace {
@@ -58,13 +58,28 @@ std::string current_task_status(const nlohmann::json& state) {
   return index ? status_of(state["tasks"][*index]) : std::string();
 }
 
-bool has_text(const nlohmann::json& state, const char* pointer) { return !text_at(state, pointer).empty(); }
+bool has_text(const nlohmann::json& state, const char* pointer) {
+  return !text_at(state, pointer).empty();
+}
 
 std::string text_at(const nlohmann::json& state, const char* pointer) {
   const nlohmann::json::json_pointer path(pointer);
   if (!state.contains(path)) return {};
   const auto& value = state.at(path);
   return value.is_string() ? value.get<std::string>() : std::string();
+}
+
+std::string string_of(const nlohmann::json& object, const char* member) {
+  if (!object.is_object()) return {};
+  const auto it = object.find(member);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::string trimmed(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  const auto last = text.find_last_not_of(" \t\r\n");
+  return std::string(text.substr(first, last - first + 1));
 }
 
 std::int64_t next_id(const nlohmann::json& array) {

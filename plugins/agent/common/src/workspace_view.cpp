@@ -1,6 +1,6 @@
-#include <samokoder/agent_common/workspace_view.hpp>
-
 #include <array>
+
+#include <samokoder/agent_common/workspace_view.hpp>
 
 namespace samokoder::agent_common {
 namespace {
@@ -9,19 +9,50 @@ namespace {
 constexpr std::array<std::string_view, 10> kSkippedFolders = {
     "node_modules", ".venv", "venv", "__pycache__", ".git", "dist", "build", ".next", ".cache", ".samokoder"};
 // Files that are generated, or binary and useless to a model.
-constexpr std::array<std::string_view, 14> kSkippedSuffixes = {
-    "package-lock.json", "yarn.lock", "pnpm-lock.yaml", ".min.js", ".min.css", ".map", ".png",
-    ".jpg", ".jpeg", ".gif", ".ico", ".woff", ".woff2", ".pyc"};
+constexpr std::array<std::string_view, 14> kSkippedSuffixes = {"package-lock.json",
+                                                               "yarn.lock",
+                                                               "pnpm-lock.yaml",
+                                                               ".min.js",
+                                                               ".min.css",
+                                                               ".map",
+                                                               ".png",
+                                                               ".jpg",
+                                                               ".jpeg",
+                                                               ".gif",
+                                                               ".ico",
+                                                               ".woff",
+                                                               ".woff2",
+                                                               ".pyc"};
 
-bool binary(std::string_view content) { return content.find('\0') != std::string_view::npos; }
+bool binary(std::string_view content) {
+  return content.find('\0') != std::string_view::npos;
+}
 
 }  // namespace
+
+std::string workspace_path(std::string path) {
+  while (path.starts_with("./"))
+    path.erase(0, 2);
+  if (path.empty() || path.front() == '/' || path.back() == '/' || path.find('\\') != std::string::npos ||
+      path.find('\0') != std::string::npos)
+    return {};
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const auto slash = path.find('/', start);
+    const auto segment = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (segment.empty() || segment == "." || segment == "..") return {};
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return path;
+}
 
 bool is_source_path(std::string_view path) {
   std::size_t start = 0;
   while (start < path.size()) {
     const auto slash = path.find('/', start);
-    const auto segment = path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    const auto segment =
+        path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (slash == std::string_view::npos) break;  // the last segment is the file's name
     for (const auto folder : kSkippedFolders)
       if (segment == folder) return false;

@@ -13,7 +13,9 @@
 namespace samokoder::agent_common {
 
 // The library's PromptedAgent refers to the plugin's generated table; this program has its own.
-std::span<const EmbeddedFile> builtin_prompts() noexcept { return {}; }
+std::span<const EmbeddedFile> builtin_prompts() noexcept {
+  return {};
+}
 
 namespace {
 
@@ -74,7 +76,10 @@ TEST(PromptBook, AMisspeltOverrideOrABadSchemaFailsTheLoad) {
 TEST(RunState, CurrentElementsFollowTheirStatuses) {
   const nlohmann::json state = {
       {"epics", {{{"id", 1}, {"completed", true}}, {{"id", 2}, {"completed", false}}}},
-      {"tasks", {{{"id", 1}, {"status", "done"}}, {{"id", 2}, {"status", "skipped"}}, {{"id", 5}, {"status", "reviewed"}}}},
+      {"tasks",
+       {{{"id", 1}, {"status", "done"}},
+        {{"id", 2}, {"status", "skipped"}},
+        {{"id", 5}, {"status", "reviewed"}}}},
       {"steps", {{{"id", 1}, {"completed", true}}, {{"id", 2}}}},
       {"iterations", {{{"id", 1}, {"status", "implement_solution"}}, {{"id", 2}, {"status", "done"}}}}};
   EXPECT_EQ(current_epic(state), 1U);

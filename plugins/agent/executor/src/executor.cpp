@@ -14,6 +14,8 @@
 
 namespace {
 
+using samokoder::agent_common::trimmed;
+
 namespace sdk = samokoder::sdk;
 namespace common = samokoder::agent_common;
 
@@ -28,13 +30,6 @@ const std::vector<std::string>& default_allow_list() {
       "npx tsc",     "node --check", "python3 -m py_compile", "python3 -m pytest", "pip install",
       "ls",          "cat"};
   return list;
-}
-
-std::string trimmed(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  const auto last = text.find_last_not_of(" \t\r\n");
-  return std::string(text.substr(first, last - first + 1));
 }
 
 // obj[key] when it is a string, else "" (nlohmann's value() throws on a member of another type).

@@ -28,8 +28,8 @@ class TaskCompleter final : public common::PromptedAgent {
     next["steps"] = nlohmann::json::array();
     next["iterations"] = nlohmann::json::array();
     const std::string description = task.value("description", std::string());
-    if (auto emitted =
-            context.emit_event("task.completed", {{"task", task.value("id", 0)}, {"description", description}});
+    if (auto emitted = context.emit_event("task.completed",
+                                          {{"task", task.value("id", 0)}, {"description", description}});
         !emitted.ok())
       return emitted;
     return sdk::AgentStepResult{std::move(next), "completed: " + description};

@@ -7,9 +7,10 @@ namespace samokoder::testing {
 namespace {
 
 nlohmann::json state_with_task(const std::string& status) {
-  return {{"tasks", {{{"id", 1}, {"description", "the list"}, {"status", "done"}},
-                     {{"id", 2}, {"description", "the page"}, {"status", status}},
-                     {{"id", 3}, {"description", "the styles"}, {"status", "todo"}}}},
+  return {{"tasks",
+           {{{"id", 1}, {"description", "the list"}, {"status", "done"}},
+            {{"id", 2}, {"description", "the page"}, {"status", status}},
+            {{"id", 3}, {"description", "the styles"}, {"status", "todo"}}}},
           {"steps", {{{"id", 1}, {"type", "save_file"}, {"completed", true}}}},
           {"iterations", {{{"id", 1}, {"status", "done"}}}}};
 }

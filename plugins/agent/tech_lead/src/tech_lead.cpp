@@ -14,6 +14,9 @@
 
 namespace {
 
+using samokoder::agent_common::string_of;
+using samokoder::agent_common::trimmed;
+
 namespace sdk = samokoder::sdk;
 namespace common = samokoder::agent_common;
 using nlohmann::json;
@@ -26,22 +29,9 @@ bool is_true(const json& object, const char* member) {
   return it != object.end() && it->is_boolean() && it->get<bool>();
 }
 
-std::string string_of(const json& object, const char* member) {
-  if (!object.is_object()) return {};
-  const auto it = object.find(member);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 bool finished(const json& task) {
   const std::string status = string_of(task, "status");
   return status == common::task_status::kDone || status == common::task_status::kSkipped;
-}
-
-std::string trimmed(std::string text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return {};
-  const auto last = text.find_last_not_of(" \t\r\n");
-  return text.substr(first, last - first + 1);
 }
 
 // The command that starts the app: the one the troubleshooter settled on, else the template's.

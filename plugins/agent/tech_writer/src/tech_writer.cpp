@@ -12,17 +12,13 @@
 
 namespace {
 
+using samokoder::agent_common::string_of;
+
 namespace sdk = samokoder::sdk;
 namespace common = samokoder::agent_common;
 using nlohmann::json;
 
 constexpr std::string_view kReadme = "README.md";
-
-std::string string_of(const json& object, const char* member) {
-  if (!object.is_object()) return {};
-  const auto it = object.find(member);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 bool finished(const json& task) {
   const std::string status = string_of(task, "status");

@@ -19,6 +19,8 @@
 
 namespace {
 
+using samokoder::agent_common::trimmed;
+
 namespace sdk = samokoder::sdk;
 namespace common = samokoder::agent_common;
 
@@ -34,13 +36,6 @@ std::string text_of(const nlohmann::json& object, const char* key) {
   if (!object.is_object()) return {};
   const auto it = object.find(key);
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::string trimmed(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  const auto last = text.find_last_not_of(" \t\r\n");
-  return std::string(text.substr(first, last - first + 1));
 }
 
 std::string lowercase(std::string text) {

@@ -23,7 +23,7 @@
 // thread-safe. hash_secret and verify_secret may be slow (password hashing): the kernel never calls
 // them on an HTTP I/O thread.
 //
-// Compatibility: a draft until SDK 1.0 is released; then frozen (new capability as AuthProvider2).
+// Compatibility: frozen since SDK 1.0 (new capability as AuthProvider2).
 #pragma once
 
 #include <string>

@@ -31,7 +31,7 @@
 // Conventions shared by every store (ids, time, bytes, JSON, errors, lists, owner scoping, deletion
 // cascades): storage/common.hpp.
 //
-// Compatibility: a draft until SDK 1.0 is released; then frozen (new capability comes as new stores).
+// Compatibility: frozen since SDK 1.0 (new capability comes as new stores).
 #pragma once
 
 #include <cstdint>

@@ -38,8 +38,8 @@ class PromptedAgent : public sdk::Agent {
 
   // One call: the JSON answer (validated against "<call>.schema.json"). Errors are the context's
   // (kAborted while the model is waited for is not one: a model call never pauses a step).
-  sdk::Result<nlohmann::json> ask(sdk::AgentContext& context, std::string_view call, const nlohmann::json& values,
-                                  const AskOptions& options = {}) const;
+  sdk::Result<nlohmann::json> ask(sdk::AgentContext& context, std::string_view call,
+                                  const nlohmann::json& values, const AskOptions& options = {}) const;
 
   const PromptBook& prompts() const noexcept { return prompts_; }
   sdk::HostServices& host() const noexcept { return *host_; }

@@ -46,6 +46,11 @@ bool has_text(const nlohmann::json& state, const char* pointer);
 // The string at `pointer`, or "" when it is missing or not a string.
 std::string text_at(const nlohmann::json& state, const char* pointer);
 
+// object[member] when it is a string, else "" (also for an object that is not one).
+std::string string_of(const nlohmann::json& object, const char* member);
+// `text` without leading and trailing blanks (spaces, tabs, line breaks).
+std::string trimmed(std::string_view text);
+
 // 1 + the largest "id" of the objects of `array` (1 for an empty or missing array): deterministic, so a
 // replayed step makes the same ids.
 std::int64_t next_id(const nlohmann::json& array);

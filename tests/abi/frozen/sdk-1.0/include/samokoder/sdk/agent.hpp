@@ -24,8 +24,7 @@
 // every task has a result, the pipeline routes the state as usual (typically to the agent that made
 // the fan-out, which folds the results in and removes the member).
 //
-// Draft for SDK 1.0: the pipeline issue freezes it; until then fields may still change. After release
-// the interface is frozen (new capability comes as a new interface).
+// Compatibility: frozen since SDK 1.0 (new capability comes as a new interface).
 //
 // Ownership: the context is owned by the kernel and valid only during run_step.
 // Thread-safety: wants() and run_step() are called concurrently for different runs and for the

@@ -19,8 +19,7 @@
 //   kInternal            the answer could not be understood (malformed JSON or SSE)
 // Messages quote the endpoint's own error message, never the key, a header or the request body.
 //
-// Draft for SDK 1.0: the agent-pipeline issue freezes it; after that, new capability comes as a new
-// interface.
+// Compatibility: frozen since SDK 1.0 (new capability comes as a new interface).
 //
 // Ownership: requests and observers belong to the caller and live for the duration of the call.
 // Thread-safety: complete() and list_models() are called concurrently from many runs; an instance

@@ -1,6 +1,6 @@
 // agent.troubleshooter: the check at the end of a task (docs/pipeline.md). Once every step of the
 // current task is done, the model defines how to start the app and a few HTTP checks of what the task
-// built; the smoke check script (src/smoke_check.py) starts the app on a free loopback port, runs the
+// built; the smoke check script (check/smoke_check.py) starts the app on a free loopback port, runs the
 // checks and stops it, all as one command through the run's command service, so it is contained and
 // recorded like any other command (a re-run of the step gets the same result back). A passing app gets
 // the project's live preview, and at the end of an epic the user is asked to try it; their report, or a

@@ -64,6 +64,7 @@ sdk::Result<sdk::CommandResult> ScriptedAgentContext::run_command(const sdk::Com
 }
 
 sdk::Result<std::string> ScriptedAgentContext::read_file(std::string_view path) {
+  ++reads;
   const auto it = files.find(std::string(path));
   if (it == files.end()) return sdk::Status::not_found("no file " + std::string(path));
   return it->second;

@@ -58,6 +58,7 @@ class ScriptedAgentContext final : public sdk::AgentContext {
   std::vector<std::pair<std::string, nlohmann::json>> events;
   std::vector<std::string> written;  // paths written, in order (deletions as "-<path>")
   int previews_started = 0;
+  std::size_t reads = 0;  // read_file calls
   // The calls named `call` so far.
   std::size_t calls_of(const std::string& call) const;
 

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <array>
 
 #include <samokoder/agent_common/workspace_view.hpp>
@@ -23,6 +24,9 @@ constexpr std::array<std::string_view, 14> kSkippedSuffixes = {"package-lock.jso
                                                                ".woff",
                                                                ".woff2",
                                                                ".pyc"};
+
+// Less room than this left in the budget (a quarter of it for a small one): no further file is read.
+constexpr std::size_t kSmallestShown = 256;
 
 bool binary(std::string_view content) {
   return content.find('\0') != std::string_view::npos;
@@ -79,6 +83,12 @@ sdk::Result<std::string> describe_workspace(sdk::AgentContext& context, std::siz
   std::string shown;
   std::vector<std::string> left_out;
   for (const auto& path : *paths) {
+    // Once the budget is all but spent, the rest are only named: reading them would cost a storage
+    // read each for nothing, and prompts are rebuilt at every step.
+    if (shown.size() + std::min(kSmallestShown, max_bytes / 4) > max_bytes) {
+      left_out.push_back(path);
+      continue;
+    }
     auto content = context.read_file(path);
     if (!content.ok()) {
       if (content.status().code() == sdk::StatusCode::kNotFound) continue;

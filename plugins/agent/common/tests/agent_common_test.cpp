@@ -120,6 +120,17 @@ TEST(WorkspaceView, ShowsSourcesAndLeavesOutWhatIsInstalledOrTooLarge) {
   EXPECT_EQ(text->find("package-lock"), std::string::npos);
   EXPECT_NE(text->find("not shown (too large or binary) ---\nbig.txt\n"), std::string::npos) << *text;
 
+  // A spent budget reads no further file (each read is a storage read), it only names them.
+  testing::ScriptedAgentContext crowded(nlohmann::json::object());
+  for (int i = 0; i < 20; ++i)
+    crowded.files["f" + std::to_string(10 + i) + ".js"] = std::string(100, 'x');
+  auto bounded = describe_workspace(crowded, 600);
+  ASSERT_TRUE(bounded.ok());
+  EXPECT_NE(bounded->find("--- f10.js ---"), std::string::npos);
+  EXPECT_NE(bounded->find("f29.js\n"), std::string::npos) << "a file not shown is still named";
+  EXPECT_EQ(bounded->find("--- f29.js ---"), std::string::npos);
+  EXPECT_LT(crowded.reads, 10U) << "files past the budget were read";
+
   testing::ScriptedAgentContext empty(nlohmann::json::object());
   EXPECT_EQ(*describe_workspace(empty), "(the workspace is empty)");
 }

@@ -159,6 +159,9 @@ function proxy(options, request, response) {
     },
     (answer) => {
       response.writeHead(answer.statusCode || 502, answer.rawHeaders);
+      // Node holds the head until the first body byte; an event stream with nothing new to say yet
+      // would look like a hanging connection to EventSource (no `open`) until the next keep-alive.
+      response.flushHeaders();
       answer.pipe(response);
       answer.on('error', () => response.destroy());
     },

@@ -92,13 +92,21 @@ export function applyCommitted(model, events) {
       case 'question.answered':
         if (next.question && next.question.question_id === p.question_id) next.question = null;
         break;
+      case 'run.paused':
+        live = []; // the step that streamed them is over
+        // A resumed step that asks again replays its recorded question instead of asking anew, so
+        // the pause may name a question asked before a cancel: find it in the events already seen.
+        if (next.state === 'input_required' && (!next.question || next.question.question_id !== p.question_id)) {
+          const asked = findQuestion(next.events, p.question_id);
+          if (asked) next.question = asked;
+        }
+        break;
       case 'llm.exchange':
         live = live.filter((l) => l.key !== liveKey('llm', p));
         break;
       case 'command.finished':
         live = live.filter((l) => l.key !== liveKey('cmd', p));
         break;
-      case 'run.paused':
       case 'run.finished':
       case 'run.failed':
       case 'run.cancelled':
@@ -136,6 +144,17 @@ export function applyTransient(model, event) {
     return { ...model, live: replaceOrAppend(model.live, item), activity: 'a command is running…' };
   }
   return model;
+}
+
+function findQuestion(events, questionId) {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i];
+    if (e.type === 'question.asked' && e.payload && e.payload.question_id === questionId) {
+      const p = e.payload;
+      return { question_id: p.question_id, text: p.text, options: p.options || [], agent: p.agent };
+    }
+  }
+  return null;
 }
 
 function replaceOrAppend(list, item) {

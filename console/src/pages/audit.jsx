@@ -86,7 +86,7 @@ export function AuditPage() {
         <Field id="audit-limit" label="Per page" error={error} path="/limit">
           {(a) => (
             <select {...a} value={form.limit} onChange={set('limit')} data-testid="audit-limit">
-              {['20', '50', '100', '500'].map((n) => <option key={n} value={n}>{n}</option>)}
+              {['10', '20', '50', '100', '500'].map((n) => <option key={n} value={n}>{n}</option>)}
             </select>
           )}
         </Field>

@@ -1,6 +1,6 @@
 // Provider keys (bring your own key): the stored ones, masked as the API returns them; add or replace
 // one, optionally verified by the server against the provider first; delete one.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, seg } from '../api.js';
 import { formatDateTime } from '../format.js';
 import { BusyButton, ErrorBox, Field, Loading, PageHeading, useConfirm } from '../components/ui.jsx';
@@ -12,6 +12,7 @@ export function KeysPage() {
   const [confirmDialog, confirm] = useConfirm();
   const [deleting, setDeleting] = useState(null);
   const [deleteError, setDeleteError] = useState(null);
+  const listHeading = useRef(null);
 
   const load = () =>
     api
@@ -42,6 +43,8 @@ export function KeysPage() {
     try {
       await api.del(`/keys/${seg(provider)}`);
       await load();
+      // The deleted row's button is gone; keep keyboard focus near where it was.
+      if (listHeading.current) listHeading.current.focus();
     } catch (e) {
       setDeleteError(e);
     } finally {
@@ -56,7 +59,7 @@ export function KeysPage() {
         Your API keys for model providers. They are stored encrypted and never shown again in full.
       </p>
       <KeyForm providers={providers} onSaved={load} />
-      <h2>Stored keys</h2>
+      <h2 tabIndex={-1} ref={listHeading}>Stored keys</h2>
       <ErrorBox error={loadError} />
       <ErrorBox error={deleteError} onDismiss={() => setDeleteError(null)} testid="key-delete-error" />
       {keys === null && !loadError && <Loading label="Loading your keys…" />}

@@ -15,6 +15,7 @@ export function ProjectsPage() {
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState(null);
   const [confirmDialog, confirm] = useConfirm();
+  const listHeading = useRef(null);
 
   const loadPage = async (after) => {
     setLoading(true);
@@ -37,13 +38,17 @@ export function ProjectsPage() {
   }, []);
 
   const replace = (project) => setItems((old) => old.map((p) => (p.id === project.id ? project : p)));
-  const removeLocal = (id) => setItems((old) => old.filter((p) => p.id !== id));
+  // The deleted item's button goes with it; focus moves to the list's heading instead of the page body.
+  const removeLocal = (id) => {
+    setItems((old) => old.filter((p) => p.id !== id));
+    if (listHeading.current) listHeading.current.focus();
+  };
 
   return (
     <section>
       <PageHeading>Projects</PageHeading>
       <CreateProject />
-      <h2>Your projects</h2>
+      <h2 tabIndex={-1} ref={listHeading}>Your projects</h2>
       <ErrorBox error={error} />
       {items === null && loading && <Loading label="Loading your projects…" />}
       {items && items.length === 0 && <p data-testid="projects-empty">No projects yet. Create one above.</p>}

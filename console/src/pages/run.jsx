@@ -87,6 +87,17 @@ export function RunView({ runId, projectId, onFilesChanged, onPreviewStarted, on
     };
   }, [runId]);
 
+  // Waiting for an answer to a question none of the events showed (its event type went missing):
+  // the run document names it.
+  const missingQuestion = model && model.state === 'input_required' && !model.question;
+  useEffect(() => {
+    if (!missingQuestion) return;
+    api
+      .get(`/runs/${seg(runId)}`)
+      .then((run) => setModel((m) => withRun(m, run)))
+      .catch(() => {});
+  }, [missingQuestion]);
+
   // Tell the page and the user about changes that happened after the page opened.
   const state = model && model.state;
   const previous = useRef(null);

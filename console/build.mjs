@@ -109,8 +109,9 @@ async function main() {
       jsxImportSource: 'preact',
       nodePaths: [nodeModules],
       outdir: assetsDir,
-      entryNames: '[name]-[hash]',
-      assetNames: '[name]-[hash]',
+      // Named here after their own bytes instead of esbuild's [hash], which also covers the input
+      // paths: a node_modules elsewhere (the CMake build tree) would rename identical bytes.
+      entryNames: '[name]',
       legalComments: 'eof',
       charset: 'utf8',
       sourcemap: false,
@@ -129,19 +130,20 @@ async function main() {
     process.stderr.write(`console build warning: ${warning.text}\n`);
   }
 
-  const outputs = result.outputFiles.map((file) => ({
-    name: path.relative(outDir, file.path).split(path.sep).join('/'),
-    file,
-  }));
+  const hashOf = (bytes) => createHash('sha256').update(bytes).digest('hex').slice(0, 10);
+  const outputs = result.outputFiles.map((file) => {
+    const ext = path.extname(file.path);
+    const name = `assets/${path.basename(file.path, ext)}-${hashOf(file.contents)}${ext}`;
+    return { name, path: path.join(outDir, name), contents: file.contents };
+  });
   const script = outputs.find((o) => o.name.endsWith('.js'));
   const styles = outputs.filter((o) => o.name.endsWith('.css')).map((o) => o.name).sort();
   if (!script) fail('esbuild produced no JavaScript');
   if (styles.length === 0) fail('esbuild produced no stylesheet (is styles.css imported by main.jsx?)');
 
-  // The icon is not imported by any script, so it is hashed and named here, the way esbuild names
-  // the bundles.
+  // The icon is not imported by any script; it is named the same way.
   const icon = fs.readFileSync(path.join(here, 'src', 'favicon.svg'));
-  const iconName = `assets/favicon-${createHash('sha256').update(icon).digest('hex').slice(0, 8)}.svg`;
+  const iconName = `assets/favicon-${hashOf(icon)}.svg`;
 
   const template = fs.readFileSync(path.join(here, 'src', 'index.html'), 'utf8');
   for (const marker of ['<!--icon-->', '<!--styles-->', '<!--script-->']) {
@@ -155,9 +157,9 @@ async function main() {
   cleanOutput(outDir);
   fs.mkdirSync(assetsDir, { recursive: true });
   const written = [];
-  for (const { name, file } of outputs.sort((a, b) => a.name.localeCompare(b.name))) {
-    fs.writeFileSync(file.path, file.contents);
-    written.push(file.path);
+  for (const output of outputs.sort((a, b) => a.name.localeCompare(b.name))) {
+    fs.writeFileSync(output.path, output.contents);
+    written.push(output.path);
   }
   fs.writeFileSync(path.join(outDir, iconName), icon);
   written.push(path.join(outDir, iconName));

@@ -45,6 +45,7 @@ export class RunStream {
   //   onTransient(event)    an event with seq null
   //   onConnection(status)  {state, attempt, retryInMs}
   //   reconcile()           async; called before each reconnect (reads the run, refreshing the session)
+  //   onFatal(error)        optional; the stream stopped for good (the run is gone, the session ended)
   constructor(runId, handlers) {
     this.runId = runId;
     this.handlers = handlers;
@@ -132,8 +133,11 @@ export class RunStream {
       await this.handlers.reconcile();
     } catch (error) {
       if (this.stopped) return;
-      if (error && error.sessionLost) {
+      // No session (the shell sends the user to sign in), or the run is gone or not the user's:
+      // retrying cannot help.
+      if (error && (error.sessionLost || error.status === 403 || error.status === 404)) {
         this.stop();
+        if (this.handlers.onFatal) this.handlers.onFatal(error);
         return;
       }
       this.scheduleReconnect();

@@ -18,6 +18,7 @@ export function RunView({ runId, projectId, onFilesChanged, onPreviewStarted, on
   const [model, setModel] = useState(null);
   const [loadError, setLoadError] = useState(null);
   const [connection, setConnection] = useState({ state: CONNECTION.connecting, attempt: 0 });
+  const [streamError, setStreamError] = useState(null);
   const streamRef = useRef(null);
 
   // Open: read the run, then stream its events from the start. Events are applied in batches (one
@@ -61,6 +62,9 @@ export function RunView({ runId, projectId, onFilesChanged, onPreviewStarted, on
       onTransient: (event) => enqueue({ transient: event }),
       onConnection: (status) => {
         if (!closed) setConnection(status);
+      },
+      onFatal: (error) => {
+        if (!closed && !error.sessionLost) setStreamError(error);
       },
       reconcile: async () => {
         const run = await api.get(`/runs/${seg(runId)}`);
@@ -129,6 +133,7 @@ export function RunView({ runId, projectId, onFilesChanged, onPreviewStarted, on
         <StateBadge state={model.state} testid="run-state" />
         <ConnectionState connection={connection} onRetry={() => streamRef.current && streamRef.current.reconnectNow()} />
       </div>
+      <ErrorBox error={streamError} testid="stream-error" />
       <p class="run-description pre" data-testid="run-description-text">{model.run.description}</p>
       {model.state === 'failed' && model.error && (
         <p class="error-box" role="alert" data-testid="run-failure">

@@ -125,6 +125,11 @@ function KeyForm({ providers, onSaved }) {
     }
   };
 
+  // The default (openai) may not be configured here; then the first configured provider is chosen.
+  useEffect(() => {
+    if (providers.length > 0 && !providers.includes(provider)) setProvider(providers[0]);
+  }, [providers]);
+
   const choices = providers.length > 0 ? providers : null;
   return (
     <form class="form card" onSubmit={submit} data-testid="key-form" aria-busy={busy ? 'true' : undefined}>

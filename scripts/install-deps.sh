@@ -16,8 +16,9 @@ build_packages=(
   # app that has no network.
   bubblewrap socat
 )
+# chromium: the console's browser test drives Debian's Chromium headless.
 test_packages=(libgtest-dev libgmock-dev curl postgresql clang libclang-rt-14-dev wrk python3
-               json-schema-test-suite)
+               json-schema-test-suite chromium)
 bench_packages=(libbenchmark-dev nginx-light python3-fastapi python3-uvicorn python3-jwt)
 
 case "$group" in
@@ -33,6 +34,13 @@ for package in "${wanted[@]}"; do
     missing+=("$package")
   fi
 done
+
+# The web console is built with Node.js and npm. A machine may have them from elsewhere (NodeSource's
+# nodejs carries its own npm, which Debian's npm package would conflict with): only when either command
+# is missing are Debian's installed.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
   exit 0

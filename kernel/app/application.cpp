@@ -1,5 +1,7 @@
 #include "app/application.hpp"
 
+#include <filesystem>
+
 #include <samokoder/sdk/storage.hpp>
 
 #include "api/context.hpp"
@@ -7,6 +9,7 @@
 #include "app/config_reload.hpp"
 #include "app/ops_routes.hpp"
 #include "app/plugin_admin_routes.hpp"
+#include "console/routes.hpp"
 #include "core/keep_until_exit.hpp"
 #include "core/logging.hpp"
 #include "llm/routes.hpp"
@@ -24,6 +27,15 @@ std::unique_ptr<outbound_http::Service> make_http_client(const config::HttpClien
   for (const std::string& error : errors)
     core::logger("http_client")->error("{}", error);
   return std::make_unique<outbound_http::Service>(config, std::move(proxies), metrics);
+}
+
+// share/samokoder/console beside the executable's bin/: where the build tree and an install both put
+// the console, so neither `make run` nor an installed server needs it configured.
+std::filesystem::path default_console_dir() {
+  std::error_code error;
+  const auto executable = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (error) return {};
+  return executable.parent_path().parent_path() / "share" / "samokoder" / "console";
 }
 
 }  // namespace
@@ -73,13 +85,39 @@ std::shared_ptr<http::Router> Application::build_router() {
                               {"applied", report->applied},
                               {"restart_required", report->restart_required}};
       });
+  if (console_) {
+    // The frame source is the preview origin with the port the proxy actually got.
+    console::add_console_routes(
+        *router, console_,
+        console::page_policy(console::preview_frame_source(previews_->public_url("{project}"))));
+  }
   return router;
+}
+
+sdk::Status Application::load_console() {
+  const config::ConsoleConfig& settings = config_.console;
+  if (!settings.enabled) return {};
+  const bool configured = !settings.dir.empty();
+  const std::filesystem::path dir = configured ? settings.dir : default_console_dir();
+  auto assets = console::ConsoleAssets::load(dir);
+  if (!assets.ok()) {
+    if (configured || assets.status().code() != sdk::StatusCode::kNotFound) {
+      return sdk::Status(assets.status().code(), "console: " + assets.status().message());
+    }
+    core::logger("kernel")->warn("no web console at /: {}", assets.status().message());
+    return {};
+  }
+  console_ = std::make_shared<const console::ConsoleAssets>(std::move(assets).value());
+  core::logger("kernel")->info("web console: {} files from {}", console_->size(), dir.string());
+  return {};
 }
 
 sdk::Status Application::start() {
   if (started_) return sdk::Status::failed_precondition("already started");
   auto log = core::logger("kernel");
   if (!http_client_->status().ok()) return http_client_->status();
+  // Before any plugin loads: a console folder configured wrong is a mistake to report at once.
+  if (auto status = load_console(); !status.ok()) return status;
   // Files written through the API or by a run reach the project's live preview, if it has one.
   const auto workspace_changed = [this](std::string_view project_id, std::string_view path) {
     if (auto* previews = previews_view_.load()) previews->files_changed(project_id, path);

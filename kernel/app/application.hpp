@@ -22,6 +22,7 @@
 #include "app/housekeeping.hpp"
 #include "app/plugin_watcher.hpp"
 #include "config/config.hpp"
+#include "console/assets.hpp"
 #include "core/clock.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
@@ -111,6 +112,9 @@ class Application {
   void audit_plugin_reload(const ReloadTrigger& trigger, const std::string& id,
                            const sdk::Result<plugins::ReloadOutcome>& outcome);
   sdk::Status check_schema() const;
+  // Reads the web console's files (console_ stays null when the console is off or, from its default
+  // folder, not built).
+  sdk::Status load_console();
 
   // On the heap, so that the destructor can keep them for a call that stop() left running (the API
   // context it may still use refers to both); the references are how everything else reaches them.
@@ -138,6 +142,7 @@ class Application {
   // What the workspace observer calls, read on request and run threads; cleared before previews_ goes.
   std::atomic<previews::PreviewManager*> previews_view_{nullptr};
   std::unique_ptr<previews::PreviewProxy> proxy_;
+  std::shared_ptr<const console::ConsoleAssets> console_;
   std::shared_ptr<const http::Router> router_;
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<PluginWatcher> watcher_;      // only with "watch_plugins": true

@@ -99,6 +99,8 @@ std::vector<SettingChange> changed_settings(const config::Config& running, const
   SETTING("llm", llm, kRestart);
   SETTING("runs", runs, kRestart);
   SETTING("previews", previews, kRestart);
+  // The console's files are read once at startup (and its policy names the preview origin).
+  SETTING("console", console, kRestart);
   // Project routes keep it in their state from startup; moving it would strand every working copy.
   SETTING("workspace_root", workspace_root, kRestart);
 #undef SETTING

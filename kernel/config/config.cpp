@@ -463,6 +463,16 @@ void read_previews(Reader& r, const json& node, PreviewsConfig& out) {
   r.integer(node, path, "upstream_timeout_ms", out.upstream_timeout_ms, 100, 24LL * 3600 * 1000);
 }
 
+void read_console(Reader& r, const json& node, ConsoleConfig& out) {
+  const std::string path = "/console";
+  if (!r.object(node, path)) return;
+  r.reject_unknown(node, path, {"enabled", "dir"});
+  r.boolean(node, path, "enabled", out.enabled);
+  std::string dir = out.dir.string();
+  r.string(node, path, "dir", dir);
+  out.dir = dir;
+}
+
 // "http://host[:port][/path]" or https: what a provider's base_url may be. Credentials, a query or a
 // fragment have no place there (a key goes in a key variable, where it is never logged).
 bool plausible_base_url(std::string_view url) {
@@ -634,6 +644,7 @@ constexpr Override kOverrides[] = {
     {"SAMOKODER_PLUGIN_DIR", "/plugin_dir", false},
     {"SAMOKODER_RUNTIME_DIR", "/runtime_dir", false},
     {"SAMOKODER_WORKSPACE_ROOT", "/workspace_root", false},
+    {"SAMOKODER_CONSOLE_DIR", "/console/dir", false},
 };
 
 // Applies overrides to a copy of the document so they go through the same validation as the file.
@@ -724,7 +735,7 @@ sdk::Result<Config> parse_config(const json& document,
   r.reject_unknown(effective, "",
                    {"$schema", "environment", "server", "log", "plugin_dir", "runtime_dir",
                     "drain_timeout_ms", "watch_plugins", "plugins", "security", "housekeeping", "limits",
-                    "http_client", "processes", "llm", "runs", "previews", "workspace_root"});
+                    "http_client", "processes", "llm", "runs", "previews", "console", "workspace_root"});
   std::string environment_name = "development";
   r.string(effective, "", "environment", environment_name, {"development", "production"});
   config.environment =
@@ -748,6 +759,7 @@ sdk::Result<Config> parse_config(const json& document,
   if (const auto it = effective.find("previews"); it != effective.end()) {
     read_previews(r, *it, config.previews);
   }
+  if (const auto it = effective.find("console"); it != effective.end()) read_console(r, *it, config.console);
   {
     static const json kNoLlmSection = json::object();
     const auto it = effective.find("llm");

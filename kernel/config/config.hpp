@@ -286,6 +286,18 @@ struct PreviewsConfig {
   friend bool operator==(const PreviewsConfig&, const PreviewsConfig&) = default;
 };
 
+// The web console (kernel/console, docs/ops.md "The web console"): the built front end the server
+// serves at "/" from the API's own origin.
+struct ConsoleConfig {
+  bool enabled = true;
+  // The folder the console's build wrote (index.html, assets/). Empty: share/samokoder/console beside
+  // the executable's bin/ folder, where both the build tree and an install put it; a missing default
+  // folder only turns the console off with a warning, a configured one that is missing fails startup.
+  std::filesystem::path dir;
+
+  friend bool operator==(const ConsoleConfig&, const ConsoleConfig&) = default;
+};
+
 struct Config {
   Environment environment = Environment::kDevelopment;
   ServerConfig server;
@@ -299,6 +311,7 @@ struct Config {
   LlmConfig llm = default_llm_config();
   RunsConfig runs;
   PreviewsConfig previews;
+  ConsoleConfig console;
   // Each project's working copy lives in <workspace_root>/<project id> (created 0700); relative paths
   // are relative to the working directory, like runtime_dir.
   std::filesystem::path workspace_root = "var/workspaces";

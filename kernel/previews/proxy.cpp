@@ -127,6 +127,17 @@ Cookies split_cookies(const Request& request) {
   return out;
 }
 
+// Is the public URL's host loopback by name: localhost, a *.localhost name, 127.0.0.1 or [::1]?
+bool is_local_host_url(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return false;
+  std::string_view host = url.substr(scheme_end + 3);
+  host = host.substr(0, host.find_first_of("/?#"));
+  if (host.starts_with("[")) return host.starts_with("[::1]");
+  host = host.substr(0, host.find(':'));
+  return host == "localhost" || host.ends_with(".localhost") || host == "127.0.0.1";
+}
+
 // A Set-Cookie the app sent, fit for the browser: none for samokoder_* names, and without Domain so it
 // stays on the preview's own host.
 std::optional<std::string> filter_set_cookie(std::string_view value) {
@@ -314,6 +325,9 @@ struct PreviewProxy::Impl {
   std::atomic<std::uint16_t> port{0};
   std::atomic<std::size_t> connections{0};
   bool https = false;
+  // Browsers treat https and localhost origins as secure, so a Secure cookie works there, and only a
+  // Secure cookie may be SameSite=None, which the console's frame of the preview needs.
+  bool secure_context = false;
 
   // One client connection's upstream, kept alive between its requests.
   struct Upstream {
@@ -470,10 +484,14 @@ struct PreviewProxy::Impl {
                       "Open the preview again from the console to get a fresh link.", false);
     }
     Response response(bhttp::status::see_other, 11);
-    std::string cookie =
-        std::string(kPreviewCookie) + "=" + *grant +
-        "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" + std::to_string(settings.grant_ttl_seconds);
-    if (https) cookie += "; Secure";
+    std::string cookie = std::string(kPreviewCookie) + "=" + *grant +
+                         "; Path=/; HttpOnly; Max-Age=" + std::to_string(settings.grant_ttl_seconds);
+    // The console shows the preview in a frame, a cross-site context in which only a SameSite=None
+    // cookie is sent. Partitioned (CHIPS) keeps it to frames under the top-level site that opened it
+    // (and to the preview's own tab), so another site framing or posting to the preview does not
+    // carry it. Where a Secure cookie cannot be set (plain http on a non-local host), Lax keeps the
+    // preview working in a tab of its own.
+    cookie += secure_context ? "; SameSite=None; Secure; Partitioned" : "; SameSite=Lax";
     response.set(bhttp::field::set_cookie, cookie);
     response.set(bhttp::field::location, next);
     response.set(bhttp::field::cache_control, "no-store");
@@ -870,6 +888,7 @@ struct PreviewProxy::Impl {
 PreviewProxy::PreviewProxy(Dependencies dependencies)
     : impl_(std::make_unique<Impl>(std::move(dependencies))) {
   impl_->https = impl_->settings.public_url.starts_with("https://");
+  impl_->secure_context = impl_->https || is_local_host_url(impl_->settings.public_url);
 }
 
 PreviewProxy::~PreviewProxy() {

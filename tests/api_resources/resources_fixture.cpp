@@ -1,5 +1,7 @@
 #include "resources_fixture.hpp"
 
+#include <fstream>
+
 #include <samokoder/sdk/storage.hpp>
 
 #include "security/random.hpp"
@@ -21,7 +23,20 @@ config::PluginEntry plugin(std::string id, std::string file, bool required, nloh
   return entry;
 }
 
+void write_file(const std::filesystem::path& path, std::string_view content) {
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << content;
+}
+
 }  // namespace
+
+void ConsoleBuild::write(const std::filesystem::path& dir) {
+  write_file(dir / "index.html", kIndex);
+  write_file(dir / kScriptPath, kScript);
+  write_file(dir / (std::string(kScriptPath) + ".br"), kScriptBrotli);
+  write_file(dir / (std::string(kScriptPath) + ".gz"), kScriptGzip);
+  write_file(dir / kIconPath, kIcon);
+}
 
 void ResourcesApiTest::SetUp() {
   config::Config config;
@@ -40,6 +55,8 @@ void ResourcesApiTest::SetUp() {
   for (const char* group : {"auth", "default", "files"})
     config.security.rate_limits[group] = {1'000'000, 1'000'000};
   config.workspace_root = workspace_root();
+  ConsoleBuild::write(console_dir());
+  config.console.dir = console_dir();
   configure(config);
   app_ = std::make_unique<app::Application>(std::move(config), clock_);
   const sdk::Status status = app_->start();

@@ -1,6 +1,8 @@
 // ResourcesApiTest: a real kernel (Application with storage.sqlite, auth.local, auth.apitoken) on an
 // ephemeral port, with its workspaces in the test's own directory, driven over HTTP by users who
-// register and log in through the identity endpoints. Rate limits are raised out of the way.
+// register and log in through the identity endpoints. Rate limits are raised out of the way. The web
+// console is a small build of the fixture's own (ConsoleBuild), so the routes served do not depend on
+// whether the real console was built.
 #pragma once
 
 #include <filesystem>
@@ -20,6 +22,21 @@ namespace samokoder::resources_test {
 
 using testing::ClientResponse;
 using testing::HeaderList;
+
+// The console build the fixture serves: an index.html and two assets, one content-hashed with brotli and
+// gzip copies (stand-in bytes: the server only picks among them), one plain.
+struct ConsoleBuild {
+  static constexpr std::string_view kIndex =
+      "<!doctype html><title>Samokoder</title><script src=/assets/app-5XKQ2L7M.js></script>";
+  static constexpr std::string_view kScriptPath = "assets/app-5XKQ2L7M.js";
+  static constexpr std::string_view kScript =
+      "console.log('the console, uncompressed and long enough to shrink');";
+  static constexpr std::string_view kScriptBrotli = "brotli-bytes";
+  static constexpr std::string_view kScriptGzip = "gzip-bytes-longer";
+  static constexpr std::string_view kIconPath = "assets/icon.svg";
+  static constexpr std::string_view kIcon = "<svg xmlns='http://www.w3.org/2000/svg'/>";
+  static void write(const std::filesystem::path& dir);
+};
 
 // A signed-in user: the Bearer access token and the user's id.
 struct User {
@@ -62,6 +79,7 @@ class ResourcesApiTest : public ::testing::Test {
   const std::filesystem::path& dir() const { return dir_.path(); }
   std::filesystem::path workspace_root() const { return dir_.path() / "workspaces"; }
   std::filesystem::path database() const { return dir_.path() / "samokoder.db"; }
+  std::filesystem::path console_dir() const { return dir_.path() / "console"; }
   const std::string& secret_key() const { return secret_key_; }
 
   testing::TempDir dir_{"samokoder-resources"};

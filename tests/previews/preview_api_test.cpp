@@ -207,6 +207,9 @@ class PreviewApiTest : public resources_test::ResourcesApiTest {
     EXPECT_EQ(answer.header("Location"), "/");
     const std::string set_cookie = answer.header("Set-Cookie");
     EXPECT_NE(set_cookie.find("HttpOnly"), std::string::npos) << set_cookie;
+    // A *.localhost origin is a secure context: the cookie can be SameSite=None, so the console's frame
+    // of the preview carries it, and Partitioned keeps it to frames under the site that opened it.
+    EXPECT_NE(set_cookie.find("; SameSite=None; Secure; Partitioned"), std::string::npos) << set_cookie;
     return set_cookie.substr(0, set_cookie.find(';'));
   }
 

@@ -493,10 +493,13 @@ function describe(event, projectId) {
     case 'question.answered':
       return { summary: `Answered: ${p.answer}` };
     case 'command.finished': {
-      const argv = Array.isArray(p.argv) ? p.argv.join(' ') : String(p.argv || '');
+      const full = Array.isArray(p.argv) ? p.argv.join(' ') : String(p.argv || '');
+      // An inline script (python3 -c ...) can be kilobytes: the summary names the command, the title
+      // attribute keeps all of it.
+      const argv = full.length > 160 ? `${full.slice(0, 157)}…` : full;
       const how = p.timed_out ? 'timed out' : p.exit_code === null ? `was stopped by signal ${p.signal}` : `exited with ${p.exit_code}`;
       return {
-        summary: <><code>{argv}</code> {how} after {formatInt(p.wall_ms)} ms</>,
+        summary: <><code title={full}>{argv}</code> {how} after {formatInt(p.wall_ms)} ms</>,
         body:
           p.stdout_tail || p.stderr_tail ? (
             <details class="event-body" open={p.exit_code !== 0}>

@@ -14,11 +14,6 @@ namespace {
 namespace fs = std::filesystem;
 using boost::beast::http::verb;
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 std::string repeat(const std::string& part, std::size_t times, const std::string& separator) {
   std::string out;
   for (std::size_t i = 0; i < times; ++i)
@@ -162,7 +157,7 @@ TEST_F(HostilePathsTest, SymlinksPlantedInTheWorkspaceAreRefusedForReadAndWrite)
     }
   }
   EXPECT_EQ(put_file(alice, id, "escape/new.txt", "planted").status, 400u);
-  EXPECT_EQ(slurp(secret), "outside secret");
+  EXPECT_EQ(file_bytes(secret), "outside secret");
   EXPECT_FALSE(fs::exists(outside.path() / "new.txt"));
   EXPECT_FALSE(fs::exists(outside.path() / "inner.txt"));
   // The history of a stored file stays readable: it comes from storage, not from the link.
@@ -170,7 +165,7 @@ TEST_F(HostilePathsTest, SymlinksPlantedInTheWorkspaceAreRefusedForReadAndWrite)
   // Deleting the project removes the links, never what they point at.
   ASSERT_EQ(call(verb::delete_, "/api/v1/projects/" + id, alice).status, 204u);
   EXPECT_FALSE(fs::exists(fs::symlink_status(ws)));
-  EXPECT_EQ(slurp(secret), "outside secret");
+  EXPECT_EQ(file_bytes(secret), "outside secret");
 }
 
 }  // namespace

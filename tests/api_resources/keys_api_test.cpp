@@ -23,17 +23,12 @@ using boost::beast::http::verb;
 
 constexpr std::string_view kSecret = "sk-proj-Q7v9Lr2mXw4Tz8Kp1Nc6Hb3Js5Fd0Ga";
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 // Every byte SQLite has written for the database: the main file, its WAL and shared memory.
 std::string database_bytes(const fs::path& db) {
   std::string all;
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
     const fs::path file = db.string() + suffix;
-    if (fs::exists(file)) all += slurp(file);
+    if (fs::exists(file)) all += file_bytes(file);
   }
   return all;
 }
@@ -52,7 +47,7 @@ class StderrCapture {
   std::string finish() {
     core::flush_logging();
     restore();
-    return slurp(file_);
+    return file_bytes(file_);
   }
 
  private:

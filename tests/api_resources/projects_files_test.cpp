@@ -17,17 +17,6 @@ namespace {
 namespace fs = std::filesystem;
 using boost::beast::http::verb;
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-unsigned mode_of(const fs::path& path) {
-  struct stat st {};
-  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 07777;
-}
-
 class ProjectsFilesTest : public ResourcesApiTest {};
 
 TEST_F(ProjectsFilesTest, ProjectCrudWithWorkspaceDirectory) {
@@ -146,7 +135,7 @@ TEST_F(ProjectsFilesTest, FilesAreWrittenReadListedAndDeleted) {
     EXPECT_EQ(written.json()["version"], 1);
     EXPECT_EQ(written.json()["size"], content.size());
     EXPECT_EQ(written.json()["content_hash"].get<std::string>().size(), 64u);
-    EXPECT_EQ(slurp(workspace_root() / id / path), content) << path;
+    EXPECT_EQ(file_bytes(workspace_root() / id / path), content) << path;
   }
   const auto html = get("/api/v1/projects/" + id + "/files/index.html", alice);
   ASSERT_EQ(html.status, 200u);
@@ -213,7 +202,7 @@ TEST_F(ProjectsFilesTest, DeletingTheLastFileOfAFolderLeavesNoFolderBehind) {
   EXPECT_TRUE(fs::is_regular_file(workspace_root() / id / "lib" / "kept.txt"));
   const auto file = put_file(alice, id, "lib/deep", "a file where the folder was");
   EXPECT_EQ(file.status, 200u) << file.body;
-  EXPECT_EQ(slurp(workspace_root() / id / "lib" / "deep"), "a file where the folder was");
+  EXPECT_EQ(file_bytes(workspace_root() / id / "lib" / "deep"), "a file where the folder was");
 
   ASSERT_EQ(call(verb::delete_, "/api/v1/projects/" + id + "/files/lib/kept.txt", alice).status, 204u);
   ASSERT_EQ(call(verb::delete_, "/api/v1/projects/" + id + "/files/lib/deep", alice).status, 204u);
@@ -234,7 +223,7 @@ TEST_F(ProjectsFilesTest, EveryWriteIsAVersionAndOldVersionsStayReadable) {
   // The same content again is not a new version.
   ASSERT_EQ(put_file(alice, id, "a.txt", "two").json()["version"], 2);
   ASSERT_EQ(put_file(alice, id, "a.txt", "three").json()["version"], 3);
-  EXPECT_EQ(slurp(workspace_root() / id / "a.txt"), "three");
+  EXPECT_EQ(file_bytes(workspace_root() / id / "a.txt"), "three");
 
   const std::string file = "/api/v1/projects/" + id + "/files/a.txt";
   EXPECT_EQ(get(file, alice).body, "three");

@@ -1,6 +1,9 @@
 #include "resources_fixture.hpp"
 
 #include <fstream>
+#include <iterator>
+
+#include <sys/stat.h>
 
 #include <samokoder/sdk/storage.hpp>
 
@@ -29,6 +32,17 @@ void write_file(const std::filesystem::path& path, std::string_view content) {
 }
 
 }  // namespace
+
+std::string file_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+unsigned mode_of(const std::filesystem::path& path) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
 
 void ConsoleBuild::write(const std::filesystem::path& dir) {
   write_file(dir / "index.html", kIndex);

@@ -38,6 +38,11 @@ struct ConsoleBuild {
   static void write(const std::filesystem::path& dir);
 };
 
+// A file's bytes ("" when it cannot be read).
+std::string file_bytes(const std::filesystem::path& path);
+// A path's permission bits (lstat: a link's own); fails the test when it cannot be read.
+unsigned mode_of(const std::filesystem::path& path);
+
 // A signed-in user: the Bearer access token and the user's id.
 struct User {
   std::string token;

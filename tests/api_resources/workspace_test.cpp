@@ -7,26 +7,18 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include "resources_fixture.hpp"
 #include "temp_dir.hpp"
 
 namespace samokoder::api {
 namespace {
 
 namespace fs = std::filesystem;
+using resources_test::file_bytes;
+using resources_test::mode_of;
 using samokoder::testing::TempDir;
 
 constexpr std::string_view kProject = "0190f5a2b3c47d8e9f00112233445566";
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-unsigned mode_of(const fs::path& path) {
-  struct stat st {};
-  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 07777;
-}
 
 TEST(Workspaces, CreatesRootAndProjectDirectoriesPrivateToTheOwner) {
   TempDir tmp("samokoder-ws");
@@ -49,7 +41,7 @@ TEST(Workspaces, CreateRefusesANameHeldByAFileOrALink) {
   fs::create_directory_symlink(outside.path(), tmp.path() / std::string(kLinked));
   EXPECT_EQ(workspaces.create(kLinked).code(), sdk::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(fs::is_symlink(tmp.path() / std::string(kLinked)));
-  EXPECT_EQ(slurp(tmp.path() / std::string(kProject)), "not a directory");
+  EXPECT_EQ(file_bytes(tmp.path() / std::string(kProject)), "not a directory");
 }
 
 TEST(Workspaces, DirectoryNamesComeOnlyFromIdShapedStrings) {
@@ -66,9 +58,9 @@ TEST(Workspaces, WritesReplacesAndRemovesFiles) {
   const Workspaces workspaces(tmp.path());
   ASSERT_TRUE(workspaces.write_file(kProject, "src/a.txt", "one").ok());
   const fs::path file = tmp.path() / std::string(kProject) / "src" / "a.txt";
-  EXPECT_EQ(slurp(file), "one");
+  EXPECT_EQ(file_bytes(file), "one");
   ASSERT_TRUE(workspaces.write_file(kProject, "src/a.txt", "two").ok());
-  EXPECT_EQ(slurp(file), "two");
+  EXPECT_EQ(file_bytes(file), "two");
   ASSERT_TRUE(workspaces.remove_file(kProject, "src/a.txt").ok());
   EXPECT_FALSE(fs::exists(file));
   EXPECT_TRUE(workspaces.remove_file(kProject, "src/a.txt").ok());        // already gone
@@ -94,7 +86,7 @@ TEST(Workspaces, RefusesSymlinksPlantedInsideForReadAndWrite) {
   EXPECT_EQ(workspaces.write_file(kProject, "linked_dir/new.txt", "x").code(),
             sdk::StatusCode::kPermissionDenied);
   EXPECT_EQ(workspaces.write_file(kProject, "link.txt", "x").code(), sdk::StatusCode::kPermissionDenied);
-  EXPECT_EQ(slurp(secret), "top secret");
+  EXPECT_EQ(file_bytes(secret), "top secret");
   EXPECT_FALSE(fs::exists(outside.path() / "new.txt"));
   EXPECT_TRUE(workspaces.check_path(kProject, "missing/file.txt", false).ok());
 }
@@ -113,7 +105,7 @@ TEST(Workspaces, RemoveDeletesTheTreeButNeverFollowsLinksOut) {
 
   ASSERT_TRUE(workspaces.remove(kProject).ok());
   EXPECT_FALSE(fs::exists(fs::symlink_status(dir)));
-  EXPECT_EQ(slurp(kept), "keep");
+  EXPECT_EQ(file_bytes(kept), "keep");
   EXPECT_TRUE(workspaces.remove(kProject).ok());  // already gone
 }
 

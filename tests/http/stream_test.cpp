@@ -373,7 +373,7 @@ class WsClient {
   int pings_ = 0;
 };
 
-config::ServerConfig test_config() {
+config::ServerConfig stream_server_config() {
   config::ServerConfig c;
   c.listen.host = "127.0.0.1";
   c.listen.port = 0;
@@ -436,7 +436,7 @@ class StreamTest : public ::testing::Test {
 
   ~StreamTest() override { server_.reset(); }
 
-  void start(config::ServerConfig config = test_config()) {
+  void start(config::ServerConfig config = stream_server_config()) {
     ServerOptions options;
     options.access_log = false;
     server_ =
@@ -847,7 +847,7 @@ TEST_F(StreamTest, WebSocketHandlerThatThrowsClosesWith1011) {
 }
 
 TEST_F(StreamTest, WebSocketSlowReaderIsClosedAndMemoryStaysBounded) {
-  auto config = test_config();
+  auto config = stream_server_config();
   config.request_timeout_ms = 500;  // the write deadline that ends a client that reads nothing
   start(config);
   WsClient client(port());
@@ -928,7 +928,7 @@ TEST_F(StreamTest, StopEndsOpenStreamsAndReturnsWellWithinItsGrace) {
 // A client that never reads the close keeps its stream past the graceful phase; the grace still
 // bounds the stop.
 TEST_F(StreamTest, StopIsBoundedByTheGraceEvenWhenAStreamCannotFinish) {
-  auto config = test_config();
+  auto config = stream_server_config();
   config.shutdown_grace_ms = 300;
   start(config);
   auto sse = open_sse("/sse-small", "", 4096);

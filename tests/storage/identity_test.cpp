@@ -17,8 +17,6 @@ using sdk::StatusCode;
 class IdentityTest : public StorageTest {};
 SAMOKODER_STORAGE_TEST_SUITE(IdentityTest);
 
-constexpr char kUnknownId[] = "0190f1d2a3b47c5d8e9f00112233aabb";
-
 // ---- users --------------------------------------------------------------------------------------
 
 TEST_P(IdentityTest, UserRoundTripAndCaseInsensitiveEmail) {

@@ -14,8 +14,6 @@ using namespace std::chrono_literals;
 using sdk::Status;
 using sdk::StatusCode;
 
-constexpr char kUnknownId[] = "0190f1d2a3b47c5d8e9f00112233aabb";
-
 class LlmUsageTest : public StorageTest {
  protected:
   // A request with every accounting field at its "nothing special" value; tests set what they check.

@@ -18,7 +18,6 @@ using sdk::StatusCode;
 class ProjectsTest : public StorageTest {};
 SAMOKODER_STORAGE_TEST_SUITE(ProjectsTest);
 
-constexpr char kUnknownId[] = "0190f1d2a3b47c5d8e9f00112233aabb";
 constexpr char kHelloSha256[] = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
 constexpr char kEmptySha256[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 

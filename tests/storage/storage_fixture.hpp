@@ -42,6 +42,9 @@ namespace samokoder::testing {
   STORAGE_CHECK_STATUS_(expr, status_.code() == ::samokoder::sdk::StatusCode::code_, ADD_FAILURE) \
       << "expected " #code_
 
+// A well-formed id no row has: what "not found" tests look up.
+inline constexpr char kUnknownId[] = "0190f1d2a3b47c5d8e9f00112233aabb";
+
 inline sdk::Status status_of(const sdk::Status& s) {
   return s;
 }

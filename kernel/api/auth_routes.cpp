@@ -115,21 +115,28 @@ Outcome<Credentials> read_credentials(const ApiContext& context, const http::Req
   return Credentials{std::move(*email), std::move(*password), "json"};
 }
 
-nlohmann::json token_body(const IssuedTokens& tokens, const ApiContext& context) {
+// Whether an answer carrying new tokens repeats them in its body, or leaves them to its cookies.
+enum class TokensInBody { kYes, kNo };
+
+nlohmann::json token_body(const IssuedTokens& tokens, const ApiContext& context, TokensInBody in_body) {
   const auto now = context.now();
   auto seconds = [&](std::chrono::system_clock::time_point t) {
     return std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(t - now).count());
   };
-  return {{"access_token", tokens.access_token},
-          {"refresh_token", tokens.refresh_token},
-          {"token_type", "Bearer"},
-          {"expires_in", seconds(tokens.access_expires_at)},
-          {"refresh_expires_in", seconds(tokens.refresh_expires_at)}};
+  nlohmann::json body = {{"token_type", "Bearer"},
+                         {"expires_in", seconds(tokens.access_expires_at)},
+                         {"refresh_expires_in", seconds(tokens.refresh_expires_at)}};
+  if (in_body == TokensInBody::kYes) {
+    body["access_token"] = tokens.access_token;
+    body["refresh_token"] = tokens.refresh_token;
+  }
+  return body;
 }
 
 // 200 with the token body and the three cookies.
-http::Response tokens_response(const ApiContext& context, const IssuedTokens& tokens, nlohmann::json extra) {
-  nlohmann::json body = token_body(tokens, context);
+http::Response tokens_response(const ApiContext& context, const IssuedTokens& tokens, nlohmann::json extra,
+                               TokensInBody in_body = TokensInBody::kYes) {
+  nlohmann::json body = token_body(tokens, context, in_body);
   if (extra.is_object()) body.update(extra);
   auto cookies = context.sessions().set_cookies(tokens);
   if (!cookies.ok()) return problem_from_status(cookies.status());
@@ -320,7 +327,10 @@ http::Response refresh(ApiContext& context, http::Request& request) {
     }
     return response;
   }
-  return tokens_response(context, *tokens, nlohmann::json::object());
+  // A browser holds its tokens in HttpOnly cookies; in the body they would only hand a script running in
+  // the page (an injected one) a refresh token good for days, to use from anywhere.
+  return tokens_response(context, *tokens, nlohmann::json::object(),
+                         from_cookie ? TokensInBody::kNo : TokensInBody::kYes);
 }
 
 http::Response logout(ApiContext& context, http::Request& request) {

@@ -296,6 +296,12 @@ TEST_F(SecurityApiTest, RefreshByCookieNeedsTheCsrfHeader) {
                        {{"Cookie", cookies}, {"X-CSRF-Token", session.csrf_cookie}});
   ASSERT_EQ(ok.status, 200u) << ok.body;
   EXPECT_FALSE(cookie_value(ok, "samokoder_access").empty());
+  EXPECT_FALSE(cookie_value(ok, "samokoder_refresh").empty());
+  // The tokens stay in the HttpOnly cookies: a script in the page cannot read a refresh token from the body.
+  const auto body = nlohmann::json::parse(ok.body);
+  EXPECT_FALSE(body.contains("access_token")) << ok.body;
+  EXPECT_FALSE(body.contains("refresh_token")) << ok.body;
+  EXPECT_GT(body.value("expires_in", 0), 0) << ok.body;
 }
 
 TEST_F(SecurityApiTest, AuthBodiesOverOneKilobyteAre413) {

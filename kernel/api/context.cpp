@@ -12,6 +12,7 @@
 #include "api/rate_limit.hpp"
 #include "api/sessions.hpp"
 #include "core/logging.hpp"
+#include "http/field_value.hpp"
 #include "http/router.hpp"
 #include "security/csrf.hpp"
 #include "security/jwt.hpp"
@@ -88,14 +89,6 @@ bool valid_address_text(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '.' || c == ':';
   });
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
 }
 
 http::Response unauthorized(std::string_view detail) {
@@ -404,7 +397,7 @@ std::string ApiContext::client_address(const http::Request& request) const {
     std::string_view forwarded = request.header("X-Forwarded-For");
     const auto comma = forwarded.rfind(',');
     const std::string_view last =
-        trim(comma == std::string_view::npos ? forwarded : forwarded.substr(comma + 1));
+        http::trim_ows(comma == std::string_view::npos ? forwarded : forwarded.substr(comma + 1));
     if (valid_address_text(last)) return std::string(last);
   }
   return request.remote_address();
@@ -432,7 +425,7 @@ AuthResult ApiContext::authenticate(const http::Request& request, Access needed)
         !boost::beast::iequals(authorization.substr(0, kBearer.size()), kBearer)) {
       return unauthorized("only the Bearer authorization scheme is supported");
     }
-    const std::string_view token = trim(authorization.substr(kBearer.size()));
+    const std::string_view token = http::trim_ows(authorization.substr(kBearer.size()));
     // A JWT has exactly two dots; personal access tokens have none.
     if (std::count(token.begin(), token.end(), '.') == 2) {
       return authenticate_session(request, token, AuthMethod::kBearerSession, needed);
@@ -661,7 +654,7 @@ void ApiContext::audit_without_request(std::string_view actor_id, std::string_vi
 
 Outcome<nlohmann::json> ApiContext::json_body(const http::Request& request) const {
   std::string_view type = request.header("Content-Type");
-  type = trim(type.substr(0, type.find(';')));
+  type = http::trim_ows(type.substr(0, type.find(';')));
   if (!boost::beast::iequals(type, "application/json")) {
     return http::Response::problem(415, "unsupported_media_type", "Unsupported Media Type",
                                    "the request body must be application/json");

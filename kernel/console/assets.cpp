@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "core/file_util.hpp"
+#include "http/field_value.hpp"
 
 namespace samokoder::console {
 namespace {
@@ -55,19 +56,11 @@ std::string lower(std::string_view text) {
   return out;
 }
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-    text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
-    text.remove_suffix(1);
-  return text;
-}
-
 // The q-value of one Accept-Encoding element ("gzip;q=0.5"), 1 without one; a malformed one refuses.
 double quality_of(std::string_view parameters) {
   for (std::size_t start = 0; start <= parameters.size();) {
     const auto end = std::min(parameters.find(';', start), parameters.size());
-    const std::string_view parameter = trim(parameters.substr(start, end - start));
+    const std::string_view parameter = http::trim_ows(parameters.substr(start, end - start));
     if (parameter.size() > 2 && (parameter[0] == 'q' || parameter[0] == 'Q') && parameter[1] == '=') {
       const std::string_view text = parameter.substr(2);
       double value = 0;
@@ -85,9 +78,9 @@ bool accepts(std::string_view accept_encoding, std::string_view coding) {
   std::optional<double> wildcard;
   for (std::size_t start = 0; start <= accept_encoding.size();) {
     const auto end = std::min(accept_encoding.find(',', start), accept_encoding.size());
-    const std::string_view element = trim(accept_encoding.substr(start, end - start));
+    const std::string_view element = http::trim_ows(accept_encoding.substr(start, end - start));
     const auto semicolon = element.find(';');
-    const std::string name = lower(trim(element.substr(0, semicolon)));
+    const std::string name = lower(http::trim_ows(element.substr(0, semicolon)));
     const std::string_view parameters =
         semicolon == std::string_view::npos ? std::string_view() : element.substr(semicolon + 1);
     if (name == coding) named = quality_of(parameters);

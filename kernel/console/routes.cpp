@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "api/rate_limit.hpp"
+#include "http/field_value.hpp"
 
 namespace samokoder::console {
 namespace {
@@ -15,11 +16,7 @@ bool matches(std::string_view if_none_match, std::string_view etag) {
   for (std::size_t start = 0; start < if_none_match.size();) {
     auto end = if_none_match.find(',', start);
     if (end == std::string_view::npos) end = if_none_match.size();
-    std::string_view candidate = if_none_match.substr(start, end - start);
-    while (!candidate.empty() && candidate.front() == ' ')
-      candidate.remove_prefix(1);
-    while (!candidate.empty() && candidate.back() == ' ')
-      candidate.remove_suffix(1);
+    std::string_view candidate = http::trim_ows(if_none_match.substr(start, end - start));
     if (candidate.starts_with("W/")) candidate.remove_prefix(2);
     if (candidate == "*" || candidate == etag) return true;
     start = end + 1;

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "core/logging.hpp"
+#include "http/field_value.hpp"
 #include "http/uri.hpp"
 #include "previews/grant.hpp"
 #include "security/path_guard.hpp"
@@ -89,14 +90,6 @@ std::vector<std::string_view> values_of(const Fields& fields, bhttp::field name)
   return out;
 }
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-    text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
-    text.remove_suffix(1);
-  return text;
-}
-
 // The value of cookie `name` in every Cookie header, and the Cookie header without any samokoder_*
 // cookie (what the app may see).
 struct Cookies {
@@ -110,14 +103,14 @@ Cookies split_cookies(const Request& request) {
     std::string_view rest = value;
     while (!rest.empty()) {
       const auto semi = rest.find(';');
-      const std::string_view pair = trim(rest.substr(0, semi));
+      const std::string_view pair = http::trim_ows(rest.substr(0, semi));
       rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
       if (pair.empty()) continue;
       const auto eq = pair.find('=');
-      const std::string_view name = trim(pair.substr(0, eq));
+      const std::string_view name = http::trim_ows(pair.substr(0, eq));
       if (name.starts_with("samokoder_")) {
         if (name == kPreviewCookie && eq != std::string_view::npos)
-          out.grant = std::string(trim(pair.substr(eq + 1)));
+          out.grant = std::string(http::trim_ows(pair.substr(eq + 1)));
         continue;
       }
       if (!out.forwarded.empty()) out.forwarded += "; ";
@@ -141,7 +134,7 @@ bool is_local_host_url(std::string_view url) {
 // A Set-Cookie the app sent, fit for the browser: none for samokoder_* names, and without Domain so it
 // stays on the preview's own host.
 std::optional<std::string> filter_set_cookie(std::string_view value) {
-  const std::string_view name = trim(value.substr(0, value.find('=')));
+  const std::string_view name = http::trim_ows(value.substr(0, value.find('=')));
   if (name.starts_with("samokoder_") || name.starts_with("__Host-samokoder") ||
       name.starts_with("__Secure-samokoder")) {
     return std::nullopt;
@@ -153,7 +146,7 @@ std::optional<std::string> filter_set_cookie(std::string_view value) {
     const auto semi = rest.find(';');
     const std::string_view part = rest.substr(0, semi);
     rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
-    std::string lower(trim(part));
+    std::string lower(http::trim_ows(part));
     for (auto& c : lower)
       c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (!first && lower.starts_with("domain")) {
@@ -177,7 +170,7 @@ void remove_hop_by_hop(bhttp::header<isRequest, Fields>& message, bool keep_upgr
     std::string_view rest = value;
     while (!rest.empty()) {
       const auto comma = rest.find(',');
-      std::string token(trim(rest.substr(0, comma)));
+      std::string token(http::trim_ows(rest.substr(0, comma)));
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
       for (auto& c : token)
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -28,6 +28,7 @@
 #include "api_session.hpp"
 #include "http_client.hpp"
 #include "model_server.hpp"
+#include "pipeline_config.hpp"
 #include "serve_process.hpp"
 #include "temp_dir.hpp"
 #include "todo_app_script.hpp"
@@ -66,41 +67,13 @@ class ConsoleInBrowser : public ::testing::Test {
     model_.respond_with([this](const testing::ModelCall& call) { return streamed(script_.answer(call)); });
   }
 
+  // The server's own rate limits, as a user's server has them: the console has to live within them. No
+  // server-wide key: the run uses the key the user stored through the console.
   std::filesystem::path write_config() {
-    json plugins = json::array();
-    plugins.push_back({{"id", "storage.sqlite"},
-                       {"file", "storage_sqlite.so"},
-                       {"required", true},
-                       {"config", {{"path", (dir_.path() / "samokoder.db").string()}}}});
-    plugins.push_back({{"id", "auth.local"},
-                       {"file", "auth_local.so"},
-                       {"required", true},
-                       {"config", {{"memory_kib", 1024}, {"iterations", 1}, {"parallelism", 1}}}});
-    plugins.push_back({{"id", "llm.openai"}, {"file", "llm_openai.so"}, {"required", true}});
-    plugins.push_back({{"id", "preview.sandbox"}, {"file", "preview_sandbox.so"}, {"required", true}});
-    json pipeline = json::array();
-    for (const char* agent :
-         {"error_handler", "spec_writer", "architect", "bootstrap", "tech_lead", "tech_writer",
-          "task_completer", "developer", "code_monkey", "executor", "troubleshooter"}) {
-      const std::string id = std::string("agent.") + agent;
-      plugins.push_back({{"id", id}, {"file", std::string("agent_") + agent + ".so"}, {"required", true}});
-      pipeline.push_back(id);
-    }
-    // The server's own rate limits, as a user's server has them: the console has to live within them.
-    const json config = {{"log", {{"level", "info"}, {"access_log", true}}},
-                         {"plugin_dir", SAMOKODER_PLUGIN_DIR},
-                         {"runtime_dir", (dir_.path() / "run").string()},
-                         {"workspace_root", (dir_.path() / "workspaces").string()},
-                         {"housekeeping", {{"enabled", false}}},
-                         {"plugins", plugins},
-                         // No server-wide key: the run uses the key the user stored through the console.
-                         {"llm",
-                          {{"providers", {{"openai", {{"base_url", model_.url("/v1")}}}}},
-                           {"roles", {{"default", {"openai/test-model"}}}},
-                           {"retry", {{"initial_backoff_ms", 1}, {"max_backoff_ms", 5}}}}},
-                         {"runs", {{"pipeline", pipeline}, {"poll_interval_ms", 100}}},
-                         {"previews", {{"runners", {"preview.sandbox"}}}},
-                         {"console", {{"dir", SAMOKODER_CONSOLE_BUILD_DIR}}}};
+    nlohmann::json config =
+        testing::pipeline_serve_config(dir_.path(), SAMOKODER_PLUGIN_DIR, model_.url("/v1"));
+    config["log"]["access_log"] = true;
+    config["console"] = {{"dir", SAMOKODER_CONSOLE_BUILD_DIR}};
     return dir_.write("samokoder.json", config.dump(2));
   }
 

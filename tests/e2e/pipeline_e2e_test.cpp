@@ -34,6 +34,7 @@
 #include "api_session.hpp"
 #include "http_client.hpp"
 #include "model_server.hpp"
+#include "pipeline_config.hpp"
 #include "serve_process.hpp"
 #include "temp_dir.hpp"
 #include "todo_app_script.hpp"
@@ -115,46 +116,18 @@ class PipelineEndToEnd : public ::testing::Test {
   }
 
   std::filesystem::path write_config() {
-    json plugins = json::array();
-    plugins.push_back({{"id", "storage.sqlite"},
-                       {"file", "storage_sqlite.so"},
-                       {"required", true},
-                       {"config", {{"path", (dir_.path() / "samokoder.db").string()}}}});
-    plugins.push_back({{"id", "auth.local"},
-                       {"file", "auth_local.so"},
-                       {"required", true},
-                       {"config", {{"memory_kib", 1024}, {"iterations", 1}, {"parallelism", 1}}}});
-    plugins.push_back({{"id", "llm.openai"}, {"file", "llm_openai.so"}, {"required", true}});
-    plugins.push_back({{"id", "preview.sandbox"}, {"file", "preview_sandbox.so"}, {"required", true}});
-    json pipeline = json::array();
-    for (const char* agent :
-         {"error_handler", "spec_writer", "architect", "bootstrap", "tech_lead", "tech_writer",
-          "task_completer", "developer", "code_monkey", "executor", "troubleshooter"}) {
-      const std::string id = std::string("agent.") + agent;
-      plugins.push_back({{"id", id}, {"file", std::string("agent_") + agent + ".so"}, {"required", true}});
-      pipeline.push_back(id);
-    }
+    json config = testing::pipeline_serve_config(dir_.path(), SAMOKODER_PLUGIN_DIR, model_.url("/v1"));
+    config["llm"]["providers"]["openai"]["api_key_env"] = kKeyVariable;
     // The integrator's agent: its own file, its place in the pipeline, nothing else.
-    plugins.push_back({{"id", "agent.readme_badge"},
-                       {"file", badge_file().string()},
-                       {"required", true},
-                       {"config", {{"label", "built with Samokoder"}}}});
-    pipeline.push_back("agent.readme_badge");
+    config["plugins"].push_back({{"id", "agent.readme_badge"},
+                                 {"file", badge_file().string()},
+                                 {"required", true},
+                                 {"config", {{"label", "built with Samokoder"}}}});
+    config["runs"]["pipeline"].push_back("agent.readme_badge");
+    config["runs"]["lease_seconds"] = 2;
     const json unlimited = {{"capacity", 1000000}, {"refill_per_minute", 1000000}};
-    const json config = {
-        {"log", {{"level", "info"}, {"access_log", false}}},
-        {"plugin_dir", SAMOKODER_PLUGIN_DIR},
-        {"runtime_dir", (dir_.path() / "run").string()},
-        {"workspace_root", (dir_.path() / "workspaces").string()},
-        {"housekeeping", {{"enabled", false}}},
-        {"security", {{"rate_limits", {{"auth", unlimited}, {"default", unlimited}, {"files", unlimited}}}}},
-        {"plugins", plugins},
-        {"llm",
-         {{"providers", {{"openai", {{"base_url", model_.url("/v1")}, {"api_key_env", kKeyVariable}}}}},
-          {"roles", {{"default", {"openai/test-model"}}}},
-          {"retry", {{"initial_backoff_ms", 1}, {"max_backoff_ms", 5}}}}},
-        {"runs", {{"pipeline", pipeline}, {"lease_seconds", 2}, {"poll_interval_ms", 100}}},
-        {"previews", {{"runners", {"preview.sandbox"}}}}};
+    config["security"] = {
+        {"rate_limits", {{"auth", unlimited}, {"default", unlimited}, {"files", unlimited}}}};
     return dir_.write("samokoder.json", config.dump(2));
   }
 

@@ -3,37 +3,24 @@
 // and a 413/429 would replace the console with JSON. So the archive is fetched through api.js (which
 // refreshes the session and turns problems into messages) and handed to the browser as a blob. The
 // link's href stays the real route, for "copy link" and for reading where it goes.
-import { useState } from 'preact/hooks';
 import { API, request, seg } from '../api.js';
-import { ErrorBox } from './ui.jsx';
+import { ErrorBox, useSubmit } from './ui.jsx';
 
 export function ExportButton({ project, small = false }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
   const href = `${API}/projects/${seg(project.id)}/export`;
 
-  const download = async (event) => {
-    event.preventDefault();
-    if (busy) return;
-    setBusy(true);
-    setError(null);
-    try {
-      const response = await request('GET', href, { raw: true, accept: 'application/gzip' });
-      const blob = await response.blob();
-      const url = URL.createObjectURL(blob);
-      const anchor = document.createElement('a');
-      anchor.href = url;
-      anchor.download = `${project.name.replace(/[^\w.-]+/g, '-') || 'project'}-${project.id}.tar.gz`;
-      document.body.append(anchor);
-      anchor.click();
-      anchor.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10000);
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, setError, submit: download } = useSubmit(async () => {
+    const response = await request('GET', href, { raw: true, accept: 'application/gzip' });
+    const blob = await response.blob();
+    const url = URL.createObjectURL(blob);
+    const anchor = document.createElement('a');
+    anchor.href = url;
+    anchor.download = `${project.name.replace(/[^\w.-]+/g, '-') || 'project'}-${project.id}.tar.gz`;
+    document.body.append(anchor);
+    anchor.click();
+    anchor.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  });
 
   return (
     <>

@@ -2,6 +2,28 @@
 // behave the same everywhere (and screen readers hear them the same way).
 import { useEffect, useRef, useState } from 'preact/hooks';
 
+// A form that sends one request at a time: `busy` while `action` runs, the `error` it threw (an ApiError
+// from a problem+json answer, or one the form made itself), and `submit`, the handler for the form's
+// submit event or a button's click, which does nothing while a request is under way.
+export function useSubmit(action) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const submit = async (event) => {
+    if (event) event.preventDefault();
+    if (busy) return;
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, setError, submit };
+}
+
 export function Spinner({ label = 'Working…' }) {
   return (
     <span class="spinner-wrap">

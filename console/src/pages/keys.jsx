@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, seg } from '../api.js';
 import { formatDateTime } from '../format.js';
-import { BusyButton, ErrorBox, Field, Loading, PageHeading, useConfirm } from '../components/ui.jsx';
+import { BusyButton, ErrorBox, Field, Loading, PageHeading, useConfirm, useSubmit } from '../components/ui.jsx';
 
 export function KeysPage() {
   const [keys, setKeys] = useState(null);
@@ -103,27 +103,15 @@ function KeyForm({ providers, onSaved }) {
   const [provider, setProvider] = useState('openai');
   const [apiKey, setApiKey] = useState('');
   const [verify, setVerify] = useState(true);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
   const [result, setResult] = useState(null);
 
-  const submit = async (event) => {
-    event.preventDefault();
-    if (busy) return;
-    setBusy(true);
-    setError(null);
+  const { busy, error, submit } = useSubmit(async () => {
     setResult(null);
-    try {
-      const saved = await api.put(`/keys/${seg(provider.trim())}`, { api_key: apiKey, verify });
-      setResult(saved);
-      setApiKey('');
-      await onSaved();
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
-  };
+    const saved = await api.put(`/keys/${seg(provider.trim())}`, { api_key: apiKey, verify });
+    setResult(saved);
+    setApiKey('');
+    await onSaved();
+  });
 
   // The default (openai) may not be configured here; then the first configured provider is chosen.
   useEffect(() => {

@@ -4,29 +4,18 @@ import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { link } from '../router.js';
 import { useSession } from '../session.js';
-import { BusyButton, ErrorBox, Field, PageHeading } from '../components/ui.jsx';
+import { BusyButton, ErrorBox, Field, PageHeading, useSubmit } from '../components/ui.jsx';
 
 export function LoginPage({ email: initialEmail = '', registered = false }) {
   const { signedIn } = useSession();
   const [email, setEmail] = useState(initialEmail);
   const [password, setPassword] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
 
-  const submit = async (event) => {
-    event.preventDefault();
-    if (busy) return;
-    setBusy(true);
-    setError(null);
-    try {
-      // auth: false, since a 401 here means a wrong password, not a session to refresh.
-      const answer = await api.post('/auth/login', { email: email.trim(), password }, { auth: false });
-      signedIn(answer.user);
-    } catch (e) {
-      setError(e);
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSubmit(async () => {
+    // auth: false, since a 401 here means a wrong password, not a session to refresh.
+    const answer = await api.post('/auth/login', { email: email.trim(), password }, { auth: false });
+    signedIn(answer.user);
+  });
 
   return (
     <section class="auth-page">

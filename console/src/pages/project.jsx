@@ -4,7 +4,7 @@ import { useCallback, useEffect, useState } from 'preact/hooks';
 import { api, seg } from '../api.js';
 import { formatDateTime } from '../format.js';
 import { link, navigate } from '../router.js';
-import { BusyButton, ErrorBox, Field, Loading, PageHeading } from '../components/ui.jsx';
+import { BusyButton, ErrorBox, Field, Loading, PageHeading, useSubmit } from '../components/ui.jsx';
 import { ExportButton } from '../components/export.jsx';
 import { RenameForm } from './projects.jsx';
 import { RunView } from './run.jsx';
@@ -136,22 +136,11 @@ function RunPicker({ projectId, runs, runId, onNew, newRun }) {
 
 function RunForm({ projectId, onStarted, onCancel }) {
   const [description, setDescription] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
 
-  const submit = async (event) => {
-    event.preventDefault();
-    if (busy) return;
-    setBusy(true);
-    setError(null);
-    try {
-      const run = await api.post(`/projects/${seg(projectId)}/runs`, { description: description.trim() });
-      onStarted(run);
-    } catch (e) {
-      setError(e);
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSubmit(async () => {
+    const run = await api.post(`/projects/${seg(projectId)}/runs`, { description: description.trim() });
+    onStarted(run);
+  });
 
   return (
     <form class="form card" onSubmit={submit} data-testid="run-form" aria-busy={busy ? 'true' : undefined}>

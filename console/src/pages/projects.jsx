@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, seg } from '../api.js';
 import { formatDateTime } from '../format.js';
 import { link, navigate } from '../router.js';
-import { BusyButton, ErrorBox, Field, Loading, PageHeading, useConfirm } from '../components/ui.jsx';
+import { BusyButton, ErrorBox, Field, Loading, PageHeading, useConfirm, useSubmit } from '../components/ui.jsx';
 import { ExportButton } from '../components/export.jsx';
 
 const PAGE = 50;
@@ -72,24 +72,13 @@ export function ProjectsPage() {
 function CreateProject() {
   const [name, setName] = useState('');
   const [description, setDescription] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
 
-  const submit = async (event) => {
-    event.preventDefault();
-    if (busy) return;
-    setBusy(true);
-    setError(null);
-    try {
-      const body = { name: name.trim() };
-      if (description.trim()) body.description = description.trim();
-      const project = await api.post('/projects', body);
-      navigate(link('projects', project.id));
-    } catch (e) {
-      setError(e);
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSubmit(async () => {
+    const body = { name: name.trim() };
+    if (description.trim()) body.description = description.trim();
+    const project = await api.post('/projects', body);
+    navigate(link('projects', project.id));
+  });
 
   return (
     <form class="form card" onSubmit={submit} data-testid="project-form" aria-busy={busy ? 'true' : undefined}>
@@ -174,27 +163,16 @@ function ProjectItem({ project, confirm, onChanged, onDeleted }) {
 
 export function RenameForm({ project, onDone }) {
   const [name, setName] = useState(project.name);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
   const id = `rename-${project.id}`;
   const inputRef = useRef(null);
   useEffect(() => {
     if (inputRef.current) inputRef.current.focus();
   }, []);
 
-  const submit = async (event) => {
-    event.preventDefault();
-    if (busy) return;
-    setBusy(true);
-    setError(null);
-    try {
-      const updated = await api.patch(`/projects/${seg(project.id)}`, { name: name.trim() });
-      onDone(updated);
-    } catch (e) {
-      setError(e);
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSubmit(async () => {
+    const updated = await api.patch(`/projects/${seg(project.id)}`, { name: name.trim() });
+    onDone(updated);
+  });
 
   return (
     <form class="form form-inline" onSubmit={submit} data-testid="rename-form" aria-busy={busy ? 'true' : undefined}>

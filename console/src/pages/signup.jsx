@@ -3,33 +3,21 @@
 import { useState } from 'preact/hooks';
 import { ApiError, api } from '../api.js';
 import { link, navigate } from '../router.js';
-import { BusyButton, ErrorBox, Field, PageHeading } from '../components/ui.jsx';
+import { BusyButton, ErrorBox, Field, PageHeading, useSubmit } from '../components/ui.jsx';
 
 export function SignupPage() {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [confirm, setConfirm] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
 
-  const submit = async (event) => {
-    event.preventDefault();
-    if (busy) return;
+  const { busy, error, submit } = useSubmit(async () => {
     if (password !== confirm) {
       // Checked here because the API takes one password; shown like a server field error.
-      setError(new ApiError({ status: 400, title: 'The passwords differ', errors: [{ path: '/confirm', message: 'does not match the password' }] }));
-      return;
+      throw new ApiError({ status: 400, title: 'The passwords differ', errors: [{ path: '/confirm', message: 'does not match the password' }] });
     }
-    setBusy(true);
-    setError(null);
-    try {
-      await api.post('/auth/register', { email: email.trim(), password }, { auth: false });
-      navigate(`/login?registered=1&email=${encodeURIComponent(email.trim())}`);
-    } catch (e) {
-      setError(e);
-      setBusy(false);
-    }
-  };
+    await api.post('/auth/register', { email: email.trim(), password }, { auth: false });
+    navigate(`/login?registered=1&email=${encodeURIComponent(email.trim())}`);
+  });
 
   return (
     <section class="auth-page">

@@ -89,13 +89,19 @@ smoke: deps
 format:
 	git ls-files '*.cpp' '*.hpp' '*.h' | xargs clang-format -i
 
-# clang-tidy parses with clang, which refuses some of g++'s flags (-fno-gnu-unique on plugins, and
-# -Wshadow=local, -Wno-error=restrict); it reads a copy of the compile database without them.
+# clang-tidy needs one command per file, which test programs compiled in unity batches do not have:
+# it reads the compile database of a configure (no build) without the batches, pointed at the build's
+# generated files, and without the g++ flags clang refuses (-fno-gnu-unique on plugins, -Wshadow=local,
+# -Wno-error=restrict).
+TIDY_CONFIGURE_DIR = $(BUILD_DIR)/tidy-configure
 TIDY_DB_DIR = $(BUILD_DIR)/tidy-db
-tidy: $(BUILD_DIR)/CMakeCache.txt
+tidy: build
+	cmake -S . -B $(TIDY_CONFIGURE_DIR) -DCMAKE_BUILD_TYPE=Release -DSAMOKODER_WERROR=ON \
+	  -DSAMOKODER_UNITY_TESTS=OFF $(CMAKE_FLAGS) > /dev/null
 	mkdir -p $(TIDY_DB_DIR)
-	sed -e 's/ -fno-gnu-unique//g' -e 's/ -Wshadow=local//g' -e 's/ -Wno-error=restrict//g' \
-	  $(BUILD_DIR)/compile_commands.json > $(TIDY_DB_DIR)/compile_commands.json
+	sed -e 's|$(abspath $(TIDY_CONFIGURE_DIR))|$(abspath $(BUILD_DIR))|g' -e 's/ -fno-gnu-unique//g' \
+	  -e 's/ -Wshadow=local//g' -e 's/ -Wno-error=restrict//g' \
+	  $(TIDY_CONFIGURE_DIR)/compile_commands.json > $(TIDY_DB_DIR)/compile_commands.json
 	git ls-files 'kernel/*.cpp' 'plugins/*.cpp' | xargs clang-tidy -p $(TIDY_DB_DIR) --quiet
 
 clean:
